@@ -1,0 +1,1 @@
+//! Periscope's app: ingest, merged model, views and API.

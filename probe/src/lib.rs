@@ -1,0 +1,1 @@
+//! Periscope's probe: the only part that reads the host.

@@ -1,0 +1,96 @@
+//! The messages of the probe ↔ app channel, both directions.
+//!
+//! One WebSocket carries everything: reports up, snapshot requests, controls
+//! and pipe traffic down, pipe output up.
+
+use serde::{Deserialize, Serialize};
+
+use crate::delta::Delta;
+use crate::id::{ContainerId, ProcessId};
+use crate::report::Report;
+
+/// Probe → app.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ProbeMessage {
+    /// The full state: sent on connect and whenever the app asks.
+    Snapshot(Report),
+    Delta(Delta),
+    ControlResult {
+        request: RequestId,
+        result: Result<Option<PipeId>, String>,
+    },
+    PipeOutput {
+        pipe: PipeId,
+        data: Vec<u8>,
+    },
+    PipeClosed {
+        pipe: PipeId,
+        reason: Option<String>,
+    },
+}
+
+/// App → probe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AppMessage {
+    RequestSnapshot {
+        reason: SnapshotReason,
+    },
+    Control {
+        request: RequestId,
+        target: ControlTarget,
+        action: ControlAction,
+    },
+    PipeInput {
+        pipe: PipeId,
+        data: Vec<u8>,
+    },
+    PipeResize {
+        pipe: PipeId,
+        cols: u16,
+        rows: u16,
+    },
+    PipeClose {
+        pipe: PipeId,
+    },
+    /// The app refuses this connection (bad token, probe ID taken); it closes next.
+    Rejected {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SnapshotReason {
+    /// A delta's base did not match the app's copy.
+    SequenceGap { expected: u64, got: u64 },
+    /// The app has no state for this probe (e.g. it restarted).
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RequestId(pub u64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PipeId(pub u64);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ControlTarget {
+    Container(ContainerId),
+    Process(ProcessId),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlAction {
+    Start,
+    Stop,
+    Restart,
+    Pause,
+    Unpause,
+    Remove,
+    /// Opens a pipe streaming the container's logs.
+    Logs,
+    /// Opens a pipe to an interactive shell in the container.
+    Exec,
+    /// Sends SIGTERM to a process.
+    Kill,
+}

@@ -1,0 +1,70 @@
+//! A report: the full state of one host as one probe saw it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::container::{Container, Image};
+use crate::host::Host;
+use crate::id::{HostId, ProbeId};
+use crate::process::Process;
+use crate::socket::{Connection, Socket};
+use crate::table::Table;
+use crate::UnixMillis;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub probe: ProbeId,
+    /// Increases by one with every report or delta a probe produces.
+    pub seq: u64,
+    pub timestamp: UnixMillis,
+    pub meta: ProbeMeta,
+    /// `host.id` is the report's host ID.
+    pub host: Host,
+    pub processes: Table<Process>,
+    pub containers: Table<Container>,
+    pub images: Table<Image>,
+    pub sockets: Table<Socket>,
+    pub connections: Table<Connection>,
+}
+
+impl Report {
+    pub fn host_id(&self) -> &HostId {
+        &self.host.id
+    }
+}
+
+/// What the probe is and which of its sources work: the app shows it, so an
+/// operator can tell "no edges" from "conntrack unavailable".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeMeta {
+    pub version: String,
+    pub sources: Vec<SourceStatus>,
+    /// Frames dropped from the probe's bounded send queue while the app was away.
+    pub dropped_frames: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceStatus {
+    pub source: Source,
+    pub state: SourceState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Host,
+    Proc,
+    /// Netlink INET_DIAG, with tcp_info.
+    SockDiag,
+    /// /proc/<pid>/net/{tcp,tcp6,udp,udp6}: the fallback.
+    ProcNet,
+    Conntrack,
+    Docker,
+    Ebpf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceState {
+    Active,
+    Unavailable { reason: String },
+}

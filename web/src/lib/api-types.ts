@@ -1,0 +1,178 @@
+// Types of the app's JSON API, following docs/api.md field by field.
+// The UI sees the app only through these; when the contract changes, change
+// this file first and let the compiler point at every use.
+
+export type ViewId =
+  | 'processes'
+  | 'processes-by-name'
+  | 'containers'
+  | 'containers-by-image'
+  | 'containers-by-hostname'
+  | 'compose'
+  | 'hosts';
+
+export type NodeKind =
+  | 'host'
+  | 'container'
+  | 'process'
+  | 'image'
+  | 'hostname'
+  | 'compose-project'
+  | 'compose-service'
+  | 'pseudo';
+
+export type NodeShape = 'circle' | 'hexagon' | 'heptagon' | 'square' | 'cloud';
+
+export interface NodeRef {
+  view: string;
+  id: string;
+  label: string;
+}
+
+export interface NodeMetrics {
+  /** Percent of one core; null when unknown. */
+  cpu: number | null;
+  /** Bytes; null when unknown. */
+  memory: number | null;
+}
+
+export interface TopologyNode {
+  id: string;
+  label: string;
+  minor_label: string;
+  kind: NodeKind;
+  shape: NodeShape;
+  stack: number;
+  rank: string;
+  pseudo: boolean;
+  metrics: NodeMetrics;
+  connections: number;
+  parents: NodeRef[];
+  metadata: Record<string, string>;
+}
+
+export interface TopologyEdge {
+  id: string;
+  source: string;
+  target: string;
+  connections: number;
+  ports: number[];
+  rtt_us?: number | null;
+  bytes_sent?: number | null;
+  bytes_received?: number | null;
+  retransmits?: number | null;
+}
+
+export interface ViewOptionSpec {
+  id: string;
+  values: string[];
+  default: string;
+}
+
+export interface TopologySummary {
+  id: string;
+  label: string;
+  nodes: number;
+  edges: number;
+  options: ViewOptionSpec[];
+}
+
+export interface TopologyView {
+  view: string;
+  nodes: TopologyNode[];
+  edges: TopologyEdge[];
+}
+
+export interface MetadataRow {
+  key: string;
+  label: string;
+  value: string;
+}
+
+export interface MetricSample {
+  t: number;
+  v: number;
+}
+
+export interface MetricSeries {
+  id: string;
+  label: string;
+  unit: string;
+  value: number | null;
+  samples: MetricSample[];
+}
+
+export interface Connection {
+  node: string | null;
+  label: string;
+  address: string;
+  port: number | null;
+  count: number;
+  rtt_us: number | null;
+  bytes_sent: number | null;
+  bytes_received: number | null;
+  retransmits: number | null;
+}
+
+export interface ChildGroup {
+  view: string;
+  label: string;
+  nodes: TopologyNode[];
+}
+
+export interface Control {
+  id: string;
+  label: string;
+  icon?: string;
+}
+
+export interface NodeDetails {
+  node: TopologyNode;
+  metadata: MetadataRow[];
+  metrics: MetricSeries[];
+  connections: { inbound: Connection[]; outbound: Connection[] };
+  children: ChildGroup[];
+  parents: NodeRef[];
+  controls: Control[];
+}
+
+export interface ChangeSet<T> {
+  add: T[];
+  update: T[];
+  remove: string[];
+}
+
+export interface FullMessage {
+  type: 'full';
+  view: string;
+  nodes: TopologyNode[];
+  edges: TopologyEdge[];
+}
+
+export interface DiffMessage {
+  type: 'diff';
+  view: string;
+  nodes: ChangeSet<TopologyNode>;
+  edges: ChangeSet<TopologyEdge>;
+}
+
+export type ViewMessage = FullMessage | DiffMessage;
+
+export type DockerState = 'connected' | 'unavailable';
+
+export interface ProbeInfo {
+  id: string;
+  host: string;
+  hostname: string;
+  version: string;
+  last_seen: number;
+  sources: string[];
+  docker: DockerState;
+}
+
+export interface AppInfo {
+  id: string;
+  version: string;
+  capabilities: string[];
+  read_only: boolean;
+}
