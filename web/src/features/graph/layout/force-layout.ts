@@ -18,9 +18,13 @@ export interface ForceOptions {
   budgetMs: number;
   /** Start temperature (max move per tick) as a multiple of the edge length. */
   initialHeat: number;
+  /** Pull towards the centroid; 0 when pinned nodes already anchor the picture. */
+  gravity: number;
 }
 
 const IDEAL_EDGE = NODE_SPACING * 0.9;
+/** Repulsion reach, in edge lengths. */
+const REPULSION_RANGE = 6;
 
 /**
  * Lays out `members` (indices into `graph`) by moving their entries in `xy`
@@ -84,7 +88,7 @@ export function forceLayout(
       dx[b] = (dx[b] as number) + ex * pull;
       dy[b] = (dy[b] as number) + ey * pull;
     }
-    applyGravity(xs, ys, fixed, dx, dy);
+    if (options.gravity > 0) applyGravity(xs, ys, fixed, dx, dy, options.gravity);
     for (let i = 0; i < count; i++) {
       if (fixed[i]) continue;
       const mx = dx[i] as number;
@@ -127,9 +131,8 @@ function repel(
     if (y < minY) minY = y;
     if (y > maxY) maxY = y;
   }
-  // About six nodes per cell keeps the exact part cheap and the
-  // approximation close (far cells are at least one cell width away).
-  const side = Math.max(1, Math.min(48, Math.ceil(Math.sqrt(count / 6))));
+  // About four nodes per cell keeps the exact near part cheap.
+  const side = Math.max(1, Math.min(64, Math.ceil(Math.sqrt(count / 4))));
   const cellW = (maxX - minX) / side + 1e-6;
   const cellH = (maxY - minY) / side + 1e-6;
   const cells = side * side;
@@ -150,15 +153,63 @@ function repel(
     cellX[cell] = (cellX[cell] as number) + (xs[i] as number);
     cellY[cell] = (cellY[cell] as number) + (ys[i] as number);
   }
-  const occupied: number[] = [];
+  // Occupied cells packed into flat arrays: the far-field loop below runs
+  // once per node per cell, so it must touch nothing but numbers.
+  let occupiedCount = 0;
+  const occX = new Float64Array(cells);
+  const occY = new Float64Array(cells);
+  const occN = new Float64Array(cells);
+  const occGx = new Int32Array(cells);
+  const occGy = new Int32Array(cells);
+  const occCell = new Int32Array(cells);
   for (let cell = 0; cell < cells; cell++) {
     const n = cellCount[cell] as number;
     if (n === 0) continue;
-    cellX[cell] = (cellX[cell] as number) / n;
-    cellY[cell] = (cellY[cell] as number) / n;
-    occupied.push(cell);
+    occX[occupiedCount] = (cellX[cell] as number) / n;
+    occY[occupiedCount] = (cellY[cell] as number) / n;
+    occN[occupiedCount] = n * k2;
+    occGx[occupiedCount] = cell % side;
+    occGy[occupiedCount] = Math.floor(cell / side);
+    occCell[occupiedCount] = cell;
+    occupiedCount += 1;
   }
 
+  // Far field, cell to cell: every node of a cell gets the push computed at
+  // the cell's centroid from all non-adjacent cells. That is cells² work per
+  // tick instead of nodes × cells, and the error is small because far cells
+  // are at least one cell width away.
+  // Unbounded k²/d repulsion flings leaves of a big graph a dozen edge
+  // lengths out (a pendant node settles where n·k²/d meets d²/k); cutting it
+  // off at a distance keeps the picture compact, and gravity holds it together.
+  const cutoff2 = (IDEAL_EDGE * REPULSION_RANGE) ** 2;
+  const farX = new Float64Array(occupiedCount);
+  const farY = new Float64Array(occupiedCount);
+  for (let a = 0; a < occupiedCount; a++) {
+    const ax = occX[a] as number;
+    const ay = occY[a] as number;
+    const agx = occGx[a] as number;
+    const agy = occGy[a] as number;
+    let fx = 0;
+    let fy = 0;
+    for (let b = 0; b < occupiedCount; b++) {
+      const ox = (occGx[b] as number) - agx;
+      const oy = (occGy[b] as number) - agy;
+      if (ox <= 1 && ox >= -1 && oy <= 1 && oy >= -1) continue;
+      const ex = ax - (occX[b] as number);
+      const ey = ay - (occY[b] as number);
+      const d2 = ex * ex + ey * ey + 1;
+      if (d2 > cutoff2) continue;
+      const push = (occN[b] as number) / d2;
+      fx += ex * push;
+      fy += ey * push;
+    }
+    farX[a] = fx;
+    farY[a] = fy;
+  }
+  const slotOfCell = new Int32Array(cells).fill(-1);
+  for (let o = 0; o < occupiedCount; o++) slotOfCell[occCell[o] as number] = o;
+
+  // Near field, exact, from the 3x3 block of cells around each node.
   for (let i = 0; i < count; i++) {
     if (fixed[i]) continue;
     const x = xs[i] as number;
@@ -166,13 +217,12 @@ function repel(
     const cell = cellOf[i] as number;
     const gx = cell % side;
     const gy = (cell - gx) / side;
-    let fx = 0;
-    let fy = 0;
-    for (const other of occupied) {
-      const ox = other % side;
-      const oy = (other - ox) / side;
-      if (Math.abs(ox - gx) <= 1 && Math.abs(oy - gy) <= 1) {
-        for (let j = head[other] as number; j !== -1; j = next[j] as number) {
+    const slot = slotOfCell[cell] as number;
+    let fx = farX[slot] as number;
+    let fy = farY[slot] as number;
+    for (let ny = Math.max(0, gy - 1); ny <= Math.min(side - 1, gy + 1); ny++) {
+      for (let nx = Math.max(0, gx - 1); nx <= Math.min(side - 1, gx + 1); nx++) {
+        for (let j = head[ny * side + nx] as number; j !== -1; j = next[j] as number) {
           if (j === i) continue;
           let ex = x - (xs[j] as number);
           let ey = y - (ys[j] as number);
@@ -188,13 +238,6 @@ function repel(
           fx += ex * push;
           fy += ey * push;
         }
-      } else {
-        const ex = x - (cellX[other] as number);
-        const ey = y - (cellY[other] as number);
-        const d2 = ex * ex + ey * ey + 1;
-        const push = ((cellCount[other] as number) * k2) / d2;
-        fx += ex * push;
-        fy += ey * push;
       }
     }
     dx[i] = (dx[i] as number) + fx;
@@ -203,7 +246,14 @@ function repel(
 }
 
 /** A weak pull to the centroid keeps loosely connected parts from drifting. */
-function applyGravity(xs: Float64Array, ys: Float64Array, fixed: Uint8Array, dx: Float64Array, dy: Float64Array): void {
+function applyGravity(
+  xs: Float64Array,
+  ys: Float64Array,
+  fixed: Uint8Array,
+  dx: Float64Array,
+  dy: Float64Array,
+  strength: number,
+): void {
   const count = xs.length;
   let cx = 0;
   let cy = 0;
@@ -213,7 +263,6 @@ function applyGravity(xs: Float64Array, ys: Float64Array, fixed: Uint8Array, dx:
   }
   cx /= count;
   cy /= count;
-  const strength = 0.05;
   for (let i = 0; i < count; i++) {
     if (fixed[i]) continue;
     dx[i] = (dx[i] as number) - ((xs[i] as number) - cx) * strength;

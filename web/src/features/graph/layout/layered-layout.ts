@@ -89,6 +89,7 @@ function assignLayers(members: number[], downward: Map<number, number[]>): Map<n
   for (const targets of downward.values()) {
     for (const target of targets) indegree.set(target, (indegree.get(target) ?? 0) + 1);
   }
+  const indegreeBefore = new Map(indegree);
   const layer = new Map<number, number>();
   const queue = members.filter((node) => indegree.get(node) === 0);
   for (const node of queue) layer.set(node, 0);
@@ -100,6 +101,16 @@ function assignLayers(members: number[], downward: Map<number, number[]>): Map<n
       indegree.set(target, remaining);
       if (remaining === 0) queue.push(target);
     }
+  }
+  // Longest-path layering puts every client in the top row, so a lone client
+  // of a deep server would draw a long edge across the picture; pull each
+  // pure client down to just above its nearest server instead.
+  for (const node of members) {
+    if ((indegreeBefore.get(node) ?? 0) > 0) continue;
+    const targets = downward.get(node) ?? [];
+    if (targets.length === 0) continue;
+    const nearest = Math.min(...targets.map((target) => layer.get(target) ?? 1));
+    layer.set(node, Math.max(layer.get(node) ?? 0, nearest - 1));
   }
   return layer;
 }

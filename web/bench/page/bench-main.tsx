@@ -1,0 +1,103 @@
+// The benchmark page: the real GraphView, fed a synthetic view through a
+// real GraphStore, exactly as the WebSocket would feed it. Results are
+// exposed on window.benchmark for bench/run-bench.mjs to read.
+
+import '../../src/styles.css';
+
+import { render } from 'preact';
+
+import { GraphStore } from '../../src/lib/graph-store';
+import { PALETTES } from '../../src/lib/theme';
+import { GraphView } from '../../src/features/graph/components/graph-view';
+import type { LayoutResult } from '../../src/features/graph/layout/layout-types';
+import { syntheticTopology } from './synthetic-topology';
+
+interface BenchmarkState {
+  nodes: number;
+  edges: number;
+  /** Store filled → first layout drawn on screen, in ms. */
+  firstLayoutMs: number | null;
+  /** Time the worker spent computing that layout. */
+  workerMs: number | null;
+  algorithm: string | null;
+  frames: number[];
+  recording: boolean;
+  startRecording: () => void;
+  stopRecording: () => { fps: number; p95FrameMs: number; worstFrameMs: number; frames: number };
+}
+
+declare global {
+  interface Window {
+    benchmark: BenchmarkState;
+  }
+}
+
+const size = Number(new URLSearchParams(location.search).get('nodes') ?? 2000);
+const topology = syntheticTopology(size);
+const store = new GraphStore();
+
+const benchmark: BenchmarkState = {
+  nodes: topology.nodes.length,
+  edges: topology.edges.length,
+  firstLayoutMs: null,
+  workerMs: null,
+  algorithm: null,
+  frames: [],
+  recording: false,
+  startRecording() {
+    benchmark.frames = [];
+    benchmark.recording = true;
+    const onFrame = (time: number) => {
+      if (!benchmark.recording) return;
+      benchmark.frames.push(time);
+      requestAnimationFrame(onFrame);
+    };
+    requestAnimationFrame(onFrame);
+  },
+  stopRecording() {
+    benchmark.recording = false;
+    const frames = benchmark.frames;
+    const gaps = frames.slice(1).map((time, index) => time - (frames[index] as number));
+    const sorted = [...gaps].sort((a, b) => a - b);
+    const duration = (frames[frames.length - 1] ?? 0) - (frames[0] ?? 0);
+    return {
+      fps: duration > 0 ? (gaps.length * 1000) / duration : 0,
+      p95FrameMs: sorted[Math.floor(sorted.length * 0.95)] ?? 0,
+      worstFrameMs: sorted[sorted.length - 1] ?? 0,
+      frames: gaps.length,
+    };
+  },
+};
+window.benchmark = benchmark;
+
+let started = 0;
+const onLayout = (result: LayoutResult) => {
+  if (benchmark.firstLayoutMs !== null) return;
+  // Positions are applied; count the layout as done once they are painted.
+  requestAnimationFrame(() =>
+    requestAnimationFrame(() => {
+      benchmark.firstLayoutMs = performance.now() - started;
+      benchmark.workerMs = result.millis;
+      benchmark.algorithm = result.algorithm;
+    }),
+  );
+};
+
+const root = document.getElementById('root') as HTMLElement;
+render(
+  <div style="position:absolute;inset:0">
+    <GraphView
+      store={store}
+      palette={PALETTES.light}
+      matcher={null}
+      filterMode={false}
+      selected={null}
+      onSelect={() => {}}
+      onLayout={onLayout}
+    />
+  </div>,
+  root,
+);
+
+started = performance.now();
+store.apply(topology);

@@ -1,0 +1,137 @@
+// UI benchmark: the real graph component with a synthetic topology in
+// headless Chromium. Measures time from "store filled" to "first full layout
+// painted", and frames per second while a user drags the view around.
+// Serves bench/dist/ on 127.0.0.1 only; prints the figures and writes them
+// to bench/RESULTS.md.
+//
+//   npm run bench                  (sizes: BENCH_SIZES=1000,2000,3000)
+
+import { createServer } from 'node:http';
+import { cpus, loadavg } from 'node:os';
+import { writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+
+import { serveStatic } from '../dev/static-files.mjs';
+import { launchChromium } from '../tools/chromium.mjs';
+
+const DIST = fileURLToPath(new URL('./dist/', import.meta.url));
+const RESULTS = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
+const SIZES = (process.env.BENCH_SIZES ?? '500,1000,2000,3000').split(',').map(Number);
+const TARGET_NODES = 2000;
+const TARGET_LAYOUT_MS = 2000;
+
+const server = createServer(async (request, response) => {
+  if (!(await serveStatic(DIST, request, response))) {
+    response.writeHead(404);
+    response.end();
+  }
+});
+await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+const base = `http://127.0.0.1:${server.address().port}/`;
+
+const browser = await launchChromium({ viewport: { width: 1280, height: 800 } });
+const rows = [];
+try {
+  for (const size of SIZES) rows.push(await measure(size));
+} finally {
+  await browser.close();
+  server.close();
+}
+
+async function measure(size) {
+  const page = await browser.context.newPage();
+  page.on('pageerror', (error) => console.error('page error:', error.message));
+  await page.goto(`${base}?nodes=${size}`);
+  await page.waitForFunction(() => window.benchmark?.firstLayoutMs !== null, null, { timeout: 60_000 });
+  const layout = await page.evaluate(() => ({
+    nodes: window.benchmark.nodes,
+    edges: window.benchmark.edges,
+    firstLayoutMs: window.benchmark.firstLayoutMs,
+    workerMs: window.benchmark.workerMs,
+    algorithm: window.benchmark.algorithm,
+  }));
+  await page.waitForTimeout(500);
+
+  // Drag from a spot with no node under it, as a person panning would.
+  const start = await page.evaluate(() => {
+    const nodes = window.periscopeGraph.debugNodes();
+    for (let y = 100; y < 700; y += 20) {
+      for (let x = 100; x < 1180; x += 20) {
+        if (nodes.every((node) => Math.hypot(node.x - x, node.y - y) > 45)) return { x, y };
+      }
+    }
+    return { x: 20, y: 20 };
+  });
+  await page.evaluate(() => window.benchmark.startRecording());
+  await page.mouse.move(start.x, start.y);
+  await page.mouse.down();
+  const steps = 180;
+  for (let step = 1; step <= steps; step++) {
+    const angle = (step / steps) * Math.PI * 4;
+    await page.mouse.move(start.x + Math.sin(angle) * 250, start.y + (1 - Math.cos(angle)) * 120);
+    await page.waitForTimeout(16);
+  }
+  await page.mouse.up();
+  const pan = await page.evaluate(() => window.benchmark.stopRecording());
+
+  await page.evaluate(() => window.benchmark.startRecording());
+  await page.mouse.move(640, 400);
+  for (let step = 0; step < 60; step++) {
+    await page.mouse.wheel(0, step < 30 ? -60 : 60);
+    await page.waitForTimeout(16);
+  }
+  await page.waitForTimeout(300);
+  const zoom = await page.evaluate(() => window.benchmark.stopRecording());
+  await page.close();
+
+  const row = { size, ...layout, pan, zoom };
+  console.log(
+    `${String(layout.nodes).padStart(5)} nodes ${String(layout.edges).padStart(5)} edges: ` +
+      `first layout ${Math.round(layout.firstLayoutMs)} ms (worker ${Math.round(layout.workerMs)} ms, ${layout.algorithm}); ` +
+      `pan ${pan.fps.toFixed(1)} fps (p95 frame ${pan.p95FrameMs.toFixed(1)} ms); ` +
+      `wheel zoom ${zoom.fps.toFixed(1)} fps (p95 frame ${zoom.p95FrameMs.toFixed(1)} ms)`,
+  );
+  return row;
+}
+
+const target = rows.find((row) => row.size === TARGET_NODES);
+const verdict = target
+  ? `${TARGET_NODES} nodes laid out and painted in ${Math.round(target.firstLayoutMs)} ms ` +
+    `(target < ${TARGET_LAYOUT_MS} ms: ${target.firstLayoutMs < TARGET_LAYOUT_MS ? 'met' : 'NOT met'}); ` +
+    `panning at ${target.pan.fps.toFixed(1)} fps.`
+  : '';
+console.log(verdict);
+
+const table = rows
+  .map(
+    (row) =>
+      `| ${row.nodes} | ${row.edges} | ${Math.round(row.firstLayoutMs)} | ${Math.round(row.workerMs)} | ${row.algorithm} | ` +
+      `${row.pan.fps.toFixed(1)} | ${row.pan.p95FrameMs.toFixed(1)} | ${row.zoom.fps.toFixed(1)} | ${row.zoom.p95FrameMs.toFixed(1)} |`,
+  )
+  .join('\n');
+await writeFile(
+  RESULTS,
+  `# Graph UI benchmark
+
+Written by \`npm run bench\` (bench/run-bench.mjs) on ${new Date().toISOString().slice(0, 10)}:
+the real \`GraphView\` (cytoscape canvas, layout in a Web Worker) fed a synthetic
+containers view (apps of 20 containers in tiers, calls between apps, clients
+from The Internet) through a real \`GraphStore\`, in headless Chromium
+(${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'}, software rendering;
+load average ${loadavg().map((load) => load.toFixed(1)).join(' / ')} when it finished: other work on
+the machine slows every figure, so compare runs taken on an idle machine).
+
+- **First layout**: from the full message applied to the store until the
+  laid-out graph is painted (worker time in its own column).
+- **Pan**: frames per second while the mouse drags the view for ~3 s
+  (requestAnimationFrame rate; 60 is the ceiling), and the 95th-percentile
+  frame time.
+- **Wheel zoom**: the same while zooming with the mouse wheel.
+
+${verdict}
+
+| nodes | edges | first layout ms | worker ms | algorithm | pan fps | pan p95 frame ms | zoom fps | zoom p95 frame ms |
+| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |
+${table}
+`,
+);

@@ -1,0 +1,156 @@
+// Composes the features into the page. State lives where its kind says:
+// view/options/search/selection in the URL, the streamed graph in one
+// GraphStore per open view, polled REST data in the hooks that poll it.
+
+import { useEffect, useMemo, useState } from 'preact/hooks';
+
+import { fetchAppInfo } from '../lib/api-client';
+import { isEmptyQuery, matchesNode, parseSearch } from '../lib/search-query';
+import { PALETTES, useTheme } from '../lib/theme';
+import { useTopologyStream } from '../lib/use-topology-stream';
+import { useUrlState } from '../lib/use-url-state';
+import { DetailsPanel } from '../features/details/components/details-panel';
+import { GraphView } from '../features/graph/components/graph-view';
+import { SearchBox } from '../features/search/components/search-box';
+import { useProbes } from '../features/status/api/use-probes';
+import { ConnectionBadge } from '../features/status/components/connection-badge';
+import { EmptyState } from '../features/status/components/empty-state';
+import { TableView } from '../features/table/components/table-view';
+import { useTopologies } from '../features/topology-picker/api/use-topologies';
+import { TopologyPicker } from '../features/topology-picker/components/topology-picker';
+
+export function App() {
+  const [url, setUrl] = useUrlState();
+  const [theme, toggleTheme] = useTheme();
+  const palette = PALETTES[theme];
+  const stream = useTopologyStream(url.view, url.options);
+  const topologies = useTopologies(url.options);
+  const probes = useProbes();
+  const [readOnly, setReadOnly] = useState(false);
+
+  useEffect(() => {
+    fetchAppInfo()
+      .then((info) => setReadOnly(info.read_only))
+      .catch(() => {
+        // Older apps may lack GET /api; controls then just stay as they are.
+      });
+  }, []);
+
+  const query = useMemo(() => parseSearch(url.search), [url.search]);
+  const matcher = useMemo(
+    () => (isEmptyQuery(query) ? null : (node: Parameters<typeof matchesNode>[1]) => matchesNode(query, node)),
+    [query],
+  );
+  const snapshot = stream.store.snapshot();
+  const matchCount = useMemo(() => {
+    if (!matcher) return null;
+    let count = 0;
+    for (const node of snapshot.nodes.values()) if (matcher(node)) count += 1;
+    return count;
+  }, [matcher, stream.version, stream.store]);
+
+  useEffect(() => {
+    const onKey = (event: KeyboardEvent) => {
+      if (event.key === 'Escape' && url.selected) setUrl({ selected: null });
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [url.selected, setUrl]);
+
+  const select = (id: string | null) => setUrl({ selected: id });
+
+  return (
+    <div class="app" data-theme={theme}>
+      <header class="topbar">
+        <div class="brand" title="Periscope: live container topology">
+          <span class="logo" aria-hidden="true">◉</span> Periscope
+        </div>
+        <TopologyPicker
+          topologies={topologies.data}
+          current={url.view}
+          options={url.options}
+          onSelect={(view) => setUrl({ view, selected: null })}
+          onOptionChange={(id, value) => setUrl({ options: { ...url.options, [id]: value } })}
+        />
+        <div class="topbar-right">
+          <div class="mode-switch" role="group" aria-label="Display">
+            <button
+              type="button"
+              data-mode="graph"
+              class={url.mode === 'graph' ? 'active' : ''}
+              onClick={() => setUrl({ mode: 'graph' })}
+            >
+              Graph
+            </button>
+            <button
+              type="button"
+              data-mode="table"
+              class={url.mode === 'table' ? 'active' : ''}
+              onClick={() => setUrl({ mode: 'table' })}
+            >
+              Table
+            </button>
+          </div>
+          <button type="button" class="theme-toggle" data-testid="theme-toggle" onClick={toggleTheme}>
+            {theme === 'dark' ? 'Light' : 'Dark'}
+          </button>
+          <ConnectionBadge state={stream.connection} detail={stream.connectionDetail} />
+        </div>
+      </header>
+      <div class="searchbar">
+        <SearchBox
+          value={url.search}
+          query={query}
+          filterMode={url.filter}
+          matchCount={matchCount}
+          onChange={(search) => setUrl({ search }, 'replace')}
+          onFilterModeChange={(filter) => setUrl({ filter }, 'replace')}
+        />
+        <span class="node-count" data-testid="node-count">
+          {snapshot.nodes.size} nodes · {snapshot.edges.size} edges
+        </span>
+      </div>
+      <main class={`content ${url.selected ? 'with-details' : ''}`}>
+        <div class="stage">
+          {url.mode === 'graph' ? (
+            <GraphView
+              store={stream.store}
+              palette={palette}
+              matcher={matcher}
+              filterMode={url.filter}
+              selected={url.selected}
+              onSelect={select}
+            />
+          ) : (
+            <TableView
+              store={stream.store}
+              version={stream.version}
+              matcher={matcher}
+              filterMode={url.filter}
+              selected={url.selected}
+              onSelect={select}
+            />
+          )}
+          <EmptyState
+            probes={probes.data}
+            view={url.view}
+            nodeCount={snapshot.nodes.size}
+            loaded={snapshot.view !== null}
+          />
+        </div>
+        {url.selected ? (
+          <DetailsPanel
+            key={`${url.view}/${url.selected}`}
+            view={url.view}
+            nodeId={url.selected}
+            options={url.options}
+            palette={palette}
+            readOnly={readOnly}
+            onClose={() => select(null)}
+            onOpen={(view, id) => setUrl({ view, selected: id })}
+          />
+        ) : null}
+      </main>
+    </div>
+  );
+}

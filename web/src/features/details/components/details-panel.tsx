@@ -1,0 +1,138 @@
+// The details panel of the selected node: metadata, live metrics,
+// connections, children, parents, and the place for control buttons.
+
+import type { NodeDetails } from '../../../lib/api-types';
+import { formatMetric } from '../../../lib/format';
+import type { Palette } from '../../../lib/theme';
+import type { ViewOptions } from '../../../lib/view-options';
+import { Sparkline } from '../../../components/sparkline';
+import { useNodeDetails } from '../api/use-node-details';
+import { ConnectionTable } from './connection-table';
+
+export interface DetailsPanelProps {
+  view: string;
+  nodeId: string;
+  options: ViewOptions;
+  palette: Palette;
+  readOnly: boolean;
+  onClose: () => void;
+  /** Open a node, possibly in another view (parents, children). */
+  onOpen: (view: string, id: string) => void;
+}
+
+export function DetailsPanel(props: DetailsPanelProps) {
+  const { data, error, loading } = useNodeDetails(props.view, props.nodeId, props.options);
+  return (
+    <aside class="details-panel" data-testid="details" aria-label="Node details">
+      <header class="details-header">
+        <div>
+          <h2 data-testid="details-title">{data?.node.label ?? props.nodeId}</h2>
+          <div class="muted">{data ? `${data.node.kind} · ${data.node.minor_label}` : ''}</div>
+        </div>
+        <button type="button" class="close" title="Close (Esc)" onClick={props.onClose}>
+          ×
+        </button>
+      </header>
+      {error && !data ? <p class="error">Could not load details: {error.message}</p> : null}
+      {error && data ? <p class="warning">Details may be stale: {error.message}</p> : null}
+      {loading && !data ? <p class="muted">Loading…</p> : null}
+      {data ? <DetailsBody details={data} {...props} /> : null}
+    </aside>
+  );
+}
+
+function DetailsBody({ details, view, palette, readOnly, onOpen }: DetailsPanelProps & { details: NodeDetails }) {
+  const colors = [palette.accent, palette.nodeBorder, palette.match];
+  return (
+    <div class="details-body">
+      <section class="details-section" data-testid="details-controls">
+        <h3>Controls</h3>
+        {details.controls.length === 0 ? (
+          <p class="muted">No controls for this node.</p>
+        ) : (
+          <div class="controls">
+            {details.controls.map((control) => (
+              // Running controls lands with the controls issue; until then the
+              // buttons show what will be possible.
+              <button type="button" key={control.id} disabled title={readOnly ? 'Read-only mode' : 'Coming soon'}>
+                {control.label}
+              </button>
+            ))}
+          </div>
+        )}
+      </section>
+
+      {details.metrics.length > 0 ? (
+        <section class="details-section">
+          <h3>Metrics</h3>
+          {details.metrics.map((metric, index) => (
+            <div class="metric" key={metric.id} data-metric={metric.id}>
+              <div class="metric-label">
+                <span>{metric.label}</span>
+                <strong>{formatMetric(metric.unit, metric.value)}</strong>
+              </div>
+              <Sparkline samples={metric.samples} color={colors[index % colors.length] as string} />
+            </div>
+          ))}
+        </section>
+      ) : null}
+
+      <section class="details-section">
+        <h3>Info</h3>
+        <dl class="metadata" data-testid="details-metadata">
+          {details.metadata.map((row) => (
+            <div class="metadata-row" key={row.key} data-key={row.key}>
+              <dt>{row.label}</dt>
+              <dd>{row.value}</dd>
+            </div>
+          ))}
+        </dl>
+      </section>
+
+      {details.parents.length > 0 ? (
+        <section class="details-section">
+          <h3>Parents</h3>
+          <ul class="links">
+            {details.parents.map((parent) => (
+              <li key={`${parent.view}/${parent.id}`}>
+                <button type="button" class="link" onClick={() => onOpen(parent.view, parent.id)}>
+                  {parent.label}
+                </button>{' '}
+                <span class="muted">{parent.view}</span>
+              </li>
+            ))}
+          </ul>
+        </section>
+      ) : null}
+
+      <ConnectionTable
+        title="Inbound"
+        connections={details.connections.inbound}
+        onOpenNode={(id) => onOpen(view, id)}
+      />
+      <ConnectionTable
+        title="Outbound"
+        connections={details.connections.outbound}
+        onOpenNode={(id) => onOpen(view, id)}
+      />
+
+      {details.children.map((group) => (
+        <section class="details-section" key={group.view}>
+          <h3>
+            {group.label} <span class="count">{group.nodes.length}</span>
+          </h3>
+          <ul class="links">
+            {group.nodes.map((child) => (
+              <li key={child.id}>
+                <button type="button" class="link" onClick={() => onOpen(group.view, child.id)}>
+                  {child.label}
+                </button>{' '}
+                <span class="muted">{child.minor_label}</span>
+              </li>
+            ))}
+          </ul>
+        </section>
+      ))}
+    </div>
+  );
+}

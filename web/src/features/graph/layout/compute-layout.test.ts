@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+
+import { computeLayout } from './compute-layout';
+import type { LayoutEdge, LayoutNode, Point } from './layout-types';
+
+function nodes(...ids: string[]): LayoutNode[] {
+  return ids.map((id) => ({ id, rank: '' }));
+}
+
+function edge(source: string, target: string): LayoutEdge {
+  return { source, target };
+}
+
+function distance(a: Point | undefined, b: Point | undefined): number {
+  if (!a || !b) throw new Error('missing position');
+  return Math.hypot(a.x - b.x, a.y - b.y);
+}
+
+/** A connected graph of `count` nodes, deterministic, ~1.5 edges per node. */
+function bigGraph(count: number): { nodes: LayoutNode[]; edges: LayoutEdge[] } {
+  const list = nodes(...Array.from({ length: count }, (_, i) => `n${i}`));
+  const edges: LayoutEdge[] = [];
+  for (let i = 1; i < count; i++) edges.push(edge(`n${i}`, `n${Math.floor(i / 3)}`));
+  for (let i = 0; i < count / 2; i++) edges.push(edge(`n${(i * 7) % count}`, `n${(i * 13 + 5) % count}`));
+  return { nodes: list, edges };
+}
+
+describe('computeLayout', () => {
+  it('puts clients above their servers in small views', () => {
+    const result = computeLayout({
+      requestId: 1,
+      nodes: nodes('client', 'api', 'db'),
+      edges: [edge('client', 'api'), edge('api', 'db')],
+      previous: {},
+    });
+    expect(result.algorithm).toBe('layered');
+    const { client, api, db } = result.positions;
+    expect(client!.y).toBeLessThan(api!.y);
+    expect(api!.y).toBeLessThan(db!.y);
+  });
+
+  it('survives cycles and gives every node a distinct spot', () => {
+    const result = computeLayout({
+      requestId: 2,
+      nodes: nodes('a', 'b', 'c', 'lonely'),
+      edges: [edge('a', 'b'), edge('b', 'c'), edge('c', 'a')],
+      previous: {},
+    });
+    const spots = new Set(Object.values(result.positions).map((p) => `${p.x},${p.y}`));
+    expect(spots.size).toBe(4);
+  });
+
+  it('keeps known nodes exactly in place and puts a new node near its neighbour', () => {
+    const first = computeLayout({
+      requestId: 3,
+      nodes: nodes('a', 'b', 'c', 'd'),
+      edges: [edge('a', 'b'), edge('b', 'c'), edge('c', 'd')],
+      previous: {},
+    });
+    const second = computeLayout({
+      requestId: 4,
+      nodes: nodes('a', 'b', 'c', 'd', 'e'),
+      edges: [edge('a', 'b'), edge('b', 'c'), edge('c', 'd'), edge('e', 'a')],
+      previous: first.positions,
+    });
+    expect(second.algorithm).toBe('incremental');
+    for (const id of ['a', 'b', 'c', 'd']) expect(second.positions[id]).toEqual(first.positions[id]);
+    expect(distance(second.positions.e, second.positions.a)).toBeLessThan(
+      distance(second.positions.e, second.positions.d),
+    );
+  });
+
+  it('places a new unconnected component away from the existing nodes', () => {
+    const first = computeLayout({ requestId: 5, nodes: nodes('a', 'b'), edges: [edge('a', 'b')], previous: {} });
+    const second = computeLayout({
+      requestId: 6,
+      nodes: nodes('a', 'b', 'x'),
+      edges: [edge('a', 'b')],
+      previous: first.positions,
+    });
+    expect(distance(second.positions.x, second.positions.a)).toBeGreaterThan(50);
+    expect(distance(second.positions.x, second.positions.b)).toBeGreaterThan(50);
+  });
+
+  it('lays out 2,000 nodes quickly, with linked nodes closer than average', () => {
+    const graph = bigGraph(2000);
+    const result = computeLayout({ requestId: 7, ...graph, previous: {} });
+    expect(result.algorithm).toBe('force');
+    expect(result.millis).toBeLessThan(2000);
+    const points = Object.values(result.positions);
+    expect(points.every((p) => Number.isFinite(p.x) && Number.isFinite(p.y))).toBe(true);
+    const linked = graph.edges.slice(0, 200).map((e) => distance(result.positions[e.source], result.positions[e.target]));
+    const random = graph.edges
+      .slice(0, 200)
+      .map((_, i) => distance(result.positions[`n${(i * 37) % 2000}`], result.positions[`n${(i * 91 + 500) % 2000}`]));
+    const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+    expect(mean(linked)).toBeLessThan(mean(random) / 2);
+  });
+});

@@ -1,0 +1,78 @@
+// One WebSocket per open view, feeding a GraphStore, with an explicit
+// connection state and automatic reconnect. After a reconnect the app sends a
+// fresh `full` message, so nothing missed while away is lost.
+
+import type { ViewMessage } from './api-types';
+import type { GraphStore } from './graph-store';
+
+export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+const FIRST_RETRY_MS = 500;
+const MAX_RETRY_MS = 10_000;
+
+export class TopologySocket {
+  private socket: WebSocket | null = null;
+  private retryMs = FIRST_RETRY_MS;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private stopped = false;
+  state: ConnectionState = 'connecting';
+
+  constructor(
+    private readonly url: string,
+    private readonly store: GraphStore,
+    private readonly onState: (state: ConnectionState, detail?: string) => void,
+  ) {
+    this.connect();
+  }
+
+  private setState(state: ConnectionState, detail?: string): void {
+    this.state = state;
+    this.onState(state, detail);
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const socket = new WebSocket(this.url);
+    this.socket = socket;
+    socket.onopen = () => {
+      this.retryMs = FIRST_RETRY_MS;
+      this.setState('open');
+    };
+    socket.onmessage = (event: MessageEvent) => {
+      if (typeof event.data !== 'string') return;
+      let message: ViewMessage;
+      try {
+        message = JSON.parse(event.data) as ViewMessage;
+      } catch {
+        console.warn('periscope: ignoring a WebSocket message that is not JSON');
+        return;
+      }
+      if (message.type !== 'full' && message.type !== 'diff') return;
+      const change = this.store.apply(message);
+      if (change.problems.length > 0) console.debug('periscope: tolerated diff problems', change.problems);
+      if (message.type === 'diff' && this.store.snapshot().view === null) {
+        // A diff without a base: reconnect to get a full view.
+        socket.close();
+      }
+    };
+    socket.onclose = (event: CloseEvent) => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      if (this.stopped) return;
+      this.setState('reconnecting', event.reason || `closed (${event.code})`);
+      this.retryTimer = setTimeout(() => this.connect(), this.retryMs);
+      this.retryMs = Math.min(MAX_RETRY_MS, this.retryMs * 2);
+    };
+    // Errors are always followed by close, which schedules the retry.
+    socket.onerror = () => {};
+  }
+
+  close(): void {
+    this.stopped = true;
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    const socket = this.socket;
+    this.socket = null;
+    socket?.close();
+    this.setState('closed');
+  }
+}
