@@ -6,9 +6,11 @@ import '../../src/styles.css';
 
 import { render } from 'preact';
 
+import type { ViewMessage } from '../../src/lib/api-types';
 import { GraphStore } from '../../src/lib/graph-store';
 import { PALETTES } from '../../src/lib/theme';
 import { GraphView } from '../../src/features/graph/components/graph-view';
+import { prewarmLayoutWorker } from '../../src/features/graph/layout/layout-client';
 import type { LayoutResult } from '../../src/features/graph/layout/layout-types';
 import { syntheticTopology } from './synthetic-topology';
 
@@ -22,6 +24,8 @@ interface BenchmarkState {
   algorithm: string | null;
   frames: number[];
   recording: boolean;
+  /** Feeds a message to the page's store, as the WebSocket would (for checks by hand). */
+  apply: (message: ViewMessage) => void;
   startRecording: () => void;
   stopRecording: () => { fps: number; p95FrameMs: number; worstFrameMs: number; frames: number };
 }
@@ -32,7 +36,14 @@ declare global {
   }
 }
 
-const size = Number(new URLSearchParams(location.search).get('nodes') ?? 2000);
+// As the app does at start-up: the worker loads while the view is fetched
+// (here: generated).
+prewarmLayoutWorker();
+
+const params = new URLSearchParams(location.search);
+const size = Number(params.get('nodes') ?? 2000);
+// ?fold=0 draws every node, to measure what folding saves.
+const foldAbove = params.get('fold') === '0' ? Infinity : undefined;
 const topology = syntheticTopology(size);
 const store = new GraphStore();
 
@@ -44,6 +55,7 @@ const benchmark: BenchmarkState = {
   algorithm: null,
   frames: [],
   recording: false,
+  apply: (message) => store.apply(message),
   startRecording() {
     benchmark.frames = [];
     benchmark.recording = true;
@@ -94,10 +106,20 @@ render(
       selected={null}
       onSelect={() => {}}
       onLayout={onLayout}
+      foldAbove={foldAbove}
     />
   </div>,
   root,
 );
 
-started = performance.now();
-store.apply(topology);
+// In the app the view is on screen before the WebSocket's first message
+// arrives, so feed the store once the graph view exists, as the socket would.
+const feed = () => {
+  if (!window.periscopeGraph) {
+    requestAnimationFrame(feed);
+    return;
+  }
+  started = performance.now();
+  store.apply(topology);
+};
+feed();

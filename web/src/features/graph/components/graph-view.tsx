@@ -1,11 +1,12 @@
 // The live topology map: a thin Preact shell around GraphCanvas.
 
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 
 import type { TopologyNode } from '../../../lib/api-types';
 import type { GraphStore } from '../../../lib/graph-store';
 import type { Palette } from '../../../lib/theme';
-import { GraphCanvas } from '../graph-canvas';
+import { FOLD_ABOVE } from '../fold';
+import { type FoldState, GraphCanvas } from '../graph-canvas';
 import type { LayoutResult } from '../layout/layout-types';
 
 export interface GraphViewProps {
@@ -16,6 +17,8 @@ export interface GraphViewProps {
   selected: string | null;
   onSelect: (id: string | null) => void;
   onLayout?: (result: LayoutResult) => void;
+  /** Fold views bigger than this into groups (default: fold.ts's limit). */
+  foldAbove?: number;
 }
 
 declare global {
@@ -28,6 +31,9 @@ declare global {
 export function GraphView(props: GraphViewProps) {
   const containerRef = useRef<HTMLDivElement>(null);
   const canvasRef = useRef<GraphCanvas | null>(null);
+  const [fold, setFold] = useState<FoldState | null>(null);
+  const [showAll, setShowAll] = useState(false);
+  const foldAbove = props.foldAbove ?? FOLD_ABOVE;
   // Callbacks change identity on every render; the canvas reads the latest.
   const propsRef = useRef(props);
   propsRef.current = props;
@@ -35,28 +41,24 @@ export function GraphView(props: GraphViewProps) {
   useEffect(() => {
     const container = containerRef.current;
     if (!container) return;
-    const canvas = new GraphCanvas(container, propsRef.current.palette, {
-      onSelect: (id) => propsRef.current.onSelect(id),
-      onLayout: (result) => propsRef.current.onLayout?.(result),
-    });
+    const canvas = new GraphCanvas(
+      container,
+      propsRef.current.palette,
+      {
+        onSelect: (id) => propsRef.current.onSelect(id),
+        onLayout: (result) => propsRef.current.onLayout?.(result),
+        onFold: setFold,
+      },
+      { foldAbove: propsRef.current.foldAbove },
+    );
     canvasRef.current = canvas;
     window.periscopeGraph = canvas;
     const { store } = props;
     canvas.setSearch(propsRef.current.matcher, propsRef.current.filterMode);
     canvas.setSelected(propsRef.current.selected);
-    // Replay what the store already holds as one full change, then follow it.
-    const snapshot = store.snapshot();
-    canvas.sync(snapshot, {
-      full: true,
-      addedNodes: [...snapshot.nodes.keys()],
-      updatedNodes: [],
-      removedNodes: [],
-      addedEdges: [...snapshot.edges.keys()],
-      updatedEdges: [],
-      removedEdges: [],
-      problems: [],
-    });
-    const unsubscribe = store.subscribe((next, change) => canvas.sync(next, change));
+    // Draw what the store already holds, then follow it.
+    canvas.sync(store.snapshot());
+    const unsubscribe = store.subscribe((next) => canvas.sync(next));
     return () => {
       unsubscribe();
       canvas.destroy();
@@ -65,6 +67,7 @@ export function GraphView(props: GraphViewProps) {
     };
   }, [props.store]);
 
+  useEffect(() => canvasRef.current?.setFoldLimit(showAll ? Infinity : foldAbove), [showAll, foldAbove]);
   useEffect(() => canvasRef.current?.setPalette(props.palette), [props.palette]);
   useEffect(
     () => canvasRef.current?.setSearch(props.matcher, props.filterMode),
@@ -88,7 +91,28 @@ export function GraphView(props: GraphViewProps) {
         <button type="button" title="Lay out again from scratch" onClick={() => canvasRef.current?.relayout()}>
           Re-layout
         </button>
+        {fold?.folding && fold.opened > 0 ? (
+          <button type="button" title="Close every opened group" onClick={() => canvasRef.current?.foldAll()}>
+            Fold all
+          </button>
+        ) : null}
+        {fold?.folding ? (
+          <button type="button" title="Draw every node (slow with thousands)" onClick={() => setShowAll(true)}>
+            Show all
+          </button>
+        ) : null}
+        {showAll && fold && fold.nodes > foldAbove ? (
+          <button type="button" title="Draw big views as groups again" onClick={() => setShowAll(false)}>
+            Group
+          </button>
+        ) : null}
       </div>
+      {fold?.folding ? (
+        <div class="graph-fold-status" data-testid="fold-status">
+          {fold.nodes.toLocaleString()} nodes drawn as {fold.drawn.toLocaleString()} ({fold.groups.toLocaleString()}{' '}
+          groups); click a group to open it
+        </div>
+      ) : null}
     </div>
   );
 }

@@ -26,23 +26,30 @@ export function computeLayout(request: LayoutRequest): LayoutResult {
   const graph = indexGraph(request.nodes, request.edges);
   const xy = new Float64Array(graph.ids.length * 2);
   const known = new Uint8Array(graph.ids.length);
+  const hinted = new Uint8Array(graph.ids.length);
   let knownCount = 0;
+  let hintedCount = 0;
   graph.ids.forEach((id, index) => {
-    const point = request.previous[id];
-    if (point) {
-      xy[2 * index] = point.x;
-      xy[2 * index + 1] = point.y;
+    const point = request.previous[id] ?? request.hints?.[id];
+    if (!point) return;
+    xy[2 * index] = point.x;
+    xy[2 * index + 1] = point.y;
+    if (request.previous[id]) {
       known[index] = 1;
       knownCount += 1;
+    } else {
+      hinted[index] = 1;
+      hintedCount += 1;
     }
   });
 
   // When most of the picture is new, keeping a few old spots only makes the
-  // result worse, so lay out from scratch.
-  const incremental = knownCount > 0 && knownCount * 2 >= graph.ids.length;
+  // result worse, so lay out from scratch. Nodes with a hint are not new to
+  // the user: they were drawn as the group they came out of.
+  const incremental = knownCount > 0 && (knownCount + hintedCount) * 2 >= graph.ids.length;
   let algorithm: LayoutAlgorithm;
   if (incremental) {
-    placeNewNodes(graph, xy, known);
+    placeNewNodes(graph, xy, known, hinted);
     algorithm = 'incremental';
   } else {
     algorithm = layoutFromScratch(graph, xy);
@@ -80,8 +87,22 @@ function layoutFromScratch(graph: IndexedGraph, xy: Float64Array): LayoutAlgorit
 }
 
 /** Keeps known nodes fixed and settles the new ones around them. */
-function placeNewNodes(graph: IndexedGraph, xy: Float64Array, known: Uint8Array): void {
+function placeNewNodes(graph: IndexedGraph, xy: Float64Array, known: Uint8Array, hinted: Uint8Array): void {
   const placed = Uint8Array.from(known);
+  // Hinted nodes start on a small spiral around their hint, so the members
+  // of an opened group do not start on one spot.
+  const aroundHint = new Map<string, number>();
+  hinted.forEach((flag, index) => {
+    if (!flag) return;
+    const key = `${xy[2 * index]},${xy[2 * index + 1]}`;
+    const slot = (aroundHint.get(key) ?? 0) + 1;
+    aroundHint.set(key, slot);
+    const radius = NODE_SPACING * 0.5 * Math.sqrt(slot);
+    const angle = slot * 2.399963229728653;
+    xy[2 * index] = (xy[2 * index] as number) + Math.cos(angle) * radius;
+    xy[2 * index + 1] = (xy[2 * index + 1] as number) + Math.sin(angle) * radius;
+    placed[index] = 1;
+  });
   // Breadth-first from the known nodes: each new node starts beside the
   // mean of its already placed neighbours, on a small deterministic ring so
   // siblings do not start on top of each other.
@@ -138,5 +159,5 @@ function placeNewNodes(graph: IndexedGraph, xy: Float64Array, known: Uint8Array)
   }
 
   const movable = graph.ids.map((_, index) => index);
-  forceLayout(graph, movable, xy, known, { ticks: 60, budgetMs: 300, initialHeat: 0.6, gravity: 0 });
+  forceLayout(graph, movable, xy, known, { ticks: 60, budgetMs: 300, initialHeat: 0.6, gravity: 0, anchor: 0.5 });
 }

@@ -20,6 +20,11 @@ export interface ForceOptions {
   initialHeat: number;
   /** Pull towards the centroid; 0 when pinned nodes already anchor the picture. */
   gravity: number;
+  /**
+   * Pull of each free node back to where it started; keeps new nodes with
+   * no edge to hold them (an opened group's idle members) from drifting off.
+   */
+  anchor?: number;
 }
 
 const IDEAL_EDGE = NODE_SPACING * 0.9;
@@ -65,6 +70,9 @@ export function forceLayout(
     }
   }
 
+  const startX = Float64Array.from(xs);
+  const startY = Float64Array.from(ys);
+  const anchor = options.anchor ?? 0;
   const dx = new Float64Array(count);
   const dy = new Float64Array(count);
   const k2 = IDEAL_EDGE * IDEAL_EDGE;
@@ -75,7 +83,7 @@ export function forceLayout(
     const heat = startHeat * (1 - tick / options.ticks) + IDEAL_EDGE * 0.02;
     dx.fill(0);
     dy.fill(0);
-    repel(xs, ys, fixed, dx, dy, k2);
+    repel(xs, ys, fixed, dx, dy, k2, tick);
     for (let e = 0; e < edgeFrom.length; e++) {
       const a = edgeFrom[e] as number;
       const b = edgeTo[e] as number;
@@ -89,6 +97,12 @@ export function forceLayout(
       dy[b] = (dy[b] as number) + ey * pull;
     }
     if (options.gravity > 0) applyGravity(xs, ys, fixed, dx, dy, options.gravity);
+    if (anchor > 0) {
+      for (let i = 0; i < count; i++) {
+        dx[i] = (dx[i] as number) - ((xs[i] as number) - (startX[i] as number)) * anchor;
+        dy[i] = (dy[i] as number) - ((ys[i] as number) - (startY[i] as number)) * anchor;
+      }
+    }
     for (let i = 0; i < count; i++) {
       if (fixed[i]) continue;
       const mx = dx[i] as number;
@@ -117,6 +131,7 @@ function repel(
   dx: Float64Array,
   dy: Float64Array,
   k2: number,
+  tick: number,
 ): void {
   const count = xs.length;
   let minX = Infinity;
@@ -132,9 +147,16 @@ function repel(
     if (y > maxY) maxY = y;
   }
   // About four nodes per cell keeps the exact near part cheap.
-  const side = Math.max(1, Math.min(64, Math.ceil(Math.sqrt(count / 4))));
-  const cellW = (maxX - minX) / side + 1e-6;
-  const cellH = (maxY - minY) / side + 1e-6;
+  const cellsAcross = Math.max(1, Math.min(64, Math.ceil(Math.sqrt(count / 4))));
+  const cellW = (maxX - minX) / cellsAcross + 1e-6;
+  const cellH = (maxY - minY) / cellsAcross + 1e-6;
+  // The grid moves by a fraction of a cell every tick. A fixed grid gives
+  // every node of a cell the same far push and the same exact/approximate
+  // border, and a big layout settled with faint rows and columns along the
+  // cell edges. Low-discrepancy offsets (golden ratio) keep it deterministic.
+  minX -= cellW * ((tick * 0.6180339887) % 1);
+  minY -= cellH * ((tick * 0.7548776662 + 0.5) % 1);
+  const side = cellsAcross + 1;
   const cells = side * side;
   const cellOf = new Int32Array(count);
   const cellCount = new Float64Array(cells);

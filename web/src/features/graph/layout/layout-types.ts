@@ -24,6 +24,11 @@ export interface LayoutRequest {
   edges: LayoutEdge[];
   /** Positions the user already sees; kept as they are so nodes never jump. */
   previous: Record<string, Point>;
+  /**
+   * Where some new nodes should start (the spot of the group they came out
+   * of, say). They settle from there like other new nodes; not pinned.
+   */
+  hints?: Record<string, Point>;
 }
 
 export type LayoutAlgorithm = 'layered' | 'force' | 'incremental';
