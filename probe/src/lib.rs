@@ -1,1 +1,123 @@
 //! Periscope's probe: the only part that reads the host.
+//!
+//! A probe collects its host (see [`collect`]: host facts, processes, sockets in
+//! every network namespace, conntrack flows, Docker containers and their cgroup
+//! stats) into a [`periscope_report::Report`] each tick, and streams it to the
+//! app over one WebSocket as a snapshot followed by deltas ([`publish`]).
+//!
+//! Interface used by the app's standalone mode (keep it stable): [`Config`]
+//! (a `clap::Args` the app can flatten into its CLI, or build with
+//! [`Config::default`] and set fields) and [`run`], which collects and
+//! publishes until its future is dropped. [`collect_once`] gives one report
+//! without an app.
+//!
+//! ```no_run
+//! # async fn example() -> anyhow::Result<()> {
+//! let config = periscope_probe::Config { app: "ws://127.0.0.1:4040/api/probe/ws".into(), ..Default::default() };
+//! periscope_probe::run(config).await
+//! # }
+//! ```
+
+pub mod collect;
+pub mod link;
+pub mod publish;
+pub mod queue;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How the probe runs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// The app's probe endpoint.
+    #[arg(long, env = "PERISCOPE_APP", default_value = "ws://127.0.0.1:4040/api/probe/ws")]
+    pub app: String,
+
+    /// Token sent as `Authorization: Bearer <token>` when connecting to the app.
+    #[arg(long, env = "PERISCOPE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// Milliseconds between two collections (Docker events are sent at once, whatever this is).
+    #[arg(long = "tick-ms", env = "PERISCOPE_TICK_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(50..))]
+    pub tick_ms: u64,
+
+    /// Host ID to report instead of /etc/machine-id.
+    #[arg(long, env = "PERISCOPE_HOST_ID")]
+    pub host_id: Option<String>,
+
+    /// Probe ID to register with (default: hostname plus a random suffix, new each run).
+    #[arg(long, env = "PERISCOPE_PROBE_ID")]
+    pub probe_id: Option<String>,
+
+    /// The Docker engine's socket.
+    #[arg(long, env = "PERISCOPE_DOCKER_SOCKET", default_value = "/var/run/docker.sock")]
+    pub docker_socket: PathBuf,
+
+    /// Do not talk to Docker at all.
+    #[arg(long, env = "PERISCOPE_NO_DOCKER")]
+    pub no_docker: bool,
+
+    /// Do not follow conntrack.
+    #[arg(long, env = "PERISCOPE_NO_CONNTRACK")]
+    pub no_conntrack: bool,
+
+    /// Read sockets from /proc/<pid>/net only, never netlink sock_diag.
+    #[arg(long, env = "PERISCOPE_PROC_NET_ONLY")]
+    pub proc_net_only: bool,
+
+    /// Report only argv[0] of each process, hiding arguments (which may hold secrets).
+    #[arg(long, env = "PERISCOPE_OMIT_CMD_ARGS")]
+    pub omit_cmd_args: bool,
+
+    /// Seconds a closed conntrack flow stays in the report, so the app sees short-lived connections.
+    #[arg(long = "connection-linger-secs", env = "PERISCOPE_CONNECTION_LINGER_SECS", default_value_t = 30)]
+    pub connection_linger_secs: u64,
+
+    /// Seconds after which a metric (CPU, memory, bytes, RTT) is re-sent even when it moved less than its deadband.
+    #[arg(long = "metrics-refresh-secs", env = "PERISCOPE_METRICS_REFRESH_SECS", default_value_t = 15)]
+    pub metrics_refresh_secs: u64,
+
+    /// Frames kept for a slow app before the oldest is dropped (and counted).
+    #[arg(long = "send-queue", env = "PERISCOPE_SEND_QUEUE", default_value_t = 32, value_parser = clap::value_parser!(u64).range(2..))]
+    pub send_queue: u64,
+}
+
+impl Default for Config {
+    /// The same values as the CLI's defaults, for callers without clap.
+    fn default() -> Self {
+        Config {
+            app: "ws://127.0.0.1:4040/api/probe/ws".into(),
+            token: None,
+            tick_ms: 1000,
+            host_id: None,
+            probe_id: None,
+            docker_socket: PathBuf::from("/var/run/docker.sock"),
+            no_docker: false,
+            no_conntrack: false,
+            proc_net_only: false,
+            omit_cmd_args: false,
+            connection_linger_secs: 30,
+            metrics_refresh_secs: 15,
+            send_queue: 32,
+        }
+    }
+}
+
+impl Config {
+    pub fn tick(&self) -> Duration {
+        Duration::from_millis(self.tick_ms.max(50))
+    }
+}
+
+/// Collects and publishes until the returned future is dropped. Errors only
+/// when the probe cannot start at all (e.g. no /proc); the app being away or
+/// Docker going away are outcomes it handles by itself.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    publish::run(config).await
+}
+
+/// Collects one full report (Docker and conntrack included when available)
+/// without connecting to an app: what `--once --json` prints.
+pub async fn collect_once(config: &Config) -> anyhow::Result<periscope_report::Report> {
+    collect::collect_once(config).await
+}

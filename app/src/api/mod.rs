@@ -1,0 +1,48 @@
+//! The HTTP and WebSocket API: [`router`] builds all of it from an [`AppState`].
+//!
+//! One module per resource keeps its routes next to its handlers; handlers
+//! extract, call one store or render function, and map the result. Only this
+//! module knows HTTP. Every error is an [`error::ApiError`] with a JSON body.
+
+pub mod error;
+pub mod guard;
+pub mod meta;
+pub mod probe_ws;
+pub mod probes;
+pub mod report;
+pub mod topology;
+pub mod topology_ws;
+pub mod ui;
+
+use axum::Router;
+
+use crate::state::AppState;
+
+/// Every route the router serves (method, path), as in `openapi.json`.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/api"),
+    ("get", "/api/openapi.json"),
+    ("get", "/api/topology"),
+    ("get", "/api/topology/{view}"),
+    ("get", "/api/topology/{view}/ws"),
+    ("get", "/api/topology/{view}/{node}"),
+    ("get", "/api/probes"),
+    ("get", "/api/probe/ws"),
+    ("get", "/api/report"),
+    ("get", "/metrics"),
+    ("get", "/healthz"),
+];
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(meta::router())
+        .merge(topology::router())
+        .merge(probes::router())
+        .merge(probe_ws::router())
+        .merge(report::router())
+        .fallback(ui::serve)
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,374 @@
+//! The API through `router(state).oneshot(..)`, the WebSocket loops over
+//! channels, and the upgrades over a real loopback socket.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use futures::channel::mpsc;
+use futures::{SinkExt, StreamExt};
+use http_body_util::BodyExt;
+use periscope_report::fixtures::{ReportBuilder, HOST_NETNS};
+use periscope_report::{diff, AppMessage, Codec, ContainerStats, ProbeMessage, Report, SnapshotReason, UnixMillis};
+use serde_json::Value;
+use tower::ServiceExt;
+
+use crate::api::probe_ws::{serve_probe, Incoming};
+use crate::api::topology_ws::stream_view;
+use crate::api::{meta::OPENAPI, router, ROUTES};
+use crate::config::AppConfig;
+use crate::state::{now, AppState};
+use crate::view::{ViewId, ViewOptions};
+
+fn web_host(seq: u64) -> Report {
+    ReportBuilder::new("a")
+        .seq(seq)
+        .interface("eth0", "10.0.0.1/24")
+        .interface("docker0", "172.17.0.1/16")
+        .container("web", "web", "nginx:1.25", "172.17.0.2")
+        .process(100, "nginx", Some("web"))
+        .process(10, "curl", None)
+        .tcp(1001, Some(100), "0.0.0.0:80", None)
+        .tcp(HOST_NETNS, Some(10), "172.17.0.1:40000", Some("172.17.0.2:80"))
+        .build()
+}
+
+fn state_with(reports: &[Report]) -> AppState {
+    let state = AppState::new(AppConfig::default());
+    let mut store = state.store();
+    for report in reports {
+        store.insert_snapshot(report.clone(), now());
+    }
+    drop(store);
+    state
+}
+
+async fn get(state: &AppState, uri: &str) -> (StatusCode, String) {
+    let response =
+        router(state.clone()).oneshot(Request::builder().uri(uri).body(Body::empty()).unwrap()).await.unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+async fn get_json(state: &AppState, uri: &str) -> (StatusCode, Value) {
+    let (status, body) = get(state, uri).await;
+    (status, serde_json::from_str(&body).unwrap_or_else(|e| panic!("{uri}: {e}: {body}")))
+}
+
+#[tokio::test]
+async fn info_and_health() {
+    let state = state_with(&[]);
+    let (status, info) = get_json(&state, "/api").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(info["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(info["read_only"], false);
+    assert!(info["capabilities"].as_array().unwrap().iter().any(|c| c == "ws-diffs"));
+    assert_eq!(get(&state, "/healthz").await, (StatusCode::OK, "ok".into()));
+}
+
+#[tokio::test]
+async fn topology_lists_every_view_with_counts_and_options() {
+    let state = state_with(&[web_host(1)]);
+    let (status, list) = get_json(&state, "/api/topology").await;
+    assert_eq!(status, StatusCode::OK);
+    let list = list.as_array().unwrap();
+    let ids: Vec<&str> = list.iter().map(|v| v["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ViewId::ALL.map(ViewId::as_str));
+    let containers = &list[2];
+    assert_eq!((containers["nodes"].as_u64(), containers["edges"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(containers["options"][0]["id"], "stopped");
+    assert_eq!(containers["options"][0]["default"], "hide");
+    // Counts come from a cache for views nobody keeps: the renderer keeps none afterwards.
+    assert_eq!(state.store().renderer.materialized().count(), 0);
+}
+
+#[tokio::test]
+async fn a_view_has_the_documented_node_and_edge_fields() {
+    let state = state_with(&[web_host(1)]);
+    let (status, graph) = get_json(&state, "/api/topology/containers?stopped=show").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(graph["view"], "containers");
+    let web = graph["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "container:web").unwrap();
+    for field in [
+        "id",
+        "label",
+        "minor_label",
+        "kind",
+        "shape",
+        "stack",
+        "rank",
+        "pseudo",
+        "metrics",
+        "connections",
+        "parents",
+        "metadata",
+    ] {
+        assert!(web.get(field).is_some(), "node lacks {field}: {web}");
+    }
+    assert_eq!(web["kind"], "container");
+    assert_eq!(web["shape"], "hexagon");
+    assert_eq!(web["connections"], 1);
+    assert_eq!(web["metadata"]["ip"], "172.17.0.2");
+    assert_eq!(web["parents"][0]["view"], "hosts");
+    let edge = &graph["edges"][0];
+    assert_eq!(edge["id"], "uncontained:a>container:web");
+    assert_eq!(edge["source"], "uncontained:a");
+    assert_eq!(edge["ports"], serde_json::json!([80]));
+    assert_eq!(edge["connections"], 1);
+    assert!(edge.get("rtt_us").is_some());
+}
+
+#[tokio::test]
+async fn errors_are_json_with_the_right_status() {
+    let state = state_with(&[web_host(1)]);
+    for (uri, status) in [
+        ("/api/topology/pods", StatusCode::NOT_FOUND),
+        ("/api/topology/containers/container:nope", StatusCode::NOT_FOUND),
+        ("/api/topology/containers/not-an-id", StatusCode::NOT_FOUND),
+        ("/api/topology/containers?stopped=maybe", StatusCode::BAD_REQUEST),
+        ("/api/nothing-here", StatusCode::NOT_FOUND),
+    ] {
+        let (actual, body) = get_json(&state, uri).await;
+        assert_eq!(actual, status, "{uri}");
+        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{uri}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn node_details_have_metrics_connections_children_and_parents() {
+    let state = state_with(&[web_host(1)]);
+    let (status, details) = get_json(&state, "/api/topology/containers/container:web").await;
+    assert_eq!(status, StatusCode::OK, "{details}");
+    assert_eq!(details["node"]["id"], "container:web");
+    assert!(details["metadata"].as_array().unwrap().iter().any(|row| row["key"] == "image" && row["label"] == "Image"));
+    let inbound = &details["connections"]["inbound"][0];
+    assert_eq!(inbound["node"], "uncontained:a");
+    assert_eq!(inbound["address"], "172.17.0.1");
+    assert_eq!(inbound["port"], 80);
+    assert_eq!(inbound["count"], 1);
+    assert_eq!(details["children"][0]["view"], "processes");
+    assert_eq!(details["children"][0]["nodes"][0]["label"], "nginx");
+    assert_eq!(details["parents"][0]["id"], "host:a");
+    let metrics = details["metrics"].as_array().unwrap();
+    assert_eq!(metrics[0]["id"], "cpu");
+    assert_eq!(metrics[1]["id"], "memory");
+
+    let (status, process) = get_json(&state, "/api/topology/processes/process:100.10000@a").await;
+    assert_eq!(status, StatusCode::OK, "{process}");
+    assert_eq!(process["metrics"][0]["samples"].as_array().unwrap().len(), 1);
+    assert_eq!(process["metrics"][1]["samples"][0]["v"], 1048576.0);
+    let (status, _) = get_json(&state, "/api/topology/processes/process%3A100.10000%40a").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn report_probes_and_metrics() {
+    let state = state_with(&[web_host(1)]);
+    let (status, report) = get_json(&state, "/api/report").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(report["probe-a"]["host"]["hostname"], "a");
+    let (_, probes) = get_json(&state, "/api/probes").await;
+    assert_eq!(probes[0]["id"], "probe-a");
+    assert_eq!(probes[0]["hostname"], "a");
+    assert_eq!(probes[0]["docker"], "unavailable");
+    get_json(&state, "/api/topology").await;
+    let (status, metrics) = get(&state, "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(metrics.contains("periscope_probe_frames_total 0"), "{metrics}");
+    assert!(metrics.contains("periscope_view_nodes{view=\"containers\"} 2"), "{metrics}");
+}
+
+#[tokio::test]
+async fn every_route_is_described_in_openapi_and_served() {
+    let spec: Value = serde_json::from_str(OPENAPI).expect("openapi.json is JSON");
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
+    for (method, path) in ROUTES {
+        assert!(spec["paths"][path][method].is_object(), "{method} {path} missing from openapi.json");
+    }
+    let documented = spec["paths"].as_object().unwrap().len();
+    assert_eq!(documented, ROUTES.iter().map(|(_, p)| p).collect::<std::collections::BTreeSet<_>>().len());
+    let state = state_with(&[web_host(1)]);
+    for (_, path) in ROUTES {
+        let uri = path.replace("{view}", "containers").replace("{node}", "container:web");
+        let (status, _) = get(&state, &uri).await;
+        assert_ne!(status, StatusCode::NOT_FOUND, "{uri} is not routed");
+    }
+}
+
+#[tokio::test]
+async fn the_ui_is_served_at_the_root() {
+    let state = state_with(&[]);
+    let response = router(state).oneshot(Request::builder().uri("/").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+}
+
+/// Collects the next message of a view stream as JSON, with a deadline.
+async fn next_json(rx: &mut mpsc::Receiver<String>) -> Value {
+    let text = tokio::time::timeout(Duration::from_secs(5), rx.next()).await.expect("a message in time").unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test]
+async fn a_view_stream_sends_the_view_then_only_what_changed() {
+    let first = web_host(1);
+    let state = state_with(std::slice::from_ref(&first));
+    let (sink, mut sent) = mpsc::channel::<String>(16);
+    let (mut client, incoming) = mpsc::channel::<()>(1);
+    let task = tokio::spawn(stream_view(state.clone(), ViewId::Containers, ViewOptions::default(), sink, incoming));
+
+    let full = next_json(&mut sent).await;
+    assert_eq!(full["type"], "full");
+    assert_eq!(full["nodes"].as_array().unwrap().len(), 2);
+
+    // One container's CPU moves: one node update, nothing else.
+    let mut second = first.clone();
+    second.seq = 2;
+    second.containers.get_mut(&periscope_report::ContainerId::new("web")).unwrap().stats = Some(ContainerStats {
+        cpu_percent: 42.0,
+        memory_bytes: 1 << 20,
+        memory_limit_bytes: None,
+        network_rx_bytes: 0,
+        network_tx_bytes: 0,
+    });
+    state.store().apply_delta(diff(&first, &second), now());
+    state.refresh();
+    let message = next_json(&mut sent).await;
+    assert_eq!(message["type"], "diff");
+    assert_eq!(message["nodes"]["update"].as_array().unwrap().len(), 1);
+    assert_eq!(message["nodes"]["update"][0]["metrics"]["cpu"], 42.0);
+    assert!(message["nodes"]["add"].as_array().unwrap().is_empty());
+    assert!(message["edges"]["update"].as_array().unwrap().is_empty());
+
+    // A new container: an add; then it stops: a remove (stopped containers are hidden by default).
+    let third = ReportBuilder::new("a").seq(3).container("new", "new", "busybox", "172.17.0.5").build();
+    let mut third_full = second.clone();
+    third_full.seq = 3;
+    third_full.containers.insert(third.containers.iter().next().unwrap().clone());
+    state.store().apply_delta(diff(&second, &third_full), now());
+    state.refresh();
+    let message = next_json(&mut sent).await;
+    assert_eq!(message["nodes"]["add"][0]["id"], "container:new");
+    let mut fourth = third_full.clone();
+    fourth.seq = 4;
+    fourth.containers.get_mut(&periscope_report::ContainerId::new("new")).unwrap().state =
+        periscope_report::ContainerState::Exited;
+    state.store().apply_delta(diff(&third_full, &fourth), now());
+    state.refresh();
+    let message = next_json(&mut sent).await;
+    assert_eq!(message["nodes"]["remove"], serde_json::json!(["container:new"]));
+
+    // The client goes away: the loop ends.
+    client.close_channel();
+    tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
+    assert!(!state.watched(ViewId::Containers));
+}
+
+fn frame(message: &ProbeMessage) -> Incoming {
+    Incoming::Frame(Codec::default().encode(message).unwrap())
+}
+
+async fn next_app_message(rx: &mut mpsc::Receiver<Vec<u8>>) -> Option<AppMessage> {
+    let bytes = tokio::time::timeout(Duration::from_secs(5), rx.next()).await.expect("an answer in time")?;
+    Some(Codec::default().decode(&bytes).unwrap())
+}
+
+#[tokio::test]
+async fn the_probe_channel_applies_reports_asks_on_gaps_survives_bad_frames_and_binds_ids() {
+    let state = state_with(&[]);
+    let (to_probe, mut from_app) = mpsc::channel::<Vec<u8>>(8);
+    let (mut probe, incoming) = mpsc::channel::<Incoming>(8);
+    let task = tokio::spawn(serve_probe(state.clone(), to_probe, incoming));
+
+    let first = web_host(1);
+    probe.send(frame(&ProbeMessage::Snapshot(first.clone()))).await.unwrap();
+    let second = web_host(2);
+    probe.send(frame(&ProbeMessage::Delta(diff(&first, &second)))).await.unwrap();
+    // Garbage is counted and ignored.
+    probe.send(Incoming::Frame(b"PSCP\x01\x00garbage".to_vec())).await.unwrap();
+    // A delta that skips seq 3.
+    let fourth = web_host(4);
+    let third = web_host(3);
+    probe.send(frame(&ProbeMessage::Delta(diff(&third, &fourth)))).await.unwrap();
+    assert_eq!(
+        next_app_message(&mut from_app).await,
+        Some(AppMessage::RequestSnapshot { reason: SnapshotReason::SequenceGap { expected: 2, got: 3 } })
+    );
+    assert_eq!(state.metrics.bad_frames.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(state.store().model.report(&first.probe).map(|r| r.seq), Some(2));
+
+    // A second connection claiming the same probe ID is refused and closed.
+    let (to_other, mut from_app_other) = mpsc::channel::<Vec<u8>>(8);
+    let (mut other, other_incoming) = mpsc::channel::<Incoming>(8);
+    let other_task = tokio::spawn(serve_probe(state.clone(), to_other, other_incoming));
+    other.send(frame(&ProbeMessage::Snapshot(first.clone()))).await.unwrap();
+    assert!(matches!(next_app_message(&mut from_app_other).await, Some(AppMessage::Rejected { .. })));
+    tokio::time::timeout(Duration::from_secs(5), other_task).await.unwrap().unwrap();
+    assert!(state.store().model.report(&first.probe).is_some(), "the first connection keeps its probe");
+
+    // The channel closes: the probe's nodes go at once.
+    probe.close_channel();
+    tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
+    assert!(state.store().model.is_empty());
+}
+
+#[tokio::test]
+async fn a_silent_probe_is_removed_after_the_timeout() {
+    let state = state_with(&[]);
+    let report = web_host(1);
+    {
+        let mut store = state.store();
+        store.registry.claim(&report.probe, state.next_connection(), UnixMillis(1_000)).unwrap();
+        store.insert_snapshot(report, UnixMillis(1_000));
+    }
+    state.reap(UnixMillis(15_000));
+    assert_eq!(state.store().model.len(), 1);
+    state.reap(UnixMillis(16_001));
+    assert!(state.store().model.is_empty());
+}
+
+/// The upgrades over a real loopback socket: token and Origin checks, then a live view.
+#[tokio::test]
+async fn websocket_upgrades_check_token_and_origin() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let state = AppState::new(AppConfig { token: Some("t0ken".into()), ..AppConfig::default() });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(crate::serve(listener, state.clone()));
+
+    let probe_url = format!("ws://{address}/api/probe/ws");
+    let refused = tokio_tungstenite::connect_async(probe_url.as_str()).await;
+    assert!(refused.is_err(), "a probe without the token is refused");
+    let mut request = probe_url.as_str().into_client_request().unwrap();
+    request.headers_mut().insert("authorization", "Bearer t0ken".parse().unwrap());
+    let (mut probe, _) = tokio_tungstenite::connect_async(request).await.expect("token accepted");
+    let codec = Codec::default();
+    probe
+        .send(tokio_tungstenite::tungstenite::Message::Binary(
+            codec.encode(&ProbeMessage::Snapshot(web_host(1))).unwrap().into(),
+        ))
+        .await
+        .unwrap();
+
+    let view_url = format!("ws://{address}/api/topology/containers/ws");
+    let mut request = view_url.as_str().into_client_request().unwrap();
+    request.headers_mut().insert("origin", "http://evil.example".parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(request).await.is_err(), "a foreign origin is refused");
+    let mut request = view_url.as_str().into_client_request().unwrap();
+    request.headers_mut().insert("origin", format!("http://{address}").parse().unwrap());
+    let (mut view, _) = tokio_tungstenite::connect_async(request).await.expect("same origin accepted");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut nodes = 0;
+    while nodes == 0 && tokio::time::Instant::now() < deadline {
+        let message = tokio::time::timeout(Duration::from_secs(5), view.next()).await.unwrap().unwrap().unwrap();
+        let value: Value = serde_json::from_str(message.to_text().unwrap()).unwrap();
+        nodes = match value["type"].as_str() {
+            Some("full") => value["nodes"].as_array().unwrap().len(),
+            _ => value["nodes"]["add"].as_array().unwrap().len(),
+        };
+    }
+    assert!(nodes > 0, "the view shows the probe's containers");
+    server.abort();
+}

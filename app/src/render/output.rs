@@ -1,0 +1,188 @@
+//! What render hands to the API: view nodes, edges, diffs and node details,
+//! shaped exactly as docs/api.md documents them (these cross to the browser,
+//! so they alone serialize).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeKind {
+    Host,
+    Container,
+    Process,
+    Image,
+    Hostname,
+    ComposeProject,
+    ComposeService,
+    Pseudo,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Shape {
+    Circle,
+    Hexagon,
+    Heptagon,
+    Square,
+    Cloud,
+}
+
+impl NodeKind {
+    pub fn shape(self) -> Shape {
+        match self {
+            NodeKind::Process => Shape::Circle,
+            NodeKind::Container => Shape::Hexagon,
+            NodeKind::Image | NodeKind::Hostname | NodeKind::ComposeProject | NodeKind::ComposeService => {
+                Shape::Heptagon
+            }
+            NodeKind::Host => Shape::Square,
+            NodeKind::Pseudo => Shape::Cloud,
+        }
+    }
+}
+
+/// A link to a node of some view.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct NodeRef {
+    pub view: &'static str,
+    pub id: String,
+    pub label: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct NodeMetrics {
+    pub cpu: Option<f64>,
+    pub memory: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Node {
+    pub id: String,
+    pub label: String,
+    pub minor_label: String,
+    pub kind: NodeKind,
+    pub shape: Shape,
+    pub stack: u32,
+    pub rank: String,
+    pub pseudo: bool,
+    pub metrics: NodeMetrics,
+    pub connections: u32,
+    pub parents: Vec<NodeRef>,
+    pub metadata: BTreeMap<&'static str, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Edge {
+    pub id: String,
+    pub source: String,
+    pub target: String,
+    pub connections: u32,
+    pub ports: Vec<u16>,
+    pub rtt_us: Option<u32>,
+    pub bytes_sent: Option<u64>,
+    pub bytes_received: Option<u64>,
+    pub retransmits: Option<u32>,
+}
+
+/// A whole view (`GET /api/topology/{view}`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ViewGraph {
+    pub view: &'static str,
+    pub nodes: Vec<Node>,
+    pub edges: Vec<Edge>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChangeSet<T> {
+    pub add: Vec<T>,
+    pub update: Vec<T>,
+    pub remove: Vec<String>,
+}
+
+impl<T> Default for ChangeSet<T> {
+    fn default() -> Self {
+        ChangeSet { add: Vec::new(), update: Vec::new(), remove: Vec::new() }
+    }
+}
+
+impl<T> ChangeSet<T> {
+    pub fn is_empty(&self) -> bool {
+        self.add.is_empty() && self.update.is_empty() && self.remove.is_empty()
+    }
+}
+
+/// The messages of `WS /api/topology/{view}/ws`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ViewMessage {
+    Full { view: &'static str, nodes: Vec<Node>, edges: Vec<Edge> },
+    Diff { view: &'static str, nodes: ChangeSet<Node>, edges: ChangeSet<Edge> },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetadataRow {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Sample {
+    pub t: u64,
+    pub v: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricSeries {
+    pub id: &'static str,
+    pub label: &'static str,
+    pub unit: &'static str,
+    pub value: Option<f64>,
+    pub samples: Vec<Sample>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Connection {
+    pub node: Option<String>,
+    pub label: String,
+    pub address: String,
+    pub port: Option<u16>,
+    pub count: u32,
+    pub rtt_us: Option<u32>,
+    pub bytes_sent: Option<u64>,
+    pub bytes_received: Option<u64>,
+    pub retransmits: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Connections {
+    pub inbound: Vec<Connection>,
+    pub outbound: Vec<Connection>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChildGroup {
+    pub view: &'static str,
+    pub label: &'static str,
+    pub nodes: Vec<Node>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Control {
+    pub id: &'static str,
+    pub label: &'static str,
+}
+
+/// `GET /api/topology/{view}/{node}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeDetails {
+    pub node: Node,
+    pub metadata: Vec<MetadataRow>,
+    pub metrics: Vec<MetricSeries>,
+    pub connections: Connections,
+    pub children: Vec<ChildGroup>,
+    pub parents: Vec<NodeRef>,
+    pub controls: Vec<Control>,
+}

@@ -1,0 +1,336 @@
+//! Edges between entities: each connected socket (or conntrack flow) of one
+//! host resolved to a client and a server.
+//!
+//! The server end is found in this order: the exact reverse socket on any
+//! host; a listening socket at the remote address; a published port; a
+//! conntrack record (whose reply source is the real server behind DNAT); the
+//! host or container owning the address; else a pseudo node (The Internet for
+//! public addresses, one node per other address). The side with the listening
+//! port is the server. A connection seen from both ends is counted once, from
+//! the client's side.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+
+use periscope_report::{ContainerId, HostId, ProcessId, Protocol, Report, SocketState, TcpInfo};
+
+use crate::render::address::{canonical, is_public, ScopedIp, Slot};
+use crate::render::index::{GlobalIndex, SockRef, TupleKey};
+
+/// One end of a connection, as precise as the reports allow.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Endpoint {
+    Process(ProcessId),
+    /// A container whose process is unknown (a TIME_WAIT socket, a conntrack flow).
+    Container(ContainerId),
+    /// A host whose process is unknown.
+    Host(HostId),
+    Internet,
+    Address(IpAddr),
+}
+
+/// TCP facts from the client's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpFacts {
+    pub rtt_us: u32,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub retransmits: u32,
+}
+
+impl TcpFacts {
+    fn from_client(info: TcpInfo) -> Self {
+        TcpFacts {
+            rtt_us: info.rtt_us,
+            bytes_sent: info.bytes_sent,
+            bytes_received: info.bytes_received,
+            retransmits: info.retransmits,
+        }
+    }
+
+    fn from_server(info: TcpInfo) -> Self {
+        TcpFacts { bytes_sent: info.bytes_received, bytes_received: info.bytes_sent, ..TcpFacts::from_client(info) }
+    }
+}
+
+/// One connection between two entities, client → server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntityEdge {
+    pub client: Endpoint,
+    pub server: Endpoint,
+    /// The server port the client dialled.
+    pub port: u16,
+    pub client_ip: IpAddr,
+    pub server_ip: IpAddr,
+    pub tcp: Option<TcpFacts>,
+}
+
+/// A host's connections, and the addresses looked up to resolve them (so a
+/// change at one of those addresses elsewhere resolves this host again).
+#[derive(Debug, Default)]
+pub struct Resolved {
+    pub edges: Vec<EntityEdge>,
+    pub lookups: HashSet<ScopedIp>,
+}
+
+/// Resolves every connection the host at `slot` reported.
+pub fn resolve_host(slot: Slot, report: &Report, global: &GlobalIndex) -> Resolved {
+    let mut resolved = Resolved::default();
+    let Some(own) = global.host(slot) else { return resolved };
+    let mut resolver = Resolver { slot, global, lookups: &mut resolved.lookups };
+
+    for socket in &report.sockets {
+        let id = socket.id;
+        let listening = socket.state == SocketState::Listen || id.remote.port() == 0;
+        if listening || socket.state == SocketState::Close {
+            continue;
+        }
+        let local = canonical(id.local);
+        let remote = canonical(id.remote);
+        let remote_scope = own.scope_of(slot, remote.ip(), id.netns);
+        let remote_ip = ScopedIp { scope: remote_scope, ip: remote.ip() };
+        resolver.lookups.insert(remote_ip);
+        let reverse =
+            global.socket(&TupleKey { protocol: id.protocol, scope: remote_scope, local: remote, remote: local });
+        let is_server = if own.listener(id.protocol, id.netns, local.ip(), local.port()).is_some() {
+            true
+        } else {
+            // No listener here: the other end may have one; if neither does (a server
+            // that stopped listening after accepting, like `nc -l`), the lower port serves.
+            let remote_listens = match reverse {
+                Some((slot, sock)) => global
+                    .host(slot)
+                    .and_then(|host| host.listener(id.protocol, sock.id.netns, remote.ip(), remote.port()))
+                    .is_some(),
+                None => resolver.listens_at(id.protocol, remote_ip, remote.port()),
+            };
+            !remote_listens && (local.port(), local.ip()) < (remote.port(), remote.ip())
+        };
+        let this = SockRef { id, pid: socket.pid };
+
+        let edge = if is_server {
+            if reverse.is_some() {
+                // The client's own socket makes this edge.
+                continue;
+            }
+            let server = match socket.pid.filter(|pid| own.proxy_pids.contains(pid)) {
+                Some(_) => {
+                    resolver.published(slot, id.protocol, local).unwrap_or_else(|| resolver.local_end(slot, this))
+                }
+                None => resolver.local_end(slot, this),
+            };
+            EntityEdge {
+                client: resolver.address_end(remote_ip),
+                server,
+                port: local.port(),
+                client_ip: remote.ip(),
+                server_ip: local.ip(),
+                tcp: socket.tcp.map(TcpFacts::from_server),
+            }
+        } else {
+            if socket.pid.is_some_and(|pid| own.proxy_pids.contains(&pid)) {
+                // Docker's proxy forwarding to its container: the client's edge already names the container.
+                continue;
+            }
+            EntityEdge {
+                client: resolver.local_end(slot, this),
+                server: resolver.server(id.protocol, local, remote_ip, remote.port(), reverse),
+                port: remote.port(),
+                client_ip: local.ip(),
+                server_ip: remote.ip(),
+                tcp: socket.tcp.map(TcpFacts::from_client),
+            }
+        };
+        resolved.edges.push(edge);
+    }
+
+    // Conntrack flows whose sockets no probe saw (short-lived clients, NAT).
+    for connection in &report.connections {
+        let id = connection.id;
+        let source = canonical(id.source);
+        let destination = canonical(id.destination);
+        let reply_source = canonical(connection.reply_source);
+        let reply_destination = canonical(connection.reply_destination);
+        let netns = own.host_netns.unwrap_or(id.netns);
+        let source_scope = own.scope_of(slot, source.ip(), netns);
+        let server_scope = own.scope_of(slot, reply_source.ip(), netns);
+        let source_ip = ScopedIp { scope: source_scope, ip: source.ip() };
+        let server_ip = ScopedIp { scope: server_scope, ip: reply_source.ip() };
+        // Probes may zero the client port to fold many short connections into one flow.
+        let client_seen = if source.port() == 0 {
+            global.client_pair_seen(id.protocol, source_ip, destination)
+        } else {
+            global
+                .socket(&TupleKey { protocol: id.protocol, scope: source_scope, local: source, remote: destination })
+                .is_some()
+        };
+        let server_seen = if reply_destination.port() == 0 {
+            global.server_pair_seen(id.protocol, reply_source, server_ip, reply_destination.ip())
+        } else {
+            global
+                .socket(&TupleKey {
+                    protocol: id.protocol,
+                    scope: server_scope,
+                    local: reply_source,
+                    remote: reply_destination,
+                })
+                .is_some()
+        };
+        if client_seen || server_seen || destination.port() == 0 {
+            continue;
+        }
+        resolver.lookups.insert(source_ip);
+        resolver.lookups.insert(server_ip);
+        resolver.lookups.insert(ScopedIp { scope: own.scope_of(slot, destination.ip(), netns), ip: destination.ip() });
+        let server = resolver
+            .listener_at(id.protocol, server_ip, reply_source.port())
+            .unwrap_or_else(|| resolver.address_end(server_ip));
+        resolved.edges.push(EntityEdge {
+            client: resolver.address_end(source_ip),
+            server,
+            port: destination.port(),
+            client_ip: source.ip(),
+            server_ip: destination.ip(),
+            tcp: None,
+        });
+    }
+    resolved
+}
+
+struct Resolver<'a> {
+    slot: Slot,
+    global: &'a GlobalIndex,
+    lookups: &'a mut HashSet<ScopedIp>,
+}
+
+impl Resolver<'_> {
+    /// The server a client socket at `local` reached by dialling `remote:port`.
+    fn server(
+        &mut self,
+        protocol: Protocol,
+        local: SocketAddr,
+        remote: ScopedIp,
+        port: u16,
+        reverse: Option<(Slot, SockRef)>,
+    ) -> Endpoint {
+        let remote_addr = SocketAddr::new(remote.ip, port);
+        if let Some((slot, sock)) = reverse {
+            let is_proxy = self.global.host(slot).is_some_and(|h| sock.pid.is_some_and(|p| h.proxy_pids.contains(&p)));
+            if !is_proxy {
+                return self.local_end(slot, sock);
+            }
+            if let Some(server) = self.published(slot, protocol, remote_addr) {
+                return server;
+            }
+        }
+        if let Some(server) = self.listener_at(protocol, remote, port) {
+            return server;
+        }
+        let owner = self.global.owner(remote).cloned();
+        if let Some(owner) = owner.as_ref().filter(|owner| owner.container.is_none()) {
+            if let Some(server) = self.published(owner.slot, protocol, remote_addr) {
+                return server;
+            }
+        }
+        // Conntrack on this host, then on the host owning the address: the reply source is the real server.
+        let flow_hosts = [Some(self.slot), owner.as_ref().map(|owner| owner.slot)];
+        for slot in flow_hosts.into_iter().flatten() {
+            let Some(host) = self.global.host(slot) else { continue };
+            let Some(&real) = host.flows.get(&(protocol, local, remote_addr)) else { continue };
+            if real == remote_addr {
+                continue;
+            }
+            let real_ip =
+                ScopedIp { scope: host.scope_of(slot, real.ip(), host.host_netns.unwrap_or(0)), ip: real.ip() };
+            self.lookups.insert(real_ip);
+            if let Some(server) = self.listener_at(protocol, real_ip, real.port()) {
+                return server;
+            }
+            if self.global.owner(real_ip).is_some() {
+                return self.address_end(real_ip);
+            }
+        }
+        self.address_end(remote)
+    }
+
+    /// Whether something listens at an owned address.
+    fn listens_at(&self, protocol: Protocol, ip: ScopedIp, port: u16) -> bool {
+        self.global
+            .owner(ip)
+            .and_then(|owner| Some((self.global.host(owner.slot)?, owner.netns?)))
+            .is_some_and(|(host, netns)| host.listener(protocol, netns, ip.ip, port).is_some())
+    }
+
+    /// The process listening at an owned address, when any.
+    fn listener_at(&mut self, protocol: Protocol, ip: ScopedIp, port: u16) -> Option<Endpoint> {
+        let owner = self.global.owner(ip)?;
+        let host = self.global.host(owner.slot)?;
+        let netns = owner.netns?;
+        let listener = host.listener(protocol, netns, ip.ip, port)?;
+        let slot = owner.slot;
+        if listener.pid.is_some_and(|pid| host.proxy_pids.contains(&pid)) {
+            if let Some(server) = self.published(slot, protocol, SocketAddr::new(ip.ip, port)) {
+                return Some(server);
+            }
+        }
+        Some(self.local_end(slot, listener))
+    }
+
+    /// The container behind a published port of the host at `slot`.
+    fn published(&mut self, slot: Slot, protocol: Protocol, address: SocketAddr) -> Option<Endpoint> {
+        let host = self.global.host(slot)?;
+        let published = host
+            .published
+            .get(&(protocol, address.port()))?
+            .iter()
+            .find(|p| p.host_ip.is_unspecified() || p.host_ip == address.ip())?;
+        let listener = host
+            .container_netns
+            .get(&published.container)
+            .and_then(|netns| host.wildcard_listeners.get(&(protocol, *netns, published.container_port)));
+        Some(match listener {
+            Some(listener) => self.local_end(slot, *listener),
+            None => Endpoint::Container(published.container.clone()),
+        })
+    }
+
+    /// The entity holding a socket on the host at `slot`.
+    fn local_end(&self, slot: Slot, sock: SockRef) -> Endpoint {
+        let Some(host) = self.global.host(slot) else { return Endpoint::Address(sock.id.local.ip()) };
+        if let Some((pid, start_time)) = sock.pid.and_then(|pid| Some((pid, *host.socket_owners.get(&pid)?))) {
+            return Endpoint::Process(ProcessId { host: host.host.clone(), pid, start_time });
+        }
+        if let Some(container) = host.netns_container.get(&sock.id.netns) {
+            return Endpoint::Container(container.clone());
+        }
+        let local = canonical(sock.id.local);
+        let scope = host.scope_of(slot, local.ip(), sock.id.netns);
+        match self.global.owner(ScopedIp { scope, ip: local.ip() }).and_then(|owner| owner.container.clone()) {
+            Some(container) => Endpoint::Container(container),
+            None => Endpoint::Host(host.host.clone()),
+        }
+    }
+
+    /// Whoever owns an address, without knowing the process: a container, a host, or a pseudo node.
+    fn address_end(&self, ip: ScopedIp) -> Endpoint {
+        if let Some(owner) = self.global.owner(ip) {
+            if let Some(container) = &owner.container {
+                return Endpoint::Container(container.clone());
+            }
+            if let Some(host) = self.global.host(owner.slot) {
+                return Endpoint::Host(host.host.clone());
+            }
+        }
+        if let crate::render::address::Scope::Netns(slot, _) = ip.scope {
+            // Loopback with nothing listening: still this host.
+            if let Some(host) = self.global.host(slot) {
+                return Endpoint::Host(host.host.clone());
+            }
+        }
+        if is_public(ip.ip) {
+            Endpoint::Internet
+        } else {
+            Endpoint::Address(ip.ip)
+        }
+    }
+}

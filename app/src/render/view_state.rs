@@ -1,0 +1,446 @@
+//! A materialized view: every host's share of its nodes and edges, their sums,
+//! and what changed since the last update.
+//!
+//! Replacing one host's shares touches only the nodes and edges that host
+//! contributed before or contributes now, so an update costs the size of that
+//! host, not of the whole view. Options (stopped, system, unconnected) are
+//! applied when a node or edge is read, so one state serves every client.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::node_id::NodeId;
+use crate::render::address::Slot;
+use crate::render::output::{ChangeSet, Edge, Node, NodeMetrics, NodeRef};
+use crate::render::part::{EdgePart, Members, NodeBase, NodePart, NodeSum, TcpSum};
+use crate::view::{Stopped, ViewId, ViewOptions};
+
+/// An edge's identity: client node → server node. Text form `{source}>{target}`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EdgeKey {
+    pub source: NodeId,
+    pub target: NodeId,
+}
+
+impl std::fmt::Display for EdgeKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}>{}", self.source, self.target)
+    }
+}
+
+/// Keys whose sums changed in one update.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    pub nodes: HashSet<NodeId>,
+    pub edges: HashSet<EdgeKey>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty() && self.edges.is_empty()
+    }
+
+    pub fn extend(&mut self, other: Changes) {
+        self.nodes.extend(other.nodes);
+        self.edges.extend(other.edges);
+    }
+}
+
+/// One host's shares of a view.
+#[derive(Debug, Default, Clone)]
+pub struct HostShare {
+    pub nodes: HashMap<NodeId, NodePart>,
+    pub edges: HashMap<EdgeKey, EdgePart>,
+}
+
+#[derive(Debug)]
+pub struct ViewState {
+    pub view: ViewId,
+    shares: HashMap<Slot, HostShare>,
+    node_sources: HashMap<NodeId, Vec<Slot>>,
+    edge_sources: HashMap<EdgeKey, Vec<Slot>>,
+    nodes: HashMap<NodeId, NodeSum>,
+    edges: HashMap<EdgeKey, EdgePart>,
+    adjacency: HashMap<NodeId, HashSet<EdgeKey>>,
+}
+
+impl ViewState {
+    pub fn new(view: ViewId) -> Self {
+        ViewState {
+            view,
+            shares: HashMap::new(),
+            node_sources: HashMap::new(),
+            edge_sources: HashMap::new(),
+            nodes: HashMap::new(),
+            edges: HashMap::new(),
+            adjacency: HashMap::new(),
+        }
+    }
+
+    pub fn node_sum(&self, id: &NodeId) -> Option<&NodeSum> {
+        self.nodes.get(id)
+    }
+
+    pub fn edge_part(&self, key: &EdgeKey) -> Option<&EdgePart> {
+        self.edges.get(key)
+    }
+
+    /// Edges touching a node.
+    pub fn incident(&self, id: &NodeId) -> impl Iterator<Item = &EdgeKey> {
+        self.adjacency.get(id).into_iter().flatten()
+    }
+
+    /// Replaces the host's shares; returns the keys whose sums changed.
+    pub fn replace_host(&mut self, slot: Slot, share: HostShare) -> Changes {
+        let old = self.shares.remove(&slot).unwrap_or_default();
+        let mut changes = Changes::default();
+
+        let mut touched_nodes: Vec<&NodeId> =
+            old.nodes.iter().filter(|(id, part)| share.nodes.get(*id) != Some(*part)).map(|(id, _)| id).collect();
+        touched_nodes.extend(share.nodes.keys().filter(|id| !old.nodes.contains_key(*id)));
+        for id in touched_nodes {
+            let (before, after) = (old.nodes.get(id), share.nodes.get(id));
+            match (before, after) {
+                (None, Some(_)) => add_source(&mut self.node_sources, id, slot),
+                (Some(_), None) => remove_source(&mut self.node_sources, id, slot),
+                _ => {}
+            }
+            let Some(sources) = self.node_sources.get(id) else {
+                self.nodes.remove(id);
+                changes.nodes.insert(id.clone());
+                continue;
+            };
+            let sum = match self.nodes.get_mut(id) {
+                Some(sum) => {
+                    if let Some(part) = before {
+                        sum.sub(part);
+                    }
+                    if let Some(part) = after {
+                        sum.add(part);
+                    }
+                    sum
+                }
+                None => {
+                    let Some(part) = after else { continue };
+                    self.nodes.entry(id.clone()).or_insert_with(|| NodeSum::new(slot, part))
+                }
+            };
+            // The primary part names the node: the lowest slot with members, else the lowest slot.
+            let better = |part: &NodePart, than: Slot, than_has: bool| {
+                let has = part.has_members();
+                (has && !than_has) || (has == than_has && slot < than)
+            };
+            let rescan =
+                sum.primary == slot || after.is_some_and(|part| better(part, sum.primary, sum.primary_has_members));
+            if rescan {
+                let mut best: Option<(Slot, &NodePart)> = None;
+                for &source in sources {
+                    let part =
+                        if source == slot { after } else { self.shares.get(&source).and_then(|s| s.nodes.get(id)) };
+                    let Some(part) = part else { continue };
+                    let wins = match best {
+                        None => true,
+                        Some((best_slot, best_part)) => {
+                            let (has, best_has) = (part.has_members(), best_part.has_members());
+                            (has && !best_has) || (has == best_has && source < best_slot)
+                        }
+                    };
+                    if wins {
+                        best = Some((source, part));
+                    }
+                }
+                if let Some((source, part)) = best {
+                    sum.set_primary(source, part);
+                }
+            }
+            changes.nodes.insert(id.clone());
+        }
+
+        let mut touched_edges: Vec<&EdgeKey> =
+            old.edges.iter().filter(|(key, part)| share.edges.get(*key) != Some(*part)).map(|(key, _)| key).collect();
+        touched_edges.extend(share.edges.keys().filter(|key| !old.edges.contains_key(*key)));
+        for key in touched_edges {
+            let (before, after) = (old.edges.get(key), share.edges.get(key));
+            match (before, after) {
+                (None, Some(_)) => add_source(&mut self.edge_sources, key, slot),
+                (Some(_), None) => remove_source(&mut self.edge_sources, key, slot),
+                _ => {}
+            }
+            if !self.edge_sources.contains_key(key) {
+                self.edges.remove(key);
+                for end in [&key.source, &key.target] {
+                    if let Some(set) = self.adjacency.get_mut(end) {
+                        set.remove(key);
+                        if set.is_empty() {
+                            self.adjacency.remove(end);
+                        }
+                    }
+                }
+                changes.edges.insert(key.clone());
+                continue;
+            }
+            match self.edges.get_mut(key) {
+                Some(sum) => {
+                    if let Some(part) = before {
+                        sum.sub(part);
+                    }
+                    if let Some(part) = after {
+                        sum.add(part);
+                    }
+                }
+                None => {
+                    let Some(part) = after else { continue };
+                    self.edges.insert(key.clone(), part.clone());
+                    self.adjacency.entry(key.source.clone()).or_default().insert(key.clone());
+                    self.adjacency.entry(key.target.clone()).or_default().insert(key.clone());
+                }
+            }
+            changes.edges.insert(key.clone());
+        }
+        if !share.nodes.is_empty() || !share.edges.is_empty() {
+            self.shares.insert(slot, share);
+        }
+        changes
+    }
+
+    fn effective(&self, options: &ViewOptions) -> ViewOptions {
+        // Only container views know stopped containers; elsewhere the option would hide everything.
+        if self.view.shows_containers() {
+            *options
+        } else {
+            ViewOptions { stopped: Stopped::Show, ..*options }
+        }
+    }
+
+    /// Whether a node passes the stopped/system filter (before counting its edges).
+    fn node_passes(&self, id: &NodeId, options: &ViewOptions) -> bool {
+        self.nodes.get(id).is_some_and(|part| part.visible_members(options).is_some())
+    }
+
+    fn edge_visible(&self, key: &EdgeKey, options: &ViewOptions) -> bool {
+        self.edges.contains_key(key) && self.node_passes(&key.source, options) && self.node_passes(&key.target, options)
+    }
+
+    /// The node as a client with these options sees it, or `None` when hidden.
+    pub fn node(&self, id: &NodeId, options: &ViewOptions) -> Option<Node> {
+        let options = self.effective(options);
+        let part = self.nodes.get(id)?;
+        let members = part.visible_members(&options)?;
+        let connections = self.incident(id).filter(|key| self.edge_visible(key, &options)).count() as u32;
+        let pseudo = id.is_pseudo();
+        if connections == 0 && (pseudo || !options.show_unconnected) {
+            return None;
+        }
+        Some(node_of_parts(id, &part.base, part.parents(), members, connections))
+    }
+
+    pub fn edge(&self, key: &EdgeKey, options: &ViewOptions) -> Option<Edge> {
+        let options = self.effective(options);
+        if !self.edge_visible(key, &options) {
+            return None;
+        }
+        let part = self.edges.get(key)?;
+        let (source, target) = (key.source.to_string(), key.target.to_string());
+        Some(Edge {
+            id: key.to_string(),
+            source,
+            target,
+            connections: part.connections,
+            ports: part.ports.keys().copied().collect(),
+            rtt_us: part.tcp.mean_rtt_us(),
+            bytes_sent: part.tcp.known().map(|tcp| tcp.bytes_sent),
+            bytes_received: part.tcp.known().map(|tcp| tcp.bytes_received),
+            retransmits: part.tcp.known().map(TcpSum::retransmits_u32),
+        })
+    }
+
+    /// Every visible node and edge, sorted by ID.
+    pub fn full(&self, options: &ViewOptions) -> (Vec<Node>, Vec<Edge>) {
+        let mut nodes: Vec<Node> = self.nodes.keys().filter_map(|id| self.node(id, options)).collect();
+        let mut edges: Vec<Edge> = self.edges.keys().filter_map(|key| self.edge(key, options)).collect();
+        nodes.sort_by(|a, b| a.id.cmp(&b.id));
+        edges.sort_by(|a, b| a.id.cmp(&b.id));
+        (nodes, edges)
+    }
+
+    /// Node and edge counts with these options, without building the nodes.
+    pub fn counts(&self, options: &ViewOptions) -> (usize, usize) {
+        let options = self.effective(options);
+        let edges = self.edges.keys().filter(|key| self.edge_visible(key, &options)).count();
+        let nodes = self
+            .nodes
+            .iter()
+            .filter(|(id, part)| {
+                part.visible_members(&options).is_some() && {
+                    let connected = self.incident(id).any(|key| self.edge_visible(key, &options));
+                    connected || (options.show_unconnected && !id.is_pseudo())
+                }
+            })
+            .count();
+        (nodes, edges)
+    }
+
+    /// Brings one client's copy up to date for `changes`, returning the diff.
+    pub fn diff(
+        &self,
+        options: &ViewOptions,
+        sent: &mut SentView,
+        changes: &Changes,
+    ) -> (ChangeSet<Node>, ChangeSet<Edge>) {
+        // A node's visibility moves its edges; an edge moves its ends' connection counts.
+        let mut edges: HashSet<EdgeKey> = changes.edges.iter().cloned().collect();
+        for id in &changes.nodes {
+            edges.extend(self.incident(id).cloned());
+            edges.extend(sent.edges_of(id).cloned());
+        }
+        let mut nodes: HashSet<NodeId> = changes.nodes.iter().cloned().collect();
+        for key in &edges {
+            nodes.insert(key.source.clone());
+            nodes.insert(key.target.clone());
+        }
+        let mut node_changes = ChangeSet::default();
+        for id in &nodes {
+            apply_change(&mut sent.nodes, id, self.node(id, options), &mut node_changes);
+        }
+        let mut edge_changes = ChangeSet::default();
+        for key in edges {
+            let edge = self.edge(&key, options);
+            match (&edge, sent.edges.contains_key(&key)) {
+                (Some(_), false) => {
+                    sent.adjacency.entry(key.source.clone()).or_default().insert(key.clone());
+                    sent.adjacency.entry(key.target.clone()).or_default().insert(key.clone());
+                }
+                (None, true) => {
+                    for end in [&key.source, &key.target] {
+                        if let Some(set) = sent.adjacency.get_mut(end) {
+                            set.remove(&key);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            apply_change(&mut sent.edges, &key, edge, &mut edge_changes);
+        }
+        sort_changes(&mut node_changes, |node| &node.id);
+        sort_changes(&mut edge_changes, |edge| &edge.id);
+        (node_changes, edge_changes)
+    }
+
+    /// The full view for a new client, recording what it was sent.
+    pub fn snapshot(&self, options: &ViewOptions) -> (Vec<Node>, Vec<Edge>, SentView) {
+        let mut sent = SentView::default();
+        let mut nodes = Vec::new();
+        for id in self.nodes.keys() {
+            if let Some(node) = self.node(id, options) {
+                sent.nodes.insert(id.clone(), node.clone());
+                nodes.push(node);
+            }
+        }
+        let mut edges = Vec::new();
+        for key in self.edges.keys() {
+            if let Some(edge) = self.edge(key, options) {
+                sent.adjacency.entry(key.source.clone()).or_default().insert(key.clone());
+                sent.adjacency.entry(key.target.clone()).or_default().insert(key.clone());
+                sent.edges.insert(key.clone(), edge.clone());
+                edges.push(edge);
+            }
+        }
+        nodes.sort_by(|a, b| a.id.cmp(&b.id));
+        edges.sort_by(|a, b| a.id.cmp(&b.id));
+        (nodes, edges, sent)
+    }
+
+    pub fn node_ids(&self) -> impl Iterator<Item = &NodeId> {
+        self.nodes.keys()
+    }
+}
+
+/// What one client was last sent, to diff against.
+#[derive(Debug, Default)]
+pub struct SentView {
+    nodes: HashMap<NodeId, Node>,
+    edges: HashMap<EdgeKey, Edge>,
+    adjacency: HashMap<NodeId, HashSet<EdgeKey>>,
+}
+
+impl SentView {
+    fn edges_of<'a>(&'a self, id: &NodeId) -> impl Iterator<Item = &'a EdgeKey> {
+        self.adjacency.get(id).into_iter().flatten()
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+}
+
+fn apply_change<K: Clone + Eq + std::hash::Hash + std::fmt::Display, T: Clone + PartialEq>(
+    sent: &mut HashMap<K, T>,
+    key: &K,
+    now: Option<T>,
+    changes: &mut ChangeSet<T>,
+) {
+    match (sent.get(key), now) {
+        (None, Some(value)) => {
+            sent.insert(key.clone(), value.clone());
+            changes.add.push(value);
+        }
+        (Some(old), Some(value)) => {
+            if *old != value {
+                sent.insert(key.clone(), value.clone());
+                changes.update.push(value);
+            }
+        }
+        (Some(_), None) => {
+            sent.remove(key);
+            changes.remove.push(display_key(key));
+        }
+        (None, None) => {}
+    }
+}
+
+fn display_key<K: std::fmt::Display>(key: &K) -> String {
+    key.to_string()
+}
+
+fn sort_changes<T>(changes: &mut ChangeSet<T>, id: impl Fn(&T) -> &String) {
+    changes.add.sort_by(|a, b| id(a).cmp(id(b)));
+    changes.update.sort_by(|a, b| id(a).cmp(id(b)));
+    changes.remove.sort();
+}
+
+fn add_source<K: Clone + Eq + std::hash::Hash>(sources: &mut HashMap<K, Vec<Slot>>, key: &K, slot: Slot) {
+    let slots = sources.entry(key.clone()).or_default();
+    if let Err(at) = slots.binary_search(&slot) {
+        slots.insert(at, slot);
+    }
+}
+
+fn remove_source<K: Eq + std::hash::Hash>(sources: &mut HashMap<K, Vec<Slot>>, key: &K, slot: Slot) {
+    if let Some(slots) = sources.get_mut(key) {
+        slots.retain(|s| *s != slot);
+        if slots.is_empty() {
+            sources.remove(key);
+        }
+    }
+}
+
+/// A node from its base, parents, the members a filter kept and its visible edge count.
+pub fn node_of_parts(id: &NodeId, base: &NodeBase, parents: Vec<NodeRef>, members: Members, connections: u32) -> Node {
+    let minor_label = match base.group_noun {
+        Some(noun) => format!("{} {noun}{}", members.count, if members.count == 1 { "" } else { "s" }),
+        None => base.minor_label.clone(),
+    };
+    Node {
+        id: id.to_string(),
+        label: base.label.clone(),
+        minor_label,
+        kind: base.kind,
+        shape: base.kind.shape(),
+        stack: members.count.max(1),
+        rank: base.rank.clone(),
+        pseudo: id.is_pseudo(),
+        metrics: NodeMetrics { cpu: members.cpu(), memory: members.memory() },
+        connections,
+        parents,
+        metadata: base.metadata.iter().cloned().collect(),
+    }
+}

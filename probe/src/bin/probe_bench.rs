@@ -1,0 +1,302 @@
+//! `probe-bench`: the probe's cost on a busy Docker host.
+//!
+//! For each container count N it starts N/2 busybox `httpd` servers and N/2
+//! clients looping `wget` against them every 0.2 s, plus one container
+//! holding 200 idle processes; runs the release `periscope-probe` binary
+//! against a WebSocket sink on 127.0.0.1 that counts (and replays) what it
+//! receives; waits for the probe to settle; then measures over a window the
+//! probe's CPU (% of one core, from /proc/<pid>/stat), its RSS, and the bytes
+//! per second it sent. Every container is named `periscope-bench-…` and
+//! removed afterwards. Traffic goes only to loopback and to these containers.
+//!
+//! Run: `cargo build --release -p periscope-probe --bins &&
+//! target/release/probe-bench --counts 20,100 --seconds 60`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use futures_util::StreamExt;
+use periscope_report::{apply, Codec, ProbeMessage, Report};
+use tokio::net::TcpListener;
+
+const PREFIX: &str = "periscope-bench-";
+const IMAGE: &str = "periscope-test-busybox:latest";
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// Container counts to measure, one run each (servers + clients; the idle-process container comes on top).
+    #[arg(long, value_delimiter = ',', default_value = "20,100")]
+    counts: Vec<usize>,
+    /// Length of the measured window, in seconds.
+    #[arg(long, default_value_t = 60)]
+    seconds: u64,
+    /// Seconds to let the probe settle (first snapshot, first fd walks) before measuring.
+    #[arg(long, default_value_t = 15)]
+    warmup: u64,
+    /// The probe's tick.
+    #[arg(long, default_value_t = 1000)]
+    tick_ms: u64,
+    /// The probe binary (default: `periscope-probe` beside this one).
+    #[arg(long)]
+    probe: Option<PathBuf>,
+}
+
+#[derive(Default)]
+struct Sink {
+    bytes: AtomicU64,
+    frames: AtomicU64,
+    report: Mutex<Option<Report>>,
+    snapshot_bytes: AtomicU64,
+    /// Upserts and removals per table (host, processes, containers, images, sockets, connections).
+    changes: Mutex<[(u64, u64); 6]>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let probe = match &args.probe {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?.with_file_name("periscope-probe"),
+    };
+    if !probe.exists() {
+        bail!("{} not found: build it with `cargo build --release -p periscope-probe --bins`", probe.display());
+    }
+    ensure_image()?;
+    remove_bench_containers();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let mut rows = Vec::new();
+    for &count in &args.counts {
+        let outcome = measure(&runtime, &args, &probe, count);
+        remove_bench_containers();
+        rows.push((count, outcome?));
+    }
+    println!("| containers | probe CPU (% of one core) | RSS max / mean (MB) | sent (bytes/s) | snapshot (bytes) | processes / sockets / connections |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for (count, row) in rows {
+        println!(
+            "| {count} + 1 idle (200 processes) | {:.2} | {:.1} / {:.1} | {:.0} | {} | {} / {} / {} |",
+            row.cpu_percent,
+            row.rss_max_mb,
+            row.rss_mean_mb,
+            row.bytes_per_sec,
+            row.snapshot_bytes,
+            row.processes,
+            row.sockets,
+            row.connections
+        );
+    }
+    Ok(())
+}
+
+struct Row {
+    cpu_percent: f64,
+    rss_max_mb: f64,
+    rss_mean_mb: f64,
+    bytes_per_sec: f64,
+    snapshot_bytes: u64,
+    processes: usize,
+    sockets: usize,
+    connections: usize,
+}
+
+fn measure(runtime: &tokio::runtime::Runtime, args: &Args, probe: &Path, count: usize) -> anyhow::Result<Row> {
+    eprintln!("== {count} containers: starting");
+    let servers = count / 2;
+    let mut server_ips = Vec::new();
+    for index in 0..servers {
+        let name = format!("{PREFIX}httpd-{index}");
+        docker(&["run", "-d", "--name", &name, IMAGE, "httpd", "-f", "-p", "80", "-h", "/www"])?;
+        server_ips.push(docker(&["inspect", "--format", "{{.NetworkSettings.IPAddress}}", &name])?);
+    }
+    for index in 0..count - servers {
+        let ip = &server_ips[index % servers.max(1)];
+        let script = format!("while true; do wget -q -O /dev/null http://{ip}/; sleep 0.2; done");
+        docker(&["run", "-d", "--name", &format!("{PREFIX}wget-{index}"), IMAGE, "sh", "-c", &script])?;
+    }
+    let idle = "for i in $(seq 200); do sleep 86400 & done; wait";
+    docker(&["run", "-d", "--name", &format!("{PREFIX}idle"), IMAGE, "sh", "-c", idle])?;
+
+    let sink = Arc::new(Sink::default());
+    let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0"))?;
+    let url = format!("ws://{}/api/probe/ws", listener.local_addr()?);
+    runtime.spawn(serve(listener, sink.clone()));
+    let log = std::fs::File::create(std::env::temp_dir().join(format!("periscope-bench-probe-{count}.log")))?;
+    let mut child = Command::new(probe)
+        .args(["--app", &url, "--tick-ms", &args.tick_ms.to_string()])
+        .env("PERISCOPE_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("starting {}", probe.display()))?;
+    let result = measure_child(&mut child, args, &sink);
+    // The probe is ours: stop it whatever happened.
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+fn measure_child(child: &mut Child, args: &Args, sink: &Sink) -> anyhow::Result<Row> {
+    let pid = child.id();
+    std::thread::sleep(Duration::from_secs(args.warmup));
+    if let Some(status) = child.try_wait()? {
+        bail!("the probe exited during warm-up: {status}");
+    }
+    eprintln!("   measuring for {} s", args.seconds);
+    let ticks = clock_ticks();
+    let cpu_start = cpu_ticks(pid)?;
+    let bytes_start = sink.bytes.load(Ordering::Relaxed);
+    let changes_start = *sink.changes.lock().map_err(|_| anyhow::anyhow!("sink lock"))?;
+    let started = Instant::now();
+    let mut rss = Vec::new();
+    while started.elapsed() < Duration::from_secs(args.seconds) {
+        std::thread::sleep(Duration::from_secs(1));
+        rss.push(rss_bytes(pid)?);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu_end = cpu_ticks(pid)?;
+    let bytes = sink.bytes.load(Ordering::Relaxed) - bytes_start;
+    let changes_end = *sink.changes.lock().map_err(|_| anyhow::anyhow!("sink lock"))?;
+    let names = ["host", "processes", "containers", "images", "sockets", "connections"];
+    let per_second: Vec<String> = names
+        .iter()
+        .zip(changes_start.iter().zip(changes_end.iter()))
+        .map(|(name, (start, end))| {
+            format!("{name} +{:.1}/-{:.1}", (end.0 - start.0) as f64 / elapsed, (end.1 - start.1) as f64 / elapsed)
+        })
+        .collect();
+    eprintln!("   upserts/removals per second: {}", per_second.join(", "));
+    let report = sink.report.lock().map_err(|_| anyhow::anyhow!("sink lock"))?.clone();
+    let mb = |bytes: u64| bytes as f64 / 1_048_576.0;
+    Ok(Row {
+        cpu_percent: (cpu_end - cpu_start) as f64 / ticks / elapsed * 100.0,
+        rss_max_mb: mb(rss.iter().copied().max().unwrap_or(0)),
+        rss_mean_mb: mb(rss.iter().sum::<u64>() / rss.len().max(1) as u64),
+        bytes_per_sec: bytes as f64 / elapsed,
+        snapshot_bytes: sink.snapshot_bytes.load(Ordering::Relaxed),
+        processes: report.as_ref().map_or(0, |r| r.processes.len()),
+        sockets: report.as_ref().map_or(0, |r| r.sockets.len()),
+        connections: report.as_ref().map_or(0, |r| r.connections.len()),
+    })
+}
+
+/// Accepts probe connections, counting binary bytes and replaying the report chain.
+async fn serve(listener: TcpListener, sink: Arc<Sink>) {
+    let codec = Codec::default();
+    while let Ok((stream, _)) = listener.accept().await {
+        let Ok(mut socket) = tokio_tungstenite::accept_async(stream).await else { continue };
+        while let Some(Ok(message)) = socket.next().await {
+            let tokio_tungstenite::tungstenite::Message::Binary(frame) = message else { continue };
+            sink.bytes.fetch_add(frame.len() as u64, Ordering::Relaxed);
+            sink.frames.fetch_add(1, Ordering::Relaxed);
+            let Ok(mut report) = sink.report.lock() else { continue };
+            match codec.decode::<ProbeMessage>(&frame) {
+                Ok(ProbeMessage::Snapshot(snapshot)) => {
+                    sink.snapshot_bytes.store(frame.len() as u64, Ordering::Relaxed);
+                    *report = Some(snapshot);
+                }
+                Ok(ProbeMessage::Delta(delta)) => {
+                    if let Ok(mut changes) = sink.changes.lock() {
+                        let tables = [
+                            (u64::from(delta.host.is_some()), 0),
+                            (delta.processes.upserts.len() as u64, delta.processes.removals.len() as u64),
+                            (delta.containers.upserts.len() as u64, delta.containers.removals.len() as u64),
+                            (delta.images.upserts.len() as u64, delta.images.removals.len() as u64),
+                            (delta.sockets.upserts.len() as u64, delta.sockets.removals.len() as u64),
+                            (delta.connections.upserts.len() as u64, delta.connections.removals.len() as u64),
+                        ];
+                        for (total, (upserts, removals)) in changes.iter_mut().zip(tables) {
+                            total.0 += upserts;
+                            total.1 += removals;
+                        }
+                    }
+                    if let Some(state) = report.as_mut() {
+                        if let Err(error) = apply(state, delta) {
+                            eprintln!("   sink: delta did not apply: {error}");
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => eprintln!("   sink: undecodable frame: {error}"),
+            }
+        }
+    }
+}
+
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf only reads a configuration value.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 {
+        ticks as f64
+    } else {
+        100.0
+    }
+}
+
+fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after = text.rsplit_once(')').context("stat format")?.1;
+    let fields: Vec<&str> = after.split_ascii_whitespace().collect();
+    let field = |n: usize| -> anyhow::Result<u64> { Ok(fields.get(n - 3).context("stat field")?.parse()?) };
+    Ok(field(14)? + field(15)?)
+}
+
+fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = text.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS")?;
+    let kib: u64 = line.split_ascii_whitespace().nth(1).context("VmRSS value")?.parse()?;
+    Ok(kib * 1024)
+}
+
+fn docker(args: &[&str]) -> anyhow::Result<String> {
+    let output = Command::new("docker").args(args).output().context("running docker")?;
+    if !output.status.success() {
+        bail!("docker {} failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+fn remove_bench_containers() {
+    if let Ok(ids) = docker(&["ps", "-aq", "--filter", &format!("name={PREFIX}")]) {
+        let ids: Vec<&str> = ids.lines().filter(|l| !l.is_empty()).collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids);
+            // Best effort: a container that is already gone is fine.
+            let _ = docker(&args);
+        }
+    }
+}
+
+/// The busybox image the tests use (built the same way as tests/src/docker.rs does, if missing).
+fn ensure_image() -> anyhow::Result<()> {
+    if docker(&["image", "inspect", "--format", "{{.Id}}", IMAGE]).is_ok() {
+        return Ok(());
+    }
+    let root = std::env::temp_dir().join(format!("periscope-bench-rootfs-{}", std::process::id()));
+    for dir in ["bin", "etc", "tmp", "proc", "sys", "dev", "www"] {
+        std::fs::create_dir_all(root.join(dir))?;
+    }
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).context("copying /bin/busybox (install busybox-static)")?;
+    let applets = Command::new("/bin/busybox").arg("--list").output()?;
+    for applet in String::from_utf8_lossy(&applets.stdout).lines().filter(|a| !a.is_empty() && *a != "busybox") {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet))?;
+    }
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n")?;
+    std::fs::write(root.join("www/index.html"), "periscope bench page\n")?;
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "tar -C '{}' -c . | docker import --change 'ENV PATH=/bin' --change 'CMD [\"/bin/sh\"]' - {IMAGE} >/dev/null",
+            root.display()
+        ))
+        .status()?;
+    let _ = std::fs::remove_dir_all(&root);
+    if !status.success() {
+        bail!("docker import failed ({status})");
+    }
+    Ok(())
+}

@@ -1,0 +1,314 @@
+//! Collectors: each reads one source of the host into the report being built.
+//!
+//! A collection pass runs the collectors in order over one [`Pass`], the
+//! blackboard they share: the report under construction plus facts a later
+//! collector needs from an earlier one (each process's network namespace and
+//! cgroup, found by `process`, are what `socket` and `cgroup` work from).
+//! Collectors are blocking and cheap; the Docker and conntrack sources are
+//! fed by async followers ([`docker::follow`], [`conntrack::follow`]) into
+//! shared tables that their collectors copy from.
+//!
+//! Order: host, docker, process, cgroup (needs containers and processes),
+//! socket (needs processes), conntrack.
+
+pub mod cgroup;
+pub mod conntrack;
+pub mod docker;
+pub mod host;
+pub mod netlink;
+pub mod proc_net;
+pub mod process;
+pub mod sock_diag;
+pub mod socket;
+pub mod steady;
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use periscope_report::{HostId, ProbeId, ProbeMeta, Report, Source, SourceState, SourceStatus, Table, UnixMillis};
+use tracing::{debug, instrument};
+
+use crate::collect::cgroup::{CgroupCollector, CgroupPaths};
+use crate::collect::conntrack::{ConntrackCollector, ConntrackTable};
+use crate::collect::docker::{DockerCollector, DockerView};
+use crate::collect::host::HostCollector;
+use crate::collect::process::ProcessCollector;
+use crate::collect::socket::SocketCollector;
+use crate::collect::steady::Steady;
+use crate::Config;
+
+/// One source of the report: a name (for logs and spans) and a collect step.
+pub trait Collector: Send {
+    fn name(&self) -> &'static str;
+    /// Adds what this source sees to `pass.report`, and its status to `pass.sources`.
+    fn collect(&mut self, pass: &mut Pass<'_>);
+}
+
+/// What one collection pass shares between collectors.
+pub struct Pass<'a> {
+    pub now: Instant,
+    pub report: &'a mut Report,
+    /// The previous pass's report, for sources that failed this time.
+    pub previous: Option<&'a Report>,
+    pub processes: Vec<ScannedProcess>,
+    pub sources: Vec<SourceStatus>,
+}
+
+/// Per-process facts the model does not carry but other collectors need.
+#[derive(Debug, Clone)]
+pub struct ScannedProcess {
+    pub pid: u32,
+    pub start_time: u64,
+    /// Inode of /proc/<pid>/ns/net.
+    pub netns: Option<u64>,
+    /// CPU clock ticks used since the previous pass: busy processes are searched first for new sockets.
+    pub cpu_ticks_delta: u64,
+    pub cgroup: Option<Arc<CgroupPaths>>,
+}
+
+/// Reads a small /proc, /sys or /etc file; `None` when it is missing or unreadable
+/// (a vanished pid is an outcome, not an error).
+pub fn read_small(path: impl AsRef<Path>) -> Option<String> {
+    let mut buffer = Vec::new();
+    read_into(path, &mut buffer).ok()?;
+    String::from_utf8(buffer).ok()
+}
+
+/// Reads a whole file into `buffer` (cleared first) with plain `read`s:
+/// unlike `read_to_end`, no `statx`/`lseek` for a size hint, and no final
+/// empty read after a short one (a /proc file's content is generated whole,
+/// so a read shorter than asked is the end). The probe reads hundreds of
+/// these a tick, so the saved syscalls matter.
+pub fn read_into(path: impl AsRef<Path>, buffer: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut file = std::fs::File::open(path)?;
+    buffer.clear();
+    let mut len = 0;
+    buffer.resize(4096, 0);
+    loop {
+        if len == buffer.len() {
+            buffer.resize(len * 2, 0);
+        }
+        let asked = buffer.len() - len;
+        let read = file.read(&mut buffer[len..])?;
+        len += read;
+        if read == 0 || read < asked {
+            break;
+        }
+    }
+    buffer.truncate(len);
+    Ok(())
+}
+
+pub fn unix_millis() -> UnixMillis {
+    UnixMillis(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0))
+}
+
+/// The state shared with the async followers.
+#[derive(Clone)]
+pub struct Shared {
+    pub docker: Option<Arc<Mutex<DockerView>>>,
+    pub conntrack: Option<Arc<Mutex<ConntrackTable>>>,
+}
+
+impl Shared {
+    pub fn new(config: &Config) -> Shared {
+        let docker = (!config.no_docker)
+            .then(|| Arc::new(Mutex::new(DockerView::new(SourceState::Unavailable { reason: "connecting".into() }))));
+        let conntrack = (!config.no_conntrack).then(|| {
+            let netns = std::fs::read_link("/proc/self/ns/net")
+                .ok()
+                .and_then(|link| process::namespace_inode(&link.to_string_lossy()))
+                .unwrap_or(0);
+            Arc::new(Mutex::new(ConntrackTable::new(netns, Duration::from_secs(config.connection_linger_secs))))
+        });
+        Shared { docker, conntrack }
+    }
+}
+
+/// All collectors and the state they keep between passes.
+pub struct Probe {
+    probe_id: ProbeId,
+    host: HostCollector,
+    docker: Option<DockerCollector>,
+    processes: ProcessCollector,
+    cgroup: CgroupCollector,
+    pub sockets: SocketCollector,
+    conntrack: Option<ConntrackCollector>,
+    steady: Steady,
+    previous: Option<Report>,
+    no_docker: bool,
+    no_conntrack: bool,
+    /// Hold metrics within their deadband (off for one-off reports).
+    pub settle: bool,
+}
+
+impl Probe {
+    pub fn new(config: &Config, shared: &Shared) -> Probe {
+        let host_id = HostId::new(
+            config.host_id.clone().filter(|id| !id.is_empty()).or_else(host::machine_id).unwrap_or_else(host::hostname),
+        );
+        let probe_id = ProbeId::new(
+            config
+                .probe_id
+                .clone()
+                .filter(|id| !id.is_empty())
+                .unwrap_or_else(|| format!("{}-{:08x}", host::hostname(), crate::publish::random_u64() as u32)),
+        );
+        Probe {
+            probe_id,
+            host: HostCollector::new(host_id.clone()),
+            docker: shared.docker.clone().map(DockerCollector::new),
+            processes: ProcessCollector::new(host_id, config.omit_cmd_args),
+            cgroup: CgroupCollector::new(),
+            sockets: SocketCollector::new(config.proc_net_only),
+            conntrack: shared.conntrack.clone().map(ConntrackCollector::new),
+            steady: Steady::new(Duration::from_secs(config.metrics_refresh_secs)),
+            previous: None,
+            no_docker: config.no_docker,
+            no_conntrack: config.no_conntrack,
+            settle: true,
+        }
+    }
+
+    pub fn probe_id(&self) -> &ProbeId {
+        &self.probe_id
+    }
+
+    /// Forces a re-read of what is otherwise cached for a while (interfaces).
+    pub fn on_docker_change(&mut self) {
+        self.host.refresh_interfaces();
+    }
+
+    /// One full pass. `seq` and `meta.dropped_frames` are the publisher's to set.
+    #[instrument(skip_all, name = "collect")]
+    pub fn collect(&mut self) -> Report {
+        let started = Instant::now();
+        let mut report = empty_report(self.probe_id.clone(), self.previous.as_ref());
+        let mut pass = Pass {
+            now: started,
+            report: &mut report,
+            previous: self.previous.as_ref(),
+            processes: Vec::new(),
+            sources: Vec::new(),
+        };
+        let mut collectors: Vec<&mut dyn Collector> = vec![&mut self.host];
+        if let Some(docker) = self.docker.as_mut() {
+            collectors.push(docker);
+        }
+        collectors.push(&mut self.processes);
+        collectors.push(&mut self.cgroup);
+        collectors.push(&mut self.sockets);
+        if let Some(conntrack) = self.conntrack.as_mut() {
+            collectors.push(conntrack);
+        }
+        for collector in collectors {
+            let span = tracing::debug_span!("collector", name = collector.name());
+            let _entered = span.enter();
+            collector.collect(&mut pass);
+        }
+        let mut sources = std::mem::take(&mut pass.sources);
+        if self.no_docker {
+            sources.push(unavailable(Source::Docker, "disabled by --no-docker"));
+        }
+        if self.no_conntrack {
+            sources.push(unavailable(Source::Conntrack, "disabled by --no-conntrack"));
+        }
+        sources.push(unavailable(Source::Ebpf, "not built into this probe yet"));
+        sources.sort_by_key(|status| status.source);
+        report.meta.sources = sources;
+        report.timestamp = unix_millis();
+        if let Some(previous) = self.previous.as_ref().filter(|_| self.settle) {
+            self.steady.settle(previous, &mut report, started);
+        }
+        debug!(
+            processes = report.processes.len(),
+            sockets = report.sockets.len(),
+            connections = report.connections.len(),
+            containers = report.containers.len(),
+            walks = self.sockets.last_stats.walks,
+            netns_read = self.sockets.last_stats.read_namespaces,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "collected"
+        );
+        self.previous = Some(report.clone());
+        report
+    }
+}
+
+fn unavailable(source: Source, reason: &str) -> SourceStatus {
+    SourceStatus { source, state: SourceState::Unavailable { reason: reason.to_owned() } }
+}
+
+fn empty_report(probe: ProbeId, previous: Option<&Report>) -> Report {
+    Report {
+        probe,
+        seq: 0,
+        timestamp: UnixMillis(0),
+        meta: ProbeMeta { version: env!("CARGO_PKG_VERSION").to_owned(), sources: Vec::new(), dropped_frames: 0 },
+        host: match previous {
+            Some(previous) => previous.host.clone(),
+            None => periscope_report::Host {
+                id: HostId::new("unknown"),
+                hostname: String::new(),
+                os: String::new(),
+                kernel: String::new(),
+                uptime_secs: 0,
+                load: [0.0; 3],
+                cpu_count: 0,
+                cpu_percent: 0.0,
+                memory_used_bytes: 0,
+                memory_total_bytes: 0,
+                interfaces: Vec::new(),
+            },
+        },
+        processes: Table::new(),
+        containers: Table::new(),
+        images: Table::new(),
+        sockets: Table::new(),
+        connections: Table::new(),
+    }
+}
+
+/// One report without an app: a Docker listing and a conntrack dump instead
+/// of their followers, and two passes half a second apart so CPU shares mean
+/// something.
+pub async fn collect_once(config: &Config) -> anyhow::Result<Report> {
+    let shared = Shared::new(config);
+    if let Some(view) = &shared.docker {
+        let status = match docker::snapshot(&config.docker_socket).await {
+            Ok(snapshot) => {
+                let mut guard = view.lock().map_err(|_| anyhow::anyhow!("docker view lock poisoned"))?;
+                *guard = snapshot;
+                SourceState::Active
+            }
+            Err(error) => SourceState::Unavailable { reason: format!("{error}") },
+        };
+        if let Ok(mut guard) = view.lock() {
+            guard.status = status;
+        }
+    }
+    if let Some(table) = &shared.conntrack {
+        let flows = tokio::task::spawn_blocking(conntrack::dump).await?;
+        if let Ok(mut table) = table.lock() {
+            match flows {
+                Ok(flows) => {
+                    table.reset(&flows, Instant::now());
+                    table.set_status(SourceState::Active);
+                }
+                Err(error) => table.set_status(SourceState::Unavailable { reason: format!("conntrack dump: {error}") }),
+            }
+        }
+    }
+    let config = config.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        let mut probe = Probe::new(&config, &shared);
+        probe.settle = false;
+        probe.collect();
+        std::thread::sleep(Duration::from_millis(500));
+        probe.collect()
+    })
+    .await?;
+    Ok(report)
+}

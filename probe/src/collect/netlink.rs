@@ -1,0 +1,275 @@
+//! Raw netlink sockets and message framing, shared by sock_diag and conntrack.
+//!
+//! Only the framing lives here: `nlmsghdr` and `nlattr` walking over byte
+//! slices with bounds checks on every field, since every byte comes from the
+//! kernel and is treated as untrusted input. Message bodies are parsed by the
+//! module that speaks the protocol.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+pub const NLMSG_HDRLEN: usize = 16;
+pub const NLMSG_ERROR: u16 = 2;
+pub const NLMSG_DONE: u16 = 3;
+pub const NLMSG_OVERRUN: u16 = 4;
+pub const NLM_F_REQUEST: u16 = 0x1;
+pub const NLM_F_DUMP: u16 = 0x300;
+/// Nested attribute flag (and the byte-order flag) carried in `nla_type`.
+const NLA_TYPE_MASK: u16 = 0x3fff;
+
+/// One netlink message: its type, flags and payload (after the header).
+#[derive(Debug, Clone, Copy)]
+pub struct Message<'a> {
+    pub kind: u16,
+    pub flags: u16,
+    pub seq: u32,
+    pub payload: &'a [u8],
+}
+
+/// Iterates the messages in one datagram; stops at the first malformed header.
+pub fn messages(buffer: &[u8]) -> impl Iterator<Item = Message<'_>> {
+    let mut rest = buffer;
+    std::iter::from_fn(move || {
+        if rest.len() < NLMSG_HDRLEN {
+            return None;
+        }
+        let len = read_u32_ne(rest, 0)? as usize;
+        if len < NLMSG_HDRLEN || len > rest.len() {
+            return None;
+        }
+        let message = Message {
+            kind: read_u16_ne(rest, 4)?,
+            flags: read_u16_ne(rest, 6)?,
+            seq: read_u32_ne(rest, 8)?,
+            payload: &rest[NLMSG_HDRLEN..len],
+        };
+        rest = rest.get(align4(len)..).unwrap_or(&[]);
+        Some(message)
+    })
+}
+
+/// Iterates `nlattr`s: (type without flags, payload).
+pub fn attributes(buffer: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    let mut rest = buffer;
+    std::iter::from_fn(move || {
+        if rest.len() < 4 {
+            return None;
+        }
+        let len = usize::from(read_u16_ne(rest, 0)?);
+        let kind = read_u16_ne(rest, 2)? & NLA_TYPE_MASK;
+        if len < 4 || len > rest.len() {
+            return None;
+        }
+        let payload = &rest[4..len];
+        rest = rest.get(align4(len)..).unwrap_or(&[]);
+        Some((kind, payload))
+    })
+}
+
+/// The errno carried by an `NLMSG_ERROR` payload (0 is an ACK).
+pub fn error_code(payload: &[u8]) -> Option<i32> {
+    payload.get(..4).map(|bytes| i32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+}
+
+pub fn align4(len: usize) -> usize {
+    (len + 3) & !3
+}
+
+pub fn read_u16_ne(bytes: &[u8], at: usize) -> Option<u16> {
+    let slice = bytes.get(at..at + 2)?;
+    Some(u16::from_ne_bytes([slice[0], slice[1]]))
+}
+
+pub fn read_u16_be(bytes: &[u8], at: usize) -> Option<u16> {
+    let slice = bytes.get(at..at + 2)?;
+    Some(u16::from_be_bytes([slice[0], slice[1]]))
+}
+
+pub fn read_u32_ne(bytes: &[u8], at: usize) -> Option<u32> {
+    let slice = bytes.get(at..at + 4)?;
+    Some(u32::from_ne_bytes([slice[0], slice[1], slice[2], slice[3]]))
+}
+
+pub fn read_u32_be(bytes: &[u8], at: usize) -> Option<u32> {
+    let slice = bytes.get(at..at + 4)?;
+    Some(u32::from_be_bytes([slice[0], slice[1], slice[2], slice[3]]))
+}
+
+pub fn read_u64_ne(bytes: &[u8], at: usize) -> Option<u64> {
+    let slice = bytes.get(at..at + 8)?;
+    let mut array = [0u8; 8];
+    array.copy_from_slice(slice);
+    Some(u64::from_ne_bytes(array))
+}
+
+/// Appends a netlink header plus `body` to `out`.
+pub fn push_message(out: &mut Vec<u8>, kind: u16, flags: u16, seq: u32, body: &[u8]) {
+    let len = NLMSG_HDRLEN + body.len();
+    out.extend_from_slice(&(len as u32).to_ne_bytes());
+    out.extend_from_slice(&kind.to_ne_bytes());
+    out.extend_from_slice(&flags.to_ne_bytes());
+    out.extend_from_slice(&seq.to_ne_bytes());
+    out.extend_from_slice(&0u32.to_ne_bytes());
+    out.extend_from_slice(body);
+    out.resize(align4(out.len()), 0);
+}
+
+/// A netlink socket of `protocol`, joined to the multicast `groups` bitmask.
+pub fn open(protocol: i32, groups: u32, nonblocking: bool) -> io::Result<OwnedFd> {
+    let mut kind = libc::SOCK_RAW | libc::SOCK_CLOEXEC;
+    if nonblocking {
+        kind |= libc::SOCK_NONBLOCK;
+    }
+    // SAFETY: plain socket(2) call; the result is checked before use.
+    let fd = unsafe { libc::socket(libc::AF_NETLINK, kind, protocol) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: sockaddr_nl is plain old data; zeroed is a valid value.
+    let mut address: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    address.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+    address.nl_groups = groups;
+    // SAFETY: the pointer and length describe `address`, alive for the call.
+    let bound = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            &address as *const libc::sockaddr_nl as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+        )
+    };
+    if bound < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+/// Raises the receive buffer (as root, past `rmem_max`), so event bursts do
+/// not overflow it. Best effort: a smaller buffer still works, just with
+/// more `ENOBUFS` resyncs.
+pub fn set_receive_buffer(fd: RawFd, bytes: i32) {
+    for option in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+        // SAFETY: the pointer and length describe `bytes`, alive for the call.
+        let result = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                option,
+                &bytes as *const i32 as *const libc::c_void,
+                std::mem::size_of::<i32>() as libc::socklen_t,
+            )
+        };
+        if result == 0 {
+            return;
+        }
+    }
+}
+
+pub fn send(fd: RawFd, bytes: &[u8]) -> io::Result<()> {
+    // SAFETY: the kernel address is all zeros (pid 0); the buffer is valid for its length.
+    let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    kernel.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+    // SAFETY: pointers and lengths describe live buffers for the duration of the call.
+    let sent = unsafe {
+        libc::sendto(
+            fd,
+            bytes.as_ptr() as *const libc::c_void,
+            bytes.len(),
+            0,
+            &kernel as *const libc::sockaddr_nl as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+        )
+    };
+    if sent < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Receives one datagram into `buffer` (which keeps its capacity), returning its length.
+pub fn receive(fd: RawFd, buffer: &mut [u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: the buffer is valid and writable for its full length.
+        let received = unsafe { libc::recv(fd, buffer.as_mut_ptr() as *mut libc::c_void, buffer.len(), 0) };
+        if received >= 0 {
+            return Ok(received as usize);
+        }
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+}
+
+/// Sends a dump request and hands every reply message of type other than
+/// DONE/ERROR to `each`, until the kernel says DONE.
+pub fn dump(
+    fd: RawFd,
+    request: &[u8],
+    seq: u32,
+    buffer: &mut [u8],
+    mut each: impl FnMut(Message<'_>),
+) -> io::Result<()> {
+    send(fd, request)?;
+    loop {
+        let len = receive(fd, buffer)?;
+        if len == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "netlink socket closed"));
+        }
+        for message in messages(&buffer[..len]) {
+            if message.seq != seq {
+                // A late answer to an earlier, abandoned request.
+                continue;
+            }
+            match message.kind {
+                NLMSG_DONE => return Ok(()),
+                NLMSG_ERROR => match error_code(message.payload) {
+                    Some(0) => return Ok(()),
+                    Some(code) => return Err(io::Error::from_raw_os_error(-code)),
+                    None => return Err(io::Error::new(io::ErrorKind::InvalidData, "short netlink error")),
+                },
+                NLMSG_OVERRUN => return Err(io::Error::new(io::ErrorKind::InvalidData, "netlink overrun")),
+                _ => each(message),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_and_attributes_round_trip() {
+        let mut body = Vec::new();
+        // One attribute of type 3 (with the nested flag) holding 2 bytes, padded to 8.
+        body.extend_from_slice(&6u16.to_ne_bytes());
+        body.extend_from_slice(&(3u16 | 0x8000).to_ne_bytes());
+        body.extend_from_slice(&[0xab, 0xcd, 0, 0]);
+        let mut datagram = Vec::new();
+        push_message(&mut datagram, 42, NLM_F_REQUEST, 7, &body);
+        push_message(&mut datagram, NLMSG_DONE, 0, 7, &[]);
+        let all: Vec<_> = messages(&datagram).collect();
+        assert_eq!(all.len(), 2);
+        assert_eq!((all[0].kind, all[0].seq), (42, 7));
+        let attrs: Vec<_> = attributes(all[0].payload).collect();
+        assert_eq!(attrs, vec![(3, &[0xab, 0xcd][..])]);
+        assert_eq!(all[1].kind, NLMSG_DONE);
+    }
+
+    #[test]
+    fn truncated_input_stops_iteration() {
+        let mut datagram = Vec::new();
+        push_message(&mut datagram, 42, 0, 1, &[1, 2, 3, 4]);
+        for cut in 0..datagram.len() {
+            assert!(messages(&datagram[..cut]).count() <= 1);
+        }
+        // A length field pointing past the end yields nothing.
+        let mut bad = datagram.clone();
+        bad[0] = 200;
+        assert_eq!(messages(&bad).count(), 0);
+        assert_eq!(attributes(&[5, 0, 1]).count(), 0);
+        assert_eq!(attributes(&[2, 0, 1, 0]).count(), 0);
+    }
+}

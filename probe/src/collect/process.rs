@@ -1,0 +1,350 @@
+//! Processes from /proc: every live user-space process, its CPU share from
+//! jiffy deltas, and its container from its cgroup.
+//!
+//! A process is reported from its second scan on, i.e. once it has lived
+//! through a tick: a `wget` or `sleep 0.2` in a client loop would otherwise
+//! be an upsert in one delta and a removal in the next, every tick, telling
+//! the operator nothing (its connection still shows, through conntrack).
+//! An exited process is gone from the next report, so nothing piles up.
+//!
+//! Each tick reads /proc/<pid>/stat only; the command line, owner, cgroup and
+//! network namespace are read once per process (a process is a pid plus its
+//! start time) and again only when its name changes (an `exec`). Kernel
+//! threads are left out: they own no sockets and belong to no container.
+//! Any file may vanish mid-scan with its process; that process is skipped.
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use periscope_report::{HostId, Process, ProcessId, Source, SourceState, SourceStatus};
+
+use crate::collect::cgroup::{parse_proc_cgroup, CgroupPaths};
+use crate::collect::{read_into, read_small, Collector, Pass, ScannedProcess};
+
+const PF_KTHREAD: u32 = 0x0020_0000;
+
+/// The fields of /proc/<pid>/stat the probe uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcStat {
+    pub pid: u32,
+    pub comm: String,
+    pub ppid: u32,
+    pub flags: u32,
+    /// utime + stime, in clock ticks.
+    pub cpu_ticks: u64,
+    pub threads: u32,
+    /// Clock ticks since boot.
+    pub start_time: u64,
+    pub rss_pages: u64,
+}
+
+/// Parses /proc/<pid>/stat. The name sits in parentheses and may itself hold
+/// spaces and parentheses, so fields are counted from the last `)`.
+pub fn parse_stat(text: &str) -> Option<ProcStat> {
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let pid = text.get(..open)?.trim().parse().ok()?;
+    let comm = text.get(open + 1..close)?.to_owned();
+    let fields: Vec<&str> = text.get(close + 1..)?.split_ascii_whitespace().collect();
+    // fields[0] is field 3 (state) of proc(5).
+    let field = |n: usize| fields.get(n - 3).copied();
+    let number = |n: usize| field(n).and_then(|f| f.parse::<u64>().ok());
+    Some(ProcStat {
+        pid,
+        comm,
+        ppid: field(4)?.parse().ok()?,
+        flags: field(9)?.parse().ok()?,
+        cpu_ticks: number(14)?.saturating_add(number(15)?),
+        threads: field(20)?.parse().ok()?,
+        start_time: number(22)?,
+        // A negative rss is impossible but the field is signed: treat it as 0.
+        rss_pages: field(24)?.parse::<i64>().ok()?.max(0) as u64,
+    })
+}
+
+/// NUL-separated arguments; a trailing NUL does not make an empty argument.
+pub fn parse_cmdline(bytes: &[u8]) -> Vec<String> {
+    let bytes = bytes.strip_suffix(&[0]).unwrap_or(bytes);
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    bytes.split(|b| *b == 0).map(|arg| String::from_utf8_lossy(arg).into_owned()).collect()
+}
+
+/// uid → name from /etc/passwd.
+pub fn parse_passwd(text: &str) -> HashMap<u32, String> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?;
+            let uid = fields.nth(1)?.parse().ok()?;
+            Some((uid, name.to_owned()))
+        })
+        .collect()
+}
+
+/// What is read once per process, and what the last read found.
+struct Known {
+    start_time: u64,
+    comm: String,
+    cmdline: Vec<String>,
+    user: String,
+    cgroup: Option<Arc<CgroupPaths>>,
+    netns: Option<u64>,
+    cpu_ticks: u64,
+    read_at: Instant,
+    /// Consecutive reads that found no CPU used.
+    idle_reads: u32,
+    last: Option<Process>,
+}
+
+/// A process idle for this many reads in a row is read only every [`IDLE_EVERY`]:
+/// most processes on a host sleep, and their stat files are most of a scan's cost.
+const IDLE_AFTER: u32 = 3;
+const IDLE_EVERY: Duration = Duration::from_secs(5);
+
+pub struct ProcessCollector {
+    host: HostId,
+    omit_cmd_args: bool,
+    clock_ticks_per_sec: f64,
+    page_size: u64,
+    users: HashMap<u32, String>,
+    users_loaded: Option<Instant>,
+    known: HashMap<u32, Known>,
+    /// Seen once, not reported yet: pid → (start time, CPU ticks, when).
+    pending: HashMap<u32, (u64, u64, Instant)>,
+    stat_buffer: Vec<u8>,
+}
+
+impl ProcessCollector {
+    pub fn new(host: HostId, omit_cmd_args: bool) -> ProcessCollector {
+        // SAFETY: sysconf only reads configuration values.
+        let (ticks, page) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
+        ProcessCollector {
+            host,
+            omit_cmd_args,
+            clock_ticks_per_sec: if ticks > 0 { ticks as f64 } else { 100.0 },
+            page_size: if page > 0 { page as u64 } else { 4096 },
+            users: HashMap::new(),
+            users_loaded: None,
+            known: HashMap::new(),
+            pending: HashMap::new(),
+            stat_buffer: Vec::with_capacity(1024),
+        }
+    }
+
+    fn user_name(&mut self, uid: u32, now: Instant) -> String {
+        let stale = self.users_loaded.is_none_or(|at| now.duration_since(at) > Duration::from_secs(60));
+        if !self.users.contains_key(&uid) && stale {
+            self.users = read_small("/etc/passwd").map(|text| parse_passwd(&text)).unwrap_or_default();
+            self.users_loaded = Some(now);
+        }
+        self.users.get(&uid).cloned().unwrap_or_else(|| uid.to_string())
+    }
+
+    fn read_stat(&mut self, pid: u32) -> Option<ProcStat> {
+        read_into(format!("/proc/{pid}/stat"), &mut self.stat_buffer).ok()?;
+        parse_stat(std::str::from_utf8(&self.stat_buffer).ok()?)
+    }
+
+    fn learn(&mut self, stat: &ProcStat, now: Instant) -> Option<Known> {
+        let pid = stat.pid;
+        let uid = std::fs::metadata(format!("/proc/{pid}")).ok()?.uid();
+        let mut cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).map(|b| parse_cmdline(&b)).unwrap_or_default();
+        if self.omit_cmd_args {
+            cmdline.truncate(1);
+        }
+        let cgroup = read_small(format!("/proc/{pid}/cgroup")).map(|text| Arc::new(parse_proc_cgroup(&text)));
+        let netns = std::fs::read_link(format!("/proc/{pid}/ns/net"))
+            .ok()
+            .and_then(|link| namespace_inode(&link.to_string_lossy()));
+        Some(Known {
+            start_time: stat.start_time,
+            comm: stat.comm.clone(),
+            cmdline,
+            user: self.user_name(uid, now),
+            cgroup,
+            netns,
+            cpu_ticks: stat.cpu_ticks,
+            read_at: now,
+            idle_reads: 0,
+            last: None,
+        })
+    }
+}
+
+/// `net:[4026531840]` → 4026531840.
+pub fn namespace_inode(link: &str) -> Option<u64> {
+    link.split_once(":[")?.1.strip_suffix(']')?.parse().ok()
+}
+
+impl Collector for ProcessCollector {
+    fn name(&self) -> &'static str {
+        "process"
+    }
+
+    fn collect(&mut self, pass: &mut Pass<'_>) {
+        let now = pass.now;
+        let directory = match std::fs::read_dir("/proc") {
+            Ok(directory) => directory,
+            Err(error) => {
+                pass.sources.push(SourceStatus {
+                    source: Source::Proc,
+                    state: SourceState::Unavailable { reason: format!("/proc: {error}") },
+                });
+                return;
+            }
+        };
+        let pids: Vec<u32> = directory
+            .flatten()
+            .filter_map(|entry| entry.file_name().to_str().and_then(|name| name.parse().ok()))
+            .collect();
+        let mut seen: HashMap<u32, Known> = HashMap::with_capacity(pids.len());
+        let mut pending: HashMap<u32, (u64, u64, Instant)> = HashMap::new();
+        for pid in pids {
+            if let Some(mut known) = self.known.remove(&pid) {
+                let resting = known.idle_reads >= IDLE_AFTER && now.duration_since(known.read_at) < IDLE_EVERY;
+                if let (true, Some(process)) = (resting, known.last.clone()) {
+                    pass.processes.push(ScannedProcess {
+                        pid,
+                        start_time: known.start_time,
+                        netns: known.netns,
+                        cpu_ticks_delta: 0,
+                        cgroup: known.cgroup.clone(),
+                    });
+                    pass.report.processes.insert(process);
+                    seen.insert(pid, known);
+                    continue;
+                }
+                // Not resting: put it back for the read below.
+                known.idle_reads = known.idle_reads.min(IDLE_AFTER);
+                self.known.insert(pid, known);
+            }
+            let Some(stat) = self.read_stat(pid) else { continue };
+            if stat.flags & PF_KTHREAD != 0 {
+                continue;
+            }
+            let previous = self.known.remove(&pid).filter(|known| known.start_time == stat.start_time);
+            if previous.is_none() {
+                // First sight: report it from the next scan on, if it is still there.
+                match self.pending.get(&pid) {
+                    Some((start_time, _, _)) if *start_time == stat.start_time => {}
+                    _ => {
+                        pending.insert(pid, (stat.start_time, stat.cpu_ticks, now));
+                        continue;
+                    }
+                }
+            }
+            let mut known = match previous {
+                // An exec keeps pid and start time but changes the name: read the rest again.
+                Some(known) if known.comm == stat.comm => known,
+                Some(previous) => match self.learn(&stat, now) {
+                    Some(known) => Known { cpu_ticks: previous.cpu_ticks, read_at: previous.read_at, ..known },
+                    None => continue,
+                },
+                None => match self.learn(&stat, now) {
+                    // Count CPU from the first sight, so the first report has a real share.
+                    Some(known) => match self.pending.get(&pid) {
+                        Some((_, cpu_ticks, at)) => Known { cpu_ticks: *cpu_ticks, read_at: *at, ..known },
+                        None => known,
+                    },
+                    None => continue,
+                },
+            };
+            let cpu_ticks_delta = stat.cpu_ticks.saturating_sub(known.cpu_ticks);
+            let elapsed = now.duration_since(known.read_at).as_secs_f64();
+            let cpu_percent =
+                if elapsed > 0.0 { cpu_ticks_delta as f64 / self.clock_ticks_per_sec / elapsed * 100.0 } else { 0.0 };
+            known.cpu_ticks = stat.cpu_ticks;
+            known.read_at = now;
+            known.idle_reads = if cpu_ticks_delta == 0 { known.idle_reads + 1 } else { 0 };
+            pass.processes.push(ScannedProcess {
+                pid,
+                start_time: stat.start_time,
+                netns: known.netns,
+                cpu_ticks_delta,
+                cgroup: known.cgroup.clone(),
+            });
+            let process = Process {
+                id: ProcessId { host: self.host.clone(), pid, start_time: stat.start_time },
+                ppid: stat.ppid,
+                name: stat.comm,
+                cmdline: known.cmdline.clone(),
+                user: known.user.clone(),
+                threads: stat.threads,
+                cpu_percent: crate::collect::cgroup::round_percent(cpu_percent),
+                rss_bytes: stat.rss_pages.saturating_mul(self.page_size),
+                open_fds: 0,
+                container: known.cgroup.as_ref().and_then(|paths| paths.container_id()),
+            };
+            known.last = Some(process.clone());
+            pass.report.processes.insert(process);
+            seen.insert(pid, known);
+        }
+        // Whatever was not seen has exited: forget it, so nothing piles up.
+        self.known = seen;
+        self.pending = pending;
+        pass.sources.push(SourceStatus { source: Source::Proc, state: SourceState::Active });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_odd_name() {
+        let text = "4242 (my (odd) proc) S 1 4242 4242 0 -1 4194560 99 0 0 0 150 50 0 0 20 0 3 0 54363 3133440 359 \
+                    18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0";
+        let stat = parse_stat(text).unwrap();
+        assert_eq!(
+            stat,
+            ProcStat {
+                pid: 4242,
+                comm: "my (odd) proc".into(),
+                ppid: 1,
+                flags: 4194560,
+                cpu_ticks: 200,
+                threads: 3,
+                start_time: 54363,
+                rss_pages: 359,
+            }
+        );
+    }
+
+    #[test]
+    fn stat_captured_from_this_machine() {
+        let text =
+            std::fs::read_to_string(format!("{}/testdata/proc_stat_kthread.txt", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let stat = parse_stat(&text).unwrap();
+        assert_eq!(stat.comm, "kthreadd");
+        assert_ne!(stat.flags & PF_KTHREAD, 0);
+    }
+
+    #[test]
+    fn truncated_stat_is_none() {
+        assert_eq!(parse_stat("12 (sh) S 1 2"), None);
+        assert_eq!(parse_stat(""), None);
+        assert_eq!(parse_stat("x (sh) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22"), None);
+    }
+
+    #[test]
+    fn cmdlines() {
+        assert_eq!(parse_cmdline(b"httpd\0-f\0-p\080\0"), vec!["httpd", "-f", "-p", "80"]);
+        assert_eq!(parse_cmdline(b""), Vec::<String>::new());
+        assert_eq!(parse_cmdline(b"kworker"), vec!["kworker"]);
+        assert_eq!(parse_cmdline(b"a\0\0b\0"), vec!["a", "", "b"]);
+    }
+
+    #[test]
+    fn passwd_and_namespaces() {
+        let users = parse_passwd("root:x:0:0:root:/root:/bin/sh\nbroken\nnobody:x:65534:65534::/:/bin/false\n");
+        assert_eq!(users.get(&0).map(String::as_str), Some("root"));
+        assert_eq!(users.get(&65534).map(String::as_str), Some("nobody"));
+        assert_eq!(users.len(), 2);
+        assert_eq!(namespace_inode("net:[4026531840]"), Some(4026531840));
+        assert_eq!(namespace_inode("net:4026531840"), None);
+    }
+}

@@ -1,0 +1,255 @@
+//! Sockets from netlink INET_DIAG (sock_diag), with `tcp_info`.
+//!
+//! A netlink socket answers for the network namespace it was opened in, so
+//! each namespace gets its own, opened on a short-lived thread that has
+//! `setns`-ed into it (the thread exits afterwards, so no thread of the
+//! probe is ever left in a foreign namespace). Sockets are cached per
+//! namespace inode and dropped when the namespace is no longer in use.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use periscope_report::{Protocol, Source, TcpInfo};
+
+use crate::collect::netlink::{self, read_u16_be, read_u32_ne, read_u64_ne};
+use crate::collect::socket::{tcp_state, Netns, RawSocket, SocketSource};
+
+const NETLINK_SOCK_DIAG: i32 = 4;
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+const INET_DIAG_INFO: u16 = 2;
+const INET_DIAG_MSG_LEN: usize = 72;
+const TCP_TIME_WAIT: u8 = 6;
+const TCP_CLOSE: u8 = 7;
+/// Every TCP state but TIME_WAIT and CLOSE: a TIME_WAIT socket has no owner
+/// and, under a `wget` loop, there are hundreds of them per client.
+const TCP_STATES: u32 = 0xfff & !(1 << TCP_TIME_WAIT) & !(1 << TCP_CLOSE);
+const ALL_STATES: u32 = 0xffff_ffff;
+
+/// Reads sockets through INET_DIAG, one netlink socket per network namespace.
+pub struct SockDiag {
+    sockets: HashMap<u64, OwnedFd>,
+    buffer: Vec<u8>,
+    seq: u32,
+}
+
+impl SockDiag {
+    /// Checks that sock_diag works in the probe's own namespace.
+    pub fn new() -> io::Result<SockDiag> {
+        let mut probe = SockDiag { sockets: HashMap::new(), buffer: vec![0; 64 * 1024], seq: 1 };
+        let fd = netlink::open(NETLINK_SOCK_DIAG, 0, false)?;
+        let mut found = Vec::new();
+        probe.dump(fd.as_raw_fd(), libc::AF_INET as u8, Protocol::Tcp, &mut found)?;
+        Ok(probe)
+    }
+
+    fn socket_for(&mut self, netns: &Netns) -> io::Result<i32> {
+        if let Some(fd) = self.sockets.get(&netns.inode) {
+            return Ok(fd.as_raw_fd());
+        }
+        let fd = open_in_netns(netns.pid)?;
+        let raw = fd.as_raw_fd();
+        self.sockets.insert(netns.inode, fd);
+        Ok(raw)
+    }
+
+    fn dump(&mut self, fd: i32, family: u8, protocol: Protocol, out: &mut Vec<RawSocket>) -> io::Result<()> {
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        let (ip_protocol, states) = match protocol {
+            Protocol::Tcp => (libc::IPPROTO_TCP as u8, TCP_STATES),
+            Protocol::Udp => (libc::IPPROTO_UDP as u8, ALL_STATES),
+        };
+        let mut body = [0u8; 56];
+        body[0] = family;
+        body[1] = ip_protocol;
+        body[2] = 1 << (INET_DIAG_INFO - 1);
+        body[4..8].copy_from_slice(&states.to_ne_bytes());
+        let mut request = Vec::with_capacity(80);
+        netlink::push_message(
+            &mut request,
+            SOCK_DIAG_BY_FAMILY,
+            netlink::NLM_F_REQUEST | netlink::NLM_F_DUMP,
+            seq,
+            &body,
+        );
+        let mut buffer = std::mem::take(&mut self.buffer);
+        let result = netlink::dump(fd, &request, seq, &mut buffer, |message| {
+            if message.kind == SOCK_DIAG_BY_FAMILY {
+                if let Some(socket) = parse_diag_message(message.payload, protocol) {
+                    out.push(socket);
+                }
+            }
+        });
+        self.buffer = buffer;
+        result
+    }
+}
+
+impl SocketSource for SockDiag {
+    fn source(&self) -> Source {
+        Source::SockDiag
+    }
+
+    fn read(&mut self, netns: &Netns, out: &mut Vec<RawSocket>) -> io::Result<()> {
+        let fd = self.socket_for(netns)?;
+        let result = (|| {
+            for (family, ipv6) in [(libc::AF_INET as u8, false), (libc::AF_INET6 as u8, true)] {
+                for protocol in [Protocol::Tcp, Protocol::Udp] {
+                    if netns.kinds.has(ipv6, protocol) {
+                        self.dump(fd, family, protocol, out)?;
+                    }
+                }
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            // Reopen next time: the namespace may have gone, or the socket broke.
+            self.sockets.remove(&netns.inode);
+        }
+        result
+    }
+
+    fn retain_namespaces(&mut self, live: &dyn Fn(u64) -> bool) {
+        self.sockets.retain(|inode, _| live(*inode));
+    }
+}
+
+/// Opens a sock_diag socket inside the network namespace of `pid`.
+fn open_in_netns(pid: u32) -> io::Result<OwnedFd> {
+    let namespace = File::open(format!("/proc/{pid}/ns/net"))?;
+    let worker = std::thread::Builder::new().name("periscope-setns".into()).spawn(move || {
+        // SAFETY: setns on this thread only; the thread exits right after, so
+        // no other code runs in the foreign namespace.
+        if unsafe { libc::setns(namespace.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        netlink::open(NETLINK_SOCK_DIAG, 0, false)
+    })?;
+    worker.join().map_err(|_| io::Error::other("setns thread panicked"))?
+}
+
+/// One `inet_diag_msg` plus attributes; `None` when malformed.
+pub fn parse_diag_message(payload: &[u8], protocol: Protocol) -> Option<RawSocket> {
+    let header = payload.get(..INET_DIAG_MSG_LEN)?;
+    let family = header[0];
+    let state = header[1];
+    let local_port = read_u16_be(header, 4)?;
+    let remote_port = read_u16_be(header, 6)?;
+    let local = address(family, header.get(8..24)?)?;
+    let remote = address(family, header.get(24..40)?)?;
+    let inode = read_u32_ne(header, 68)?;
+    let mut tcp = None;
+    // A listener's tcp_info is all zeros: leave it out.
+    if protocol == Protocol::Tcp && state != 10 {
+        for (kind, value) in netlink::attributes(&payload[INET_DIAG_MSG_LEN..]) {
+            if kind == INET_DIAG_INFO {
+                tcp = parse_tcp_info(value);
+            }
+        }
+    }
+    let state = match protocol {
+        Protocol::Tcp => tcp_state(state)?,
+        // Unconnected UDP sockets are CLOSE to the kernel: they are listeners to us.
+        Protocol::Udp => udp_state(state),
+    };
+    Some(RawSocket {
+        protocol,
+        local: SocketAddr::new(local, local_port),
+        remote: SocketAddr::new(remote, remote_port),
+        state,
+        inode: u64::from(inode),
+        tcp,
+    })
+}
+
+pub fn udp_state(kernel_state: u8) -> periscope_report::SocketState {
+    if kernel_state == 1 {
+        periscope_report::SocketState::Established
+    } else {
+        periscope_report::SocketState::Listen
+    }
+}
+
+fn address(family: u8, bytes: &[u8]) -> Option<IpAddr> {
+    if i32::from(family) == libc::AF_INET {
+        let octets: [u8; 4] = bytes.get(..4)?.try_into().ok()?;
+        Some(IpAddr::V4(Ipv4Addr::from(octets)))
+    } else if i32::from(family) == libc::AF_INET6 {
+        let octets: [u8; 16] = bytes.get(..16)?.try_into().ok()?;
+        Some(IpAddr::V6(Ipv6Addr::from(octets)))
+    } else {
+        None
+    }
+}
+
+/// Offsets into `struct tcp_info` (linux/tcp.h); older kernels send a
+/// shorter struct, so each field is read only when present.
+fn parse_tcp_info(info: &[u8]) -> Option<TcpInfo> {
+    const RTT: usize = 68;
+    const TOTAL_RETRANS: usize = 100;
+    const BYTES_ACKED: usize = 120;
+    const BYTES_RECEIVED: usize = 128;
+    const BYTES_SENT: usize = 200;
+    let rtt_us = read_u32_ne(info, RTT)?;
+    let retransmits = read_u32_ne(info, TOTAL_RETRANS).unwrap_or(0);
+    let bytes_received = read_u64_ne(info, BYTES_RECEIVED).unwrap_or(0);
+    let bytes_sent = read_u64_ne(info, BYTES_SENT).or_else(|| read_u64_ne(info, BYTES_ACKED)).unwrap_or(0);
+    Some(TcpInfo { rtt_us, bytes_sent, bytes_received, retransmits })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use periscope_report::SocketState;
+
+    fn message(family: u8, state: u8, local: &[u8], lport: u16, remote: &[u8], rport: u16, inode: u32) -> Vec<u8> {
+        let mut payload = vec![0u8; INET_DIAG_MSG_LEN];
+        payload[0] = family;
+        payload[1] = state;
+        payload[4..6].copy_from_slice(&lport.to_be_bytes());
+        payload[6..8].copy_from_slice(&rport.to_be_bytes());
+        payload[8..8 + local.len()].copy_from_slice(local);
+        payload[24..24 + remote.len()].copy_from_slice(remote);
+        payload[68..72].copy_from_slice(&inode.to_ne_bytes());
+        payload
+    }
+
+    #[test]
+    fn parses_ipv4_listener_and_ipv6_established_with_tcp_info() {
+        let listener = message(libc::AF_INET as u8, 10, &[127, 0, 0, 1], 8080, &[0; 4], 0, 555);
+        let socket = parse_diag_message(&listener, Protocol::Tcp).unwrap();
+        assert_eq!(socket.local, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(socket.state, SocketState::Listen);
+        assert_eq!(socket.inode, 555);
+        assert_eq!(socket.tcp, None);
+
+        let loopback6 = Ipv6Addr::LOCALHOST.octets();
+        let mut established = message(libc::AF_INET6 as u8, 1, &loopback6, 40000, &loopback6, 8080, 777);
+        let mut info = vec![0u8; 232];
+        info[68..72].copy_from_slice(&1234u32.to_ne_bytes());
+        info[100..104].copy_from_slice(&3u32.to_ne_bytes());
+        info[128..136].copy_from_slice(&99u64.to_ne_bytes());
+        info[200..208].copy_from_slice(&42u64.to_ne_bytes());
+        established.extend_from_slice(&((info.len() + 4) as u16).to_ne_bytes());
+        established.extend_from_slice(&INET_DIAG_INFO.to_ne_bytes());
+        established.extend_from_slice(&info);
+        let socket = parse_diag_message(&established, Protocol::Tcp).unwrap();
+        assert_eq!(socket.remote, "[::1]:8080".parse().unwrap());
+        assert_eq!(socket.state, SocketState::Established);
+        assert_eq!(socket.tcp, Some(TcpInfo { rtt_us: 1234, bytes_sent: 42, bytes_received: 99, retransmits: 3 }));
+    }
+
+    #[test]
+    fn udp_and_malformed() {
+        let udp = message(libc::AF_INET as u8, 7, &[0; 4], 53, &[0; 4], 0, 9);
+        assert_eq!(parse_diag_message(&udp, Protocol::Udp).unwrap().state, SocketState::Listen);
+        assert!(parse_diag_message(&udp[..40], Protocol::Udp).is_none());
+        let unknown_family = message(99, 1, &[0; 4], 1, &[0; 4], 2, 3);
+        assert!(parse_diag_message(&unknown_family, Protocol::Tcp).is_none());
+        // A truncated tcp_info gives no RTT rather than garbage.
+        assert_eq!(parse_tcp_info(&[0u8; 40]), None);
+    }
+}

@@ -1,0 +1,495 @@
+//! Sockets in every network namespace in use, each mapped to its owner.
+//!
+//! The socket tables come from a [`SocketSource`] (netlink sock_diag first,
+//! /proc/<pid>/net as the fallback; eBPF can be a third), read through one
+//! process per namespace. Two costs dominate, and both are kept down:
+//!
+//! - A table dump walks the kernel's host-wide hash table, about a
+//!   millisecond even for an empty namespace. So a namespace's tables are
+//!   dumped only when its per-namespace in-use counters (sockstat) changed,
+//!   and at least every [`NETNS_REREAD`]; tables with nothing in use are never
+//!   dumped. Between reads the last table is carried over.
+//! - Tables give inodes, not pids, and the owner comes from walking
+//!   /proc/<pid>/fd. An inode → owner cache keeps walks rare: a new process
+//!   in a namespace with sockets is walked once; an inode still unknown
+//!   makes the probe walk that namespace's processes (never-walked, then
+//!   busiest first) and stop when found; an inode nobody holds is not
+//!   searched for again for a while; and a few processes are re-walked each
+//!   tick so every process is refreshed (open fd count, handed-over sockets)
+//!   within [`REWALK_AFTER`].
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use periscope_report::{Protocol, Socket, SocketId, SocketState, Source, SourceState, SourceStatus, TcpInfo};
+use tracing::{debug, warn};
+
+use crate::collect::proc_net::ProcNet;
+use crate::collect::sock_diag::SockDiag;
+use crate::collect::{read_small, Collector, Pass, ScannedProcess};
+
+/// Every process is re-walked at least this often.
+pub const REWALK_AFTER: Duration = Duration::from_secs(30);
+/// An inode nobody was found holding is searched for again after this.
+const ORPHAN_RETRY: Duration = Duration::from_secs(60);
+
+/// One socket as a table lists it, before its owner is known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawSocket {
+    pub protocol: Protocol,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub state: SocketState,
+    /// 0 for sockets no file refers to (TIME_WAIT, half-open).
+    pub inode: u64,
+    pub tcp: Option<TcpInfo>,
+}
+
+/// A network namespace in use, a live process inside it to read it through,
+/// and which tables hold sockets (the others need no read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Netns {
+    pub inode: u64,
+    pub pid: u32,
+    pub kinds: SocketKinds,
+}
+
+/// Sockets in use per table, from /proc/<pid>/net/sockstat{,6}: per-namespace
+/// counters the kernel keeps anyway, so reading them costs next to nothing.
+/// A socket table dump walks the kernel's whole (host-wide) hash table, a
+/// millisecond each on a large host even for an empty namespace, so tables
+/// with nothing in use are not dumped at all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SocketKinds {
+    pub tcp4: u32,
+    pub tcp6: u32,
+    pub udp4: u32,
+    pub udp6: u32,
+}
+
+impl SocketKinds {
+    pub fn is_empty(&self) -> bool {
+        *self == SocketKinds::default()
+    }
+
+    /// Whether the (family, protocol) table may hold sockets.
+    pub fn has(&self, ipv6: bool, protocol: Protocol) -> bool {
+        match (ipv6, protocol) {
+            (false, Protocol::Tcp) => self.tcp4 > 0,
+            (true, Protocol::Tcp) => self.tcp6 > 0,
+            (false, Protocol::Udp) => self.udp4 > 0,
+            (true, Protocol::Udp) => self.udp6 > 0,
+        }
+    }
+}
+
+/// `TCP: inuse 3 …` / `UDP: inuse 1 …` (sockstat) or `TCP6: inuse 1` / `UDP6: inuse 0` (sockstat6).
+pub fn parse_sockstat(text: &str, kinds: &mut SocketKinds) {
+    for line in text.lines() {
+        let Some((name, rest)) = line.split_once(':') else { continue };
+        let mut fields = rest.split_ascii_whitespace();
+        let inuse = match (fields.next(), fields.next()) {
+            (Some("inuse"), Some(value)) => value.parse().unwrap_or(0),
+            _ => continue,
+        };
+        match name {
+            "TCP" => kinds.tcp4 = inuse,
+            "TCP6" => kinds.tcp6 = inuse,
+            "UDP" => kinds.udp4 = inuse,
+            "UDP6" => kinds.udp6 = inuse,
+            _ => {}
+        }
+    }
+}
+
+/// `None` when the reader pid is gone; a kernel without IPv6 has no sockstat6.
+fn read_sockstat(pid: u32) -> Option<SocketKinds> {
+    let mut kinds = SocketKinds::default();
+    parse_sockstat(&read_small(format!("/proc/{pid}/net/sockstat"))?, &mut kinds);
+    if let Some(text) = read_small(format!("/proc/{pid}/net/sockstat6")) {
+        parse_sockstat(&text, &mut kinds);
+    }
+    Some(kinds)
+}
+
+/// What a namespace looked like when its tables were last read.
+struct NetnsSeen {
+    kinds: SocketKinds,
+    read_at: Instant,
+}
+
+/// A namespace's tables are read again when its in-use counters change, and
+/// at least this often otherwise (a socket may change state, or one close
+/// while another opens, leaving the counts equal; conntrack sees such flows
+/// at once).
+const NETNS_REREAD: Duration = Duration::from_secs(30);
+
+/// A way to list the sockets of one network namespace.
+pub trait SocketSource: Send {
+    fn source(&self) -> Source;
+    fn read(&mut self, netns: &Netns, out: &mut Vec<RawSocket>) -> io::Result<()>;
+    /// Releases per-namespace resources of namespaces no longer in use.
+    fn retain_namespaces(&mut self, live: &dyn Fn(u64) -> bool);
+}
+
+/// The kernel's TCP state numbers (include/net/tcp_states.h).
+pub fn tcp_state(kernel_state: u8) -> Option<SocketState> {
+    Some(match kernel_state {
+        1 => SocketState::Established,
+        2 => SocketState::SynSent,
+        3 => SocketState::SynRecv,
+        4 => SocketState::FinWait1,
+        5 => SocketState::FinWait2,
+        6 => SocketState::TimeWait,
+        7 => SocketState::Close,
+        8 => SocketState::CloseWait,
+        9 => SocketState::LastAck,
+        10 => SocketState::Listen,
+        11 => SocketState::Closing,
+        _ => return None,
+    })
+}
+
+type Owner = (u32, u64);
+
+struct Walked {
+    inodes: Vec<u64>,
+    open_fds: u32,
+    at: Instant,
+}
+
+/// Counters of the last pass, for logs and the benchmark.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SocketPassStats {
+    pub namespaces: usize,
+    pub sockets: usize,
+    /// Namespaces whose tables were read this pass (the rest had no sockets or had not changed).
+    pub read_namespaces: usize,
+    pub walks: usize,
+    pub failed_namespaces: usize,
+}
+
+pub struct SocketCollector {
+    primary: Box<dyn SocketSource>,
+    fallback: Option<ProcNet>,
+    primary_unavailable: Option<String>,
+    owners: HashMap<u64, Owner>,
+    walked: HashMap<Owner, Walked>,
+    orphans: HashMap<u64, Instant>,
+    namespaces: HashMap<u64, NetnsSeen>,
+    pub last_stats: SocketPassStats,
+}
+
+impl SocketCollector {
+    /// sock_diag when it works here (unless `proc_net_only`), else /proc/<pid>/net.
+    pub fn new(proc_net_only: bool) -> SocketCollector {
+        let (primary, fallback, primary_unavailable): (Box<dyn SocketSource>, _, _) = if proc_net_only {
+            (Box::new(ProcNet::new()), None, Some("disabled by --proc-net-only".to_owned()))
+        } else {
+            match SockDiag::new() {
+                Ok(diag) => (Box::new(diag), Some(ProcNet::new()), None),
+                Err(error) => {
+                    warn!(%error, "netlink sock_diag unavailable, reading /proc/<pid>/net instead");
+                    (Box::new(ProcNet::new()), None, Some(format!("sock_diag: {error}")))
+                }
+            }
+        };
+        SocketCollector {
+            primary,
+            fallback,
+            primary_unavailable,
+            owners: HashMap::new(),
+            walked: HashMap::new(),
+            orphans: HashMap::new(),
+            namespaces: HashMap::new(),
+            last_stats: SocketPassStats::default(),
+        }
+    }
+
+    fn walk(&mut self, owner: Owner, now: Instant) {
+        let Some(found) = walk_fds(owner.0) else {
+            // The process vanished mid-pass: its entry goes with it next pass.
+            return;
+        };
+        if let Some(previous) = self.walked.get(&owner) {
+            for inode in &previous.inodes {
+                if self.owners.get(inode) == Some(&owner) {
+                    self.owners.remove(inode);
+                }
+            }
+        }
+        for &inode in &found.inodes {
+            // A socket shared by parent and children keeps its first-found owner while that lives.
+            self.owners.entry(inode).or_insert(owner);
+            self.orphans.remove(&inode);
+        }
+        self.walked.insert(owner, Walked { inodes: found.inodes, open_fds: found.open_fds, at: now });
+        self.last_stats.walks += 1;
+    }
+}
+
+struct FdWalk {
+    inodes: Vec<u64>,
+    open_fds: u32,
+}
+
+/// Lists the socket inodes among `/proc/<pid>/fd`; `None` when the process is gone or unreadable.
+fn walk_fds(pid: u32) -> Option<FdWalk> {
+    let directory = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    let mut walk = FdWalk { inodes: Vec::new(), open_fds: 0 };
+    for entry in directory.flatten() {
+        walk.open_fds += 1;
+        // Each readlink may race with close(): a vanished fd is simply skipped.
+        if let Ok(target) = std::fs::read_link(entry.path()) {
+            if let Some(inode) = socket_inode(target.as_os_str().as_encoded_bytes()) {
+                walk.inodes.push(inode);
+            }
+        }
+    }
+    Some(walk)
+}
+
+/// A dual-stack socket shows IPv4 peers as `::ffff:a.b.c.d`: report them as the
+/// IPv4 addresses they are, so both ends of a connection name the same address.
+pub fn canonical(address: SocketAddr) -> SocketAddr {
+    SocketAddr::new(address.ip().to_canonical(), address.port())
+}
+
+/// `socket:[12345]` → 12345.
+pub fn socket_inode(link: &[u8]) -> Option<u64> {
+    let digits = link.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+impl Collector for SocketCollector {
+    fn name(&self) -> &'static str {
+        "socket"
+    }
+
+    fn collect(&mut self, pass: &mut Pass<'_>) {
+        let now = pass.now;
+        self.last_stats = SocketPassStats::default();
+        let live: HashSet<Owner> = pass.processes.iter().map(|p| (p.pid, p.start_time)).collect();
+        self.walked.retain(|owner, _| live.contains(owner));
+        self.owners.retain(|_, owner| live.contains(owner));
+        self.orphans.retain(|_, seen| now.duration_since(*seen) < ORPHAN_RETRY);
+
+        // Namespaces in use, each with one reader pid (the lowest, usually its init).
+        let mut namespaces: BTreeMap<u64, u32> = BTreeMap::new();
+        for process in pass.processes.iter() {
+            if let Some(netns) = process.netns {
+                let pid = namespaces.entry(netns).or_insert(process.pid);
+                *pid = (*pid).min(process.pid);
+            }
+        }
+        self.primary.retain_namespaces(&|inode| namespaces.contains_key(&inode));
+        self.namespaces.retain(|inode, _| namespaces.contains_key(inode));
+
+        // Decide per namespace: nothing to read, keep last tick's table, or read what it holds.
+        let mut to_read: Vec<Netns> = Vec::new();
+        let mut carried: Vec<u64> = Vec::new();
+        for (&inode, &pid) in &namespaces {
+            let Some(kinds) = read_sockstat(pid) else {
+                // The reader exited mid-pass: keep last tick's view of this namespace.
+                carried.push(inode);
+                continue;
+            };
+            let unchanged = self
+                .namespaces
+                .get(&inode)
+                .is_some_and(|last| last.kinds == kinds && now.duration_since(last.read_at) < NETNS_REREAD);
+            if kinds.is_empty() {
+                self.namespaces.insert(inode, NetnsSeen { kinds, read_at: now });
+            } else if unchanged {
+                carried.push(inode);
+            } else {
+                to_read.push(Netns { inode, pid, kinds });
+            }
+        }
+
+        // New processes in namespaces that have sockets are walked first: they likely own new ones.
+        let busy: HashSet<u64> = to_read.iter().map(|n| n.inode).collect();
+        let new: Vec<Owner> = pass
+            .processes
+            .iter()
+            .filter(|p| p.netns.is_some_and(|n| busy.contains(&n)))
+            .map(|p| (p.pid, p.start_time))
+            .filter(|owner| !self.walked.contains_key(owner))
+            .collect();
+        for owner in new {
+            self.walk(owner, now);
+        }
+
+        let mut by_netns: Vec<(u64, Vec<RawSocket>)> = Vec::with_capacity(to_read.len());
+        let mut used_fallback = false;
+        for netns in to_read {
+            let mut raw = Vec::new();
+            let mut result = self.primary.read(&netns, &mut raw);
+            if let (Err(error), Some(fallback)) = (&result, self.fallback.as_mut()) {
+                debug!(netns = netns.inode, pid = netns.pid, %error, "sock_diag failed for a namespace, trying /proc/<pid>/net");
+                raw.clear();
+                result = fallback.read(&netns, &mut raw);
+                used_fallback |= result.is_ok();
+            }
+            match result {
+                Ok(()) => {
+                    self.namespaces.insert(netns.inode, NetnsSeen { kinds: netns.kinds, read_at: now });
+                    by_netns.push((netns.inode, raw));
+                }
+                Err(error) => {
+                    debug!(netns = netns.inode, pid = netns.pid, %error, "reading sockets failed");
+                    self.last_stats.failed_namespaces += 1;
+                    carried.push(netns.inode);
+                }
+            }
+        }
+        self.last_stats.namespaces = namespaces.len();
+        self.last_stats.read_namespaces = by_netns.len();
+
+        // Resolve unknown inodes: walk the namespace's processes, busiest first, until found.
+        for (netns, raw) in &by_netns {
+            let mut unknown: HashSet<u64> = raw
+                .iter()
+                .map(|s| s.inode)
+                .filter(|inode| *inode != 0 && !self.owners.contains_key(inode) && !self.orphans.contains_key(inode))
+                .collect();
+            if unknown.is_empty() {
+                continue;
+            }
+            let mut candidates: Vec<&ScannedProcess> = pass
+                .processes
+                .iter()
+                .filter(|p| p.netns == Some(*netns))
+                .filter(|p| self.walked.get(&(p.pid, p.start_time)).is_none_or(|w| w.at != now))
+                .collect();
+            // Never walked first, then the busiest.
+            candidates.sort_by_key(|p| {
+                (self.walked.contains_key(&(p.pid, p.start_time)), std::cmp::Reverse(p.cpu_ticks_delta))
+            });
+            for process in candidates {
+                self.walk((process.pid, process.start_time), now);
+                unknown.retain(|inode| !self.owners.contains_key(inode));
+                if unknown.is_empty() {
+                    break;
+                }
+            }
+            for inode in unknown {
+                self.orphans.insert(inode, now);
+            }
+        }
+
+        // Rolling refresh, spread over REWALK_AFTER.
+        let budget = pass.processes.len().div_ceil(REWALK_AFTER.as_secs().max(1) as usize).max(1);
+        let mut stale: Vec<(Instant, Owner)> = self
+            .walked
+            .iter()
+            .filter(|(_, w)| now.duration_since(w.at) >= REWALK_AFTER)
+            .map(|(owner, w)| (w.at, *owner))
+            .collect();
+        stale.sort();
+        for (_, owner) in stale.into_iter().take(budget) {
+            self.walk(owner, now);
+        }
+
+        let sockets = &mut pass.report.sockets;
+        for (netns, raw) in by_netns {
+            for socket in raw {
+                let owner = if socket.inode == 0 { None } else { self.owners.get(&socket.inode).map(|o| o.0) };
+                let id = SocketId {
+                    protocol: socket.protocol,
+                    netns,
+                    local: canonical(socket.local),
+                    remote: canonical(socket.remote),
+                };
+                // Two sockets may share an ID (SO_REUSEPORT): keep the lowest owning pid, deterministically.
+                if let Some(existing) = sockets.get(&id) {
+                    if existing.pid.is_some() && (owner.is_none() || existing.pid <= owner) {
+                        continue;
+                    }
+                }
+                sockets.insert(Socket { id, state: socket.state, pid: owner, tcp: socket.tcp });
+            }
+        }
+        if let Some(previous) = pass.previous {
+            for socket in previous.sockets.iter().filter(|s| carried.contains(&s.id.netns)) {
+                sockets.insert(socket.clone());
+            }
+        }
+        self.last_stats.sockets = sockets.len();
+
+        let ids: Vec<_> = pass.report.processes.ids().cloned().collect();
+        for id in ids {
+            if let (Some(walked), Some(process)) =
+                (self.walked.get(&(id.pid, id.start_time)), pass.report.processes.get_mut(&id))
+            {
+                process.open_fds = walked.open_fds;
+            }
+        }
+
+        let state = |active: bool, reason: &str| {
+            if active {
+                SourceState::Active
+            } else {
+                SourceState::Unavailable { reason: reason.to_owned() }
+            }
+        };
+        match &self.primary_unavailable {
+            None => {
+                pass.sources.push(SourceStatus { source: Source::SockDiag, state: SourceState::Active });
+                pass.sources.push(SourceStatus {
+                    source: Source::ProcNet,
+                    state: state(used_fallback, "not needed: sock_diag works"),
+                });
+            }
+            Some(reason) => {
+                pass.sources.push(SourceStatus { source: Source::SockDiag, state: state(false, reason) });
+                pass.sources.push(SourceStatus { source: Source::ProcNet, state: SourceState::Active });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_inode_parses_only_sockets() {
+        assert_eq!(socket_inode(b"socket:[12345]"), Some(12345));
+        assert_eq!(socket_inode(b"pipe:[12345]"), None);
+        assert_eq!(socket_inode(b"socket:[]"), None);
+        assert_eq!(socket_inode(b"/dev/null"), None);
+    }
+
+    #[test]
+    fn sockstat_counts() {
+        let mut kinds = SocketKinds::default();
+        parse_sockstat(
+            "sockets: used 3\nTCP: inuse 2 orphan 0 tw 257 alloc 17 mem 0\nUDP: inuse 1 mem 0\nUDPLITE: inuse 0\n",
+            &mut kinds,
+        );
+        parse_sockstat("TCP6: inuse 1\nUDP6: inuse 0\nRAW6: inuse 5\n", &mut kinds);
+        assert_eq!(kinds, SocketKinds { tcp4: 2, tcp6: 1, udp4: 1, udp6: 0 });
+        assert!(kinds.has(true, Protocol::Tcp) && !kinds.has(true, Protocol::Udp));
+        let mut empty = SocketKinds::default();
+        parse_sockstat("garbage\nTCP: nothing\n", &mut empty);
+        assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn v4_mapped_addresses_become_ipv4() {
+        assert_eq!(canonical("[::ffff:172.17.0.5]:9000".parse().unwrap()), "172.17.0.5:9000".parse().unwrap());
+        assert_eq!(canonical("[::1]:80".parse().unwrap()), "[::1]:80".parse().unwrap());
+        assert_eq!(canonical("[::]:80".parse().unwrap()), "[::]:80".parse().unwrap());
+    }
+
+    #[test]
+    fn tcp_states_map() {
+        assert_eq!(tcp_state(10), Some(SocketState::Listen));
+        assert_eq!(tcp_state(1), Some(SocketState::Established));
+        assert_eq!(tcp_state(0), None);
+        assert_eq!(tcp_state(12), None);
+    }
+}

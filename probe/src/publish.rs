@@ -1,0 +1,202 @@
+//! The publish loop: collect each tick (and at once on Docker events), and
+//! send a snapshot on connect or request, deltas otherwise.
+//!
+//! Sequence numbers count frames sent on the report chain: a snapshot or a
+//! delta each take the next one, and a delta's `base_seq` is the frame
+//! before it, so the app can check continuity. A delta that would change
+//! nothing is skipped, except as a heartbeat every [`HEARTBEAT`]. The loop
+//! keeps collecting while the app is away (it only stops queueing frames),
+//! and everything it spawns is aborted when its future is dropped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use periscope_report::{diff, AppMessage, Codec, ProbeMessage, Report};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::{debug, error, info, warn};
+
+use crate::collect::{conntrack, docker, Probe, Shared};
+use crate::link::{self, LinkEvent};
+use crate::queue::SendQueue;
+use crate::Config;
+
+const HEARTBEAT: Duration = Duration::from_secs(5);
+/// Docker events come in bursts (create, network connect, start): gather them.
+const EVENT_DEBOUNCE: Duration = Duration::from_millis(30);
+
+/// Random bits from the kernel (for IDs and jitter); never fails.
+pub fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    // SAFETY: the buffer is valid for its length; getrandom writes at most that many bytes.
+    let got = unsafe { libc::getrandom(bytes.as_mut_ptr() as *mut libc::c_void, bytes.len(), libc::GRND_NONBLOCK) };
+    if got == bytes.len() as isize {
+        return u64::from_ne_bytes(bytes);
+    }
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    (nanos as u64) ^ u64::from(std::process::id()).rotate_left(32)
+}
+
+/// Where the chain of frames stands on the current connection.
+struct Chain {
+    generation: Option<u64>,
+    last_sent: Option<Report>,
+    seq: u64,
+    need_snapshot: bool,
+    last_frame_at: Instant,
+    bytes_sent: u64,
+}
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let shared = Shared::new(&config);
+    let mut tasks = JoinSet::new();
+    let (changed_sender, mut changed) = mpsc::channel::<()>(1);
+    if let Some(view) = shared.docker.clone() {
+        let socket = config.docker_socket.clone();
+        tasks.spawn(async move { docker::follow(&socket, view, changed_sender).await });
+    }
+    if let Some(table) = shared.conntrack.clone() {
+        tasks.spawn(conntrack::follow(table));
+    }
+    let probe_config = config.clone();
+    let probe_shared = shared.clone();
+    let mut probe = Some(tokio::task::spawn_blocking(move || Probe::new(&probe_config, &probe_shared)).await?);
+    info!(probe = %probe.as_ref().map(|p| p.probe_id().to_string()).unwrap_or_default(), app = %config.app, tick_ms = config.tick_ms, "probe started");
+
+    let queue = Arc::new(SendQueue::new(config.send_queue as usize));
+    let (link_sender, mut link_events) = mpsc::channel::<LinkEvent>(16);
+    tasks.spawn(link::maintain(config.app.clone(), config.token.clone(), queue.clone(), link_sender));
+
+    let codec = Codec::default();
+    let mut chain = Chain {
+        generation: None,
+        last_sent: None,
+        seq: 0,
+        need_snapshot: true,
+        last_frame_at: Instant::now(),
+        bytes_sent: 0,
+    };
+    let mut ticker = tokio::time::interval(config.tick());
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        let mut docker_changed = false;
+        tokio::select! {
+            _ = ticker.tick() => {}
+            Some(()) = changed.recv() => {
+                tokio::time::sleep(EVENT_DEBOUNCE).await;
+                while changed.try_recv().is_ok() {}
+                docker_changed = true;
+            }
+            event = link_events.recv() => match event {
+                Some(LinkEvent::Connected(generation)) => {
+                    chain.generation = Some(generation);
+                    chain.need_snapshot = true;
+                }
+                Some(LinkEvent::Disconnected) => {
+                    chain.generation = None;
+                    chain.last_sent = None;
+                    continue;
+                }
+                Some(LinkEvent::App(message)) => {
+                    if !handle_app_message(message, &mut chain, &queue, &codec) {
+                        continue;
+                    }
+                }
+                None => anyhow::bail!("the app link stopped"),
+            },
+        }
+        let mut taken = probe.take().ok_or_else(|| anyhow::anyhow!("probe state lost"))?;
+        let (returned, report) = tokio::task::spawn_blocking(move || {
+            if docker_changed {
+                taken.on_docker_change();
+            }
+            let report = taken.collect();
+            (taken, report)
+        })
+        .await?;
+        probe = Some(returned);
+        publish(report, &mut chain, &queue, &codec);
+    }
+}
+
+/// Returns true when the message calls for a collection and a frame now.
+fn handle_app_message(message: AppMessage, chain: &mut Chain, queue: &SendQueue, codec: &Codec) -> bool {
+    match message {
+        AppMessage::RequestSnapshot { reason } => {
+            info!(?reason, "the app asked for a snapshot");
+            chain.need_snapshot = true;
+            true
+        }
+        AppMessage::Control { request, target, action } => {
+            info!(?request, ?target, ?action, "control requested; controls are not supported by this probe yet");
+            let reply = ProbeMessage::ControlResult { request, result: Err("not supported yet".into()) };
+            if let (Some(generation), Ok(frame)) = (chain.generation, codec.encode(&reply)) {
+                // A control reply is outside the report chain: it takes no sequence number.
+                let _ = queue.push(generation, frame);
+            }
+            false
+        }
+        other => {
+            debug!(message = ?other, "pipes are not supported by this probe yet; ignored");
+            false
+        }
+    }
+}
+
+fn publish(mut report: Report, chain: &mut Chain, queue: &SendQueue, codec: &Codec) {
+    let Some(generation) = chain.generation else { return };
+    report.meta.dropped_frames = queue.dropped();
+    let snapshot = chain.need_snapshot || chain.last_sent.is_none();
+    let message = if snapshot {
+        report.seq = chain.seq + 1;
+        ProbeMessage::Snapshot(report.clone())
+    } else {
+        let Some(last_sent) = chain.last_sent.as_ref() else { return };
+        report.seq = last_sent.seq + 1;
+        let delta = diff(last_sent, &report);
+        if delta.is_empty() && chain.last_frame_at.elapsed() < HEARTBEAT {
+            return;
+        }
+        ProbeMessage::Delta(delta)
+    };
+    let frame = match codec.encode(&message) {
+        Ok(frame) => frame,
+        Err(error) => {
+            error!(%error, "cannot encode a report frame; skipping it");
+            return;
+        }
+    };
+    let size = frame.len();
+    let accepted = if snapshot {
+        queue.replace(generation, frame)
+    } else {
+        match queue.push(generation, frame) {
+            Ok(dropped) => {
+                if dropped {
+                    warn!(
+                        dropped_total = queue.dropped(),
+                        "the app is slow: dropped the oldest queued frame; a snapshot follows"
+                    );
+                    chain.need_snapshot = true;
+                }
+                true
+            }
+            Err(_) => false,
+        }
+    };
+    if !accepted {
+        // The connection this frame was for has gone; a Disconnected event follows.
+        return;
+    }
+    chain.seq = report.seq;
+    chain.bytes_sent += size as u64;
+    chain.last_frame_at = Instant::now();
+    if snapshot {
+        chain.need_snapshot = false;
+        info!(seq = report.seq, bytes = size, processes = report.processes.len(), "sent snapshot");
+    } else {
+        debug!(seq = report.seq, bytes = size, "sent delta");
+    }
+    chain.last_sent = Some(report);
+}

@@ -1,0 +1,129 @@
+//! The probe's socket sources on the real kernel: IPv6 on loopback through
+//! sock_diag and through the /proc/net fallback, and a probe without Docker
+//! that still reports host, processes and sockets.
+
+mod probe_support;
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use periscope_report::{Protocol, Report, SocketState, Source, SourceState};
+use probe_support::{config, runtime, spawn_probe, wait_for_report, FakeApp};
+
+fn collect_once(config: &periscope_probe::Config) -> Report {
+    runtime().block_on(periscope_probe::collect_once(config)).expect("collect once")
+}
+
+fn once_config() -> periscope_probe::Config {
+    periscope_probe::Config { no_docker: true, no_conntrack: true, ..Default::default() }
+}
+
+fn source_state(report: &Report, source: Source) -> Option<SourceState> {
+    report.meta.sources.iter().find(|s| s.source == source).map(|s| s.state.clone())
+}
+
+/// A listener and a connected client on `[::1]`, held open while `check` runs.
+fn with_ipv6_connection(check: impl FnOnce(SocketAddr, SocketAddr)) {
+    let listener = TcpListener::bind("[::1]:0").expect("an IPv6 loopback listener");
+    let server = listener.local_addr().unwrap();
+    let client = TcpStream::connect(server).unwrap();
+    let (_accepted, _) = listener.accept().unwrap();
+    check(server, client.local_addr().unwrap());
+}
+
+fn check_ipv6_sockets(report: &Report, server: SocketAddr, client: SocketAddr) {
+    let me = std::process::id();
+    let find = |local: SocketAddr, remote: Option<SocketAddr>| {
+        report
+            .sockets
+            .iter()
+            .find(|s| s.id.protocol == Protocol::Tcp && s.id.local == local && remote.is_none_or(|r| s.id.remote == r))
+            .unwrap_or_else(|| panic!("no socket {local} → {remote:?} among {} sockets", report.sockets.len()))
+    };
+    let listening = find(server, None);
+    assert_eq!(listening.state, SocketState::Listen);
+    assert!(listening.id.local.is_ipv6());
+    assert_eq!(listening.pid, Some(me));
+    let outgoing = find(client, Some(server));
+    assert_eq!(outgoing.state, SocketState::Established);
+    assert_eq!(outgoing.pid, Some(me));
+    let incoming = find(server, Some(client));
+    assert_eq!(incoming.state, SocketState::Established);
+    assert_eq!(incoming.pid, Some(me));
+}
+
+#[test]
+fn ipv6_loopback_sockets_through_sock_diag() {
+    with_ipv6_connection(|server, client| {
+        let report = collect_once(&once_config());
+        assert_eq!(source_state(&report, Source::SockDiag), Some(SourceState::Active));
+        check_ipv6_sockets(&report, server, client);
+        let outgoing = report.sockets.iter().find(|s| s.id.local == client).unwrap();
+        assert!(outgoing.tcp.is_some(), "sock_diag gives tcp_info");
+    });
+}
+
+#[test]
+fn ipv6_loopback_sockets_through_proc_net() {
+    with_ipv6_connection(|server, client| {
+        let report = collect_once(&periscope_probe::Config { proc_net_only: true, ..once_config() });
+        assert_eq!(source_state(&report, Source::ProcNet), Some(SourceState::Active));
+        assert!(matches!(source_state(&report, Source::SockDiag), Some(SourceState::Unavailable { .. })));
+        check_ipv6_sockets(&report, server, client);
+    });
+}
+
+#[test]
+fn without_docker_the_probe_still_reports_host_processes_and_sockets() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let bogus = std::env::temp_dir().join(format!("periscope-no-docker-{}.sock", std::process::id()));
+    let once = periscope_probe::Config { docker_socket: bogus.clone(), ..Default::default() };
+
+    // Once, as `--once --json` does.
+    let report = collect_once(&once);
+    assert!(!report.host.hostname.is_empty() && report.host.memory_total_bytes > 0);
+    assert!(report.processes.iter().any(|p| p.id.pid == std::process::id()));
+    assert!(report.sockets.iter().any(|s| s.id.local == address && s.pid == Some(std::process::id())));
+    assert!(report.containers.is_empty());
+    assert!(matches!(source_state(&report, Source::Docker), Some(SourceState::Unavailable { .. })));
+    assert_eq!(source_state(&report, Source::Proc), Some(SourceState::Active));
+
+    // And streaming: the Docker follower keeps retrying while reports flow.
+    let runtime = runtime();
+    let app = FakeApp::start(&runtime, "127.0.0.1:0");
+    spawn_probe(
+        &runtime,
+        periscope_probe::Config { docker_socket: bogus, ..config(&app.url(), Duration::from_millis(200)) },
+    );
+    wait_for_report(&app, "a report with our listener", Duration::from_secs(20), |report| {
+        let ours = report.sockets.iter().any(|s| s.id.local == address);
+        let docker_down = matches!(source_state(report, Source::Docker), Some(SourceState::Unavailable { .. }));
+        (ours && docker_down).then_some(()).ok_or_else(|| format!("ours {ours}, docker down {docker_down}"))
+    })
+    .unwrap();
+    periscope_tests::wait_until("several deltas", Duration::from_secs(20), || {
+        let deltas = app.with(|state| state.deltas().count());
+        (deltas >= 2).then_some(()).ok_or(format!("{deltas} deltas"))
+    })
+    .unwrap();
+    // A short-lived local connection shows up through conntrack even without Docker.
+    let mut stream = TcpStream::connect(address).unwrap();
+    let (mut accepted, _) = listener.accept().unwrap();
+    drop(stream.set_read_timeout(Some(Duration::from_millis(10))));
+    let mut buffer = [0u8; 1];
+    let _ = stream.read(&mut buffer);
+    drop(stream);
+    let _ = accepted.read(&mut buffer);
+    wait_for_report(&app, "the loopback connection via conntrack", Duration::from_secs(20), |report| {
+        report
+            .connections
+            .iter()
+            .any(|c| c.id.destination == address)
+            .then_some(())
+            .ok_or_else(|| format!("{} connections", report.connections.len()))
+    })
+    .unwrap();
+    assert!(app.with(|state| state.errors.is_empty()));
+}
