@@ -1,54 +1,68 @@
-// A small live line chart (uPlot: canvas, fast, ~50 kB) for metric samples.
-
-import 'uplot/dist/uPlot.min.css';
-
-import { useEffect, useRef } from 'preact/hooks';
-import uPlot from 'uplot';
+// A small live line chart of metric samples, drawn as SVG: a few dozen
+// points re-rendered on every refresh of the details panel, so it follows
+// the data with no chart state of its own.
 
 import type { MetricSample } from '../lib/api-types';
+import { sparklineShape } from './sparkline-shape';
 
 export interface SparklineProps {
   samples: MetricSample[];
+  /** The current value, drawn as a flat line while there are no samples yet. */
+  value?: number | null;
   color: string;
+  /** Lowest top of the scale (1 for percent, so small values draw low). */
+  floor?: number;
+  /** Describes the chart for the tooltip and screen readers. */
+  label: string;
   width?: number;
   height?: number;
 }
 
-export function Sparkline({ samples, color, width = 220, height = 36 }: SparklineProps) {
-  const hostRef = useRef<HTMLDivElement>(null);
-  const plotRef = useRef<uPlot | null>(null);
-
-  useEffect(() => {
-    const host = hostRef.current;
-    if (!host) return;
-    const plot = new uPlot(
-      {
-        width,
-        height,
-        legend: { show: false },
-        cursor: { show: false },
-        select: { show: false, left: 0, top: 0, width: 0, height: 0 },
-        axes: [{ show: false }, { show: false }],
-        scales: { x: { time: false }, y: { range: (_, min, max) => [Math.min(0, min), Math.max(max, 1)] } },
-        series: [{}, { stroke: color, width: 1.5, fill: `${color}33`, points: { show: false } }],
-      },
-      toData(samples),
-      host,
-    );
-    plotRef.current = plot;
-    return () => {
-      plot.destroy();
-      plotRef.current = null;
-    };
-  }, [color, width, height]);
-
-  useEffect(() => {
-    plotRef.current?.setData(toData(samples));
-  }, [samples]);
-
-  return <div class="sparkline" ref={hostRef} />;
-}
-
-function toData(samples: MetricSample[]): uPlot.AlignedData {
-  return [samples.map((sample) => sample.t / 1000), samples.map((sample) => sample.v)];
+export function Sparkline({ samples, value, color, floor = 0, label, width = 220, height = 36 }: SparklineProps) {
+  const shape = sparklineShape(samples, value, { width, height, pad: 3, floor });
+  // Drawn in a width x height box and stretched to the panel's width; strokes
+  // keep their width, and the end dot is a round cap of a zero-length path
+  // so it stays round when stretched.
+  return (
+    <svg
+      class="sparkline"
+      width="100%"
+      height={height}
+      viewBox={`0 0 ${width} ${height}`}
+      preserveAspectRatio="none"
+      role="img"
+      aria-label={label}
+      data-points={shape?.points ?? 0}
+    >
+      <title>{label}</title>
+      <line
+        class="sparkline-baseline"
+        x1={0}
+        x2={width}
+        y1={height - 3}
+        y2={height - 3}
+        vector-effect="non-scaling-stroke"
+      />
+      {shape ? (
+        <>
+          <path d={shape.area} fill={color} fill-opacity={0.18} stroke="none" />
+          <path
+            d={shape.line}
+            fill="none"
+            stroke={color}
+            stroke-width={1.5}
+            stroke-linejoin="round"
+            vector-effect="non-scaling-stroke"
+          />
+          <path
+            d={`M${shape.last.x},${shape.last.y} h0`}
+            stroke={color}
+            stroke-width={5}
+            stroke-linecap="round"
+            vector-effect="non-scaling-stroke"
+          />
+        </>
+      ) : null}
+    </svg>
+  );
 }

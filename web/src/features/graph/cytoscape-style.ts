@@ -10,6 +10,7 @@
 import type { StylesheetJson } from 'cytoscape';
 
 import type { Palette } from '../../lib/theme';
+import { CAPTION_MAX_WIDTH } from './caption';
 import { CLOUD_POINTS } from './node-shapes';
 
 /** Graphs drawing more nodes than this use the compact style. */
@@ -28,7 +29,8 @@ export function graphStyle(palette: Palette, compact = false): StylesheetJson {
         'border-width': 2,
         label: 'data(caption)',
         'text-wrap': 'wrap',
-        'text-max-width': '140px',
+        // Captions are cut to fit (caption.ts), so lines never wrap mid-name.
+        'text-max-width': `${CAPTION_MAX_WIDTH}px`,
         'text-valign': 'bottom',
         'text-margin-y': 5,
         'font-size': 11,
@@ -97,6 +99,6 @@ export function graphStyle(palette: Palette, compact = false): StylesheetJson {
       },
     },
   ];
-  if (compact) style.push({ selector: 'node', style: { label: 'data(label)', 'text-wrap': 'none' } });
+  if (compact) style.push({ selector: 'node', style: { label: 'data(short)', 'text-wrap': 'none' } });
   return style;
 }

@@ -12,6 +12,7 @@
 // 2,000 nodes).
 
 import type { NodeKind, NodeShape, TopologyEdge, TopologyNode } from '../../lib/api-types';
+import { nodeCaption } from './caption';
 
 /**
  * Views with more nodes than this are folded. Drawn unfolded, 1,000 nodes
@@ -29,8 +30,10 @@ const GROUP_PREFIX = 'group:';
 export interface DrawnNode {
   id: string;
   label: string;
-  /** Label plus minor label, as drawn under the shape. */
+  /** Label plus minor label, as drawn under the shape (long lines cut short). */
   caption: string;
+  /** Label and minor label in full, for the hover tooltip. */
+  title: string;
   shape: NodeShape;
   kind: NodeKind;
   stack: number;
@@ -128,7 +131,8 @@ function groupNode(id: string, members: TopologyNode[]): DrawnNode {
   return {
     id,
     label,
-    caption: `${label}\n${minor}`,
+    caption: nodeCaption(label, minor),
+    title: `${label}\n${minor}`,
     shape: first.shape,
     kind: first.kind,
     stack: members.reduce((sum, member) => sum + Math.max(1, member.stack), 0),
@@ -141,7 +145,8 @@ function plainNode(node: TopologyNode): DrawnNode {
   return {
     id: node.id,
     label: node.label,
-    caption: node.minor_label ? `${node.label}\n${node.minor_label}` : node.label,
+    caption: nodeCaption(node.label, node.minor_label),
+    title: node.minor_label ? `${node.label}\n${node.minor_label}` : node.label,
     shape: node.shape,
     kind: node.kind,
     stack: node.stack,
@@ -159,6 +164,7 @@ function plural(kind: NodeKind, count: number): string {
 export function sameDrawnNode(previous: DrawnNode, next: DrawnNode): boolean {
   return (
     previous.caption === next.caption &&
+    previous.title === next.title &&
     previous.label === next.label &&
     previous.shape === next.shape &&
     previous.kind === next.kind &&

@@ -9,6 +9,7 @@ import cytoscape, { type Core, type EdgeSingular, type ElementDefinition, type N
 import type { TopologyNode } from '../../lib/api-types';
 import type { GraphSnapshot } from '../../lib/graph-store';
 import type { Palette } from '../../lib/theme';
+import { captionWidth, truncateMiddle } from './caption';
 import { COMPACT_ABOVE, graphStyle } from './cytoscape-style';
 import { type DrawnEdge, type DrawnNode, FOLD_ABOVE, type FoldedGraph, foldGraph, sameDrawnNode, shouldFold } from './fold';
 import { LayoutClient } from './layout/layout-client';
@@ -50,6 +51,8 @@ export interface GraphDebugNode {
 }
 
 const LAYOUT_DEBOUNCE_MS = 60;
+/** fit() never zooms in further than this; the user still can, up to maxZoom. */
+const MAX_FIT_ZOOM = 1.3;
 
 export class GraphCanvas {
   readonly cy: Core;
@@ -67,6 +70,11 @@ export class GraphCanvas {
   private palette: Palette;
   private compact = false;
   private laidOutOnce = false;
+  /**
+   * Set once the user pans or zooms; until then every layout ends with a
+   * fit, so nodes arriving after the first picture are not drawn off-screen.
+   */
+  private viewportTouched = false;
   private matcher: ((node: TopologyNode) => boolean) | null = null;
   private filterMode = false;
   private selected: string | null = null;
@@ -105,7 +113,16 @@ export class GraphCanvas {
     });
     this.cy.on('mouseover', 'node', (event) => this.hover(event.target as NodeSingular));
     this.cy.on('mouseout', 'node', () => this.unhover());
-    this.resizeObserver = new ResizeObserver(() => this.cy.resize());
+    // Emitted for the user's gestures only, not for fit() or zoom().
+    this.cy.on('dragpan scrollzoom pinchzoom', () => {
+      this.viewportTouched = true;
+    });
+    this.resizeObserver = new ResizeObserver(() => {
+      // The details panel opening or the window changing size: refit unless
+      // the user has chosen a viewport, so nothing ends up behind the panel.
+      if (this.laidOutOnce && !this.viewportTouched) this.fitNow();
+      else this.cy.resize();
+    });
     this.resizeObserver.observe(container);
   }
 
@@ -166,13 +183,26 @@ export class GraphCanvas {
     });
   }
 
+  /** Fits the graph to the window and keeps fitting after later layouts. */
   fit(): void {
+    this.viewportTouched = false;
+    this.fitNow();
+  }
+
+  /** Zooms around the centre of the window, as the zoom buttons do. */
+  zoomBy(factor: number): void {
+    this.viewportTouched = true;
+    const cy = this.cy;
+    cy.zoom({ level: cy.zoom() * factor, renderedPosition: { x: cy.width() / 2, y: cy.height() / 2 } });
+  }
+
+  private fitNow(): void {
     // The container may have changed size (details panel, window) since
     // cytoscape last measured it.
     this.cy.resize();
-    // Fit to node centres plus a margin for shapes and labels, computed
-    // here: cytoscape's own fit measures every label first, which took over
-    // a second at 2,000 nodes.
+    // Fit to node centres plus each label's estimated half-width and a
+    // margin, computed here: cytoscape's own fit measures every label first,
+    // which took over a second at 2,000 nodes.
     let minX = Infinity;
     let minY = Infinity;
     let maxX = -Infinity;
@@ -181,16 +211,18 @@ export class GraphCanvas {
       // The class, not node.visible(): that computes every node's style.
       if (node.hasClass('hidden')) return;
       const { x, y } = node.position();
-      minX = Math.min(minX, x);
-      maxX = Math.max(maxX, x);
+      const half = (node.data('halfWidth') as number | undefined) ?? 0;
+      minX = Math.min(minX, x - half);
+      maxX = Math.max(maxX, x + half);
       minY = Math.min(minY, y);
       maxY = Math.max(maxY, y);
     });
     if (minX === Infinity) return;
-    const margin = { left: 80, right: 80, top: 40, bottom: 70 };
+    const margin = { left: 30, right: 30, top: 40, bottom: 70 };
     const width = maxX - minX + margin.left + margin.right;
     const height = maxY - minY + margin.top + margin.bottom;
-    const zoom = Math.min(2, Math.min(this.cy.width() / width, this.cy.height() / height));
+    // A handful of nodes would otherwise be blown up to fill the window.
+    const zoom = Math.min(MAX_FIT_ZOOM, Math.min(this.cy.width() / width, this.cy.height() / height));
     this.cy.viewport({
       zoom,
       pan: {
@@ -203,6 +235,7 @@ export class GraphCanvas {
   /** Forget all positions and lay out from scratch. */
   relayout(): void {
     this.laidOutOnce = false;
+    this.viewportTouched = false;
     this.hints.clear();
     this.scheduleLayout(true);
   }
@@ -255,6 +288,8 @@ export class GraphCanvas {
   }
 
   private hover(node: NodeSingular): void {
+    // Captions are cut short; the browser tooltip shows them whole.
+    this.cy.container()?.setAttribute('title', String(node.data('title') ?? ''));
     this.cy.batch(() => {
       this.cy.elements().addClass('faded');
       node.closedNeighborhood().removeClass('faded').addClass('hover');
@@ -262,6 +297,7 @@ export class GraphCanvas {
   }
 
   private unhover(): void {
+    this.cy.container()?.removeAttribute('title');
     this.cy.batch(() => this.cy.elements('.faded, .hover').removeClass('faded hover'));
   }
 
@@ -283,7 +319,11 @@ export class GraphCanvas {
 
   private async runLayout(fromScratch: boolean): Promise<void> {
     const drawn = this.drawn;
-    const nodes = [...drawn.nodes.values()].map((node) => ({ id: node.id, rank: node.rank }));
+    const nodes = [...drawn.nodes.values()].map((node) => ({
+      id: node.id,
+      rank: node.rank,
+      width: captionWidth(node.caption),
+    }));
     const edges = [...drawn.edges.values()].map((edge) => ({ source: edge.source, target: edge.target }));
     const previous: Record<string, Point> = {};
     if (!fromScratch) {
@@ -472,9 +512,9 @@ export class GraphCanvas {
     });
     this.applySearchClasses();
     this.setSelectedClass();
-    if (!this.laidOutOnce) {
+    if (!this.laidOutOnce || !this.viewportTouched) {
       this.laidOutOnce = true;
-      this.fit();
+      this.fitNow();
     }
     this.lastLayout = result;
     this.events.onLayout?.(result);
@@ -485,7 +525,12 @@ function nodeData(node: DrawnNode): Record<string, unknown> {
   return {
     id: node.id,
     label: node.label,
+    /** What the compact style draws: the label alone, cut short. */
+    short: truncateMiddle(node.label),
     caption: node.caption,
+    title: node.title,
+    /** Half the caption's estimated width, for fit(). */
+    halfWidth: Math.max(20, captionWidth(node.caption) / 2),
     shape: cytoscapeShape(node.shape),
     stack: node.stack,
     kind: node.kind,

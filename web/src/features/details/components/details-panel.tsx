@@ -1,7 +1,7 @@
 // The details panel of the selected node: metadata, live metrics,
 // connections, children, parents, and the place for control buttons.
 
-import type { NodeDetails } from '../../../lib/api-types';
+import type { MetricSeries, NodeDetails } from '../../../lib/api-types';
 import { formatMetric } from '../../../lib/format';
 import type { Palette } from '../../../lib/theme';
 import type { ViewOptions } from '../../../lib/view-options';
@@ -71,7 +71,13 @@ function DetailsBody({ details, view, palette, readOnly, onOpen }: DetailsPanelP
                 <span>{metric.label}</span>
                 <strong>{formatMetric(metric.unit, metric.value)}</strong>
               </div>
-              <Sparkline samples={metric.samples} color={colors[index % colors.length] as string} />
+              <Sparkline
+                samples={metric.samples}
+                value={metric.value}
+                floor={metric.unit === '%' ? 1 : 0}
+                color={colors[index % colors.length] as string}
+                label={sparklineLabel(metric)}
+              />
             </div>
           ))}
         </section>
@@ -135,4 +141,18 @@ function DetailsBody({ details, view, palette, readOnly, onOpen }: DetailsPanelP
       ))}
     </div>
   );
+}
+
+/** Tooltip of a sparkline: what it spans, and its lowest and highest value. */
+function sparklineLabel(metric: MetricSeries): string {
+  const values = metric.samples.map((sample) => sample.v);
+  const first = metric.samples[0];
+  const last = metric.samples[metric.samples.length - 1];
+  if (!first || !last) return `${metric.label}: no samples yet`;
+  if (values.length === 1) return `${metric.label}: one sample so far, ${formatMetric(metric.unit, first.v)}`;
+  const seconds = Math.round((last.t - first.t) / 1000);
+  const span = seconds < 120 ? `${seconds} s` : `${Math.round(seconds / 60)} min`;
+  const low = formatMetric(metric.unit, Math.min(...values));
+  const high = formatMetric(metric.unit, Math.max(...values));
+  return `${metric.label} over the last ${span}: ${low} – ${high}`;
 }

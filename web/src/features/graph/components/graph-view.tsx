@@ -82,10 +82,10 @@ export function GraphView(props: GraphViewProps) {
         <button type="button" title="Fit the graph to the window" onClick={() => canvasRef.current?.fit()}>
           Fit
         </button>
-        <button type="button" title="Zoom in" onClick={() => zoomBy(canvasRef.current, 1.25)}>
+        <button type="button" title="Zoom in" onClick={() => canvasRef.current?.zoomBy(1.25)}>
           +
         </button>
-        <button type="button" title="Zoom out" onClick={() => zoomBy(canvasRef.current, 0.8)}>
+        <button type="button" title="Zoom out" onClick={() => canvasRef.current?.zoomBy(0.8)}>
           −
         </button>
         <button type="button" title="Lay out again from scratch" onClick={() => canvasRef.current?.relayout()}>
@@ -115,10 +115,4 @@ export function GraphView(props: GraphViewProps) {
       ) : null}
     </div>
   );
-}
-
-function zoomBy(canvas: GraphCanvas | null, factor: number): void {
-  if (!canvas) return;
-  const cy = canvas.cy;
-  cy.zoom({ level: cy.zoom() * factor, renderedPosition: { x: cy.width() / 2, y: cy.height() / 2 } });
 }

@@ -1,10 +1,35 @@
 import { describe, expect, it } from 'vitest';
 
 import { computeLayout } from './compute-layout';
-import type { LayoutEdge, LayoutNode, Point } from './layout-types';
+import { halfRoom, type LayoutEdge, type LayoutNode, type LayoutResult, type Point } from './layout-types';
 
 function nodes(...ids: string[]): LayoutNode[] {
   return ids.map((id) => ({ id, rank: '' }));
+}
+
+/** Nodes with labels of `width` px. */
+function wide(width: number, ...ids: string[]): LayoutNode[] {
+  return ids.map((id) => ({ id, rank: '', width }));
+}
+
+/**
+ * Pairs of nodes on one row (centres within a row's height) closer than
+ * their labels need: each must have half its room clear on either side.
+ */
+function crowdedPairs(result: LayoutResult, list: LayoutNode[]): string[] {
+  const crowded: string[] = [];
+  for (let i = 0; i < list.length; i++) {
+    for (let j = i + 1; j < list.length; j++) {
+      const a = list[i] as LayoutNode;
+      const b = list[j] as LayoutNode;
+      const pa = result.positions[a.id] as Point;
+      const pb = result.positions[b.id] as Point;
+      if (Math.abs(pa.y - pb.y) >= 60) continue;
+      const needed = (a.width ?? 0) / 2 + (b.width ?? 0) / 2;
+      if (Math.abs(pa.x - pb.x) < needed) crowded.push(`${a.id}/${b.id}: ${Math.abs(pa.x - pb.x)} < ${needed}`);
+    }
+  }
+  return crowded;
 }
 
 function edge(source: string, target: string): LayoutEdge {
@@ -100,6 +125,52 @@ describe('computeLayout', () => {
     });
     expect(distance(second.positions.x, second.positions.a)).toBeGreaterThan(50);
     expect(distance(second.positions.x, second.positions.b)).toBeGreaterThan(50);
+  });
+
+  it('spaces nodes in a row by their label widths, within and across components', () => {
+    // The containers view of the e2e test: three peers talking to one
+    // address, a client and server with long names, the host's uncontained
+    // processes talking to a resolver.
+    const list = [
+      ...wide(96, 'peer-2', 'peer-3', 'peer-4', 'peer-1'),
+      ...wide(211, 'web-client', 'web-server'),
+      ...wide(70, 'uncontained'),
+      ...wide(96, 'resolver'),
+      ...wide(211, 'x-long', 'y-long', 'z-long'),
+      ...wide(30, 'tiny-a', 'tiny-b'),
+    ];
+    const edges = [
+      edge('peer-2', 'peer-1'),
+      edge('peer-3', 'peer-1'),
+      edge('peer-4', 'peer-1'),
+      edge('web-client', 'web-server'),
+      edge('uncontained', 'resolver'),
+      edge('x-long', 'tiny-a'),
+      edge('y-long', 'tiny-a'),
+      edge('z-long', 'tiny-a'),
+    ];
+    const result = computeLayout({ requestId: 10, nodes: list, edges, previous: {} });
+    expect(result.algorithm).toBe('layered');
+    expect(crowdedPairs(result, list)).toEqual([]);
+    // Short labels keep the old, compact spacing.
+    expect(Math.abs(result.positions['peer-2']!.x - result.positions['peer-3']!.x)).toBe(halfRoom(96) * 2);
+  });
+
+  it('keeps label room for a new component packed below known nodes', () => {
+    const first = [...wide(211, 'a', 'b', 'p', 'q', 'r')];
+    const known = [edge('a', 'b'), edge('p', 'q')];
+    const before = computeLayout({ requestId: 11, nodes: first, edges: known, previous: {} });
+    // Half new (more would lay out from scratch): three clients of a server, and a lone node.
+    const later = [...first, ...wide(211, 'c1', 'c2', 'c3', 'srv', 'lone')];
+    const result = computeLayout({
+      requestId: 12,
+      nodes: later,
+      edges: [...known, edge('c1', 'srv'), edge('c2', 'srv'), edge('c3', 'srv')],
+      previous: before.positions,
+    });
+    expect(result.algorithm).toBe('incremental');
+    for (const id of ['a', 'b', 'p', 'q', 'r']) expect(result.positions[id]).toEqual(before.positions[id]);
+    expect(crowdedPairs(result, later)).toEqual([]);
   });
 
   it('lays out 2,000 nodes quickly, with linked nodes closer than average', () => {

@@ -82,13 +82,15 @@ function layoutFromScratch(graph: IndexedGraph, xy: Float64Array): LayoutAlgorit
       forceLayout(graph, members, xy, noPins, { ticks: 200, budgetMs: budget, initialHeat: 1.5, gravity: 0.08 });
     }
   }
-  packComponents(parts, xy);
+  packComponents(parts, xy, graph.halfRooms);
   return usedForce ? 'force' : 'layered';
 }
 
 /** Keeps known nodes fixed and settles the new ones around them. */
 function placeNewNodes(graph: IndexedGraph, xy: Float64Array, known: Uint8Array, hinted: Uint8Array): void {
   const placed = Uint8Array.from(known);
+  /** Nodes the final force pass leaves where they are. */
+  const settled = Uint8Array.from(known);
   // Hinted nodes start on a small spiral around their hint, so the members
   // of an opened group do not start on one spot.
   const aroundHint = new Map<string, number>();
@@ -152,12 +154,15 @@ function placeNewNodes(graph: IndexedGraph, xy: Float64Array, known: Uint8Array,
     const existing = bounds(
       graph.ids.map((_, index) => index).filter((index) => placed[index]),
       xy,
+      graph.halfRooms,
     );
     const hasExisting = existing.width > 0 || existing.height > 0 || placed.some((flag) => flag === 1);
-    packComponents(orphans, xy, existing.minX, hasExisting ? existing.minY + existing.height + NODE_SPACING * 1.5 : 0);
-    for (const members of orphans) for (const node of members) placed[node] = 1;
+    packComponents(orphans, xy, graph.halfRooms, existing.minX, hasExisting ? existing.minY + existing.height + NODE_SPACING * 1.5 : 0);
+    // Laid out whole and packed clear of the rest: the settling pass below
+    // would only squeeze their label-spaced rows together.
+    for (const members of orphans) for (const node of members) settled[node] = 1;
   }
 
   const movable = graph.ids.map((_, index) => index);
-  forceLayout(graph, movable, xy, known, { ticks: 60, budgetMs: 300, initialHeat: 0.6, gravity: 0, anchor: 0.5 });
+  forceLayout(graph, movable, xy, settled, { ticks: 60, budgetMs: 300, initialHeat: 0.6, gravity: 0, anchor: 0.5 });
 }

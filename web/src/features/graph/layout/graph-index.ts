@@ -2,11 +2,13 @@
 // to 0..n-1 and adjacency is precomputed once, so the hot loops touch only
 // numbers.
 
-import type { LayoutEdge, LayoutNode } from './layout-types';
+import { halfRoom, type LayoutEdge, type LayoutNode } from './layout-types';
 
 export interface IndexedGraph {
   ids: string[];
   ranks: string[];
+  /** Half the room each node takes in a row (label included); see halfRoom. */
+  halfRooms: number[];
   indexOf: Map<string, number>;
   /** Directed edges as index pairs, self-loops and duplicates removed. */
   edges: Array<[number, number]>;
@@ -17,6 +19,7 @@ export interface IndexedGraph {
 export function indexGraph(nodes: LayoutNode[], edges: LayoutEdge[]): IndexedGraph {
   const ids = nodes.map((node) => node.id);
   const ranks = nodes.map((node) => node.rank);
+  const halfRooms = nodes.map((node) => halfRoom(node.width));
   const indexOf = new Map(ids.map((id, index) => [id, index]));
   const neighbours: number[][] = ids.map(() => []);
   const seen = new Set<string>();
@@ -36,7 +39,7 @@ export function indexGraph(nodes: LayoutNode[], edges: LayoutEdge[]): IndexedGra
       neighbours[target]?.push(source);
     }
   }
-  return { ids, ranks, indexOf, edges: indexed, neighbours };
+  return { ids, ranks, halfRooms, indexOf, edges: indexed, neighbours };
 }
 
 /** Connected components, largest first; each a list of node indices. */

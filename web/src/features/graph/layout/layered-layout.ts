@@ -4,7 +4,7 @@
 // is only used for small components, where it is instant and reads best:
 // each edge points downwards from the client to the server it talks to.
 // Steps: drop cycle-closing edges, longest-path layering, a few barycenter
-// sweeps to reduce crossings, then evenly spaced rows.
+// sweeps to reduce crossings, then centred rows spaced by label width.
 
 import type { IndexedGraph } from './graph-index';
 import { NODE_SPACING } from './layout-types';
@@ -29,12 +29,19 @@ export function layeredLayout(graph: IndexedGraph, members: number[], xy: Float6
   }
   orderByBarycenter(layers.filter((layer) => layer !== undefined), graph, inComponent);
 
-  const widest = Math.max(...layers.map((layer) => layer?.length ?? 0));
+  // Rows are centred on x = 0. Neighbours in a row sit far enough apart for
+  // both labels (halfRoom), so long container names never run together.
   layers.forEach((layer, depth) => {
     if (!layer) return;
-    const offset = ((widest - layer.length) * NODE_SPACING) / 2;
+    const xs: number[] = [];
+    let x = 0;
     layer.forEach((node, position) => {
-      xy[2 * node] = offset + position * NODE_SPACING;
+      if (position > 0) x += (graph.halfRooms[layer[position - 1] as number] ?? 0) + (graph.halfRooms[node] ?? 0);
+      xs.push(x);
+    });
+    const centre = x / 2;
+    layer.forEach((node, position) => {
+      xy[2 * node] = (xs[position] as number) - centre;
       xy[2 * node + 1] = depth * NODE_SPACING;
     });
   });

@@ -10,6 +10,8 @@ export interface LayoutNode {
   id: string;
   /** Nodes of the same rank sit together (the API's layout hint). */
   rank: string;
+  /** Drawn width of the node with its label; neighbours in a row keep clear of it. */
+  width?: number;
 }
 
 export interface LayoutEdge {
@@ -43,3 +45,10 @@ export interface LayoutResult {
 
 /** Spacing between node centres; nodes are ~40 px with a label below. */
 export const NODE_SPACING = 110;
+/** Clear space left between two labels side by side. */
+export const LABEL_GAP = 24;
+
+/** Half the room a node of drawn `width` takes in a row: never less than half the spacing. */
+export function halfRoom(width: number | undefined): number {
+  return Math.max(NODE_SPACING, (width ?? 0) + LABEL_GAP) / 2;
+}

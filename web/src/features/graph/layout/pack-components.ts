@@ -3,16 +3,21 @@
 
 import { NODE_SPACING } from './layout-types';
 
-/** Moves each component's nodes in `xy` into its slot; returns the bounds. */
+/**
+ * Moves each component's nodes in `xy` into its slot; returns the bounds.
+ * `halfRooms` (per node, see halfRoom) widens each box by its nodes'
+ * labels, so labels of neighbouring components do not run into each other.
+ */
 export function packComponents(
   parts: number[][],
   xy: Float64Array,
+  halfRooms: readonly number[],
   originX = 0,
   originY = 0,
 ): { width: number; height: number } {
-  const boxes = parts.map((members) => bounds(members, xy));
-  const totalArea = boxes.reduce((sum, box) => sum + (box.width + NODE_SPACING) * (box.height + NODE_SPACING), 0);
-  const widest = Math.max(0, ...boxes.map((box) => box.width + NODE_SPACING));
+  const boxes = parts.map((members) => bounds(members, xy, halfRooms));
+  const totalArea = boxes.reduce((sum, box) => sum + box.width * (box.height + NODE_SPACING), 0);
+  const widest = Math.max(0, ...boxes.map((box) => box.width));
   // Aim for a landscape block, a bit wider than tall, like a screen.
   const rowWidth = Math.max(widest, Math.sqrt(totalArea) * 1.4);
 
@@ -22,7 +27,7 @@ export function packComponents(
   let usedWidth = 0;
   parts.forEach((members, index) => {
     const box = boxes[index] as Box;
-    const width = box.width + NODE_SPACING;
+    const { width } = box;
     if (x > 0 && x + width > rowWidth) {
       x = 0;
       y += rowHeight;
@@ -46,7 +51,11 @@ interface Box {
   height: number;
 }
 
-export function bounds(members: Iterable<number>, xy: Float64Array): Box {
+/**
+ * The box around `members`' centres; with `halfRooms`, around the room each
+ * takes sideways instead (so x spans the labels, y still the centres).
+ */
+export function bounds(members: Iterable<number>, xy: Float64Array, halfRooms?: readonly number[]): Box {
   let minX = Infinity;
   let minY = Infinity;
   let maxX = -Infinity;
@@ -54,8 +63,9 @@ export function bounds(members: Iterable<number>, xy: Float64Array): Box {
   for (const node of members) {
     const x = xy[2 * node] as number;
     const y = xy[2 * node + 1] as number;
-    minX = Math.min(minX, x);
-    maxX = Math.max(maxX, x);
+    const half = halfRooms?.[node] ?? 0;
+    minX = Math.min(minX, x - half);
+    maxX = Math.max(maxX, x + half);
     minY = Math.min(minY, y);
     maxY = Math.max(maxY, y);
   }
