@@ -49,3 +49,19 @@ fn rust_sources_follow_house_rules() {
     }
     assert!(problems.is_empty(), "house rules broken:\n{}", problems.join("\n"));
 }
+
+/// The README's run command is a bare `cargo run --release` at the root, which
+/// only works while the app names its default binary (it has a bench binary too).
+#[test]
+fn cargo_run_at_the_root_starts_the_app() {
+    let root = workspace_root();
+    let workspace = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    assert!(workspace.contains("default-members = [\"app\"]"), "the root's default member must be app/");
+    let app = std::fs::read_to_string(root.join("app/Cargo.toml")).unwrap();
+    assert!(app.contains("default-run = \"periscope\""), "app/Cargo.toml needs default-run = \"periscope\"");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let first_lines: Vec<&str> = readme.lines().take(6).collect();
+    assert!(first_lines.iter().any(|l| l.ends_with("`cargo run --release`")), "README run command moved");
+    assert!(first_lines.iter().any(|l| l.contains("`cargo test --workspace`")), "README test command moved");
+}
+
