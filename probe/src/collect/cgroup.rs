@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use periscope_report::{ContainerId, ContainerState, ContainerStats};
 
-use crate::collect::{read_small, Collector, Pass};
+use crate::collect::{read_small, Collector, Held, Pass};
 
 /// Where a process sits in each hierarchy, from /proc/<pid>/cgroup.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -153,23 +153,45 @@ pub struct CgroupCollector {
     mounts: CgroupMounts,
     last_cpu: HashMap<ContainerId, CpuSample>,
     limits: HashMap<ContainerId, (Option<u64>, Instant)>,
+    files: HashMap<ContainerId, ContainerFiles>,
+    buffer: Vec<u8>,
+}
+
+/// The files read each tick for one container, held open.
+#[derive(Default)]
+struct ContainerFiles {
+    cpu: Held,
+    memory: Held,
+    net_dev: Held,
 }
 
 impl CgroupCollector {
     pub fn new() -> CgroupCollector {
         let mounts = read_small("/proc/self/mountinfo").map(|text| parse_mountinfo(&text)).unwrap_or_default();
-        CgroupCollector { mounts, last_cpu: HashMap::new(), limits: HashMap::new() }
+        CgroupCollector {
+            mounts,
+            last_cpu: HashMap::new(),
+            limits: HashMap::new(),
+            files: HashMap::new(),
+            buffer: Vec::with_capacity(4096),
+        }
     }
 
     fn read_stats(&mut self, id: &ContainerId, main_pid: u32, paths: &CgroupPaths, now: Instant) -> ContainerStats {
-        let read_u64 = |path: PathBuf| read_small(path).and_then(|text| text.trim().parse::<u64>().ok());
+        let files = self.files.entry(id.clone()).or_default();
+        let buffer = &mut self.buffer;
+        let mut read = |held: &mut Held, path: Option<PathBuf>| -> Option<String> {
+            held.read(|| path.unwrap_or_default(), buffer).ok()?;
+            std::str::from_utf8(buffer).ok().map(str::to_owned)
+        };
         let (usage_ns, memory_bytes, memory_limit_bytes) = match (&self.mounts.unified, &paths.unified) {
             (Some(mount), Some(path)) if self.mounts.v1_mount("memory").is_none() => {
                 let dir = mount.join(path.trim_start_matches('/'));
-                let usage = read_small(dir.join("cpu.stat"))
+                let usage = read(&mut files.cpu, Some(dir.join("cpu.stat")))
                     .and_then(|text| parse_cpu_stat_usage_usec(&text))
                     .map(|usec| usec.saturating_mul(1000));
-                let memory = read_u64(dir.join("memory.current"));
+                let memory =
+                    read(&mut files.memory, Some(dir.join("memory.current"))).and_then(|t| t.trim().parse().ok());
                 let limit = cached_limit(&mut self.limits, id, now, || {
                     read_small(dir.join("memory.max")).and_then(|t| parse_memory_limit(&t))
                 });
@@ -180,8 +202,10 @@ impl CgroupCollector {
                     let mount = self.mounts.v1_mount(controller)?;
                     Some(mount.join(paths.v1_path(controller)?.trim_start_matches('/')))
                 };
-                let usage = dir("cpuacct").and_then(|d| read_u64(d.join("cpuacct.usage")));
-                let memory = dir("memory").and_then(|d| read_u64(d.join("memory.usage_in_bytes")));
+                let usage = read(&mut files.cpu, dir("cpuacct").map(|d| d.join("cpuacct.usage")))
+                    .and_then(|t| t.trim().parse::<u64>().ok());
+                let memory = read(&mut files.memory, dir("memory").map(|d| d.join("memory.usage_in_bytes")))
+                    .and_then(|t| t.trim().parse::<u64>().ok());
                 let limit = cached_limit(&mut self.limits, id, now, || {
                     dir("memory")
                         .and_then(|d| read_small(d.join("memory.limit_in_bytes")))
@@ -190,6 +214,10 @@ impl CgroupCollector {
                 (usage, memory, limit)
             }
         };
+        let (network_rx_bytes, network_tx_bytes) =
+            read(&mut files.net_dev, Some(format!("/proc/{main_pid}/net/dev").into()))
+                .map(|text| parse_net_dev(&text))
+                .unwrap_or((0, 0));
         let cpu_percent = match (usage_ns, self.last_cpu.get(id)) {
             (Some(usage), Some(last)) if usage >= last.usage_ns => {
                 let elapsed = now.duration_since(last.at).as_nanos() as f64;
@@ -204,8 +232,6 @@ impl CgroupCollector {
         if let Some(usage_ns) = usage_ns {
             self.last_cpu.insert(id.clone(), CpuSample { usage_ns, at: now });
         }
-        let (network_rx_bytes, network_tx_bytes) =
-            read_small(format!("/proc/{main_pid}/net/dev")).map(|text| parse_net_dev(&text)).unwrap_or((0, 0));
         ContainerStats {
             cpu_percent: round_percent(cpu_percent),
             memory_bytes: memory_bytes.unwrap_or(0),
@@ -258,6 +284,7 @@ impl Collector for CgroupCollector {
             .collect();
         self.last_cpu.retain(|id, _| running.iter().any(|(running, _)| running == id));
         self.limits.retain(|id, _| running.iter().any(|(running, _)| running == id));
+        self.files.retain(|id, _| running.iter().any(|(running, _)| running == id));
         for (id, main_pid) in running {
             let Some(paths) = pass.processes.iter().find(|p| p.pid == main_pid).and_then(|p| p.cgroup.clone()) else {
                 continue;

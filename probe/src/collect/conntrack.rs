@@ -21,8 +21,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use periscope_report::{Connection, ConnectionId, Protocol, Source, SourceState, SourceStatus};
-use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
 use tracing::{debug, info, warn};
 
 use crate::collect::netlink::{self, read_u16_be, read_u32_be};
@@ -326,14 +324,6 @@ pub async fn follow(table: Arc<Mutex<ConntrackTable>>) {
         }
     };
     netlink::set_receive_buffer(events.as_raw_fd(), 8 * 1024 * 1024);
-    // SAFETY: the OwnedFd moves into the AsyncFd, which keeps it open and unchanged until dropped.
-    let events = match unsafe { AsyncFd::register_with_interest(events, Interest::READABLE) } {
-        Ok(fd) => fd,
-        Err(error) => {
-            set_status(SourceState::Unavailable { reason: format!("conntrack events: {error}") });
-            return;
-        }
-    };
     // Subscribe first, then dump, so no flow falls between the two.
     if let Err(error) = resync(&table).await {
         warn!(%error, "conntrack dump failed; following events only");
@@ -343,37 +333,24 @@ pub async fn follow(table: Arc<Mutex<ConntrackTable>>) {
     let mut buffer = vec![0u8; 256 * 1024];
     let mut last_resync = Instant::now();
     loop {
-        let mut guard = match events.readable().await {
-            Ok(guard) => guard,
-            Err(error) => {
-                warn!(%error, "conntrack event socket failed");
-                set_status(SourceState::Unavailable { reason: format!("conntrack events: {error}") });
-                return;
-            }
-        };
+        // The socket is drained on a timer and deliberately not registered with the
+        // runtime's epoll: there, every datagram (hundreds a second on a busy host)
+        // would wake the runtime even while this task sleeps. Events wait in the
+        // socket's 8 MB buffer meanwhile; the report goes out once a tick anyway.
+        tokio::time::sleep(BATCH_EVERY).await;
         let mut overflowed = false;
         loop {
-            match netlink::receive(events.get_ref().as_raw_fd(), &mut buffer) {
+            match netlink::receive(events.as_raw_fd(), &mut buffer) {
                 Ok(0) => break,
                 Ok(len) => apply_datagram(&table, &buffer[..len]),
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                    guard.clear_ready();
-                    break;
-                }
-                Err(error) if error.raw_os_error() == Some(libc::ENOBUFS) => {
-                    overflowed = true;
-                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                Err(error) if error.raw_os_error() == Some(libc::ENOBUFS) => overflowed = true,
                 Err(error) => {
                     warn!(%error, "conntrack event socket failed");
                     set_status(SourceState::Unavailable { reason: format!("conntrack events: {error}") });
                     return;
                 }
             }
-        }
-        if !overflowed {
-            // Let events gather in the socket buffer: one wake-up per batch instead of one per flow
-            // (a busy host makes hundreds a second), at no cost to a report sent once a tick.
-            tokio::time::sleep(BATCH_EVERY).await;
         }
         if overflowed || last_resync.elapsed() >= RESYNC_EVERY {
             if overflowed {

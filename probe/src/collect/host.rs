@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use periscope_report::{Host, HostId, Interface, IpNetwork, Source, SourceState, SourceStatus};
 
-use crate::collect::{read_small, Collector, Pass};
+use crate::collect::{read_small, Collector, Held, Pass};
 
 const INTERFACES_EVERY: Duration = Duration::from_secs(10);
 
@@ -76,7 +76,13 @@ pub struct HostCollector {
     last_cpu: Option<(u64, u64)>,
     interfaces: Vec<Interface>,
     interfaces_at: Option<Instant>,
+    files: [Held; 5],
+    buffer: Vec<u8>,
 }
+
+/// Read every tick, held open: /proc/stat, meminfo, uptime, loadavg, hostname.
+const TICK_FILES: [&str; 5] =
+    ["/proc/stat", "/proc/meminfo", "/proc/uptime", "/proc/loadavg", "/proc/sys/kernel/hostname"];
 
 impl HostCollector {
     pub fn new(id: HostId) -> HostCollector {
@@ -88,6 +94,8 @@ impl HostCollector {
             last_cpu: None,
             interfaces: Vec::new(),
             interfaces_at: None,
+            files: Default::default(),
+            buffer: Vec::with_capacity(4096),
         }
     }
 
@@ -108,7 +116,14 @@ impl Collector for HostCollector {
             self.interfaces = interfaces();
             self.interfaces_at = Some(now);
         }
-        let cpu = read_small("/proc/stat").and_then(|t| parse_cpu_times(&t));
+        let mut texts: [String; 5] = Default::default();
+        for ((file, path), text) in self.files.iter_mut().zip(TICK_FILES).zip(texts.iter_mut()) {
+            if file.read(|| path.into(), &mut self.buffer).is_ok() {
+                *text = String::from_utf8_lossy(&self.buffer).into_owned();
+            }
+        }
+        let [stat, meminfo, uptime, loadavg, hostname] = texts;
+        let cpu = parse_cpu_times(&stat);
         let cpu_percent = match (cpu, self.last_cpu) {
             (Some((busy, total)), Some((last_busy, last_total))) if total > last_total => {
                 busy.saturating_sub(last_busy) as f64 / (total - last_total) as f64 * 100.0
@@ -118,15 +133,15 @@ impl Collector for HostCollector {
         if cpu.is_some() {
             self.last_cpu = cpu;
         }
-        let (memory_used_bytes, memory_total_bytes) =
-            read_small("/proc/meminfo").and_then(|t| parse_meminfo(&t)).unwrap_or((0, 0));
+        let (memory_used_bytes, memory_total_bytes) = parse_meminfo(&meminfo).unwrap_or((0, 0));
+        let hostname = hostname.trim();
         pass.report.host = Host {
             id: self.id.clone(),
-            hostname: hostname(),
+            hostname: if hostname.is_empty() { "unknown".into() } else { hostname.to_owned() },
             os: self.os.clone(),
             kernel: self.kernel.clone(),
-            uptime_secs: read_small("/proc/uptime").and_then(|t| parse_uptime(&t)).unwrap_or(0),
-            load: read_small("/proc/loadavg").and_then(|t| parse_loadavg(&t)).unwrap_or([0.0; 3]),
+            uptime_secs: parse_uptime(&uptime).unwrap_or(0),
+            load: parse_loadavg(&loadavg).unwrap_or([0.0; 3]),
             cpu_count: self.cpu_count,
             cpu_percent: crate::collect::cgroup::round_percent(cpu_percent),
             memory_used_bytes,

@@ -101,6 +101,95 @@ pub fn read_into(path: impl AsRef<Path>, buffer: &mut Vec<u8>) -> std::io::Resul
     Ok(())
 }
 
+/// A file re-read every tick, kept open and re-read from offset 0 (`pread`).
+///
+/// Opening a /proc or cgroup file walks its path each time (dentry lookups,
+/// pid revalidation), which was a fifth of the probe's CPU; a seq_file read
+/// again from offset 0 regenerates its content, so the open is paid once. A
+/// held /proc/<pid> file keeps naming that process even if the pid is
+/// reused: once the process is gone reads fail, and the next read reopens by
+/// path. At most a quarter of the open-file limit is held; past that, files
+/// are opened per read as before.
+pub struct Held {
+    file: Option<std::fs::File>,
+}
+
+static HELD_FILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn held_file_limit() -> usize {
+    static LIMIT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        // SAFETY: getrlimit writes into the struct we pass.
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 { limit.rlim_cur } else { 1024 };
+        usize::try_from(soft / 4).unwrap_or(256)
+    })
+}
+
+impl Held {
+    pub fn new() -> Held {
+        Held { file: None }
+    }
+
+    /// Reads the whole file into `buffer`, opening `path()` when not held (or when the held one fails).
+    pub fn read(&mut self, path: impl FnOnce() -> std::path::PathBuf, buffer: &mut Vec<u8>) -> std::io::Result<()> {
+        if let Some(file) = &self.file {
+            if pread_all(file, buffer).is_ok() && !buffer.is_empty() {
+                return Ok(());
+            }
+            self.release();
+        }
+        let path = path();
+        let held = HELD_FILES.load(std::sync::atomic::Ordering::Relaxed);
+        if held >= held_file_limit() {
+            return read_into(path, buffer);
+        }
+        let file = std::fs::File::open(path)?;
+        pread_all(&file, buffer)?;
+        HELD_FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.file = Some(file);
+        Ok(())
+    }
+
+    fn release(&mut self) {
+        if self.file.take().is_some() {
+            HELD_FILES.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+impl Default for Held {
+    fn default() -> Self {
+        Held::new()
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+fn pread_all(file: &std::fs::File, buffer: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    buffer.clear();
+    buffer.resize(4096, 0);
+    let mut len = 0;
+    loop {
+        if len == buffer.len() {
+            buffer.resize(len * 2, 0);
+        }
+        let asked = buffer.len() - len;
+        let read = file.read_at(&mut buffer[len..], len as u64)?;
+        len += read;
+        if read == 0 || read < asked {
+            break;
+        }
+    }
+    buffer.truncate(len);
+    Ok(())
+}
+
 pub fn unix_millis() -> UnixMillis {
     UnixMillis(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0))
 }

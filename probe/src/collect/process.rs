@@ -1,8 +1,8 @@
 //! Processes from /proc: every live user-space process, its CPU share from
 //! jiffy deltas, and its container from its cgroup.
 //!
-//! A process is reported from its second scan on, i.e. once it has lived
-//! through a tick: a `wget` or `sleep 0.2` in a client loop would otherwise
+//! A process that started after the first scan is reported from its second
+//! scan on, i.e. once it has lived through a tick: a `wget` or `sleep 0.2` in a client loop would otherwise
 //! be an upsert in one delta and a removal in the next, every tick, telling
 //! the operator nothing (its connection still shows, through conntrack).
 //! An exited process is gone from the next report, so nothing piles up.
@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use periscope_report::{HostId, Process, ProcessId, Source, SourceState, SourceStatus};
 
 use crate::collect::cgroup::{parse_proc_cgroup, CgroupPaths};
-use crate::collect::{read_into, read_small, Collector, Pass, ScannedProcess};
+use crate::collect::{read_small, Collector, Held, Pass, ScannedProcess};
 
 const PF_KTHREAD: u32 = 0x0020_0000;
 
@@ -98,12 +98,13 @@ struct Known {
     /// Consecutive reads that found no CPU used.
     idle_reads: u32,
     last: Option<Process>,
+    stat: Held,
 }
 
 /// A process idle for this many reads in a row is read only every [`IDLE_EVERY`]:
 /// most processes on a host sleep, and their stat files are most of a scan's cost.
 const IDLE_AFTER: u32 = 3;
-const IDLE_EVERY: Duration = Duration::from_secs(5);
+const IDLE_EVERY: Duration = Duration::from_secs(10);
 
 pub struct ProcessCollector {
     host: HostId,
@@ -113,8 +114,10 @@ pub struct ProcessCollector {
     users: HashMap<u32, String>,
     users_loaded: Option<Instant>,
     known: HashMap<u32, Known>,
-    /// Seen once, not reported yet: pid → (start time, CPU ticks, when).
-    pending: HashMap<u32, (u64, u64, Instant)>,
+    /// Seen once, not reported yet: pid → (start time, CPU ticks, when, its stat file).
+    pending: HashMap<u32, (u64, u64, Instant, Held)>,
+    /// The first scan reports every process: there is no earlier scan to have missed them.
+    scanned: bool,
     stat_buffer: Vec<u8>,
 }
 
@@ -131,6 +134,7 @@ impl ProcessCollector {
             users_loaded: None,
             known: HashMap::new(),
             pending: HashMap::new(),
+            scanned: false,
             stat_buffer: Vec::with_capacity(1024),
         }
     }
@@ -144,8 +148,8 @@ impl ProcessCollector {
         self.users.get(&uid).cloned().unwrap_or_else(|| uid.to_string())
     }
 
-    fn read_stat(&mut self, pid: u32) -> Option<ProcStat> {
-        read_into(format!("/proc/{pid}/stat"), &mut self.stat_buffer).ok()?;
+    fn read_stat(&mut self, pid: u32, file: &mut Held) -> Option<ProcStat> {
+        file.read(|| format!("/proc/{pid}/stat").into(), &mut self.stat_buffer).ok()?;
         parse_stat(std::str::from_utf8(&self.stat_buffer).ok()?)
     }
 
@@ -171,6 +175,7 @@ impl ProcessCollector {
             read_at: now,
             idle_reads: 0,
             last: None,
+            stat: Held::new(),
         })
     }
 }
@@ -202,7 +207,7 @@ impl Collector for ProcessCollector {
             .filter_map(|entry| entry.file_name().to_str().and_then(|name| name.parse().ok()))
             .collect();
         let mut seen: HashMap<u32, Known> = HashMap::with_capacity(pids.len());
-        let mut pending: HashMap<u32, (u64, u64, Instant)> = HashMap::new();
+        let mut pending: HashMap<u32, (u64, u64, Instant, Held)> = HashMap::new();
         for pid in pids {
             if let Some(mut known) = self.known.remove(&pid) {
                 let resting = known.idle_reads >= IDLE_AFTER && now.duration_since(known.read_at) < IDLE_EVERY;
@@ -222,17 +227,23 @@ impl Collector for ProcessCollector {
                 known.idle_reads = known.idle_reads.min(IDLE_AFTER);
                 self.known.insert(pid, known);
             }
-            let Some(stat) = self.read_stat(pid) else { continue };
+            // The stat file travels with the process: known, then pending, else a fresh one.
+            let mut file = match (self.known.get_mut(&pid), self.pending.get_mut(&pid)) {
+                (Some(known), _) => std::mem::take(&mut known.stat),
+                (None, Some(entry)) => std::mem::take(&mut entry.3),
+                (None, None) => Held::new(),
+            };
+            let Some(stat) = self.read_stat(pid, &mut file) else { continue };
             if stat.flags & PF_KTHREAD != 0 {
                 continue;
             }
             let previous = self.known.remove(&pid).filter(|known| known.start_time == stat.start_time);
-            if previous.is_none() {
+            if previous.is_none() && self.scanned {
                 // First sight: report it from the next scan on, if it is still there.
                 match self.pending.get(&pid) {
-                    Some((start_time, _, _)) if *start_time == stat.start_time => {}
+                    Some((start_time, ..)) if *start_time == stat.start_time => {}
                     _ => {
-                        pending.insert(pid, (stat.start_time, stat.cpu_ticks, now));
+                        pending.insert(pid, (stat.start_time, stat.cpu_ticks, now, file));
                         continue;
                     }
                 }
@@ -247,7 +258,7 @@ impl Collector for ProcessCollector {
                 None => match self.learn(&stat, now) {
                     // Count CPU from the first sight, so the first report has a real share.
                     Some(known) => match self.pending.get(&pid) {
-                        Some((_, cpu_ticks, at)) => Known { cpu_ticks: *cpu_ticks, read_at: *at, ..known },
+                        Some((_, cpu_ticks, at, _)) => Known { cpu_ticks: *cpu_ticks, read_at: *at, ..known },
                         None => known,
                     },
                     None => continue,
@@ -257,6 +268,7 @@ impl Collector for ProcessCollector {
             let elapsed = now.duration_since(known.read_at).as_secs_f64();
             let cpu_percent =
                 if elapsed > 0.0 { cpu_ticks_delta as f64 / self.clock_ticks_per_sec / elapsed * 100.0 } else { 0.0 };
+            known.stat = file;
             known.cpu_ticks = stat.cpu_ticks;
             known.read_at = now;
             known.idle_reads = if cpu_ticks_delta == 0 { known.idle_reads + 1 } else { 0 };
@@ -286,6 +298,7 @@ impl Collector for ProcessCollector {
         // Whatever was not seen has exited: forget it, so nothing piles up.
         self.known = seen;
         self.pending = pending;
+        self.scanned = true;
         pass.sources.push(SourceStatus { source: Source::Proc, state: SourceState::Active });
     }
 }

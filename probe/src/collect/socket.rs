@@ -6,9 +6,11 @@
 //!
 //! - A table dump walks the kernel's host-wide hash table, about a
 //!   millisecond even for an empty namespace. So a namespace's tables are
-//!   dumped only when its per-namespace in-use counters (sockstat) changed,
-//!   and at least every [`NETNS_REREAD`]; tables with nothing in use are never
-//!   dumped. Between reads the last table is carried over.
+//!   dumped only when its per-namespace in-use counters (sockstat) changed
+//!   and held for a second pass, and at least every [`NETNS_REREAD`]; tables
+//!   with nothing in use are never dumped, and when every TCP socket in use
+//!   is a listener only the small listening hash is walked. Between reads
+//!   the last table is carried over.
 //! - Tables give inodes, not pids, and the owner comes from walking
 //!   /proc/<pid>/fd. An inode → owner cache keeps walks rare: a new process
 //!   in a namespace with sockets is walked once; an inode still unknown
@@ -28,10 +30,10 @@ use tracing::{debug, warn};
 
 use crate::collect::proc_net::ProcNet;
 use crate::collect::sock_diag::SockDiag;
-use crate::collect::{read_small, Collector, Pass, ScannedProcess};
+use crate::collect::{Collector, Held, Pass, ScannedProcess};
 
 /// Every process is re-walked at least this often.
-pub const REWALK_AFTER: Duration = Duration::from_secs(30);
+pub const REWALK_AFTER: Duration = Duration::from_secs(60);
 /// An inode nobody was found holding is searched for again after this.
 const ORPHAN_RETRY: Duration = Duration::from_secs(60);
 
@@ -76,11 +78,16 @@ impl SocketKinds {
 
     /// Whether the (family, protocol) table may hold sockets.
     pub fn has(&self, ipv6: bool, protocol: Protocol) -> bool {
+        self.count(ipv6, protocol) > 0
+    }
+
+    /// Sockets in use in the (family, protocol) table.
+    pub fn count(&self, ipv6: bool, protocol: Protocol) -> u32 {
         match (ipv6, protocol) {
-            (false, Protocol::Tcp) => self.tcp4 > 0,
-            (true, Protocol::Tcp) => self.tcp6 > 0,
-            (false, Protocol::Udp) => self.udp4 > 0,
-            (true, Protocol::Udp) => self.udp6 > 0,
+            (false, Protocol::Tcp) => self.tcp4,
+            (true, Protocol::Tcp) => self.tcp6,
+            (false, Protocol::Udp) => self.udp4,
+            (true, Protocol::Udp) => self.udp6,
         }
     }
 }
@@ -104,12 +111,21 @@ pub fn parse_sockstat(text: &str, kinds: &mut SocketKinds) {
     }
 }
 
+/// A namespace's sockstat files, held open, read through `pid`.
+struct SockstatFiles {
+    pid: u32,
+    v4: Held,
+    v6: Held,
+}
+
 /// `None` when the reader pid is gone; a kernel without IPv6 has no sockstat6.
-fn read_sockstat(pid: u32) -> Option<SocketKinds> {
+fn read_sockstat(files: &mut SockstatFiles, buffer: &mut Vec<u8>) -> Option<SocketKinds> {
+    let pid = files.pid;
     let mut kinds = SocketKinds::default();
-    parse_sockstat(&read_small(format!("/proc/{pid}/net/sockstat"))?, &mut kinds);
-    if let Some(text) = read_small(format!("/proc/{pid}/net/sockstat6")) {
-        parse_sockstat(&text, &mut kinds);
+    files.v4.read(|| format!("/proc/{pid}/net/sockstat").into(), buffer).ok()?;
+    parse_sockstat(std::str::from_utf8(buffer).ok()?, &mut kinds);
+    if files.v6.read(|| format!("/proc/{pid}/net/sockstat6").into(), buffer).is_ok() {
+        parse_sockstat(std::str::from_utf8(buffer).unwrap_or(""), &mut kinds);
     }
     Some(kinds)
 }
@@ -118,6 +134,8 @@ fn read_sockstat(pid: u32) -> Option<SocketKinds> {
 struct NetnsSeen {
     kinds: SocketKinds,
     read_at: Instant,
+    /// Counters seen last pass that differ from `kinds`, waiting to hold for one more pass.
+    changed_to: Option<SocketKinds>,
 }
 
 /// A namespace's tables are read again when its in-use counters change, and
@@ -125,6 +143,8 @@ struct NetnsSeen {
 /// while another opens, leaving the counts equal; conntrack sees such flows
 /// at once).
 const NETNS_REREAD: Duration = Duration::from_secs(30);
+/// A namespace whose counters keep moving is read at least this often.
+const CHURN_REREAD: Duration = Duration::from_secs(3);
 
 /// A way to list the sockets of one network namespace.
 pub trait SocketSource: Send {
@@ -179,6 +199,8 @@ pub struct SocketCollector {
     walked: HashMap<Owner, Walked>,
     orphans: HashMap<u64, Instant>,
     namespaces: HashMap<u64, NetnsSeen>,
+    sockstat: HashMap<u64, SockstatFiles>,
+    buffer: Vec<u8>,
     pub last_stats: SocketPassStats,
 }
 
@@ -204,6 +226,8 @@ impl SocketCollector {
             walked: HashMap::new(),
             orphans: HashMap::new(),
             namespaces: HashMap::new(),
+            sockstat: HashMap::new(),
+            buffer: Vec::with_capacity(4096),
             last_stats: SocketPassStats::default(),
         }
     }
@@ -290,22 +314,44 @@ impl Collector for SocketCollector {
         // Decide per namespace: nothing to read, keep last tick's table, or read what it holds.
         let mut to_read: Vec<Netns> = Vec::new();
         let mut carried: Vec<u64> = Vec::new();
+        self.sockstat.retain(|inode, _| namespaces.contains_key(inode));
         for (&inode, &pid) in &namespaces {
-            let Some(kinds) = read_sockstat(pid) else {
+            let files =
+                self.sockstat.entry(inode).or_insert_with(|| SockstatFiles { pid, v4: Held::new(), v6: Held::new() });
+            if files.pid != pid {
+                *files = SockstatFiles { pid, v4: Held::new(), v6: Held::new() };
+            }
+            let Some(kinds) = read_sockstat(files, &mut self.buffer) else {
                 // The reader exited mid-pass: keep last tick's view of this namespace.
                 carried.push(inode);
                 continue;
             };
-            let unchanged = self
-                .namespaces
-                .get(&inode)
-                .is_some_and(|last| last.kinds == kinds && now.duration_since(last.read_at) < NETNS_REREAD);
             if kinds.is_empty() {
-                self.namespaces.insert(inode, NetnsSeen { kinds, read_at: now });
-            } else if unchanged {
-                carried.push(inode);
-            } else {
+                // Nothing in use: an empty table, known without a dump.
+                self.namespaces.insert(inode, NetnsSeen { kinds, read_at: now, changed_to: None });
+                continue;
+            }
+            let decision = match self.namespaces.get_mut(&inode) {
+                // A namespace never read: read it now.
+                None => true,
+                Some(last) if last.kinds == kinds => {
+                    last.changed_to = None;
+                    now.duration_since(last.read_at) >= NETNS_REREAD
+                }
+                // Counters moved: read once they hold for a second pass. A socket that comes
+                // and goes within a tick (each `wget` of a client loop) is then never dumped
+                // for; its flow still shows through conntrack.
+                // A namespace whose counters never hold (a busy host) is read every CHURN_REREAD.
+                Some(last) => {
+                    let settled = last.changed_to == Some(kinds);
+                    last.changed_to = Some(kinds);
+                    settled || now.duration_since(last.read_at) >= CHURN_REREAD
+                }
+            };
+            if decision {
                 to_read.push(Netns { inode, pid, kinds });
+            } else {
+                carried.push(inode);
             }
         }
 
@@ -335,7 +381,8 @@ impl Collector for SocketCollector {
             }
             match result {
                 Ok(()) => {
-                    self.namespaces.insert(netns.inode, NetnsSeen { kinds: netns.kinds, read_at: now });
+                    self.namespaces
+                        .insert(netns.inode, NetnsSeen { kinds: netns.kinds, read_at: now, changed_to: None });
                     by_netns.push((netns.inode, raw));
                 }
                 Err(error) => {
@@ -380,13 +427,15 @@ impl Collector for SocketCollector {
             }
         }
 
-        // Rolling refresh, spread over REWALK_AFTER.
+        // Rolling refresh, spread over REWALK_AFTER: never-walked processes first
+        // (those in namespaces without sockets), then the longest unwalked.
         let budget = pass.processes.len().div_ceil(REWALK_AFTER.as_secs().max(1) as usize).max(1);
-        let mut stale: Vec<(Instant, Owner)> = self
-            .walked
+        let mut stale: Vec<(Option<Instant>, Owner)> = pass
+            .processes
             .iter()
-            .filter(|(_, w)| now.duration_since(w.at) >= REWALK_AFTER)
-            .map(|(owner, w)| (w.at, *owner))
+            .map(|p| ((p.pid, p.start_time), self.walked.get(&(p.pid, p.start_time)).map(|w| w.at)))
+            .filter(|(_, at)| at.is_none_or(|at| now.duration_since(at) >= REWALK_AFTER))
+            .map(|(owner, at)| (at, owner))
             .collect();
         stale.sort();
         for (_, owner) in stale.into_iter().take(budget) {
