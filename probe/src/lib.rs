@@ -77,6 +77,11 @@ pub struct Config {
     #[arg(long = "metrics-refresh-secs", env = "PERISCOPE_METRICS_REFRESH_SECS", default_value_t = 15)]
     pub metrics_refresh_secs: u64,
 
+    /// Seconds after which a network namespace's socket tables are read even though its
+    /// in-use counters did not move (a socket replaced by another keeps them equal).
+    #[arg(long = "socket-reread-secs", env = "PERISCOPE_SOCKET_REREAD_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub socket_reread_secs: u64,
+
     /// Frames kept for a slow app before the oldest is dropped (and counted).
     #[arg(long = "send-queue", env = "PERISCOPE_SEND_QUEUE", default_value_t = 32, value_parser = clap::value_parser!(u64).range(2..))]
     pub send_queue: u64,
@@ -98,6 +103,7 @@ impl Default for Config {
             omit_cmd_args: false,
             connection_linger_secs: 30,
             metrics_refresh_secs: 15,
+            socket_reread_secs: 30,
             send_queue: 32,
         }
     }

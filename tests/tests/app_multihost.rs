@@ -29,12 +29,13 @@ fn run(args: &[&str]) -> Result<(), String> {
     }
 }
 
-/// The `periscope-probe` binary beside this test's own target directory, built if missing.
+/// The `periscope-probe` binary beside this test's own target directory, (re)built so it
+/// matches the source: cargo is a no-op when it is current, and a stale binary would test old code.
 fn probe_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps/<test>");
     let probe = profile_dir.join("periscope-probe");
-    if !probe.exists() {
+    {
         let target_dir = profile_dir.parent().expect("target/<profile>");
         let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         build.args(["build", "-p", "periscope-probe", "--bin", "periscope-probe"]).env("CARGO_TARGET_DIR", target_dir);
@@ -94,8 +95,11 @@ impl Lab {
     /// PID namespace inside `namespace`, so the probe sees only this host's processes.
     fn start(&mut self, namespace: &str, host: &str, app: &str, token: &str, workload: &str) {
         let probe = probe_binary();
+        // `nc -l` trades its listener for the accepted socket, leaving the namespace's in-use
+        // counters equal, which the probe re-checks only every --socket-reread-secs (30 s by
+        // default); 2 s keeps this test's wait short and deterministic.
         let script = format!(
-            "{workload} & exec {} --app {app} --token {token} --host-id {host} --probe-id probe-{host} --no-docker --tick-ms 500",
+            "{workload} & exec {} --app {app} --token {token} --host-id {host} --probe-id probe-{host} --no-docker --tick-ms 500 --socket-reread-secs 2",
             probe.display()
         );
         let child = Command::new("ip")

@@ -64,4 +64,3 @@ fn cargo_run_at_the_root_starts_the_app() {
     assert!(first_lines.iter().any(|l| l.ends_with("`cargo run --release`")), "README run command moved");
     assert!(first_lines.iter().any(|l| l.contains("`cargo test --workspace`")), "README test command moved");
 }
-

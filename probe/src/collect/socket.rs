@@ -7,7 +7,7 @@
 //! - A table dump walks the kernel's host-wide hash table, about a
 //!   millisecond even for an empty namespace. So a namespace's tables are
 //!   dumped only when its per-namespace in-use counters (sockstat) changed
-//!   and held for a second pass, and at least every [`NETNS_REREAD`]; tables
+//!   and held for a second pass, and at least every [`NETNS_REREAD`] (or `--socket-reread-secs`); tables
 //!   with nothing in use are never dumped, and when every TCP socket in use
 //!   is a listener only the small listening hash is walked. Between reads
 //!   the last table is carried over.
@@ -141,8 +141,8 @@ struct NetnsSeen {
 /// A namespace's tables are read again when its in-use counters change, and
 /// at least this often otherwise (a socket may change state, or one close
 /// while another opens, leaving the counts equal; conntrack sees such flows
-/// at once).
-const NETNS_REREAD: Duration = Duration::from_secs(30);
+/// at once). `--socket-reread-secs` overrides it.
+pub const NETNS_REREAD: Duration = Duration::from_secs(30);
 /// A namespace whose counters keep moving is read at least this often.
 const CHURN_REREAD: Duration = Duration::from_secs(3);
 
@@ -201,12 +201,14 @@ pub struct SocketCollector {
     namespaces: HashMap<u64, NetnsSeen>,
     sockstat: HashMap<u64, SockstatFiles>,
     buffer: Vec<u8>,
+    reread: Duration,
     pub last_stats: SocketPassStats,
 }
 
 impl SocketCollector {
     /// sock_diag when it works here (unless `proc_net_only`), else /proc/<pid>/net.
-    pub fn new(proc_net_only: bool) -> SocketCollector {
+    /// `reread`: how often a namespace whose counters did not move is read anyway.
+    pub fn new(proc_net_only: bool, reread: Duration) -> SocketCollector {
         let (primary, fallback, primary_unavailable): (Box<dyn SocketSource>, _, _) = if proc_net_only {
             (Box::new(ProcNet::new()), None, Some("disabled by --proc-net-only".to_owned()))
         } else {
@@ -228,6 +230,7 @@ impl SocketCollector {
             namespaces: HashMap::new(),
             sockstat: HashMap::new(),
             buffer: Vec::with_capacity(4096),
+            reread,
             last_stats: SocketPassStats::default(),
         }
     }
@@ -336,7 +339,7 @@ impl Collector for SocketCollector {
                 None => true,
                 Some(last) if last.kinds == kinds => {
                     last.changed_to = None;
-                    now.duration_since(last.read_at) >= NETNS_REREAD
+                    now.duration_since(last.read_at) >= self.reread
                 }
                 // Counters moved: read once they hold for a second pass. A socket that comes
                 // and goes within a tick (each `wget` of a client loop) is then never dumped

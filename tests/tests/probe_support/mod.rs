@@ -107,6 +107,8 @@ impl FakeApp {
     }
 }
 
+// tungstenite fixes the callback's signature, and with it its large error type.
+#[allow(clippy::result_large_err)]
 async fn serve(stream: tokio::net::TcpStream, state: Arc<Mutex<AppState>>, mut commands: mpsc::Receiver<Command>) {
     let mut authorization = None;
     let callback = |request: &Request, response: Response| {
