@@ -73,6 +73,8 @@ pub struct TcpInfo {
 
 /// A flow from conntrack: it outlives the sockets of short-lived clients and
 /// shows NAT (the reply's source differs from the original destination).
+/// The probe folds repeated flows from one client address to one server
+/// endpoint into one record whose client port is 0, meaning "many ports".
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Connection {
     pub id: ConnectionId,
@@ -80,8 +82,8 @@ pub struct Connection {
     /// behind any DNAT (a published port).
     pub reply_source: std::net::SocketAddr,
     pub reply_destination: std::net::SocketAddr,
-    /// Seen ending (a destroy event) but kept until the next snapshot so the
-    /// app learns of it.
+    /// Seen ending (a destroy event) but kept for a while (the probe's
+    /// `--connection-linger-secs`) so the app learns of short-lived flows.
     pub closed: bool,
 }
 
