@@ -32,13 +32,7 @@ pub fn nodes(_ctx: &Ctx<'_>, report: &Report, nodes: &mut HashMap<NodeId, NodePa
                     id: NodeId::ComposeProject(project.clone()).to_string(),
                     label: project.clone(),
                 })
-                .member(
-                    container_class(container),
-                    Members::one(
-                        container.stats.as_ref().map(|s| s.cpu_percent),
-                        container.stats.as_ref().map(|s| s.memory_bytes),
-                    ),
-                ),
+                .member(container_class(container), Members::container(container)),
             _ => container_part(report, container),
         };
         add_part(nodes, id, part);

@@ -20,13 +20,7 @@ pub fn nodes(_ctx: &Ctx<'_>, report: &Report, nodes: &mut HashMap<NodeId, NodePa
             .rank(container.hostname.clone())
             .meta("hostname", container.hostname.clone())
             .group("container")
-            .member(
-                container_class(container),
-                Members::one(
-                    container.stats.as_ref().map(|s| s.cpu_percent),
-                    container.stats.as_ref().map(|s| s.memory_bytes),
-                ),
-            );
+            .member(container_class(container), Members::container(container));
         add_part(nodes, node_id(container), part);
     }
     uncontained_nodes(report, nodes);

@@ -17,13 +17,11 @@ fn node_id(container: &Container) -> NodeId {
 pub fn nodes(_ctx: &Ctx<'_>, report: &Report, nodes: &mut HashMap<NodeId, NodePart>) {
     for container in &report.containers {
         let name = image_name(&container.image_name);
-        let part = NodePart::new(NodeKind::Image, name, "").rank(name).meta("image", name).group("container").member(
-            container_class(container),
-            Members::one(
-                container.stats.as_ref().map(|s| s.cpu_percent),
-                container.stats.as_ref().map(|s| s.memory_bytes),
-            ),
-        );
+        let part = NodePart::new(NodeKind::Image, name, "")
+            .rank(name)
+            .meta("image", name)
+            .group("container")
+            .member(container_class(container), Members::container(container));
         add_part(nodes, node_id(container), part);
     }
     uncontained_nodes(report, nodes);

@@ -257,13 +257,7 @@ pub fn container_part(report: &Report, container: &Container) -> NodePart {
             id: NodeId::Image(image_name(&container.image_name).to_owned()).to_string(),
             label: image_name(&container.image_name).to_owned(),
         })
-        .member(
-            container_class(container),
-            Members::one(
-                container.stats.as_ref().map(|s| s.cpu_percent),
-                container.stats.as_ref().map(|s| s.memory_bytes),
-            ),
-        );
+        .member(container_class(container), Members::container(container));
     if let Some(health) = container.health {
         let health = serde_json::to_value(health).ok().and_then(|v| v.as_str().map(str::to_owned));
         part = part.meta("health", health.unwrap_or_default());

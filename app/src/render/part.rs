@@ -63,6 +63,12 @@ impl Members {
         }
     }
 
+    /// One container, with its cgroup stats when the probe had them.
+    pub fn container(container: &periscope_report::Container) -> Self {
+        let stats = container.stats.as_ref();
+        Members::one(stats.map(|s| s.cpu_percent), stats.map(|s| s.memory_bytes))
+    }
+
     pub fn cpu(&self) -> Option<f64> {
         (self.cpu_known > 0).then(|| self.cpu_milli as f64 / 1000.0)
     }
