@@ -116,6 +116,11 @@ pub struct ProcessCollector {
     known: HashMap<u32, Known>,
     /// Seen once, not reported yet: pid → (start time, CPU ticks, when, its stat file).
     pending: HashMap<u32, (u64, u64, Instant, Held)>,
+    /// Kernel threads seen: pid → (when its stat was read, its stat file). They
+    /// are never reported, and a host has dozens, so their stat is read again
+    /// only every [`IDLE_EVERY`] (a failed read means the pid now names
+    /// another process, which is then read as new).
+    kernel: HashMap<u32, (Instant, Held)>,
     /// The first scan reports every process: there is no earlier scan to have missed them.
     scanned: bool,
     stat_buffer: Vec<u8>,
@@ -134,6 +139,7 @@ impl ProcessCollector {
             users_loaded: None,
             known: HashMap::new(),
             pending: HashMap::new(),
+            kernel: HashMap::new(),
             scanned: false,
             stat_buffer: Vec::with_capacity(1024),
         }
@@ -208,7 +214,15 @@ impl Collector for ProcessCollector {
             .collect();
         let mut seen: HashMap<u32, Known> = HashMap::with_capacity(pids.len());
         let mut pending: HashMap<u32, (u64, u64, Instant, Held)> = HashMap::new();
+        let mut kernel: HashMap<u32, (Instant, Held)> = HashMap::with_capacity(self.kernel.len());
         for pid in pids {
+            if let Some((read_at, held)) = self.kernel.remove(&pid) {
+                if now.duration_since(read_at) < IDLE_EVERY {
+                    kernel.insert(pid, (read_at, held));
+                    continue;
+                }
+                self.kernel.insert(pid, (read_at, held));
+            }
             if let Some(mut known) = self.known.remove(&pid) {
                 let resting = known.idle_reads >= IDLE_AFTER && now.duration_since(known.read_at) < IDLE_EVERY;
                 if let (true, Some(process)) = (resting, known.last.clone()) {
@@ -228,13 +242,15 @@ impl Collector for ProcessCollector {
                 self.known.insert(pid, known);
             }
             // The stat file travels with the process: known, then pending, else a fresh one.
-            let mut file = match (self.known.get_mut(&pid), self.pending.get_mut(&pid)) {
-                (Some(known), _) => std::mem::take(&mut known.stat),
-                (None, Some(entry)) => std::mem::take(&mut entry.3),
-                (None, None) => Held::new(),
+            let mut file = match (self.known.get_mut(&pid), self.pending.get_mut(&pid), self.kernel.remove(&pid)) {
+                (Some(known), ..) => std::mem::take(&mut known.stat),
+                (None, Some(entry), _) => std::mem::take(&mut entry.3),
+                (None, None, Some((_, held))) => held,
+                (None, None, None) => Held::new(),
             };
             let Some(stat) = self.read_stat(pid, &mut file) else { continue };
             if stat.flags & PF_KTHREAD != 0 {
+                kernel.insert(pid, (now, file));
                 continue;
             }
             let previous = self.known.remove(&pid).filter(|known| known.start_time == stat.start_time);
@@ -298,6 +314,7 @@ impl Collector for ProcessCollector {
         // Whatever was not seen has exited: forget it, so nothing piles up.
         self.known = seen;
         self.pending = pending;
+        self.kernel = kernel;
         self.scanned = true;
         pass.sources.push(SourceStatus { source: Source::Proc, state: SourceState::Active });
     }
@@ -306,6 +323,38 @@ impl Collector for ProcessCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn scan(collector: &mut ProcessCollector, now: Instant) -> periscope_report::Report {
+        let mut report = periscope_report::fixtures::ReportBuilder::new("test").build();
+        let mut pass = Pass { now, report: &mut report, previous: None, processes: Vec::new(), sources: Vec::new() };
+        collector.collect(&mut pass);
+        report
+    }
+
+    /// Against the real /proc: kernel threads are never reported, and once
+    /// seen they are not read again every tick (a host has dozens of them),
+    /// while user processes, this one included, are reported on every scan.
+    #[test]
+    fn kernel_threads_are_remembered_not_reported() {
+        let mut collector = ProcessCollector::new(HostId::new("test"), false);
+        let start = Instant::now();
+        let own = std::process::id();
+        for tick in 0..3 {
+            let report = scan(&mut collector, start + Duration::from_secs(tick));
+            assert!(report.processes.iter().any(|p| p.id.pid == own), "this process is reported on scan {tick}");
+            assert!(!collector.kernel.is_empty(), "the host's kernel threads are found (kthreadd at least)");
+            assert!(
+                report.processes.iter().all(|p| !collector.kernel.contains_key(&p.id.pid)),
+                "no kernel thread is reported"
+            );
+            // Kernel workers come and go; those from the first scan are not read again.
+            let first_seen = collector.kernel.values().filter(|(read_at, _)| *read_at == start).count();
+            assert!(first_seen > 0, "kernel threads from the first scan are not re-read within {IDLE_EVERY:?}");
+        }
+        let later = start + IDLE_EVERY + Duration::from_secs(1);
+        scan(&mut collector, later);
+        assert!(collector.kernel.values().all(|(read_at, _)| *read_at == later), "re-read after {IDLE_EVERY:?}");
+    }
 
     #[test]
     fn stat_with_odd_name() {
