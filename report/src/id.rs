@@ -7,6 +7,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -27,16 +28,20 @@ impl ParseIdError {
     }
 }
 
+/// IDs are shared, not copied: a report holds a host ID in every process
+/// ID and is cloned and diffed every tick, so each clone of a `String` ID was
+/// an allocation. The text sits behind an `Arc<str>`, which serializes as a
+/// plain string (the wire does not change).
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
-        pub struct $name(String);
+        pub struct $name(Arc<str>);
 
         impl $name {
             pub fn new(id: impl Into<String>) -> Self {
-                $name(id.into())
+                $name(Arc::from(id.into()))
             }
 
             pub fn as_str(&self) -> &str {
@@ -57,7 +62,7 @@ macro_rules! string_id {
                 if text.is_empty() {
                     return Err(ParseIdError::new($kind, text, "empty"));
                 }
-                Ok($name(text.to_owned()))
+                Ok($name(Arc::from(text)))
             }
         }
     };

@@ -116,14 +116,17 @@ impl Collector for HostCollector {
             self.interfaces = interfaces();
             self.interfaces_at = Some(now);
         }
-        let mut texts: [String; 5] = Default::default();
-        for ((file, path), text) in self.files.iter_mut().zip(TICK_FILES).zip(texts.iter_mut()) {
-            if file.read(|| path.into(), &mut self.buffer).is_ok() {
-                *text = String::from_utf8_lossy(&self.buffer).into_owned();
-            }
-        }
-        let [stat, meminfo, uptime, loadavg, hostname] = texts;
-        let cpu = parse_cpu_times(&stat);
+        // One buffer for all five files, each parsed where it lies: /proc/stat
+        // is kilobytes (a counter per interrupt), and copying it out each tick
+        // was a large allocation that made malloc consolidate its free lists.
+        let [stat, meminfo, uptime, loadavg, hostname] = &mut self.files;
+        let buffer = &mut self.buffer;
+        let cpu = read_text(stat, TICK_FILES[0], buffer).and_then(parse_cpu_times);
+        let meminfo = read_text(meminfo, TICK_FILES[1], buffer).and_then(parse_meminfo);
+        let uptime = read_text(uptime, TICK_FILES[2], buffer).and_then(parse_uptime);
+        let loadavg = read_text(loadavg, TICK_FILES[3], buffer).and_then(parse_loadavg);
+        let hostname =
+            read_text(hostname, TICK_FILES[4], buffer).map(|text| text.trim().to_owned()).unwrap_or_default();
         let cpu_percent = match (cpu, self.last_cpu) {
             (Some((busy, total)), Some((last_busy, last_total))) if total > last_total => {
                 busy.saturating_sub(last_busy) as f64 / (total - last_total) as f64 * 100.0
@@ -133,15 +136,14 @@ impl Collector for HostCollector {
         if cpu.is_some() {
             self.last_cpu = cpu;
         }
-        let (memory_used_bytes, memory_total_bytes) = parse_meminfo(&meminfo).unwrap_or((0, 0));
-        let hostname = hostname.trim();
+        let (memory_used_bytes, memory_total_bytes) = meminfo.unwrap_or((0, 0));
         pass.report.host = Host {
             id: self.id.clone(),
-            hostname: if hostname.is_empty() { "unknown".into() } else { hostname.to_owned() },
+            hostname: if hostname.is_empty() { "unknown".into() } else { hostname },
             os: self.os.clone(),
             kernel: self.kernel.clone(),
-            uptime_secs: parse_uptime(&uptime).unwrap_or(0),
-            load: parse_loadavg(&loadavg).unwrap_or([0.0; 3]),
+            uptime_secs: uptime.unwrap_or(0),
+            load: loadavg.unwrap_or([0.0; 3]),
             cpu_count: self.cpu_count,
             cpu_percent: crate::collect::cgroup::round_percent(cpu_percent),
             memory_used_bytes,
@@ -150,6 +152,11 @@ impl Collector for HostCollector {
         };
         pass.sources.push(SourceStatus { source: Source::Host, state: SourceState::Active });
     }
+}
+
+fn read_text<'b>(file: &mut Held, path: &str, buffer: &'b mut Vec<u8>) -> Option<&'b str> {
+    file.read(|| path.into(), buffer).ok()?;
+    std::str::from_utf8(buffer).ok()
 }
 
 /// Addresses per interface, from getifaddrs(3); an empty list when it fails.

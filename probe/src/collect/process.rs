@@ -18,7 +18,7 @@ use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use periscope_report::{HostId, Process, ProcessId, Source, SourceState, SourceStatus};
+use periscope_report::{ContainerId, HostId, Process, ProcessId, Source, SourceState, SourceStatus};
 
 use crate::collect::cgroup::{parse_proc_cgroup, CgroupPaths};
 use crate::collect::{read_small, Collector, Held, Pass, ScannedProcess};
@@ -92,6 +92,7 @@ struct Known {
     cmdline: Vec<String>,
     user: String,
     cgroup: Option<Arc<CgroupPaths>>,
+    container: Option<ContainerId>,
     netns: Option<u64>,
     cpu_ticks: u64,
     read_at: Instant,
@@ -175,6 +176,7 @@ impl ProcessCollector {
             comm: stat.comm.clone(),
             cmdline,
             user: self.user_name(uid, now),
+            container: cgroup.as_ref().and_then(|paths| paths.container_id()),
             cgroup,
             netns,
             cpu_ticks: stat.cpu_ticks,
@@ -305,7 +307,7 @@ impl Collector for ProcessCollector {
                 cpu_percent: crate::collect::cgroup::round_percent(cpu_percent),
                 rss_bytes: stat.rss_pages.saturating_mul(self.page_size),
                 open_fds: 0,
-                container: known.cgroup.as_ref().and_then(|paths| paths.container_id()),
+                container: known.container.clone(),
             };
             known.last = Some(process.clone());
             pass.report.processes.insert(process);
