@@ -77,10 +77,12 @@ pub struct Config {
     #[arg(long = "metrics-refresh-secs", env = "PERISCOPE_METRICS_REFRESH_SECS", default_value_t = 15)]
     pub metrics_refresh_secs: u64,
 
-    /// Seconds after which a network namespace's socket tables are read even though its
-    /// in-use counters did not move (a socket replaced by another keeps them equal).
-    #[arg(long = "socket-reread-secs", env = "PERISCOPE_SOCKET_REREAD_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
-    pub socket_reread_secs: u64,
+    /// Seconds after which a network namespace whose in-use counters did not move is checked anyway
+    /// (a socket replaced by another keeps them equal): with sock_diag each known socket is looked up,
+    /// which costs no table walk and refreshes its RTT and byte counts; through /proc/<pid>/net the
+    /// tables are read.
+    #[arg(long = "socket-check-secs", env = "PERISCOPE_SOCKET_CHECK_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub socket_check_secs: u64,
 
     /// Frames kept for a slow app before the oldest is dropped (and counted).
     #[arg(long = "send-queue", env = "PERISCOPE_SEND_QUEUE", default_value_t = 32, value_parser = clap::value_parser!(u64).range(2..))]
@@ -103,7 +105,7 @@ impl Default for Config {
             omit_cmd_args: false,
             connection_linger_secs: 30,
             metrics_refresh_secs: 15,
-            socket_reread_secs: 30,
+            socket_check_secs: 5,
             send_queue: 32,
         }
     }

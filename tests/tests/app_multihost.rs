@@ -96,10 +96,10 @@ impl Lab {
     fn start(&mut self, namespace: &str, host: &str, app: &str, token: &str, workload: &str) {
         let probe = probe_binary();
         // `nc -l` trades its listener for the accepted socket, leaving the namespace's in-use
-        // counters equal, which the probe re-checks only every --socket-reread-secs (30 s by
-        // default); 2 s keeps this test's wait short and deterministic.
+        // counters equal: the probe finds out when it next looks its known sockets up
+        // (--socket-check-secs, 5 s by default; 1 s keeps this test's wait short).
         let script = format!(
-            "{workload} & exec {} --app {app} --token {token} --host-id {host} --probe-id probe-{host} --no-docker --tick-ms 500 --socket-reread-secs 2",
+            "{workload} & exec {} --app {app} --token {token} --host-id {host} --probe-id probe-{host} --no-docker --tick-ms 500 --socket-check-secs 1",
             probe.display()
         );
         let child = Command::new("ip")

@@ -251,7 +251,7 @@ impl Probe {
             docker: shared.docker.clone().map(DockerCollector::new),
             processes: ProcessCollector::new(host_id, config.omit_cmd_args),
             cgroup: CgroupCollector::new(),
-            sockets: SocketCollector::new(config.proc_net_only, Duration::from_secs(config.socket_reread_secs)),
+            sockets: SocketCollector::new(config.proc_net_only, Duration::from_secs(config.socket_check_secs)),
             conntrack: shared.conntrack.clone().map(ConntrackCollector::new),
             steady: Steady::new(Duration::from_secs(config.metrics_refresh_secs)),
             previous: None,

@@ -236,6 +236,37 @@ pub fn dump(
     }
 }
 
+/// Sends a single (non-dump) request and returns what `parse` makes of the
+/// one reply; a kernel error reply becomes the matching `io::Error`.
+pub fn request<T>(
+    fd: RawFd,
+    request: &[u8],
+    seq: u32,
+    buffer: &mut [u8],
+    mut parse: impl FnMut(Message<'_>) -> Option<T>,
+) -> io::Result<Option<T>> {
+    send(fd, request)?;
+    loop {
+        let len = receive(fd, buffer)?;
+        if len == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "netlink socket closed"));
+        }
+        for message in messages(&buffer[..len]) {
+            if message.seq != seq {
+                continue;
+            }
+            return match message.kind {
+                NLMSG_ERROR => match error_code(message.payload) {
+                    Some(0) => Ok(None),
+                    Some(code) => Err(io::Error::from_raw_os_error(-code)),
+                    None => Err(io::Error::new(io::ErrorKind::InvalidData, "short netlink error")),
+                },
+                _ => Ok(parse(message)),
+            };
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -81,7 +81,7 @@ fn parse_line(line: &str, protocol: Protocol) -> Option<RawSocket> {
         Protocol::Tcp => tcp_state(state)?,
         Protocol::Udp => udp_state(state),
     };
-    Some(RawSocket { protocol, local, remote, state, inode, tcp: None })
+    Some(RawSocket { protocol, local, remote, state, inode, tcp: None, diag: None })
 }
 
 /// `0100007F:1F90` (IPv4) or 32 hex digits (IPv6), each 32-bit group in host byte order.

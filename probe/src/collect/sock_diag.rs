@@ -15,7 +15,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use periscope_report::{Protocol, Source, TcpInfo};
 
 use crate::collect::netlink::{self, read_u16_be, read_u32_ne, read_u64_ne};
-use crate::collect::socket::{tcp_state, Netns, RawSocket, SocketSource};
+use crate::collect::socket::{tcp_state, DiagKey, Netns, RawSocket, SocketSource};
 
 const NETLINK_SOCK_DIAG: i32 = 4;
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
@@ -30,6 +30,8 @@ const TCP_LISTEN: u8 = 10;
 const TCP_LISTENING: u32 = 1 << TCP_LISTEN;
 const TCP_CONNECTED: u32 = TCP_STATES & !TCP_LISTENING;
 const ALL_STATES: u32 = 0xffff_ffff;
+/// Past this many known sockets, one table walk costs less than a lookup each.
+const MAX_LOOKUPS: usize = 64;
 
 /// Reads sockets through INET_DIAG, one netlink socket per network namespace.
 pub struct SockDiag {
@@ -98,6 +100,61 @@ impl SockDiag {
     }
 }
 
+impl SockDiag {
+    /// Looks one known socket up by its exact identity (a hash lookup in the
+    /// kernel, no table walk): its current state and `tcp_info`, or `None`
+    /// when it is gone or its cookie now names another socket.
+    fn lookup(&mut self, fd: i32, socket: &RawSocket) -> io::Result<Option<RawSocket>> {
+        let Some(key) = socket.diag else { return Ok(None) };
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        let protocol = socket.protocol;
+        let family = if socket.local.is_ipv4() { libc::AF_INET as u8 } else { libc::AF_INET6 as u8 };
+        let mut body = [0u8; 56];
+        body[0] = family;
+        body[1] = match protocol {
+            Protocol::Tcp => libc::IPPROTO_TCP as u8,
+            Protocol::Udp => libc::IPPROTO_UDP as u8,
+        };
+        body[2] = 1 << (INET_DIAG_INFO - 1);
+        body[4..8].copy_from_slice(&ALL_STATES.to_ne_bytes());
+        // inet_diag_sockid: source and destination (ports big-endian, addresses in
+        // network order), then interface and cookie. TCP wants the socket's own
+        // address as the source; UDP looks up the socket a datagram from
+        // `source` to `destination` would reach, so its ends go the other way.
+        let (source, destination) = match protocol {
+            Protocol::Tcp => (socket.local, socket.remote),
+            Protocol::Udp => (socket.remote, socket.local),
+        };
+        body[8..10].copy_from_slice(&source.port().to_be_bytes());
+        body[10..12].copy_from_slice(&destination.port().to_be_bytes());
+        put_address(&mut body[12..28], source.ip());
+        put_address(&mut body[28..44], destination.ip());
+        body[44..48].copy_from_slice(&key.interface.to_ne_bytes());
+        body[48..56].copy_from_slice(&key.cookie.to_ne_bytes());
+        let mut request = Vec::with_capacity(80);
+        netlink::push_message(&mut request, SOCK_DIAG_BY_FAMILY, netlink::NLM_F_REQUEST, seq, &body);
+        let mut buffer = std::mem::take(&mut self.buffer);
+        let result = netlink::request(fd, &request, seq, &mut buffer, |message| {
+            (message.kind == SOCK_DIAG_BY_FAMILY).then(|| parse_diag_message(message.payload, protocol)).flatten()
+        });
+        self.buffer = buffer;
+        match result {
+            Ok(found) => Ok(found),
+            // Gone (ENOENT), or the address now belongs to another socket (ESTALE: cookie mismatch).
+            Err(error) if matches!(error.raw_os_error(), Some(libc::ENOENT) | Some(libc::ESTALE)) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+}
+
+fn put_address(out: &mut [u8], address: IpAddr) {
+    match address {
+        IpAddr::V4(v4) => out[..4].copy_from_slice(&v4.octets()),
+        IpAddr::V6(v6) => out[..16].copy_from_slice(&v6.octets()),
+    }
+}
+
 impl SocketSource for SockDiag {
     fn source(&self) -> Source {
         Source::SockDiag
@@ -131,6 +188,24 @@ impl SocketSource for SockDiag {
         result
     }
 
+    fn check(&mut self, netns: &Netns, known: &[RawSocket], out: &mut Vec<RawSocket>) -> io::Result<bool> {
+        if known.len() > MAX_LOOKUPS {
+            return Ok(false);
+        }
+        let fd = self.socket_for(netns)?;
+        for socket in known {
+            match self.lookup(fd, socket) {
+                Ok(Some(found)) => out.push(found),
+                Ok(None) => return Ok(false),
+                Err(error) => {
+                    self.sockets.remove(&netns.inode);
+                    return Err(error);
+                }
+            }
+        }
+        Ok(true)
+    }
+
     fn retain_namespaces(&mut self, live: &dyn Fn(u64) -> bool) {
         self.sockets.retain(|inode, _| live(*inode));
     }
@@ -160,6 +235,7 @@ pub fn parse_diag_message(payload: &[u8], protocol: Protocol) -> Option<RawSocke
     let local = address(family, header.get(8..24)?)?;
     let remote = address(family, header.get(24..40)?)?;
     let inode = read_u32_ne(header, 68)?;
+    let diag = DiagKey { interface: read_u32_ne(header, 40)?, cookie: read_u64_ne(header, 44)? };
     let mut tcp = None;
     // A listener's tcp_info is all zeros: leave it out.
     if protocol == Protocol::Tcp && state != TCP_LISTEN {
@@ -181,6 +257,7 @@ pub fn parse_diag_message(payload: &[u8], protocol: Protocol) -> Option<RawSocke
         state,
         inode: u64::from(inode),
         tcp,
+        diag: Some(diag),
     })
 }
 
@@ -259,6 +336,68 @@ mod tests {
         assert_eq!(socket.remote, "[::1]:8080".parse().unwrap());
         assert_eq!(socket.state, SocketState::Established);
         assert_eq!(socket.tcp, Some(TcpInfo { rtt_us: 1234, bytes_sent: 42, bytes_received: 99, retransmits: 3 }));
+    }
+
+    fn own_namespace() -> Netns {
+        let link = std::fs::read_link("/proc/self/ns/net").unwrap();
+        let inode = crate::collect::process::namespace_inode(&link.to_string_lossy()).unwrap();
+        let kinds = crate::collect::socket::SocketKinds { tcp4: 99, tcp6: 99, udp4: 99, udp6: 99 };
+        Netns { inode, pid: std::process::id(), kinds }
+    }
+
+    fn find(table: &[RawSocket], protocol: Protocol, local: SocketAddr, remote: SocketAddr) -> RawSocket {
+        table
+            .iter()
+            .find(|s| s.protocol == protocol && s.local == local && s.remote == remote)
+            .cloned()
+            .unwrap_or_else(|| panic!("{protocol:?} {local} -> {remote} not in the dump"))
+    }
+
+    /// Against this machine's kernel: every kind of socket the probe reports
+    /// is found again by exact lookup, with its current state; a closed one is
+    /// a miss, and so is a new socket on the same address (the cookie differs).
+    #[test]
+    fn known_sockets_are_looked_up_without_a_walk() {
+        use std::net::{TcpListener, TcpStream, UdpSocket};
+        let listener4 = TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener6 = TcpListener::bind("[::1]:0").unwrap();
+        let client = TcpStream::connect(listener6.local_addr().unwrap()).unwrap();
+        let (_server, _) = listener6.accept().unwrap();
+        let udp4 = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let udp6 = UdpSocket::bind("[::1]:0").unwrap();
+        let peer6 = UdpSocket::bind("[::1]:0").unwrap();
+        udp6.connect(peer6.local_addr().unwrap()).unwrap();
+
+        let netns = own_namespace();
+        let mut diag = SockDiag::new().unwrap();
+        let mut table = Vec::new();
+        diag.read(&netns, &mut table).unwrap();
+        let fd = diag.socket_for(&netns).unwrap();
+        let any4: SocketAddr = "0.0.0.0:0".parse().unwrap();
+        let any6: SocketAddr = "[::]:0".parse().unwrap();
+        let known = [
+            find(&table, Protocol::Tcp, listener4.local_addr().unwrap(), any4),
+            find(&table, Protocol::Tcp, listener6.local_addr().unwrap(), any6),
+            find(&table, Protocol::Tcp, client.local_addr().unwrap(), client.peer_addr().unwrap()),
+            find(&table, Protocol::Udp, udp4.local_addr().unwrap(), any4),
+            find(&table, Protocol::Udp, udp6.local_addr().unwrap(), udp6.peer_addr().unwrap()),
+        ];
+        for socket in &known {
+            let found = diag.lookup(fd, socket).unwrap();
+            assert_eq!(
+                found.as_ref().map(|f| (f.local, f.remote, f.state, f.inode)),
+                Some((socket.local, socket.remote, socket.state, socket.inode)),
+                "{socket:?}"
+            );
+        }
+        let established = diag.lookup(fd, &known[2]).unwrap().unwrap();
+        assert!(established.tcp.is_some(), "a lookup brings fresh tcp_info");
+
+        let port = listener4.local_addr().unwrap();
+        drop(listener4);
+        assert_eq!(diag.lookup(fd, &known[0]).unwrap(), None, "a closed listener is a miss");
+        let _replacement = TcpListener::bind(port).unwrap();
+        assert_eq!(diag.lookup(fd, &known[0]).unwrap(), None, "a new socket on the same address is a miss");
     }
 
     #[test]

@@ -6,11 +6,15 @@
 //!
 //! - A table dump walks the kernel's host-wide hash table, about a
 //!   millisecond even for an empty namespace. So a namespace's tables are
-//!   dumped only when its per-namespace in-use counters (sockstat) changed
-//!   and held for a second pass, and at least every [`NETNS_REREAD`] (or `--socket-reread-secs`); tables
+//!   dumped only when its per-namespace in-use counters (sockstat) moved and
+//!   held for a second pass (or kept moving for [`CHURN_REREAD`]); tables
 //!   with nothing in use are never dumped, and when every TCP socket in use
-//!   is a listener only the small listening hash is walked. Between reads
-//!   the last table is carried over.
+//!   is a listener only the listening hash is walked. While the counters stay
+//!   equal, the namespace's known sockets are looked up one by one every
+//!   [`NETNS_CHECK`] (`--socket-check-secs`): a hash lookup each, which also
+//!   refreshes `tcp_info`. If each is still there (the kernel's cookie
+//!   proves it is the same socket) and the counters equal the table's size,
+//!   nothing else can have appeared; a miss means a read.
 //! - Tables give inodes, not pids, and the owner comes from walking
 //!   /proc/<pid>/fd. An inode → owner cache keeps walks rare: a new process
 //!   in a namespace with sockets is walked once; an inode still unknown
@@ -47,6 +51,17 @@ pub struct RawSocket {
     /// 0 for sockets no file refers to (TIME_WAIT, half-open).
     pub inode: u64,
     pub tcp: Option<TcpInfo>,
+    /// What sock_diag needs to find this very socket again without a table walk.
+    pub diag: Option<DiagKey>,
+}
+
+/// sock_diag's handle on one socket: the interface it is bound to (part of
+/// the lookup key) and the kernel's cookie for it, which a lookup checks, so
+/// a socket closed and replaced by another on the same addresses is a miss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiagKey {
+    pub interface: u32,
+    pub cookie: u64,
 }
 
 /// A network namespace in use, a live process inside it to read it through,
@@ -130,26 +145,94 @@ fn read_sockstat(files: &mut SockstatFiles, buffer: &mut Vec<u8>) -> Option<Sock
     Some(kinds)
 }
 
-/// What a namespace looked like when its tables were last read.
+/// A namespace's sockets as last read or checked, and how its counters have moved since.
 struct NetnsSeen {
+    /// In-use counters when `table` was last read.
     kinds: SocketKinds,
+    table: Vec<RawSocket>,
+    /// Whether `table` held as many sockets as the counters said: only then
+    /// does finding each of them again prove nothing else appeared.
+    complete: bool,
     read_at: Instant,
+    checked_at: Instant,
     /// Counters seen last pass that differ from `kinds`, waiting to hold for one more pass.
     changed_to: Option<SocketKinds>,
+    /// Since when the counters have differed from `kinds` on every pass.
+    differs_since: Option<Instant>,
 }
 
-/// A namespace's tables are read again when its in-use counters change, and
-/// at least this often otherwise (a socket may change state, or one close
-/// while another opens, leaving the counts equal; conntrack sees such flows
-/// at once). `--socket-reread-secs` overrides it.
-pub const NETNS_REREAD: Duration = Duration::from_secs(30);
-/// A namespace whose counters keep moving is read at least this often.
+impl NetnsSeen {
+    fn read(kinds: SocketKinds, table: Vec<RawSocket>, now: Instant) -> NetnsSeen {
+        let complete = [(false, Protocol::Tcp), (true, Protocol::Tcp), (false, Protocol::Udp), (true, Protocol::Udp)]
+            .into_iter()
+            .all(|(ipv6, protocol)| {
+                let found = table.iter().filter(|s| s.protocol == protocol && s.local.is_ipv6() == ipv6).count();
+                found == kinds.count(ipv6, protocol) as usize
+            });
+        NetnsSeen { kinds, table, complete, read_at: now, checked_at: now, changed_to: None, differs_since: None }
+    }
+}
+
+/// What to do with one namespace this pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// Its last table still stands.
+    Keep,
+    /// Look its known sockets up one by one: no table walk, fresh `tcp_info`.
+    Check,
+    /// Dump its tables.
+    Read,
+}
+
+/// A namespace whose counters did not move is checked this often (`--socket-check-secs`):
+/// a socket may close while another opens, leaving the counts equal.
+pub const NETNS_CHECK: Duration = Duration::from_secs(5);
+/// A namespace whose counters keep differing from its last read is read at least this often.
 const CHURN_REREAD: Duration = Duration::from_secs(3);
+/// Checks stand in for reads, but a namespace's tables are dumped at least this often regardless.
+const FULL_REREAD: Duration = Duration::from_secs(300);
+
+/// The decision for a namespace with `kinds` in use now, given what was seen before.
+fn plan(seen: Option<&mut NetnsSeen>, kinds: SocketKinds, now: Instant, check_every: Duration) -> Plan {
+    let Some(seen) = seen else { return Plan::Read };
+    if seen.kinds == kinds {
+        seen.changed_to = None;
+        seen.differs_since = None;
+        return if now.duration_since(seen.read_at) >= FULL_REREAD {
+            Plan::Read
+        } else if now.duration_since(seen.checked_at) < check_every {
+            Plan::Keep
+        } else if seen.complete {
+            Plan::Check
+        } else {
+            Plan::Read
+        };
+    }
+    // Counters moved: read once they hold for a second pass, so a socket that comes and goes
+    // within a tick (each `wget` of a client loop, each request a server forks for) is never
+    // dumped for; its flow still shows through conntrack. Counters that keep differing from
+    // the last read without ever holding (a busy host) are read every CHURN_REREAD.
+    let settled = seen.changed_to == Some(kinds);
+    seen.changed_to = Some(kinds);
+    let differs_since = *seen.differs_since.get_or_insert(now);
+    if settled || now.duration_since(differs_since) >= CHURN_REREAD {
+        Plan::Read
+    } else {
+        Plan::Keep
+    }
+}
 
 /// A way to list the sockets of one network namespace.
 pub trait SocketSource: Send {
     fn source(&self) -> Source;
     fn read(&mut self, netns: &Netns, out: &mut Vec<RawSocket>) -> io::Result<()>;
+    /// Finds each of `known` (the namespace's last table) again without walking
+    /// the tables, putting their current form in `out`. `false` when one is
+    /// gone, or when this source cannot look sockets up: then the caller reads.
+    fn check(&mut self, netns: &Netns, known: &[RawSocket], out: &mut Vec<RawSocket>) -> io::Result<bool> {
+        let _ = (netns, known, out);
+        Ok(false)
+    }
     /// Releases per-namespace resources of namespaces no longer in use.
     fn retain_namespaces(&mut self, live: &dyn Fn(u64) -> bool);
 }
@@ -187,6 +270,8 @@ pub struct SocketPassStats {
     pub sockets: usize,
     /// Namespaces whose tables were read this pass (the rest had no sockets or had not changed).
     pub read_namespaces: usize,
+    /// Namespaces whose known sockets were looked up one by one this pass.
+    pub checked_namespaces: usize,
     pub walks: usize,
     pub failed_namespaces: usize,
 }
@@ -201,14 +286,14 @@ pub struct SocketCollector {
     namespaces: HashMap<u64, NetnsSeen>,
     sockstat: HashMap<u64, SockstatFiles>,
     buffer: Vec<u8>,
-    reread: Duration,
+    check_every: Duration,
     pub last_stats: SocketPassStats,
 }
 
 impl SocketCollector {
     /// sock_diag when it works here (unless `proc_net_only`), else /proc/<pid>/net.
-    /// `reread`: how often a namespace whose counters did not move is read anyway.
-    pub fn new(proc_net_only: bool, reread: Duration) -> SocketCollector {
+    /// `check_every`: how often a namespace whose counters did not move is checked anyway.
+    pub fn new(proc_net_only: bool, check_every: Duration) -> SocketCollector {
         let (primary, fallback, primary_unavailable): (Box<dyn SocketSource>, _, _) = if proc_net_only {
             (Box::new(ProcNet::new()), None, Some("disabled by --proc-net-only".to_owned()))
         } else {
@@ -230,7 +315,7 @@ impl SocketCollector {
             namespaces: HashMap::new(),
             sockstat: HashMap::new(),
             buffer: Vec::with_capacity(4096),
-            reread,
+            check_every,
             last_stats: SocketPassStats::default(),
         }
     }
@@ -314,9 +399,9 @@ impl Collector for SocketCollector {
         self.primary.retain_namespaces(&|inode| namespaces.contains_key(&inode));
         self.namespaces.retain(|inode, _| namespaces.contains_key(inode));
 
-        // Decide per namespace: nothing to read, keep last tick's table, or read what it holds.
+        // Decide per namespace: keep its last table, check it, or read it.
         let mut to_read: Vec<Netns> = Vec::new();
-        let mut carried: Vec<u64> = Vec::new();
+        let mut to_check: Vec<Netns> = Vec::new();
         self.sockstat.retain(|inode, _| namespaces.contains_key(inode));
         for (&inode, &pid) in &namespaces {
             let files =
@@ -326,35 +411,33 @@ impl Collector for SocketCollector {
             }
             let Some(kinds) = read_sockstat(files, &mut self.buffer) else {
                 // The reader exited mid-pass: keep last tick's view of this namespace.
-                carried.push(inode);
                 continue;
             };
             if kinds.is_empty() {
                 // Nothing in use: an empty table, known without a dump.
-                self.namespaces.insert(inode, NetnsSeen { kinds, read_at: now, changed_to: None });
+                self.namespaces.insert(inode, NetnsSeen::read(kinds, Vec::new(), now));
                 continue;
             }
-            let decision = match self.namespaces.get_mut(&inode) {
-                // A namespace never read: read it now.
-                None => true,
-                Some(last) if last.kinds == kinds => {
-                    last.changed_to = None;
-                    now.duration_since(last.read_at) >= self.reread
+            match plan(self.namespaces.get_mut(&inode), kinds, now, self.check_every) {
+                Plan::Keep => {}
+                Plan::Check => to_check.push(Netns { inode, pid, kinds }),
+                Plan::Read => to_read.push(Netns { inode, pid, kinds }),
+            }
+        }
+        for netns in to_check {
+            let Some(seen) = self.namespaces.get_mut(&netns.inode) else { continue };
+            let mut fresh = Vec::with_capacity(seen.table.len());
+            match self.primary.check(&netns, &seen.table, &mut fresh) {
+                Ok(true) => {
+                    seen.table = fresh;
+                    seen.checked_at = now;
+                    self.last_stats.checked_namespaces += 1;
                 }
-                // Counters moved: read once they hold for a second pass. A socket that comes
-                // and goes within a tick (each `wget` of a client loop) is then never dumped
-                // for; its flow still shows through conntrack.
-                // A namespace whose counters never hold (a busy host) is read every CHURN_REREAD.
-                Some(last) => {
-                    let settled = last.changed_to == Some(kinds);
-                    last.changed_to = Some(kinds);
-                    settled || now.duration_since(last.read_at) >= CHURN_REREAD
+                Ok(false) => to_read.push(netns),
+                Err(error) => {
+                    debug!(netns = netns.inode, pid = netns.pid, %error, "checking sockets failed; reading the tables");
+                    to_read.push(netns);
                 }
-            };
-            if decision {
-                to_read.push(Netns { inode, pid, kinds });
-            } else {
-                carried.push(inode);
             }
         }
 
@@ -371,7 +454,7 @@ impl Collector for SocketCollector {
             self.walk(owner, now);
         }
 
-        let mut by_netns: Vec<(u64, Vec<RawSocket>)> = Vec::with_capacity(to_read.len());
+        let mut read: Vec<u64> = Vec::with_capacity(to_read.len());
         let mut used_fallback = false;
         for netns in to_read {
             let mut raw = Vec::new();
@@ -384,23 +467,24 @@ impl Collector for SocketCollector {
             }
             match result {
                 Ok(()) => {
-                    self.namespaces
-                        .insert(netns.inode, NetnsSeen { kinds: netns.kinds, read_at: now, changed_to: None });
-                    by_netns.push((netns.inode, raw));
+                    self.namespaces.insert(netns.inode, NetnsSeen::read(netns.kinds, raw, now));
+                    read.push(netns.inode);
                 }
                 Err(error) => {
+                    // Keep the last table; the counters still differ, so the next pass tries again.
                     debug!(netns = netns.inode, pid = netns.pid, %error, "reading sockets failed");
                     self.last_stats.failed_namespaces += 1;
-                    carried.push(netns.inode);
                 }
             }
         }
         self.last_stats.namespaces = namespaces.len();
-        self.last_stats.read_namespaces = by_netns.len();
+        self.last_stats.read_namespaces = read.len();
 
         // Resolve unknown inodes: walk the namespace's processes, busiest first, until found.
-        for (netns, raw) in &by_netns {
-            let mut unknown: HashSet<u64> = raw
+        for netns in &read {
+            let Some(seen) = self.namespaces.get(netns) else { continue };
+            let mut unknown: HashSet<u64> = seen
+                .table
                 .iter()
                 .map(|s| s.inode)
                 .filter(|inode| *inode != 0 && !self.owners.contains_key(inode) && !self.orphans.contains_key(inode))
@@ -446,8 +530,8 @@ impl Collector for SocketCollector {
         }
 
         let sockets = &mut pass.report.sockets;
-        for (netns, raw) in by_netns {
-            for socket in raw {
+        for (&netns, seen) in self.namespaces.iter() {
+            for socket in &seen.table {
                 let owner = if socket.inode == 0 { None } else { self.owners.get(&socket.inode).map(|o| o.0) };
                 let id = SocketId {
                     protocol: socket.protocol,
@@ -462,11 +546,6 @@ impl Collector for SocketCollector {
                     }
                 }
                 sockets.insert(Socket { id, state: socket.state, pid: owner, tcp: socket.tcp });
-            }
-        }
-        if let Some(previous) = pass.previous {
-            for socket in previous.sockets.iter().filter(|s| carried.contains(&s.id.netns)) {
-                sockets.insert(socket.clone());
             }
         }
         self.last_stats.sockets = sockets.len();
@@ -506,6 +585,68 @@ impl Collector for SocketCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn listener(port: u16) -> RawSocket {
+        RawSocket {
+            protocol: Protocol::Tcp,
+            local: SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 0], port)),
+            remote: SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 0], 0)),
+            state: SocketState::Listen,
+            inode: u64::from(port),
+            tcp: None,
+            diag: None,
+        }
+    }
+
+    fn tcp6(count: u32) -> SocketKinds {
+        SocketKinds { tcp6: count, ..SocketKinds::default() }
+    }
+
+    #[test]
+    fn a_blip_in_the_counters_never_causes_a_read() {
+        let start = Instant::now();
+        let second = |n: u64| start + Duration::from_secs(n);
+        let mut seen = NetnsSeen::read(tcp6(1), vec![listener(80)], start);
+        assert!(seen.complete);
+        // A server forks for a request now and then: 1, 2, 1, 2, 1 … over many seconds.
+        for tick in 1..=4 {
+            let kinds = if tick % 2 == 1 { tcp6(2) } else { tcp6(1) };
+            assert_eq!(plan(Some(&mut seen), kinds, second(tick), NETNS_CHECK), Plan::Keep, "tick {tick}");
+        }
+        // Equal counters: checked once NETNS_CHECK has passed since the read.
+        assert_eq!(plan(Some(&mut seen), tcp6(1), second(5), NETNS_CHECK), Plan::Check);
+        assert_eq!(plan(Some(&mut seen), tcp6(2), second(7), NETNS_CHECK), Plan::Keep);
+    }
+
+    #[test]
+    fn counters_that_hold_or_keep_moving_cause_a_read() {
+        let start = Instant::now();
+        let second = |n: u64| start + Duration::from_secs(n);
+        let mut seen = NetnsSeen::read(tcp6(1), vec![listener(80)], start);
+        assert_eq!(plan(Some(&mut seen), tcp6(2), second(1), NETNS_CHECK), Plan::Keep);
+        assert_eq!(plan(Some(&mut seen), tcp6(2), second(2), NETNS_CHECK), Plan::Read, "held for a second pass");
+
+        let mut busy = NetnsSeen::read(tcp6(1), vec![listener(80)], start);
+        for (tick, count) in [(1, 2), (2, 3), (3, 4)] {
+            assert_eq!(plan(Some(&mut busy), tcp6(count), second(tick), NETNS_CHECK), Plan::Keep);
+        }
+        assert_eq!(plan(Some(&mut busy), tcp6(5), second(4), NETNS_CHECK), Plan::Read, "kept moving for 3 s");
+
+        assert_eq!(plan(None, tcp6(1), start, NETNS_CHECK), Plan::Read, "never read");
+    }
+
+    #[test]
+    fn an_incomplete_or_old_table_is_read_not_checked() {
+        let start = Instant::now();
+        // Two in use, one listed (the other appeared between the counters and the dump).
+        let mut partial = NetnsSeen::read(tcp6(2), vec![listener(80)], start);
+        assert!(!partial.complete);
+        assert_eq!(plan(Some(&mut partial), tcp6(2), start + NETNS_CHECK, NETNS_CHECK), Plan::Read);
+
+        let mut old = NetnsSeen::read(tcp6(1), vec![listener(80)], start);
+        old.checked_at = start + FULL_REREAD;
+        assert_eq!(plan(Some(&mut old), tcp6(1), start + FULL_REREAD, NETNS_CHECK), Plan::Read);
+    }
 
     #[test]
     fn socket_inode_parses_only_sockets() {
