@@ -83,13 +83,13 @@ fn containers_processes_sockets_and_short_lived_connections() {
     wait_for_report(&app, "processes attributed to containers", Duration::from_secs(20), |report| {
         let httpd = report.processes.iter().find(|p| p.id.pid == server_pid).ok_or("httpd process missing")?;
         let shell = report.processes.iter().find(|p| p.id.pid == client_pid).ok_or("client shell missing")?;
-        if httpd.name != "httpd" || httpd.container.as_ref().map(|c| c.as_str()) != Some(server.id.as_str()) {
+        if &*httpd.name != "httpd" || httpd.container.as_ref().map(|c| c.as_str()) != Some(server.id.as_str()) {
             return Err(format!("httpd: {httpd:?}"));
         }
-        if shell.name != "sh" || shell.container.as_ref().map(|c| c.as_str()) != Some(client.id.as_str()) {
+        if &*shell.name != "sh" || shell.container.as_ref().map(|c| c.as_str()) != Some(client.id.as_str()) {
             return Err(format!("client shell: {shell:?}"));
         }
-        if httpd.cmdline != ["httpd", "-f", "-p", "80", "-h", "/www"] {
+        if *httpd.cmdline != ["httpd", "-f", "-p", "80", "-h", "/www"] {
             return Err(format!("httpd cmdline {:?}", httpd.cmdline));
         }
         Ok(())
@@ -144,7 +144,7 @@ fn containers_processes_sockets_and_short_lived_connections() {
         let client_pid = client_end.pid.ok_or("client end has no pid")?;
         let client_process =
             report.processes.iter().find(|p| p.id.pid == client_pid).ok_or("client pid not a process")?;
-        if client_process.name != "nc"
+        if &*client_process.name != "nc"
             || client_process.container.as_ref().map(|c| c.as_str()) != Some(holder.id.as_str())
         {
             return Err(format!("client end owned by {client_process:?}"));

@@ -101,7 +101,7 @@ fn member_keys(ctx: &Ctx<'_>, id: &NodeId) -> Vec<MetricKey> {
             .model
             .reports()
             .flat_map(|report| report.processes.iter())
-            .filter(|process| process.name == *name)
+            .filter(|process| *process.name == **name)
             .map(|process| MetricKey::Process(process.id.clone()))
             .collect(),
         NodeId::Image(name) => containers(&|c| image_name(&c.image_name) == name),
@@ -182,7 +182,7 @@ fn children(ctx: &Ctx<'_>, id: &NodeId) -> Vec<ChildGroup> {
             .model
             .reports()
             .flat_map(|report| {
-                report.processes.iter().filter(|p| p.name == *name).map(move |p| process_node(report, p))
+                report.processes.iter().filter(|p| *p.name == **name).map(move |p| process_node(report, p))
             })
             .collect(),
         _ => Vec::new(),

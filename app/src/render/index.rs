@@ -113,7 +113,7 @@ impl HostIndex {
         for socket in &report.sockets {
             let Some(process) = socket.pid.and_then(|pid| processes_by_pid.get(&pid)) else { continue };
             index.socket_owners.insert(process.id.pid, process.id.start_time);
-            if process.name == "docker-proxy" {
+            if &*process.name == "docker-proxy" {
                 index.proxy_pids.insert(process.id.pid);
             }
             match &process.container {

@@ -211,20 +211,17 @@ impl ParentRefs {
 
 pub fn process_part(report: &Report, process: &Process, refs: &ParentRefs) -> NodePart {
     let container = process.container.as_ref().and_then(|id| report.containers.get(id));
-    let mut part = NodePart::new(
-        NodeKind::Process,
-        process.name.clone(),
-        format!("{} (pid {})", report.host.hostname, process.id.pid),
-    )
-    .rank(container.map(|c| c.name.clone()).unwrap_or_else(|| report.host.hostname.clone()))
-    .meta("pid", process.id.pid.to_string())
-    .meta("ppid", process.ppid.to_string())
-    .meta("command", process.cmdline.join(" "))
-    .meta("user", process.user.clone())
-    .meta("threads", process.threads.to_string())
-    .meta("host", report.host.hostname.clone())
-    .parent(refs.host.clone())
-    .member(process_class(report, process), Members::one(Some(process.cpu_percent), Some(process.rss_bytes)));
+    let mut part =
+        NodePart::new(NodeKind::Process, &*process.name, format!("{} (pid {})", report.host.hostname, process.id.pid))
+            .rank(container.map(|c| c.name.clone()).unwrap_or_else(|| report.host.hostname.clone()))
+            .meta("pid", process.id.pid.to_string())
+            .meta("ppid", process.ppid.to_string())
+            .meta("command", process.cmdline.join(" "))
+            .meta("user", &*process.user)
+            .meta("threads", process.threads.to_string())
+            .meta("host", report.host.hostname.clone())
+            .parent(refs.host.clone())
+            .member(process_class(report, process), Members::one(Some(process.cpu_percent), Some(process.rss_bytes)));
     if let Some(container) = container {
         let link = refs.containers.get(&container.id).cloned().unwrap_or_else(|| Arc::new(container_ref(container)));
         part = part.meta("container", container.name.clone()).parent(link);

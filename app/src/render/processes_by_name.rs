@@ -12,18 +12,18 @@ use crate::render::resolve::Endpoint;
 
 pub fn nodes(_ctx: &Ctx<'_>, report: &Report, nodes: &mut HashMap<NodeId, NodePart>) {
     for process in &report.processes {
-        let part = NodePart::new(NodeKind::Process, process.name.clone(), "")
-            .rank(process.name.clone())
-            .meta("name", process.name.clone())
+        let part = NodePart::new(NodeKind::Process, &*process.name, "")
+            .rank(&*process.name)
+            .meta("name", &*process.name)
             .group("process")
             .member(process_class(report, process), Members::one(Some(process.cpu_percent), Some(process.rss_bytes)));
-        add_part(nodes, NodeId::ProcessName(process.name.clone()), part);
+        add_part(nodes, NodeId::ProcessName(process.name.to_string()), part);
     }
 }
 
 pub fn endpoint(ctx: &Ctx<'_>, endpoint: &Endpoint) -> Option<NodeId> {
     match endpoint {
-        Endpoint::Process(id) => ctx.process(id).map(|process| NodeId::ProcessName(process.name.clone())),
+        Endpoint::Process(id) => ctx.process(id).map(|process| NodeId::ProcessName(process.name.to_string())),
         other => pseudo_node(other),
     }
 }

@@ -120,10 +120,10 @@ pub fn parse_net_dev(text: &str) -> (u64, u64) {
         if name.trim() == "lo" {
             continue;
         }
-        let counters: Vec<u64> = counters.split_ascii_whitespace().filter_map(|c| c.parse().ok()).collect();
-        if let (Some(rx), Some(tx)) = (counters.first(), counters.get(8)) {
-            totals.0 = totals.0.saturating_add(*rx);
-            totals.1 = totals.1.saturating_add(*tx);
+        let mut counters = counters.split_ascii_whitespace().map(|c| c.parse::<u64>().ok());
+        if let (Some(Some(rx)), Some(Some(tx))) = (counters.next(), counters.nth(7)) {
+            totals.0 = totals.0.saturating_add(rx);
+            totals.1 = totals.1.saturating_add(tx);
         }
     }
     totals
@@ -180,32 +180,38 @@ impl CgroupCollector {
     fn read_stats(&mut self, id: &ContainerId, main_pid: u32, paths: &CgroupPaths, now: Instant) -> ContainerStats {
         let files = self.files.entry(id.clone()).or_default();
         let buffer = &mut self.buffer;
-        let mut read = |held: &mut Held, path: Option<PathBuf>| -> Option<String> {
-            held.read(|| path.unwrap_or_default(), buffer).ok()?;
-            std::str::from_utf8(buffer).ok().map(str::to_owned)
-        };
+        // Paths are built only when a file is not held open yet (the first
+        // read, or after it failed): joining them is most of the work otherwise.
         let (usage_ns, memory_bytes, memory_limit_bytes) = match (&self.mounts.unified, &paths.unified) {
             (Some(mount), Some(path)) if self.mounts.v1_mount("memory").is_none() => {
-                let dir = mount.join(path.trim_start_matches('/'));
-                let usage = read(&mut files.cpu, Some(dir.join("cpu.stat")))
-                    .and_then(|text| parse_cpu_stat_usage_usec(&text))
-                    .map(|usec| usec.saturating_mul(1000));
+                let dir = || mount.join(path.trim_start_matches('/'));
+                let usage = read_parsed(
+                    &mut files.cpu,
+                    buffer,
+                    || Some(dir().join("cpu.stat")),
+                    |text| parse_cpu_stat_usage_usec(text).map(|usec| usec.saturating_mul(1000)),
+                );
                 let memory =
-                    read(&mut files.memory, Some(dir.join("memory.current"))).and_then(|t| t.trim().parse().ok());
+                    read_parsed(&mut files.memory, buffer, || Some(dir().join("memory.current")), parse_number);
                 let limit = cached_limit(&mut self.limits, id, now, || {
-                    read_small(dir.join("memory.max")).and_then(|t| parse_memory_limit(&t))
+                    read_small(dir().join("memory.max")).and_then(|t| parse_memory_limit(&t))
                 });
                 (usage, memory, limit)
             }
             _ => {
+                let mounts = &self.mounts;
                 let dir = |controller: &str| {
-                    let mount = self.mounts.v1_mount(controller)?;
+                    let mount = mounts.v1_mount(controller)?;
                     Some(mount.join(paths.v1_path(controller)?.trim_start_matches('/')))
                 };
-                let usage = read(&mut files.cpu, dir("cpuacct").map(|d| d.join("cpuacct.usage")))
-                    .and_then(|t| t.trim().parse::<u64>().ok());
-                let memory = read(&mut files.memory, dir("memory").map(|d| d.join("memory.usage_in_bytes")))
-                    .and_then(|t| t.trim().parse::<u64>().ok());
+                let usage =
+                    read_parsed(&mut files.cpu, buffer, || Some(dir("cpuacct")?.join("cpuacct.usage")), parse_number);
+                let memory = read_parsed(
+                    &mut files.memory,
+                    buffer,
+                    || Some(dir("memory")?.join("memory.usage_in_bytes")),
+                    parse_number,
+                );
                 let limit = cached_limit(&mut self.limits, id, now, || {
                     dir("memory")
                         .and_then(|d| read_small(d.join("memory.limit_in_bytes")))
@@ -214,10 +220,13 @@ impl CgroupCollector {
                 (usage, memory, limit)
             }
         };
-        let (network_rx_bytes, network_tx_bytes) =
-            read(&mut files.net_dev, Some(format!("/proc/{main_pid}/net/dev").into()))
-                .map(|text| parse_net_dev(&text))
-                .unwrap_or((0, 0));
+        let (network_rx_bytes, network_tx_bytes) = read_parsed(
+            &mut files.net_dev,
+            buffer,
+            || Some(format!("/proc/{main_pid}/net/dev").into()),
+            |text| Some(parse_net_dev(text)),
+        )
+        .unwrap_or((0, 0));
         let cpu_percent = match (usage_ns, self.last_cpu.get(id)) {
             (Some(usage), Some(last)) if usage >= last.usage_ns => {
                 let elapsed = now.duration_since(last.at).as_nanos() as f64;
@@ -240,6 +249,21 @@ impl CgroupCollector {
             network_tx_bytes,
         }
     }
+}
+
+/// Reads a held file and parses it where it lies; `None` when there is no path, no file or no value.
+fn read_parsed<T>(
+    held: &mut Held,
+    buffer: &mut Vec<u8>,
+    path: impl FnOnce() -> Option<PathBuf>,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Option<T> {
+    held.read(|| path().unwrap_or_default(), buffer).ok()?;
+    parse(std::str::from_utf8(buffer).ok()?)
+}
+
+fn parse_number(text: &str) -> Option<u64> {
+    text.trim().parse().ok()
 }
 
 impl Default for CgroupCollector {

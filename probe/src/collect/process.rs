@@ -47,8 +47,12 @@ pub fn parse_stat(text: &str) -> Option<ProcStat> {
     let close = text.rfind(')')?;
     let pid = text.get(..open)?.trim().parse().ok()?;
     let comm = text.get(open + 1..close)?.to_owned();
-    let fields: Vec<&str> = text.get(close + 1..)?.split_ascii_whitespace().collect();
-    // fields[0] is field 3 (state) of proc(5).
+    // fields[0] is field 3 (state) of proc(5); the last one used is field 24 (rss).
+    let mut fields = [""; 22];
+    let mut rest = text.get(close + 1..)?.split_ascii_whitespace();
+    for slot in fields.iter_mut() {
+        *slot = rest.next()?;
+    }
     let field = |n: usize| fields.get(n - 3).copied();
     let number = |n: usize| field(n).and_then(|f| f.parse::<u64>().ok());
     Some(ProcStat {
@@ -88,9 +92,9 @@ pub fn parse_passwd(text: &str) -> HashMap<u32, String> {
 /// What is read once per process, and what the last read found.
 struct Known {
     start_time: u64,
-    comm: String,
-    cmdline: Vec<String>,
-    user: String,
+    comm: Arc<str>,
+    cmdline: Arc<[String]>,
+    user: Arc<str>,
     cgroup: Option<Arc<CgroupPaths>>,
     container: Option<ContainerId>,
     netns: Option<u64>,
@@ -146,13 +150,13 @@ impl ProcessCollector {
         }
     }
 
-    fn user_name(&mut self, uid: u32, now: Instant) -> String {
+    fn user_name(&mut self, uid: u32, now: Instant) -> Arc<str> {
         let stale = self.users_loaded.is_none_or(|at| now.duration_since(at) > Duration::from_secs(60));
         if !self.users.contains_key(&uid) && stale {
             self.users = read_small("/etc/passwd").map(|text| parse_passwd(&text)).unwrap_or_default();
             self.users_loaded = Some(now);
         }
-        self.users.get(&uid).cloned().unwrap_or_else(|| uid.to_string())
+        self.users.get(&uid).map(|name| Arc::from(name.as_str())).unwrap_or_else(|| uid.to_string().into())
     }
 
     fn read_stat(&mut self, pid: u32, file: &mut Held) -> Option<ProcStat> {
@@ -173,8 +177,8 @@ impl ProcessCollector {
             .and_then(|link| namespace_inode(&link.to_string_lossy()));
         Some(Known {
             start_time: stat.start_time,
-            comm: stat.comm.clone(),
-            cmdline,
+            comm: stat.comm.as_str().into(),
+            cmdline: cmdline.into(),
             user: self.user_name(uid, now),
             container: cgroup.as_ref().and_then(|paths| paths.container_id()),
             cgroup,
@@ -268,7 +272,7 @@ impl Collector for ProcessCollector {
             }
             let mut known = match previous {
                 // An exec keeps pid and start time but changes the name: read the rest again.
-                Some(known) if known.comm == stat.comm => known,
+                Some(known) if *known.comm == *stat.comm => known,
                 Some(previous) => match self.learn(&stat, now) {
                     Some(known) => Known { cpu_ticks: previous.cpu_ticks, read_at: previous.read_at, ..known },
                     None => continue,
@@ -300,7 +304,7 @@ impl Collector for ProcessCollector {
             let process = Process {
                 id: ProcessId { host: self.host.clone(), pid, start_time: stat.start_time },
                 ppid: stat.ppid,
-                name: stat.comm,
+                name: known.comm.clone(),
                 cmdline: known.cmdline.clone(),
                 user: known.user.clone(),
                 threads: stat.threads,

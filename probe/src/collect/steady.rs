@@ -208,6 +208,6 @@ mod tests {
         next.processes.get_mut(&id).unwrap().name = "wget".into();
         let mut steady = Steady::new(Duration::from_secs(15));
         steady.settle(&previous, &mut next, Instant::now());
-        assert_eq!(next.processes.get(&id).unwrap().name, "wget");
+        assert_eq!(&*next.processes.get(&id).unwrap().name, "wget");
     }
 }
