@@ -250,7 +250,7 @@ fn arb_container() -> impl Strategy<Value = Container> {
             image_name: format!("{name}:latest"),
             command: "sh -c true".into(),
             hostname: id,
-            name: name.into(),
+            name,
             labels,
             state,
             health,
