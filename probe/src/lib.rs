@@ -79,8 +79,8 @@ pub struct Config {
 
     /// Seconds after which a network namespace whose in-use counters did not move is checked anyway
     /// (a socket replaced by another keeps them equal): with sock_diag each known socket is looked up,
-    /// which costs no table walk and refreshes its RTT and byte counts; through /proc/<pid>/net the
-    /// tables are read.
+    /// which costs no table walk and refreshes its RTT and byte counts. Namespaces that cannot be
+    /// checked that way (through /proc/<pid>/net, or over 128 sockets) are read every 30 s instead.
     #[arg(long = "socket-check-secs", env = "PERISCOPE_SOCKET_CHECK_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub socket_check_secs: u64,
 

@@ -15,7 +15,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use periscope_report::{Protocol, Source, TcpInfo};
 
 use crate::collect::netlink::{self, read_u16_be, read_u32_ne, read_u64_ne};
-use crate::collect::socket::{tcp_state, DiagKey, Netns, RawSocket, SocketSource};
+use crate::collect::socket::{tcp_state, Checked, DiagKey, Netns, RawSocket, SocketSource};
 
 const NETLINK_SOCK_DIAG: i32 = 4;
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
@@ -30,8 +30,10 @@ const TCP_LISTEN: u8 = 10;
 const TCP_LISTENING: u32 = 1 << TCP_LISTEN;
 const TCP_CONNECTED: u32 = TCP_STATES & !TCP_LISTENING;
 const ALL_STATES: u32 = 0xffff_ffff;
-/// Past this many known sockets, one table walk costs less than a lookup each.
-const MAX_LOOKUPS: usize = 64;
+/// A lookup costs about 5 µs here and a full read of a namespace's tables
+/// about 4 ms (the walk of the host-wide hashes): past this many sockets a
+/// namespace is not checked, and is read at the slower pace instead.
+const MAX_LOOKUPS: usize = 128;
 
 /// Reads sockets through INET_DIAG, one netlink socket per network namespace.
 pub struct SockDiag {
@@ -188,22 +190,22 @@ impl SocketSource for SockDiag {
         result
     }
 
-    fn check(&mut self, netns: &Netns, known: &[RawSocket], out: &mut Vec<RawSocket>) -> io::Result<bool> {
+    fn check(&mut self, netns: &Netns, known: &[RawSocket], out: &mut Vec<RawSocket>) -> io::Result<Checked> {
         if known.len() > MAX_LOOKUPS {
-            return Ok(false);
+            return Ok(Checked::Unable);
         }
         let fd = self.socket_for(netns)?;
         for socket in known {
             match self.lookup(fd, socket) {
                 Ok(Some(found)) => out.push(found),
-                Ok(None) => return Ok(false),
+                Ok(None) => return Ok(Checked::Changed),
                 Err(error) => {
                     self.sockets.remove(&netns.inode);
                     return Err(error);
                 }
             }
         }
-        Ok(true)
+        Ok(Checked::Same)
     }
 
     fn retain_namespaces(&mut self, live: &dyn Fn(u64) -> bool) {

@@ -14,7 +14,9 @@
 //!   [`NETNS_CHECK`] (`--socket-check-secs`): a hash lookup each, which also
 //!   refreshes `tcp_info`. If each is still there (the kernel's cookie
 //!   proves it is the same socket) and the counters equal the table's size,
-//!   nothing else can have appeared; a miss means a read.
+//!   nothing else can have appeared; a miss means a read. A namespace that
+//!   cannot be checked (/proc/<pid>/net has no lookup; past 128 sockets a
+//!   read is cheaper) is read every [`SLOW_REREAD`] instead.
 //! - Tables give inodes, not pids, and the owner comes from walking
 //!   /proc/<pid>/fd. An inode → owner cache keeps walks rare: a new process
 //!   in a namespace with sockets is walked once; an inode still unknown
@@ -171,6 +173,34 @@ impl NetnsSeen {
             });
         NetnsSeen { kinds, table, complete, read_at: now, checked_at: now, changed_to: None, differs_since: None }
     }
+
+    /// Takes a check's outcome (`fresh`: the sockets found again); true when the tables must be read now.
+    fn after_check(&mut self, checked: Checked, fresh: Vec<RawSocket>, now: Instant) -> bool {
+        match checked {
+            Checked::Same => {
+                self.table = fresh;
+                self.checked_at = now;
+                false
+            }
+            Checked::Changed => true,
+            Checked::Unable if now.duration_since(self.read_at) >= SLOW_REREAD => true,
+            Checked::Unable => {
+                self.checked_at = now;
+                false
+            }
+        }
+    }
+}
+
+/// What checking a namespace's known sockets found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checked {
+    /// Each is still there: with equal counters, the table is unchanged.
+    Same,
+    /// One is gone (or another socket now holds its addresses): read the tables.
+    Changed,
+    /// This source cannot look sockets up (or not this many): read at [`SLOW_REREAD`] instead.
+    Unable,
 }
 
 /// What to do with one namespace this pass.
@@ -189,6 +219,8 @@ enum Plan {
 pub const NETNS_CHECK: Duration = Duration::from_secs(5);
 /// A namespace whose counters keep differing from its last read is read at least this often.
 const CHURN_REREAD: Duration = Duration::from_secs(3);
+/// A namespace that cannot be checked is read this often while its counters stay equal.
+pub const SLOW_REREAD: Duration = Duration::from_secs(30);
 /// Checks stand in for reads, but a namespace's tables are dumped at least this often regardless.
 const FULL_REREAD: Duration = Duration::from_secs(300);
 
@@ -227,11 +259,10 @@ pub trait SocketSource: Send {
     fn source(&self) -> Source;
     fn read(&mut self, netns: &Netns, out: &mut Vec<RawSocket>) -> io::Result<()>;
     /// Finds each of `known` (the namespace's last table) again without walking
-    /// the tables, putting their current form in `out`. `false` when one is
-    /// gone, or when this source cannot look sockets up: then the caller reads.
-    fn check(&mut self, netns: &Netns, known: &[RawSocket], out: &mut Vec<RawSocket>) -> io::Result<bool> {
+    /// the tables, putting their current form in `out`.
+    fn check(&mut self, netns: &Netns, known: &[RawSocket], out: &mut Vec<RawSocket>) -> io::Result<Checked> {
         let _ = (netns, known, out);
-        Ok(false)
+        Ok(Checked::Unable)
     }
     /// Releases per-namespace resources of namespaces no longer in use.
     fn retain_namespaces(&mut self, live: &dyn Fn(u64) -> bool);
@@ -428,12 +459,14 @@ impl Collector for SocketCollector {
             let Some(seen) = self.namespaces.get_mut(&netns.inode) else { continue };
             let mut fresh = Vec::with_capacity(seen.table.len());
             match self.primary.check(&netns, &seen.table, &mut fresh) {
-                Ok(true) => {
-                    seen.table = fresh;
-                    seen.checked_at = now;
-                    self.last_stats.checked_namespaces += 1;
+                Ok(checked) => {
+                    if checked == Checked::Same {
+                        self.last_stats.checked_namespaces += 1;
+                    }
+                    if seen.after_check(checked, fresh, now) {
+                        to_read.push(netns);
+                    }
                 }
-                Ok(false) => to_read.push(netns),
                 Err(error) => {
                     debug!(netns = netns.inode, pid = netns.pid, %error, "checking sockets failed; reading the tables");
                     to_read.push(netns);
@@ -646,6 +679,25 @@ mod tests {
         let mut old = NetnsSeen::read(tcp6(1), vec![listener(80)], start);
         old.checked_at = start + FULL_REREAD;
         assert_eq!(plan(Some(&mut old), tcp6(1), start + FULL_REREAD, NETNS_CHECK), Plan::Read);
+    }
+
+    #[test]
+    fn check_outcomes() {
+        let start = Instant::now();
+        let mut seen = NetnsSeen::read(tcp6(1), vec![listener(80)], start);
+        let mut refreshed = listener(80);
+        refreshed.state = SocketState::Close;
+        assert!(!seen.after_check(Checked::Same, vec![refreshed.clone()], start + NETNS_CHECK));
+        assert_eq!(
+            (seen.table.clone(), seen.checked_at),
+            (vec![refreshed], start + NETNS_CHECK),
+            "the table is refreshed"
+        );
+        assert!(seen.after_check(Checked::Changed, Vec::new(), start + NETNS_CHECK), "a miss means a read");
+        // A source without lookups (or a table too big for them) is read at the slow pace.
+        assert!(!seen.after_check(Checked::Unable, Vec::new(), start + 2 * NETNS_CHECK));
+        assert_eq!(seen.checked_at, start + 2 * NETNS_CHECK, "not asked again before the next check");
+        assert!(seen.after_check(Checked::Unable, Vec::new(), start + SLOW_REREAD));
     }
 
     #[test]
