@@ -12,7 +12,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use periscope_report::{Protocol, Source, TcpInfo};
+use periscope_report::{Protocol, SocketState, Source, TcpInfo};
 
 use crate::collect::netlink::{self, read_u16_be, read_u32_ne, read_u64_ne};
 use crate::collect::socket::{tcp_state, Checked, DiagKey, Netns, RawSocket, SocketSource};
@@ -197,6 +197,13 @@ impl SocketSource for SockDiag {
         let fd = self.socket_for(netns)?;
         for socket in known {
             match self.lookup(fd, socket) {
+                // A closed TCP socket's TIME_WAIT stand-in keeps its cookie, but reads leave it out.
+                Ok(Some(found))
+                    if found.protocol == Protocol::Tcp
+                        && matches!(found.state, SocketState::TimeWait | SocketState::Close) =>
+                {
+                    return Ok(Checked::Changed)
+                }
                 Ok(Some(found)) => out.push(found),
                 Ok(None) => return Ok(Checked::Changed),
                 Err(error) => {
@@ -364,7 +371,7 @@ mod tests {
         let listener4 = TcpListener::bind("127.0.0.1:0").unwrap();
         let listener6 = TcpListener::bind("[::1]:0").unwrap();
         let client = TcpStream::connect(listener6.local_addr().unwrap()).unwrap();
-        let (_server, _) = listener6.accept().unwrap();
+        let (server, _) = listener6.accept().unwrap();
         let udp4 = UdpSocket::bind("127.0.0.1:0").unwrap();
         let udp6 = UdpSocket::bind("[::1]:0").unwrap();
         let peer6 = UdpSocket::bind("[::1]:0").unwrap();
@@ -394,6 +401,15 @@ mod tests {
         }
         let established = diag.lookup(fd, &known[2]).unwrap().unwrap();
         assert!(established.tcp.is_some(), "a lookup brings fresh tcp_info");
+
+        let mut fresh = Vec::new();
+        assert_eq!(diag.check(&netns, &known, &mut fresh).unwrap(), Checked::Same);
+        assert_eq!(fresh.len(), known.len());
+        // The client closes first, so its socket lingers in TIME_WAIT: gone, as far as a read goes.
+        drop(client);
+        drop(server);
+        let mut fresh = Vec::new();
+        assert_eq!(diag.check(&netns, &known[2..3], &mut fresh).unwrap(), Checked::Changed);
 
         let port = listener4.local_addr().unwrap();
         drop(listener4);
