@@ -6,6 +6,7 @@
 //! error, and decompression stops at the configured limit, so a small frame
 //! cannot expand into gigabytes.
 
+use std::cell::RefCell;
 use std::io::Read;
 
 use serde::de::DeserializeOwned;
@@ -50,6 +51,23 @@ pub enum DecodeError {
     Malformed(#[from] postcard::Error),
 }
 
+thread_local! {
+    /// One compression context per thread, reused: creating one allocates its
+    /// level tables (about a megabyte) every time, and a probe encodes a frame a second.
+    static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
+}
+
+fn compress(body: &[u8]) -> std::io::Result<Vec<u8>> {
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let compressor = match slot.as_mut() {
+            Some(compressor) => compressor,
+            None => slot.insert(zstd::bulk::Compressor::new(ZSTD_LEVEL)?),
+        };
+        compressor.compress(body)
+    })
+}
+
 /// Encoder and decoder with a size limit, which applies both to the frame
 /// and to its decompressed body.
 #[derive(Debug, Clone, Copy)]
@@ -78,7 +96,7 @@ impl Codec {
         frame.push(WIRE_VERSION);
         if body.len() > COMPRESS_ABOVE {
             frame.push(COMPRESSION_ZSTD);
-            zstd::stream::copy_encode(body.as_slice(), &mut frame, ZSTD_LEVEL).map_err(EncodeError::Compress)?;
+            frame.extend_from_slice(&compress(&body).map_err(EncodeError::Compress)?);
         } else {
             frame.push(COMPRESSION_NONE);
             frame.extend_from_slice(&body);
