@@ -318,6 +318,7 @@ impl Probe {
             containers = report.containers.len(),
             walks = self.sockets.last_stats.walks,
             netns_read = self.sockets.last_stats.read_namespaces,
+            netns_checked = self.sockets.last_stats.checked_namespaces,
             elapsed_us = started.elapsed().as_micros() as u64,
             "collected"
         );
