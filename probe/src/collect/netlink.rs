@@ -6,6 +6,7 @@
 //! module that speaks the protocol.
 
 use std::io;
+use std::ops::ControlFlow;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 pub const NLMSG_HDRLEN: usize = 16;
@@ -202,6 +203,39 @@ pub fn receive(fd: RawFd, buffer: &mut [u8]) -> io::Result<usize> {
     }
 }
 
+/// Sends `request` and feeds each reply message answering it (same `seq`)
+/// to `on_reply`, until that breaks with the outcome.
+fn exchange<R>(
+    fd: RawFd,
+    request: &[u8],
+    seq: u32,
+    buffer: &mut [u8],
+    mut on_reply: impl FnMut(Message<'_>) -> ControlFlow<io::Result<R>>,
+) -> io::Result<R> {
+    send(fd, request)?;
+    loop {
+        let len = receive(fd, buffer)?;
+        if len == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "netlink socket closed"));
+        }
+        // Messages with another seq are late answers to an earlier, abandoned request.
+        for message in messages(&buffer[..len]).filter(|message| message.seq == seq) {
+            if let ControlFlow::Break(outcome) = on_reply(message) {
+                return outcome;
+            }
+        }
+    }
+}
+
+/// An `NLMSG_ERROR` payload as a result: code 0 is an acknowledgement.
+fn acknowledged(payload: &[u8]) -> io::Result<()> {
+    match error_code(payload) {
+        Some(0) => Ok(()),
+        Some(code) => Err(io::Error::from_raw_os_error(-code)),
+        None => Err(io::Error::new(io::ErrorKind::InvalidData, "short netlink error")),
+    }
+}
+
 /// Sends a dump request and hands every reply message of type other than
 /// DONE/ERROR to `each`, until the kernel says DONE.
 pub fn dump(
@@ -211,29 +245,15 @@ pub fn dump(
     buffer: &mut [u8],
     mut each: impl FnMut(Message<'_>),
 ) -> io::Result<()> {
-    send(fd, request)?;
-    loop {
-        let len = receive(fd, buffer)?;
-        if len == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "netlink socket closed"));
+    exchange(fd, request, seq, buffer, |message| match message.kind {
+        NLMSG_DONE => ControlFlow::Break(Ok(())),
+        NLMSG_ERROR => ControlFlow::Break(acknowledged(message.payload)),
+        NLMSG_OVERRUN => ControlFlow::Break(Err(io::Error::new(io::ErrorKind::InvalidData, "netlink overrun"))),
+        _ => {
+            each(message);
+            ControlFlow::Continue(())
         }
-        for message in messages(&buffer[..len]) {
-            if message.seq != seq {
-                // A late answer to an earlier, abandoned request.
-                continue;
-            }
-            match message.kind {
-                NLMSG_DONE => return Ok(()),
-                NLMSG_ERROR => match error_code(message.payload) {
-                    Some(0) => return Ok(()),
-                    Some(code) => return Err(io::Error::from_raw_os_error(-code)),
-                    None => return Err(io::Error::new(io::ErrorKind::InvalidData, "short netlink error")),
-                },
-                NLMSG_OVERRUN => return Err(io::Error::new(io::ErrorKind::InvalidData, "netlink overrun")),
-                _ => each(message),
-            }
-        }
-    }
+    })
 }
 
 /// Sends a single (non-dump) request and returns what `parse` makes of the
@@ -245,26 +265,12 @@ pub fn request<T>(
     buffer: &mut [u8],
     mut parse: impl FnMut(Message<'_>) -> Option<T>,
 ) -> io::Result<Option<T>> {
-    send(fd, request)?;
-    loop {
-        let len = receive(fd, buffer)?;
-        if len == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "netlink socket closed"));
-        }
-        for message in messages(&buffer[..len]) {
-            if message.seq != seq {
-                continue;
-            }
-            return match message.kind {
-                NLMSG_ERROR => match error_code(message.payload) {
-                    Some(0) => Ok(None),
-                    Some(code) => Err(io::Error::from_raw_os_error(-code)),
-                    None => Err(io::Error::new(io::ErrorKind::InvalidData, "short netlink error")),
-                },
-                _ => Ok(parse(message)),
-            };
-        }
-    }
+    exchange(fd, request, seq, buffer, |message| {
+        ControlFlow::Break(match message.kind {
+            NLMSG_ERROR => acknowledged(message.payload).map(|()| None),
+            _ => Ok(parse(message)),
+        })
+    })
 }
 
 #[cfg(test)]
