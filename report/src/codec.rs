@@ -57,6 +57,24 @@ thread_local! {
     static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
 }
 
+thread_local! {
+    /// Likewise one decompression context per thread: the app decodes a frame per probe per second.
+    static DECOMPRESSOR: RefCell<Option<zstd::zstd_safe::DCtx<'static>>> = const { RefCell::new(None) };
+}
+
+/// Frames are encoded with windows of 2 MiB (level 3); a kept context would
+/// otherwise keep whatever window a hostile frame declared, up to 128 MiB.
+const MAX_WINDOW_LOG: u32 = 23;
+
+fn decompression_context() -> std::io::Result<zstd::zstd_safe::DCtx<'static>> {
+    let mut context = zstd::zstd_safe::DCtx::try_create()
+        .ok_or_else(|| std::io::Error::other("cannot allocate a zstd decompression context"))?;
+    context
+        .set_parameter(zstd::zstd_safe::DParameter::WindowLogMax(MAX_WINDOW_LOG))
+        .map_err(|code| std::io::Error::other(zstd::zstd_safe::get_error_name(code)))?;
+    Ok(context)
+}
+
 fn compress(body: &[u8]) -> std::io::Result<Vec<u8>> {
     COMPRESSOR.with(|cell| {
         let mut slot = cell.borrow_mut();
@@ -128,11 +146,21 @@ impl Codec {
     }
 
     fn decompress(&self, body: &[u8]) -> Result<Vec<u8>, DecodeError> {
-        let decoder = zstd::stream::read::Decoder::new(body).map_err(DecodeError::Decompress)?;
         let mut decoded = Vec::new();
         // One byte past the limit tells "exactly at the limit" from "over it".
         let limit = self.max_bytes as u64 + 1;
-        decoder.take(limit).read_to_end(&mut decoded).map_err(DecodeError::Decompress)?;
+        DECOMPRESSOR
+            .with(|cell| {
+                let mut slot = cell.borrow_mut();
+                let context = match slot.as_mut() {
+                    Some(context) => context,
+                    None => slot.insert(decompression_context()?),
+                };
+                let read =
+                    zstd::stream::read::Decoder::with_context(body, context).take(limit).read_to_end(&mut decoded);
+                read
+            })
+            .map_err(DecodeError::Decompress)?;
         if decoded.len() > self.max_bytes {
             return Err(DecodeError::TooLarge { limit: self.max_bytes });
         }
@@ -199,6 +227,28 @@ mod tests {
         assert!(frame.len() < 4096, "bomb frame is {} bytes", frame.len());
         let small = Codec::with_limit(1024 * 1024);
         assert!(matches!(small.decode::<Vec<u8>>(&frame), Err(DecodeError::TooLarge { .. })));
+    }
+
+    /// The decompression context is kept per thread: a frame declaring a huge
+    /// window is refused (rather than making the context keep that window),
+    /// and the context still decodes the next good frame.
+    #[test]
+    fn huge_windows_are_refused_and_the_context_survives() {
+        let codec = Codec::default();
+        let good = codec.encode(&vec![3u8; 10_000]).unwrap();
+        assert_eq!(codec.decode::<Vec<u8>>(&good).unwrap(), vec![3u8; 10_000]);
+
+        let body = postcard::to_stdvec(&vec![5u8; 10_000]).unwrap();
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        encoder.window_log(MAX_WINDOW_LOG + 4).unwrap();
+        encoder.include_contentsize(false).unwrap();
+        std::io::Write::write_all(&mut encoder, &body).unwrap();
+        let mut hostile = MAGIC.to_vec();
+        hostile.extend_from_slice(&[WIRE_VERSION, COMPRESSION_ZSTD]);
+        hostile.extend_from_slice(&encoder.finish().unwrap());
+        assert!(matches!(codec.decode::<Vec<u8>>(&hostile), Err(DecodeError::Decompress(_))));
+
+        assert_eq!(codec.decode::<Vec<u8>>(&good).unwrap(), vec![3u8; 10_000]);
     }
 
     #[test]
