@@ -258,8 +258,7 @@ fn read_parsed<T>(
     path: impl FnOnce() -> Option<PathBuf>,
     parse: impl FnOnce(&str) -> Option<T>,
 ) -> Option<T> {
-    held.read(|| path().unwrap_or_default(), buffer).ok()?;
-    parse(std::str::from_utf8(buffer).ok()?)
+    parse(held.read_text(|| path().unwrap_or_default(), buffer)?)
 }
 
 fn parse_number(text: &str) -> Option<u64> {

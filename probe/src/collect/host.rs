@@ -121,12 +121,12 @@ impl Collector for HostCollector {
         // was a large allocation that made malloc consolidate its free lists.
         let [stat, meminfo, uptime, loadavg, hostname] = &mut self.files;
         let buffer = &mut self.buffer;
-        let cpu = read_text(stat, TICK_FILES[0], buffer).and_then(parse_cpu_times);
-        let meminfo = read_text(meminfo, TICK_FILES[1], buffer).and_then(parse_meminfo);
-        let uptime = read_text(uptime, TICK_FILES[2], buffer).and_then(parse_uptime);
-        let loadavg = read_text(loadavg, TICK_FILES[3], buffer).and_then(parse_loadavg);
+        let cpu = stat.read_text(|| TICK_FILES[0].into(), buffer).and_then(parse_cpu_times);
+        let meminfo = meminfo.read_text(|| TICK_FILES[1].into(), buffer).and_then(parse_meminfo);
+        let uptime = uptime.read_text(|| TICK_FILES[2].into(), buffer).and_then(parse_uptime);
+        let loadavg = loadavg.read_text(|| TICK_FILES[3].into(), buffer).and_then(parse_loadavg);
         let hostname =
-            read_text(hostname, TICK_FILES[4], buffer).map(|text| text.trim().to_owned()).unwrap_or_default();
+            hostname.read_text(|| TICK_FILES[4].into(), buffer).map(|text| text.trim().to_owned()).unwrap_or_default();
         let cpu_percent = match (cpu, self.last_cpu) {
             (Some((busy, total)), Some((last_busy, last_total))) if total > last_total => {
                 busy.saturating_sub(last_busy) as f64 / (total - last_total) as f64 * 100.0
@@ -152,11 +152,6 @@ impl Collector for HostCollector {
         };
         pass.sources.push(SourceStatus { source: Source::Host, state: SourceState::Active });
     }
-}
-
-fn read_text<'b>(file: &mut Held, path: &str, buffer: &'b mut Vec<u8>) -> Option<&'b str> {
-    file.read(|| path.into(), buffer).ok()?;
-    std::str::from_utf8(buffer).ok()
 }
 
 /// Addresses per interface, from getifaddrs(3); an empty list when it fails.

@@ -50,8 +50,6 @@ pub trait Collector: Send {
 pub struct Pass<'a> {
     pub now: Instant,
     pub report: &'a mut Report,
-    /// The previous pass's report, for sources that failed this time.
-    pub previous: Option<&'a Report>,
     pub processes: Vec<ScannedProcess>,
     pub sources: Vec<SourceStatus>,
 }
@@ -149,6 +147,17 @@ impl Held {
         HELD_FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.file = Some(file);
         Ok(())
+    }
+
+    /// [`Held::read`], then the content as text borrowed from `buffer`, to parse
+    /// where it lies; `None` when the file cannot be read or is not UTF-8.
+    pub fn read_text<'b>(
+        &mut self,
+        path: impl FnOnce() -> std::path::PathBuf,
+        buffer: &'b mut Vec<u8>,
+    ) -> Option<&'b str> {
+        self.read(path, buffer).ok()?;
+        std::str::from_utf8(buffer).ok()
     }
 
     fn release(&mut self) {
@@ -275,13 +284,7 @@ impl Probe {
     pub fn collect(&mut self) -> Report {
         let started = Instant::now();
         let mut report = empty_report(self.probe_id.clone(), self.previous.as_ref());
-        let mut pass = Pass {
-            now: started,
-            report: &mut report,
-            previous: self.previous.as_ref(),
-            processes: Vec::new(),
-            sources: Vec::new(),
-        };
+        let mut pass = Pass { now: started, report: &mut report, processes: Vec::new(), sources: Vec::new() };
         let mut collectors: Vec<&mut dyn Collector> = vec![&mut self.host];
         if let Some(docker) = self.docker.as_mut() {
             collectors.push(docker);

@@ -116,7 +116,8 @@ pub struct ProcessCollector {
     omit_cmd_args: bool,
     clock_ticks_per_sec: f64,
     page_size: u64,
-    users: HashMap<u32, String>,
+    /// uid → name, shared by every process of that user.
+    users: HashMap<u32, Arc<str>>,
     users_loaded: Option<Instant>,
     known: HashMap<u32, Known>,
     /// Seen once, not reported yet: pid → (start time, CPU ticks, when, its stat file).
@@ -153,15 +154,16 @@ impl ProcessCollector {
     fn user_name(&mut self, uid: u32, now: Instant) -> Arc<str> {
         let stale = self.users_loaded.is_none_or(|at| now.duration_since(at) > Duration::from_secs(60));
         if !self.users.contains_key(&uid) && stale {
-            self.users = read_small("/etc/passwd").map(|text| parse_passwd(&text)).unwrap_or_default();
+            self.users = read_small("/etc/passwd")
+                .map(|text| parse_passwd(&text).into_iter().map(|(uid, name)| (uid, Arc::from(name))).collect())
+                .unwrap_or_default();
             self.users_loaded = Some(now);
         }
-        self.users.get(&uid).map(|name| Arc::from(name.as_str())).unwrap_or_else(|| uid.to_string().into())
+        self.users.get(&uid).cloned().unwrap_or_else(|| uid.to_string().into())
     }
 
     fn read_stat(&mut self, pid: u32, file: &mut Held) -> Option<ProcStat> {
-        file.read(|| format!("/proc/{pid}/stat").into(), &mut self.stat_buffer).ok()?;
-        parse_stat(std::str::from_utf8(&self.stat_buffer).ok()?)
+        parse_stat(file.read_text(|| format!("/proc/{pid}/stat").into(), &mut self.stat_buffer)?)
     }
 
     fn learn(&mut self, stat: &ProcStat, now: Instant) -> Option<Known> {
@@ -332,7 +334,7 @@ mod tests {
 
     fn scan(collector: &mut ProcessCollector, now: Instant) -> periscope_report::Report {
         let mut report = periscope_report::fixtures::ReportBuilder::new("test").build();
-        let mut pass = Pass { now, report: &mut report, previous: None, processes: Vec::new(), sources: Vec::new() };
+        let mut pass = Pass { now, report: &mut report, processes: Vec::new(), sources: Vec::new() };
         collector.collect(&mut pass);
         report
     }

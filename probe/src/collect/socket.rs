@@ -139,10 +139,9 @@ struct SockstatFiles {
 fn read_sockstat(files: &mut SockstatFiles, buffer: &mut Vec<u8>) -> Option<SocketKinds> {
     let pid = files.pid;
     let mut kinds = SocketKinds::default();
-    files.v4.read(|| format!("/proc/{pid}/net/sockstat").into(), buffer).ok()?;
-    parse_sockstat(std::str::from_utf8(buffer).ok()?, &mut kinds);
-    if files.v6.read(|| format!("/proc/{pid}/net/sockstat6").into(), buffer).is_ok() {
-        parse_sockstat(std::str::from_utf8(buffer).unwrap_or(""), &mut kinds);
+    parse_sockstat(files.v4.read_text(|| format!("/proc/{pid}/net/sockstat").into(), buffer)?, &mut kinds);
+    if let Some(text) = files.v6.read_text(|| format!("/proc/{pid}/net/sockstat6").into(), buffer) {
+        parse_sockstat(text, &mut kinds);
     }
     Some(kinds)
 }
