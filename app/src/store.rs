@@ -1,44 +1,45 @@
-//! The store: the merged model, its renderer, metric history and the probe
-//! registry, changed together under one lock.
+//! The store: the merged model, its renderer, metric history, the probe
+//! registry and the view subscriptions, changed together on one thread.
 //!
-//! Everything here is synchronous and takes `now` as an argument; the async
-//! parts (sockets, timers, fan-out to clients) live in [`crate::state`].
+//! Everything here is synchronous and takes `now` as an argument; the store
+//! thread ([`crate::store_thread`]) runs it, and the async parts (sockets,
+//! timers) live in [`crate::state`] and [`crate::api`]. Every view is kept
+//! rendered, so a read never renders from scratch and counts are cheap.
 
-use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
 
-use periscope_report::{ApplyError, Delta, ProbeId, Report, UnixMillis};
+use periscope_report::{ApplyError, Delta, HostId, ProbeId, Report, UnixMillis};
 
 use crate::history::History;
+use crate::metrics::Metrics;
 use crate::model::Model;
 use crate::node_id::NodeId;
 use crate::registry::Registry;
 use crate::render::details::details;
 use crate::render::output::{NodeDetails, ViewGraph};
-use crate::render::view_state::{Changes, SentView};
+use crate::render::view_state::Changes;
 use crate::render::Renderer;
+use crate::subscriptions::{ClientId, Outbox, SubscribeError, Subscriptions};
 use crate::view::{ViewId, ViewOptions};
 
-/// How long counts of a view nobody keeps may lag a model that keeps changing.
-pub const COUNTS_MAX_AGE_MS: u64 = 2_000;
-
-/// A view's node and edge counts with default options, as of a model generation.
+/// A view's node and edge counts with some options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {
-    pub generation: u64,
-    pub at: UnixMillis,
     pub nodes: usize,
     pub edges: usize,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Store {
     pub model: Model,
     pub renderer: Renderer,
     pub history: History,
     pub registry: Registry,
-    /// When each view was last asked for over REST.
-    last_requested: HashMap<ViewId, UnixMillis>,
-    counts: HashMap<ViewId, Counts>,
+    pub subscriptions: Subscriptions,
+    metrics: Arc<Metrics>,
+    /// The model generation the views were last rendered at.
+    rendered: u64,
 }
 
 /// What happened to a delta.
@@ -50,13 +51,47 @@ pub enum DeltaOutcome {
     Gap(ApplyError),
 }
 
+impl Default for Store {
+    fn default() -> Self {
+        Store::new(Arc::new(Metrics::default()))
+    }
+}
+
 impl Store {
-    pub fn insert_snapshot(&mut self, report: Report, now: UnixMillis) {
+    pub fn new(metrics: Arc<Metrics>) -> Store {
+        let mut model = Model::default();
+        let mut renderer = Renderer::new();
+        for view in ViewId::ALL {
+            renderer.materialize(view, &mut model);
+        }
+        renderer.take_deferred_changes();
+        Store {
+            model,
+            renderer,
+            history: History::default(),
+            registry: Registry::default(),
+            subscriptions: Subscriptions::default(),
+            metrics,
+            rendered: 0,
+        }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn insert_snapshot(&mut self, mut report: Report, now: UnixMillis) {
+        if let Some(alias) = self.registry.host_alias(&report.probe) {
+            report.rekey_host(alias);
+        }
         self.history.sample(&report, now);
         self.model.insert_snapshot(report);
     }
 
-    pub fn apply_delta(&mut self, delta: Delta, now: UnixMillis) -> DeltaOutcome {
+    pub fn apply_delta(&mut self, mut delta: Delta, now: UnixMillis) -> DeltaOutcome {
+        if let Some(alias) = self.registry.host_alias(&delta.probe) {
+            delta.rekey_host(alias);
+        }
         let probe = delta.probe.clone();
         match self.model.apply_delta(delta) {
             Ok(true) => {
@@ -75,82 +110,66 @@ impl Store {
         self.history.remove_probe(probe);
     }
 
-    /// Brings kept views up to date; the changes are for their clients.
-    pub fn update(&mut self) -> Vec<(ViewId, Changes)> {
-        self.renderer.update(&mut self.model)
+    /// True when the model changed since the views were last rendered.
+    pub fn is_dirty(&self) -> bool {
+        self.model.generation() != self.rendered
     }
 
-    /// Makes `view` current and kept; returns changes of other views made on the way.
-    pub fn ready(&mut self, view: ViewId, now: UnixMillis) -> Vec<(ViewId, Changes)> {
-        self.last_requested.insert(view, now);
-        let mut changes = self.renderer.update(&mut self.model);
-        self.renderer.materialize(view, &mut self.model);
-        changes.extend(self.renderer.take_deferred_changes());
+    /// Renders what changed into every view and sends the diffs to subscribers.
+    pub fn flush(&mut self) -> Vec<(ViewId, Changes)> {
+        if !self.is_dirty() {
+            return Vec::new();
+        }
+        let started = Instant::now();
+        let changes = self.renderer.update(&mut self.model);
+        self.rendered = self.model.generation();
+        self.subscriptions.publish(&self.renderer, &changes, &self.metrics);
+        self.metrics.record_render(started.elapsed());
         changes
     }
 
-    pub fn graph(&self, view: ViewId, options: &ViewOptions) -> Option<ViewGraph> {
+    /// Subscribes a view client; its outbox gets the full view, then diffs.
+    pub fn subscribe(
+        &mut self,
+        view: ViewId,
+        options: ViewOptions,
+        outbox: Outbox,
+    ) -> Result<ClientId, SubscribeError> {
+        self.flush();
+        self.subscriptions.subscribe(&self.renderer, view, options, outbox)
+    }
+
+    pub fn unsubscribe(&mut self, client: ClientId) {
+        self.subscriptions.unsubscribe(client);
+    }
+
+    pub fn graph(&mut self, view: ViewId, options: &ViewOptions) -> Option<ViewGraph> {
+        self.flush();
         let state = self.renderer.view(view)?;
         let (nodes, edges) = state.full(options);
         Some(ViewGraph { view: view.as_str(), nodes, edges })
     }
 
-    pub fn snapshot(&self, view: ViewId, options: &ViewOptions) -> Option<(ViewGraph, SentView)> {
-        let state = self.renderer.view(view)?;
-        let (nodes, edges, sent) = state.snapshot(options);
-        Some((ViewGraph { view: view.as_str(), nodes, edges }, sent))
-    }
-
-    pub fn details(&self, view: ViewId, node: &NodeId) -> Option<NodeDetails> {
+    pub fn details(&mut self, view: ViewId, node: &NodeId) -> Option<NodeDetails> {
+        self.flush();
         let state = self.renderer.view(view)?;
         details(&self.renderer.ctx(&self.model), state, node, &self.history)
     }
 
-    /// Node and edge counts with default options: from the kept view when there is
-    /// one, else from a render cached for this model generation (or, on a busy
-    /// model that changes every moment, for up to [`COUNTS_MAX_AGE_MS`]).
-    pub fn counts(&mut self, view: ViewId, now: UnixMillis) -> (Counts, Vec<(ViewId, Changes)>) {
-        let generation = self.model.generation();
-        if let Some(state) = self.renderer.view(view) {
-            let (nodes, edges) = state.counts(&ViewOptions::default());
-            return (Counts { generation, at: now, nodes, edges }, Vec::new());
-        }
-        let fresh = |c: &&Counts| c.generation == generation || now.0.saturating_sub(c.at.0) < COUNTS_MAX_AGE_MS;
-        if let Some(counts) = self.counts.get(&view).filter(fresh) {
-            return (*counts, Vec::new());
-        }
-        let mut changes = self.renderer.update(&mut self.model);
-        self.renderer.materialize(view, &mut self.model);
-        changes.extend(self.renderer.take_deferred_changes());
-        let (nodes, edges) = self.renderer.view(view).map(|s| s.counts(&ViewOptions::default())).unwrap_or_default();
-        self.renderer.forget(view);
-        let counts = Counts { generation: self.model.generation(), at: now, nodes, edges };
-        self.counts.insert(view, counts);
-        (counts, changes)
+    /// Node and edge counts of a view with these options.
+    pub fn counts(&mut self, view: ViewId, options: &ViewOptions) -> Counts {
+        self.flush();
+        self.counts_now(view, options)
     }
 
-    /// Counts without rendering: from the kept view, else the last cached render (maybe older).
-    pub fn counts_if_known(&self, view: ViewId) -> Option<Counts> {
-        let generation = self.model.generation();
-        match self.renderer.view(view) {
-            Some(state) => {
-                let (nodes, edges) = state.counts(&ViewOptions::default());
-                Some(Counts { generation, at: UnixMillis(0), nodes, edges })
-            }
-            None => self.counts.get(&view).copied(),
-        }
+    /// Counts as of the last render, without rendering (for scrapes).
+    pub fn counts_now(&self, view: ViewId, options: &ViewOptions) -> Counts {
+        let (nodes, edges) = self.renderer.view(view).map(|state| state.counts(options)).unwrap_or_default();
+        Counts { nodes, edges }
     }
 
-    /// Stops keeping views that nobody watches (`watched`) or asked for since `deadline`.
-    pub fn forget_idle(&mut self, deadline: UnixMillis, watched: impl Fn(ViewId) -> bool) {
-        let idle: Vec<ViewId> = self
-            .renderer
-            .materialized()
-            .filter(|view| !watched(*view))
-            .filter(|view| self.last_requested.get(view).is_none_or(|at| *at < deadline))
-            .collect();
-        for view in idle {
-            self.renderer.forget(view);
-        }
+    /// The probe reporting `host` now, other than `probe`.
+    pub fn host_owner(&self, host: &HostId, probe: &ProbeId) -> Option<ProbeId> {
+        self.model.reports().find(|report| report.host.id == *host && report.probe != *probe).map(|r| r.probe.clone())
     }
 }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Parser;
 use futures_util::StreamExt;
-use periscope_report::{apply, Codec, ProbeMessage, Report};
+use periscope_report::{apply, Codec, ProbeMessage, Report, StreamDecoder};
 use tokio::net::TcpListener;
 
 const PREFIX: &str = "periscope-bench-";
@@ -48,6 +48,7 @@ struct Args {
 
 #[derive(Default)]
 struct Sink {
+    /// Bytes read off the TCP sockets: WebSocket frames as on the wire, headers included.
     bytes: AtomicU64,
     frames: AtomicU64,
     report: Mutex<Option<Report>>,
@@ -183,17 +184,35 @@ fn measure_child(child: &mut Child, args: &Args, sink: &Sink) -> anyhow::Result<
     })
 }
 
-/// Accepts probe connections, counting binary bytes and replaying the report chain.
+/// Accepts probe connections, counting the bytes read off the TCP socket (the
+/// WebSocket framing included, as on the wire) and replaying the report chain.
 async fn serve(listener: TcpListener, sink: Arc<Sink>) {
-    let codec = Codec::default();
     while let Ok((stream, _)) = listener.accept().await {
-        let Ok(mut socket) = tokio_tungstenite::accept_async(stream).await else { continue };
-        while let Some(Ok(message)) = socket.next().await {
+        let counted = CountingStream { inner: stream, read: sink.clone() };
+        let Ok(socket) = tokio_tungstenite::accept_async(counted).await else { continue };
+        // Each connection's frames are one compressed stream.
+        let Ok(mut decoder) = StreamDecoder::new(Codec::default()) else { continue };
+        let (mut outgoing, mut incoming) = socket.split();
+        // Like the app, ping every second: a probe that hears nothing for long reconnects.
+        let mut ping = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            let message = tokio::select! {
+                _ = ping.tick() => {
+                    let ping = tokio_tungstenite::tungstenite::Message::Ping(Default::default());
+                    if futures_util::SinkExt::send(&mut outgoing, ping).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+                message = incoming.next() => match message {
+                    Some(Ok(message)) => message,
+                    _ => break,
+                },
+            };
             let tokio_tungstenite::tungstenite::Message::Binary(frame) = message else { continue };
-            sink.bytes.fetch_add(frame.len() as u64, Ordering::Relaxed);
             sink.frames.fetch_add(1, Ordering::Relaxed);
             let Ok(mut report) = sink.report.lock() else { continue };
-            match codec.decode::<ProbeMessage>(&frame) {
+            match decoder.decode::<ProbeMessage>(&frame) {
                 Ok(ProbeMessage::Snapshot(snapshot)) => {
                     sink.snapshot_bytes.store(frame.len() as u64, Ordering::Relaxed);
                     *report = Some(snapshot);
@@ -223,6 +242,50 @@ async fn serve(listener: TcpListener, sink: Arc<Sink>) {
                 Err(error) => eprintln!("   sink: undecodable frame: {error}"),
             }
         }
+    }
+}
+
+/// A TCP stream that counts the bytes read from it into the sink.
+struct CountingStream {
+    inner: tokio::net::TcpStream,
+    read: Arc<Sink>,
+}
+
+impl tokio::io::AsyncRead for CountingStream {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        let read = (buf.filled().len() - before) as u64;
+        self.read.bytes.fetch_add(read, Ordering::Relaxed);
+        poll
+    }
+}
+
+impl tokio::io::AsyncWrite for CountingStream {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
