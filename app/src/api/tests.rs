@@ -439,3 +439,64 @@ async fn websocket_upgrades_check_token_and_origin() {
     assert!(nodes > 0, "the view shows the probe's containers");
     server.abort();
 }
+
+/// Cloned machines share /etc/machine-id: two probes reporting one host ID
+/// both stay visible, the second keyed apart and flagged, until the first leaves.
+#[tokio::test]
+async fn two_probes_with_one_host_id_are_kept_apart() {
+    let state = state_with(&[]).await;
+    let original = web_host(1);
+    let mut clone = web_host(1);
+    clone.probe = periscope_report::ProbeId::new("probe-clone");
+    let (to_first, _from_first) = mpsc::channel::<Outbound>(64);
+    let (mut first, first_incoming) = mpsc::channel::<Incoming>(8);
+    let first_task = tokio::spawn(serve_probe(state.clone(), to_first, first_incoming));
+    first.send(frame(&ProbeMessage::Snapshot(original))).await.unwrap();
+    let (to_second, _from_second) = mpsc::channel::<Outbound>(64);
+    let (mut second, second_incoming) = mpsc::channel::<Incoming>(8);
+    let _second_task = tokio::spawn(serve_probe(state.clone(), to_second, second_incoming));
+    second.send(frame(&ProbeMessage::Snapshot(clone))).await.unwrap();
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let probes = loop {
+        let (_, probes) = get_json(&state, "/api/probes").await;
+        if probes.as_array().unwrap().len() == 2 {
+            break probes;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "both probes registered: {probes}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let by_id = |id: &str| probes.as_array().unwrap().iter().find(|p| p["id"] == id).unwrap().clone();
+    assert_eq!(by_id("probe-a")["host"], "a");
+    assert!(by_id("probe-a")["host_conflict"].is_null());
+    assert_eq!(by_id("probe-clone")["host"], "a~probe-clone");
+    assert_eq!(by_id("probe-clone")["host_conflict"]["with_probe"], "probe-a");
+    let (_, hosts) = get_json(&state, "/api/topology/hosts").await;
+    let ids: Vec<&str> = hosts["nodes"].as_array().unwrap().iter().filter_map(|n| n["id"].as_str()).collect();
+    assert!(ids.contains(&"host:a") && ids.contains(&"host:a~probe-clone"), "{ids:?}");
+    let (_, metrics) = get(&state, "/metrics").await;
+    assert!(metrics.contains("periscope_probe_duplicate_hosts_total 1"), "{metrics}");
+
+    // The first leaves: the clone gets the host ID back.
+    first.close_channel();
+    tokio::time::timeout(Duration::from_secs(5), first_task).await.unwrap().unwrap();
+    let (_, probes) = get_json(&state, "/api/probes").await;
+    assert_eq!(probes[0]["id"], "probe-clone");
+    assert_eq!(probes[0]["host"], "a");
+    assert!(probes[0]["host_conflict"].is_null());
+}
+
+/// A bug that panics on the store thread must not leave the app serving stale data.
+#[tokio::test]
+async fn a_panic_on_the_store_thread_stops_the_app() {
+    let state = state_with(&[web_host(1)]).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = tokio::spawn(crate::serve(listener, state.clone()));
+    assert!(state.post_to_store(|_| panic!("a bug in a store job")));
+    let outcome = tokio::time::timeout(Duration::from_secs(5), server).await.expect("serve ends").unwrap();
+    let error = outcome.expect_err("serve reports the stop");
+    assert!(error.to_string().contains("a bug in a store job"), "{error}");
+    assert!(state.with_store(|store| store.model.len()).await.is_err());
+    let (status, body) = get_json(&state, "/api/topology/containers").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+}
