@@ -173,3 +173,281 @@ impl Store {
         self.model.reports().find(|report| report.host.id == *host && report.probe != *probe).map(|r| r.probe.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The incremental renderer and the subscriptions are the riskiest code:
+    //! random sequences of snapshots, deltas and removals over three hosts that
+    //! talk to each other must give the views a fresh render gives, and a
+    //! client's first view plus every diff it was sent must equal the view.
+
+    use std::collections::BTreeMap;
+
+    use periscope_report::fixtures::{ReportBuilder, HOST_NETNS};
+    use periscope_report::{diff, PortMapping, Protocol};
+    use proptest::prelude::*;
+    use serde_json::Value;
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::subscriptions::Outgoing;
+    use crate::view::Stopped;
+
+    const HOSTS: [&str; 3] = ["a", "b", "c"];
+    const CONTAINER_NETNS: u64 = 4026532000;
+
+    /// One host's state, drawn from small pools so that sockets on different
+    /// hosts find each other (same bridge IPs on every host, host IPs,
+    /// published ports, a public address).
+    #[derive(Debug, Clone)]
+    struct HostPlan {
+        containers: Vec<(u8, bool, bool)>,
+        host_processes: Vec<u8>,
+        sockets: Vec<(u8, u8, u8, u8)>,
+        flows: Vec<(u8, u8)>,
+        cpu: u8,
+    }
+
+    fn arb_plan() -> impl Strategy<Value = HostPlan> {
+        (
+            prop::collection::vec((0u8..4, any::<bool>(), any::<bool>()), 0..4),
+            prop::collection::vec(0u8..3, 0..3),
+            prop::collection::vec((0u8..6, 0u8..7, 0u8..3, 0u8..4), 0..8),
+            prop::collection::vec((0u8..4, 0u8..4), 0..3),
+            0u8..4,
+        )
+            .prop_map(|(containers, host_processes, sockets, flows, cpu)| HostPlan {
+                containers,
+                host_processes,
+                sockets,
+                flows,
+                cpu,
+            })
+    }
+
+    fn build(host: usize, plan: &HostPlan, seq: u64) -> Report {
+        let name = HOSTS[host];
+        let host_ip = format!("10.0.0.{}", host + 1);
+        let mut builder = ReportBuilder::new(name)
+            .seq(seq)
+            .interface("eth0", &format!("{host_ip}/24"))
+            .interface("docker0", "172.17.0.1/16");
+        let mut containers = BTreeMap::new();
+        for &(slot, running, published) in &plan.containers {
+            containers.insert(slot, (running, published));
+        }
+        for (&slot, &(running, published)) in &containers {
+            let id = format!("{name}{slot}");
+            builder = builder
+                .container(
+                    &id,
+                    &format!("c-{id}"),
+                    if slot % 2 == 0 { "web" } else { "db" },
+                    &format!("172.17.0.{}", slot + 2),
+                )
+                .edit_container(&id, |container| {
+                    if !running {
+                        container.state = periscope_report::ContainerState::Exited;
+                    }
+                    if published {
+                        container.ports.push(PortMapping {
+                            protocol: Protocol::Tcp,
+                            host_ip: "0.0.0.0".parse().unwrap(),
+                            host_port: 8000 + u16::from(slot),
+                            container_port: 80,
+                        });
+                    }
+                    if let Some(stats) = container.stats.as_mut() {
+                        stats.cpu_percent = f64::from(plan.cpu);
+                    }
+                })
+                .process(100 + u32::from(slot), "server", Some(&id));
+        }
+        for &pid in &plan.host_processes {
+            builder = builder.process(10 + u32::from(pid), "agent", None);
+        }
+        let remotes = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "172.17.0.2", "172.17.0.3", "8.8.8.8"];
+        let ports = [80u16, 5432, 8000, 8001];
+        for &(local, remote, kind, port) in &plan.sockets {
+            let port = ports[usize::from(port)];
+            let (netns, pid, local_ip) = if local < 4 && containers.contains_key(&local) {
+                (CONTAINER_NETNS + u64::from(local), Some(100 + u32::from(local)), format!("172.17.0.{}", local + 2))
+            } else {
+                (HOST_NETNS, plan.host_processes.first().map(|p| 10 + u32::from(*p)), host_ip.clone())
+            };
+            match (kind, remote) {
+                (0, _) | (_, 6) => builder = builder.tcp(netns, pid, &format!("{local_ip}:{port}"), None),
+                _ => {
+                    let remote = remotes[usize::from(remote)];
+                    let ephemeral = 40000 + u16::from(local) * 10 + u16::from(kind);
+                    builder =
+                        builder.tcp(netns, pid, &format!("{local_ip}:{ephemeral}"), Some(&format!("{remote}:{port}")));
+                }
+            }
+        }
+        for &(source, target) in &plan.flows {
+            let client = format!("172.17.0.{}:0", source + 2);
+            let server = format!("{}:80", remotes[usize::from(target)]);
+            builder = builder.conntrack(&client, &server, &server);
+        }
+        builder.build()
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// A probe connects (or reconnects) with a snapshot.
+        Snapshot(usize, HostPlan),
+        /// A connected probe moves to a new state by a delta.
+        Delta(usize, HostPlan),
+        Remove(usize),
+    }
+
+    fn arb_steps() -> impl Strategy<Value = Vec<Step>> {
+        let step = prop_oneof![
+            1 => (0usize..3, arb_plan()).prop_map(|(host, plan)| Step::Snapshot(host, plan)),
+            3 => (0usize..3, arb_plan()).prop_map(|(host, plan)| Step::Delta(host, plan)),
+            1 => (0usize..3).prop_map(Step::Remove),
+        ];
+        prop::collection::vec(step, 1..12)
+    }
+
+    const OPTIONS: [ViewOptions; 3] = [
+        ViewOptions { stopped: Stopped::Hide, show_system: false, show_unconnected: true },
+        ViewOptions { stopped: Stopped::Show, show_system: true, show_unconnected: false },
+        ViewOptions { stopped: Stopped::Only, show_system: false, show_unconnected: true },
+    ];
+
+    /// Plays the steps on `store`; calls `after` after each with the reports held.
+    fn play(store: &mut Store, steps: &[Step], mut after: impl FnMut(&mut Store, &[Report])) {
+        let mut held: BTreeMap<usize, Report> = BTreeMap::new();
+        for (index, step) in steps.iter().enumerate() {
+            let seq = index as u64 + 1;
+            match step {
+                Step::Snapshot(host, plan) => {
+                    let report = build(*host, plan, seq);
+                    store.insert_snapshot(report.clone(), UnixMillis(seq * 1000));
+                    held.insert(*host, report);
+                }
+                Step::Delta(host, plan) => {
+                    let Some(previous) = held.get(host) else { continue };
+                    let next = build(*host, plan, previous.seq + 1);
+                    assert_eq!(store.apply_delta(diff(previous, &next), UnixMillis(seq * 1000)), DeltaOutcome::Applied);
+                    held.insert(*host, next);
+                }
+                Step::Remove(host) => {
+                    if let Some(report) = held.remove(host) {
+                        store.remove_probe(&report.probe);
+                    }
+                }
+            }
+            let reports: Vec<Report> = held.values().cloned().collect();
+            after(store, &reports);
+        }
+    }
+
+    fn fresh(reports: &[Report], view: ViewId, options: &ViewOptions) -> ViewGraph {
+        let mut store = Store::default();
+        for report in reports {
+            store.insert_snapshot(report.clone(), UnixMillis(0));
+        }
+        store.graph(view, options).unwrap()
+    }
+
+    /// A client's copy of a view, kept from the messages it was sent.
+    #[derive(Default)]
+    struct ClientCopy {
+        nodes: BTreeMap<String, Value>,
+        edges: BTreeMap<String, Value>,
+    }
+
+    impl ClientCopy {
+        fn apply(&mut self, message: Value) {
+            let kind = message["type"].as_str().unwrap().to_owned();
+            for (part, copy) in [("nodes", &mut self.nodes), ("edges", &mut self.edges)] {
+                if kind == "full" {
+                    copy.clear();
+                    for item in message[part].as_array().unwrap() {
+                        copy.insert(item["id"].as_str().unwrap().to_owned(), item.clone());
+                    }
+                    continue;
+                }
+                for id in message[part]["remove"].as_array().unwrap() {
+                    assert!(copy.remove(id.as_str().unwrap()).is_some(), "removed {id} was never sent");
+                }
+                for item in message[part]["add"].as_array().unwrap() {
+                    let id = item["id"].as_str().unwrap().to_owned();
+                    assert!(copy.insert(id.clone(), item.clone()).is_none(), "added {id} twice");
+                }
+                for item in message[part]["update"].as_array().unwrap() {
+                    let id = item["id"].as_str().unwrap().to_owned();
+                    assert!(copy.insert(id.clone(), item.clone()).is_some(), "updated {id} it never had");
+                }
+            }
+        }
+
+        fn matches(&self, graph: &ViewGraph) -> bool {
+            let graph = serde_json::to_value(graph).unwrap();
+            let ids = |part: &str| -> BTreeMap<String, Value> {
+                graph[part]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| (v["id"].as_str().unwrap().to_owned(), v.clone()))
+                    .collect()
+            };
+            self.nodes == ids("nodes") && self.edges == ids("edges")
+        }
+    }
+
+    fn drain(outbox: &mut mpsc::Receiver<Outgoing>, copy: &mut ClientCopy) {
+        while let Ok(message) = outbox.try_recv() {
+            let value = match message {
+                Outgoing::Full(message) => serde_json::to_value(&message).unwrap(),
+                Outgoing::Diff(text) => serde_json::from_str(&text).unwrap(),
+            };
+            copy.apply(value);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn incremental_views_equal_a_fresh_render(steps in arb_steps()) {
+            let mut store = Store::default();
+            play(&mut store, &steps, |store, reports| {
+                for view in ViewId::ALL {
+                    for options in &OPTIONS {
+                        let incremental = store.graph(view, options).unwrap();
+                        assert_eq!(incremental, fresh(reports, view, options), "{view} with {options:?}");
+                    }
+                }
+            });
+        }
+
+        #[test]
+        fn a_clients_first_view_plus_its_diffs_equal_the_view(steps in arb_steps(), join in 0usize..12) {
+            let mut store = Store::default();
+            let mut clients = Vec::new();
+            let mut step = 0;
+            play(&mut store, &steps, |store, _| {
+                step += 1;
+                if step == join.min(steps.len()) || step == 1 {
+                    for view in ViewId::ALL {
+                        for options in OPTIONS {
+                            let (outbox, messages) = mpsc::channel(1024);
+                            store.subscribe(view, options, outbox).unwrap();
+                            clients.push((view, options, messages, ClientCopy::default()));
+                        }
+                    }
+                }
+                store.flush();
+                for (view, options, messages, copy) in &mut clients {
+                    drain(messages, copy);
+                    let graph = store.graph(*view, options).unwrap();
+                    assert!(copy.matches(&graph), "{view} with {options:?} differs from what the client holds");
+                }
+            });
+        }
+    }
+}

@@ -1,12 +1,14 @@
 //! `probe-bench`: the probe's cost on a busy Docker host.
 //!
 //! For each container count N it starts N/2 busybox `httpd` servers and N/2
-//! clients looping `wget` against them every 0.2 s, plus one container
+//! clients looping `wget` against them (every 0.2 s and every 1 s, in turn:
+//! `--client-sleeps`), plus one container
 //! holding 200 idle processes; runs the release `periscope-probe` binary
 //! against a WebSocket sink on 127.0.0.1 that counts (and replays) what it
 //! receives; waits for the probe to settle; then measures over a window the
 //! probe's CPU (% of one core, from /proc/<pid>/stat), its RSS, and the bytes
-//! per second it sent. Every container is named `periscope-bench-…` and
+//! per second it sent, counted as read off the TCP socket (WebSocket framing
+//! included). Every container is named `periscope-bench-…` and
 //! removed afterwards. Traffic goes only to loopback and to these containers.
 //!
 //! Run: `cargo build --release -p periscope-probe --bins &&
@@ -41,6 +43,9 @@ struct Args {
     /// The probe's tick.
     #[arg(long, default_value_t = 1000)]
     tick_ms: u64,
+    /// Seconds each client sleeps between two requests, assigned in turn (issue 13's workload: 0.2 and 1).
+    #[arg(long, value_delimiter = ',', default_value = "0.2,1")]
+    client_sleeps: Vec<String>,
     /// The probe binary (default: `periscope-probe` beside this one).
     #[arg(long)]
     probe: Option<PathBuf>,
@@ -115,7 +120,8 @@ fn measure(runtime: &tokio::runtime::Runtime, args: &Args, probe: &Path, count: 
     }
     for index in 0..count - servers {
         let ip = &server_ips[index % servers.max(1)];
-        let script = format!("while true; do wget -q -O /dev/null http://{ip}/; sleep 0.2; done");
+        let pause = &args.client_sleeps[index % args.client_sleeps.len().max(1)];
+        let script = format!("while true; do wget -q -O /dev/null http://{ip}/; sleep {pause}; done");
         docker(&["run", "-d", "--name", &format!("{PREFIX}wget-{index}"), IMAGE, "sh", "-c", &script])?;
     }
     let idle = "for i in $(seq 200); do sleep 86400 & done; wait";
