@@ -1,11 +1,15 @@
-//! The one WebSocket to the app, kept up with capped exponential backoff
-//! and jitter.
+//! The one WebSocket to the app (`ws://`, or `wss://` verifying the app's
+//! certificate against the system's roots or `--ca-file`), kept up with
+//! capped exponential backoff and jitter.
 //!
 //! The link sends the frames the publish loop queues and hands every app
-//! message back to it; it knows nothing of reports. Its state is an
+//! message back to it; it knows nothing of reports. Control replies and pipe
+//! output come through a second, bounded channel that is served only when no
+//! report frame waits, so a busy pipe never delays a delta. Its state is an
 //! explicit [`LinkEvent`] stream: `Connected(generation)` after each
 //! successful upgrade, `App(message)`, `Disconnected`.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,13 +64,67 @@ impl Backoff {
     }
 }
 
+/// How to reach the app.
+pub struct Target {
+    pub url: String,
+    pub token: Option<String>,
+    /// For `wss://`: the TLS settings (roots to verify the app's certificate against).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// The TLS client settings for `wss://`: the CAs in `ca_file`, else the system's trusted roots.
+pub fn tls_config(ca_file: Option<&Path>) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                .map_err(|error| anyhow::anyhow!("reading the CA file {}: {error}", path.display()))?
+                .collect::<Result<_, _>>()
+                .map_err(|error| anyhow::anyhow!("reading the CA file {}: {error}", path.display()))?;
+            if certificates.is_empty() {
+                anyhow::bail!("the CA file {} holds no PEM certificate", path.display());
+            }
+            for certificate in certificates {
+                roots.add(certificate).map_err(|error| anyhow::anyhow!("a CA in {}: {error}", path.display()))?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for certificate in found.certs {
+                // A broken system certificate is skipped, as browsers do.
+                let _ = roots.add(certificate);
+            }
+        }
+    }
+    // ring is deprecated in rustls only for lacking post-quantum key exchange; aws-lc-rs, the
+    // alternative, builds a large C library, and nothing here calls for it yet.
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 /// Connects, pumps and reconnects until dropped.
-pub async fn maintain(url: String, token: Option<String>, queue: Arc<SendQueue>, events: mpsc::Sender<LinkEvent>) {
+pub async fn maintain(
+    target: Target,
+    queue: Arc<SendQueue>,
+    mut side: mpsc::Receiver<Vec<u8>>,
+    events: mpsc::Sender<LinkEvent>,
+) {
+    let url = target.url.clone();
     let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
     let mut failures = 0u32;
     loop {
-        match connect(&url, token.as_deref()).await {
+        match connect(&target).await {
             Ok(socket) => {
+                // Replies meant for the previous connection mean nothing on this one.
+                while side.try_recv().is_ok() {}
                 let generation = queue.start_generation();
                 if failures > 0 {
                     info!(app = %url, after_failures = failures, "connected to the app");
@@ -78,7 +136,7 @@ pub async fn maintain(url: String, token: Option<String>, queue: Arc<SendQueue>,
                     return;
                 }
                 let started = tokio::time::Instant::now();
-                let outcome = pump(socket, generation, &queue, &events)
+                let outcome = pump(socket, generation, &queue, &mut side, &events)
                     .instrument(info_span!("app_connection", app = %url, generation))
                     .await;
                 queue.start_generation();
@@ -108,12 +166,14 @@ pub async fn maintain(url: String, token: Option<String>, queue: Arc<SendQueue>,
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(url: &str, token: Option<&str>) -> anyhow::Result<Socket> {
-    let mut request = url.into_client_request()?;
-    if let Some(token) = token {
+async fn connect(target: &Target) -> anyhow::Result<Socket> {
+    let mut request = target.url.as_str().into_client_request()?;
+    if let Some(token) = &target.token {
         request.headers_mut().insert(AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}"))?);
     }
-    let (socket, _response) = tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(request))
+    let connector = target.tls.clone().map(tokio_tungstenite::Connector::Rustls);
+    let connecting = tokio_tungstenite::connect_async_tls_with_config(request, None, false, connector);
+    let (socket, _response) = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
         .await
         .map_err(|_| anyhow::anyhow!("connecting timed out after {CONNECT_TIMEOUT:?}"))??;
     Ok(socket)
@@ -123,13 +183,19 @@ async fn pump(
     socket: Socket,
     generation: u64,
     queue: &SendQueue,
+    side: &mut mpsc::Receiver<Vec<u8>>,
     events: &mpsc::Sender<LinkEvent>,
 ) -> anyhow::Result<()> {
     let (mut sink, mut stream) = socket.split();
     let codec = Codec::with_limit(MAX_APP_MESSAGE);
     loop {
         tokio::select! {
+            // Reports first: pipe output waits for them, never the reverse.
+            biased;
             frame = queue.pop(generation) => {
+                sink.send(Message::Binary(frame.into())).await?;
+            }
+            Some(frame) = side.recv() => {
                 sink.send(Message::Binary(frame.into())).await?;
             }
             message = stream.next() => match message {

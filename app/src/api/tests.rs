@@ -286,7 +286,7 @@ async fn the_probe_channel_applies_reports_asks_on_gaps_survives_bad_frames_and_
     let second = web_host(2);
     probe.send(frame(&ProbeMessage::Delta(diff(&first, &second)))).await.unwrap();
     // Garbage is counted and ignored.
-    probe.send(Incoming::Frame(b"PSCP\x01\x00garbage".to_vec())).await.unwrap();
+    probe.send(Incoming::Frame(b"PSCP\x02\x00garbage".to_vec())).await.unwrap();
     // A delta that skips seq 3.
     let fourth = web_host(4);
     let third = web_host(3);
