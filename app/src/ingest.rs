@@ -4,6 +4,7 @@
 
 use periscope_report::{AppMessage, Codec, ProbeId, ProbeMessage, SnapshotReason, UnixMillis};
 
+use crate::credentials::ProbeAuth;
 use crate::metrics::Metrics;
 use crate::registry::ConnectionId;
 use crate::state::AppState;
@@ -32,13 +33,18 @@ pub struct ProbeSession {
     connection: ConnectionId,
     codec: Codec,
     probe: Option<ProbeId>,
+    auth: ProbeAuth,
 }
 
 impl ProbeSession {
-    pub fn new(state: AppState) -> Self {
+    pub fn new(state: AppState, auth: ProbeAuth) -> Self {
         let codec = Codec::with_limit(state.config.max_decoded_bytes);
         let connection = state.next_connection();
-        ProbeSession { state, connection, codec, probe: None }
+        ProbeSession { state, connection, codec, probe: None, auth }
+    }
+
+    pub fn connection(&self) -> ConnectionId {
+        self.connection
     }
 
     pub fn probe(&self) -> Option<&ProbeId> {
@@ -69,6 +75,11 @@ impl ProbeSession {
                     if *bound != report.probe {
                         return Err(FrameError::WrongProbe { bound: bound.clone(), got: report.probe });
                     }
+                }
+                if let Err(refused) = self.state.config.credentials.check(&self.auth, &report.probe, &report.host.id) {
+                    Metrics::inc(&self.state.metrics.rejected_connections);
+                    tracing::warn!(probe = %report.probe, host = %report.host.id, %refused, "probe identity refused");
+                    return Ok(Reply::Close(AppMessage::Rejected { reason: refused.to_string() }));
                 }
                 let mut store = self.state.store();
                 if let Err(taken) = store.registry.claim(&report.probe, self.connection, now) {
@@ -130,10 +141,12 @@ impl ProbeSession {
                     }
                 }
             }
-            ProbeMessage::ControlResult { .. } | ProbeMessage::PipeOutput { .. } | ProbeMessage::PipeClosed { .. } => {
-                // Controls and pipes are not routed by this app version; the probe only answers requests we never send.
+            message @ (ProbeMessage::ControlResult { .. }
+            | ProbeMessage::PipeOutput { .. }
+            | ProbeMessage::PipeClosed { .. }) => {
+                // Only a registered probe has been asked anything.
                 if let Some(probe) = &self.probe {
-                    self.state.store().registry.touch(probe, self.connection, now);
+                    self.state.relay.deliver(probe, message);
                 }
                 Ok(Reply::Nothing)
             }

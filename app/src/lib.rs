@@ -19,16 +19,22 @@
 //! ```
 
 pub mod api;
+pub mod audit;
 pub mod config;
+pub mod control;
+pub mod credentials;
 pub mod history;
 pub mod ingest;
 pub mod metrics;
 pub mod model;
 pub mod node_id;
 pub mod registry;
+pub mod relay;
 pub mod render;
+pub mod sessions;
 pub mod state;
 pub mod store;
+pub mod tls;
 pub mod view;
 
 use crate::state::AppState;
@@ -36,7 +42,17 @@ use crate::state::AppState;
 /// Serves the API and UI on `listener` and runs the background tasks, until the future is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
     let background = tokio::spawn(state.clone().run_background());
-    let result = axum::serve(listener, api::router(state)).await;
+    let service = api::router(state).into_make_service_with_connect_info::<api::guard::ClientAddr>();
+    let result = axum::serve(listener, service).await;
+    background.abort();
+    result
+}
+
+/// [`serve`] over HTTPS.
+pub async fn serve_tls(listener: tls::TlsListener, state: AppState) -> std::io::Result<()> {
+    let background = tokio::spawn(state.clone().run_background());
+    let service = api::router(state).into_make_service_with_connect_info::<api::guard::ClientAddr>();
+    let result = axum::serve(listener, service).await;
     background.abort();
     result
 }

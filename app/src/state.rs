@@ -7,13 +7,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use periscope_report::UnixMillis;
-use tokio::sync::{broadcast, Notify};
+use periscope_report::{AppMessage, ProbeId, UnixMillis};
+use tokio::sync::{broadcast, mpsc, Notify};
 
+use crate::audit::Audit;
 use crate::config::AppConfig;
 use crate::metrics::{Gauges, Metrics};
 use crate::registry::ConnectionId;
+use crate::relay::Relay;
 use crate::render::view_state::Changes;
+use crate::sessions::Sessions;
 use crate::store::Store;
 use crate::view::ViewId;
 
@@ -28,7 +31,20 @@ pub struct Shared {
     changes: HashMap<ViewId, broadcast::Sender<Arc<Changes>>>,
     model_changed: Notify,
     next_connection: AtomicU64,
+    /// Controls and pipes between API callers and probes.
+    pub relay: Relay,
+    pub audit: Audit,
+    pub sessions: Sessions,
+    /// Each connected probe's outgoing queue (controls, pipe input), by the connection that owns it.
+    probe_links: Mutex<HashMap<ProbeId, (ConnectionId, mpsc::Sender<AppMessage>)>>,
 }
+
+/// Messages queued for one probe connection beyond which `send_to_probe` refuses.
+pub const PROBE_LINK_QUEUE: usize = 256;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("probe {0} is not connected (or its queue is full)")]
+pub struct ProbeUnavailable(pub ProbeId);
 
 /// Cheap to clone; what every handler and task holds.
 #[derive(Clone)]
@@ -58,7 +74,34 @@ impl AppState {
             changes,
             model_changed: Notify::new(),
             next_connection: AtomicU64::new(1),
+            relay: Relay::default(),
+            audit: Audit::default(),
+            sessions: Sessions::default(),
+            probe_links: Mutex::new(HashMap::new()),
         }))
+    }
+
+    /// Queues `message` on the probe's channel, without waiting.
+    pub fn send_to_probe(&self, probe: &ProbeId, message: AppMessage) -> Result<(), ProbeUnavailable> {
+        let links = self.probe_links.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (_, sender) = links.get(probe).ok_or_else(|| ProbeUnavailable(probe.clone()))?;
+        sender.try_send(message).map_err(|_| ProbeUnavailable(probe.clone()))
+    }
+
+    /// The probe channel `connection` now speaks for `probe`: messages for it go to `sender`.
+    pub fn link_probe(&self, probe: &ProbeId, connection: ConnectionId, sender: mpsc::Sender<AppMessage>) {
+        let mut links = self.probe_links.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        links.insert(probe.clone(), (connection, sender));
+    }
+
+    /// The channel `connection` closed: forget its link (if still its own), fail its requests, close its pipes.
+    pub fn unlink_probe(&self, probe: &ProbeId, connection: ConnectionId) {
+        let mut links = self.probe_links.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if links.get(probe).is_some_and(|(owner, _)| *owner == connection) {
+            links.remove(probe);
+            drop(links);
+            self.relay.probe_gone(probe);
+        }
     }
 
     /// The store, locked. Never hold it across an `.await`.
@@ -132,6 +175,11 @@ impl AppState {
         loop {
             tick.tick().await;
             self.reap(now());
+            for (probe, pipe) in self.relay.expire_unattached(Instant::now()) {
+                tracing::info!(%probe, ?pipe, "pipe never attached; closing it");
+                // The probe may be gone already; then the pipe went with it.
+                let _ = self.send_to_probe(&probe, AppMessage::PipeClose { pipe });
+            }
         }
     }
 

@@ -103,7 +103,9 @@ impl Store {
 
     pub fn details(&self, view: ViewId, node: &NodeId) -> Option<NodeDetails> {
         let state = self.renderer.view(view)?;
-        details(&self.renderer.ctx(&self.model), state, node, &self.history)
+        let mut details = details(&self.renderer.ctx(&self.model), state, node, &self.history)?;
+        details.controls = crate::control::offered(&self.model, node);
+        Some(details)
     }
 
     /// Node and edge counts with default options: from the kept view when there is

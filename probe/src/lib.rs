@@ -49,6 +49,11 @@ pub struct Config {
     #[arg(long = "ca-file", env = "PERISCOPE_CA_FILE")]
     pub ca_file: Option<PathBuf>,
 
+    /// For the app's built-in probe over `wss://`: trust exactly the certificate in this PEM file
+    /// (the app's own), whatever name it carries. Not a command-line flag.
+    #[arg(skip)]
+    pub pinned_cert: Option<PathBuf>,
+
     /// Refuse every control and pipe (stop, restart, logs, exec, …) whatever the app asks.
     #[arg(long = "no-controls", env = "PERISCOPE_NO_CONTROLS")]
     pub no_controls: bool,
@@ -122,6 +127,7 @@ impl Default for Config {
             token: None,
             token_file: None,
             ca_file: None,
+            pinned_cert: None,
             no_controls: false,
             host_shell: false,
             pipe_bytes_per_sec: 4 * 1024 * 1024,

@@ -1,7 +1,9 @@
 //! `WS /api/probe/ws`: the probe channel. Probes authenticate with a bearer
-//! token, send binary frames (a snapshot, then deltas), and get snapshot
-//! requests or a rejection back. [`serve_probe`] runs over a `Sink`/`Stream`
-//! pair so tests can drive it without a socket.
+//! token (the shared probe token, or their own from the credentials file),
+//! send binary frames (a snapshot, then deltas, control replies and pipe
+//! output), and get snapshot requests, controls, pipe input or a rejection
+//! back. [`serve_probe`] runs over a `Sink`/`Stream` pair so tests can drive
+//! it without a socket.
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -11,9 +13,11 @@ use axum::routing::get;
 use axum::Router;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use periscope_report::{AppMessage, Codec};
+use tokio::sync::mpsc;
 
 use crate::api::error::ApiError;
-use crate::api::guard::{check_origin, check_token};
+use crate::api::guard::check_probe_token;
+use crate::credentials::ProbeAuth;
 use crate::ingest::{ProbeSession, Reply};
 use crate::metrics::Metrics;
 use crate::state::{now, AppState};
@@ -36,11 +40,14 @@ async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    if let Err(error) = check_token(&headers, &state.config).and_then(|()| check_origin(&headers, &state.config)) {
-        Metrics::inc(&state.metrics.rejected_connections);
-        tracing::warn!(%error, "probe connection refused");
-        return Err(error);
-    }
+    let auth = match check_probe_token(&headers, &state.config) {
+        Ok(auth) => auth,
+        Err(error) => {
+            Metrics::inc(&state.metrics.rejected_connections);
+            tracing::warn!(%error, "probe connection refused");
+            return Err(error);
+        }
+    };
     let limit = state.config.max_frame_bytes;
     Ok(ws.max_message_size(limit).max_frame_size(limit).on_upgrade(move |socket: WebSocket| async move {
         let (sink, stream) = socket.split();
@@ -50,22 +57,43 @@ async fn upgrade(
             Ok(Message::Close(_)) | Err(_) => Incoming::Close,
             Ok(_) => Incoming::Other,
         });
-        serve_probe(state, Box::pin(sink), Box::pin(stream)).await;
+        serve_probe_as(state, auth, Box::pin(sink), Box::pin(stream)).await;
     }))
 }
 
-/// Serves one probe until its channel closes or it falls silent; then its nodes are removed.
-pub async fn serve_probe<S, R>(state: AppState, mut sink: S, mut incoming: R)
+/// Serves one probe that needed no token (tests, a tokenless loopback app).
+pub async fn serve_probe<S, R>(state: AppState, sink: S, incoming: R)
+where
+    S: Sink<Vec<u8>> + Unpin,
+    R: Stream<Item = Incoming> + Unpin,
+{
+    serve_probe_as(state, ProbeAuth::Open, sink, incoming).await
+}
+
+/// Serves one probe until its channel closes or it falls silent; then its
+/// nodes are removed, its pending controls fail and its pipes close.
+pub async fn serve_probe_as<S, R>(state: AppState, auth: ProbeAuth, mut sink: S, mut incoming: R)
 where
     S: Sink<Vec<u8>> + Unpin,
     R: Stream<Item = Incoming> + Unpin,
 {
     let timeout = state.config.probe_timeout;
-    let mut session = ProbeSession::new(state);
+    let mut session = ProbeSession::new(state.clone(), auth);
     let span = tracing::info_span!("probe_connection", probe = tracing::field::Empty);
     let codec = Codec::default();
+    let (outgoing_sender, mut outgoing) = mpsc::channel::<AppMessage>(crate::state::PROBE_LINK_QUEUE);
+    let mut linked = None;
     loop {
-        let message = match tokio::time::timeout(timeout, incoming.next()).await {
+        let next = tokio::select! {
+            message = tokio::time::timeout(timeout, incoming.next()) => message,
+            Some(message) = outgoing.recv() => {
+                if send(&mut sink, &codec, &message).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+        };
+        let message = match next {
             Ok(Some(message)) => message,
             Ok(None) => break,
             Err(_) => {
@@ -80,7 +108,11 @@ where
         };
         let reply = session.frame(&frame, now());
         if let Some(probe) = session.probe() {
-            span.record("probe", tracing::field::display(probe));
+            if linked.as_ref() != Some(probe) {
+                span.record("probe", tracing::field::display(probe));
+                state.link_probe(probe, session.connection(), outgoing_sender.clone());
+                linked = Some(probe.clone());
+            }
         }
         let (message, close) = match reply {
             Reply::Nothing => continue,
@@ -92,6 +124,9 @@ where
         }
     }
     session.closed();
+    if let Some(probe) = linked {
+        state.unlink_probe(&probe, session.connection());
+    }
     // Best effort: the peer may already be gone.
     let _ = sink.close().await;
 }

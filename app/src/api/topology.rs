@@ -88,8 +88,14 @@ async fn details(
     let node_id: NodeId = node.parse()?;
     let mut store = state.store();
     let changes = store.ready(view, now());
-    let details = store.details(view, &node_id);
+    let mut details = store.details(view, &node_id);
     drop(store);
     state.publish(changes);
+    if state.config.read_only {
+        // Read-only: the UI shows no control buttons.
+        if let Some(details) = details.as_mut() {
+            details.controls.clear();
+        }
+    }
     details.map(Json).ok_or(ApiError::UnknownNode { view: view.as_str(), node })
 }

@@ -8,13 +8,11 @@ use std::sync::atomic::Ordering;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::api::error::ApiError;
-use crate::api::guard::check_origin;
 use crate::api::topology::parse;
 use crate::metrics::Metrics;
 use crate::render::output::ViewMessage;
@@ -28,10 +26,9 @@ pub async fn upgrade(
     State(state): State<AppState>,
     Path(view): Path<String>,
     Query(query): Query<Vec<(String, String)>>,
-    headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    check_origin(&headers, &state.config)?;
+    // Host, Origin and the token were checked by the guard (api/guard.rs).
     let (view, options) = parse(&view, &query)?;
     Ok(ws.max_message_size(MAX_CLIENT_MESSAGE).on_upgrade(move |socket: WebSocket| async move {
         let (sink, stream) = socket.split();
