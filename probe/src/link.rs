@@ -233,9 +233,9 @@ pub async fn maintain(
     }
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(target: &Target) -> anyhow::Result<Socket> {
+pub async fn connect(target: &Target) -> anyhow::Result<Socket> {
     let mut request = target.url.as_str().into_client_request()?;
     if let Some(token) = &target.token {
         request.headers_mut().insert(AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}"))?);

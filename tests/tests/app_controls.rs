@@ -60,7 +60,8 @@ fn each_control_changes_the_real_container_and_the_topology_shows_it() {
     wait_for_node(&app, &node, "running");
 
     let details = app.get_json(&format!("/api/topology/containers/{}", encode(&node))).unwrap();
-    let offered: Vec<&str> = details["controls"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let offered: Vec<&str> =
+        details["controls"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
     assert_eq!(offered, ["stop", "restart", "pause", "remove", "logs", "exec"], "{details}");
     assert_eq!(details["controls"][0]["probe"], app.probe_id().as_str());
 
@@ -204,10 +205,7 @@ fn exec_and_log_pipes_carry_real_output_resize_reaches_the_tty_and_exits_close_t
     assert_eq!(refused.status, 409, "{}", refused.body);
 
     let audit = app.get_json("/api/audit").unwrap();
-    assert!(
-        audit.as_array().unwrap().iter().any(|e| e["kind"] == "pipe_closed" && e["action"] == "exec"),
-        "{audit}"
-    );
+    assert!(audit.as_array().unwrap().iter().any(|e| e["kind"] == "pipe_closed" && e["action"] == "exec"), "{audit}");
     // An unknown (or already attached) pipe ID.
     assert_eq!(app.websocket("/api/pipe/0123456789abcdef", &[]).err(), Some(404));
 }
