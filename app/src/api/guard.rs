@@ -226,11 +226,14 @@ fn origin_allowed(origin: &str, config: &AppConfig) -> bool {
     scheme == config.tls && port == listen.port()
 }
 
+/// `Referrer-Policy: no-referrer` would make Chromium send `Origin: null` on
+/// same-origin form posts, which the Origin check then refuses; `same-origin`
+/// keeps the page's URL from other sites all the same.
 fn add_security_headers(headers: &mut HeaderMap) {
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
 }
 
 /// `Set-Cookie` for a new session (or, with `None`, one that clears it).
