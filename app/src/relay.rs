@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use periscope_report::{PipeId, ProbeId, ProbeMessage, RequestId};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::metrics::Metrics;
+
 /// A pipe opened by a control must be attached (its WebSocket opened) within this.
 pub const ATTACH_WITHIN: Duration = Duration::from_secs(30);
 /// Output frames queued for one pipe client. The probe sends at most its
@@ -25,8 +27,10 @@ pub const ATTACH_WITHIN: Duration = Duration::from_secs(30);
 /// unless a probe ignores its window; then output is dropped, not the channel stalled.
 pub const PIPE_QUEUE: usize = 64;
 
-/// The probe's answer to a control: a pipe, nothing (done), or its error text.
-pub type ControlReply = Result<Option<PipeId>, String>;
+/// The probe's answer to a control: a pipe (with its output, routed from the
+/// moment the answer arrived, so nothing the probe sends right after is
+/// lost), nothing (done), or its error text.
+pub type ControlReply = Result<Option<(PipeId, mpsc::Receiver<PipeFrame>)>, String>;
 
 /// What a pipe's client receives.
 #[derive(Debug, PartialEq)]
@@ -68,6 +72,8 @@ pub struct Relay {
 struct Inner {
     pending: HashMap<RequestId, (ProbeId, oneshot::Sender<ControlReply>)>,
     routes: HashMap<(ProbeId, PipeId), mpsc::Sender<PipeFrame>>,
+    /// Pipes opened for a caller who gave up waiting: to be closed at their probe.
+    orphans: Vec<(ProbeId, PipeId)>,
     unattached: HashMap<String, OpenPipe>,
     per_client: HashMap<IpAddr, usize>,
     dropped_output: u64,
@@ -93,21 +99,35 @@ impl Relay {
 
     /// A probe's message about controls or pipes. Answers from a probe that
     /// was not asked, and output for pipes it does not own, are ignored.
-    pub fn deliver(&self, probe: &ProbeId, message: ProbeMessage) {
+    pub fn deliver(&self, probe: &ProbeId, message: ProbeMessage, metrics: &Metrics) {
         let mut inner = self.lock();
         match message {
             ProbeMessage::ControlResult { request, result } => {
                 if inner.pending.get(&request).is_some_and(|(asked, _)| asked == probe) {
                     if let Some((_, reply)) = inner.pending.remove(&request) {
-                        // The caller may have timed out meanwhile; nothing to tell then.
-                        let _ = reply.send(result);
+                        let result = result.map(|opened| {
+                            opened.map(|pipe| {
+                                let (sender, output) = mpsc::channel(PIPE_QUEUE);
+                                inner.routes.insert((probe.clone(), pipe), sender);
+                                (pipe, output)
+                            })
+                        });
+                        if let Err(Ok(Some((pipe, _)))) = reply.send(result) {
+                            // The caller timed out meanwhile: nobody will read this pipe.
+                            inner.routes.remove(&(probe.clone(), pipe));
+                            inner.orphans.push((probe.clone(), pipe));
+                        }
                     }
                 } else {
+                    Metrics::inc(&metrics.unrouted_replies);
                     tracing::debug!(%probe, ?request, "answer to a request this probe was not sent; ignored");
                 }
             }
             ProbeMessage::PipeOutput { pipe, data } => {
-                let Some(route) = inner.routes.get(&(probe.clone(), pipe)) else { return };
+                let Some(route) = inner.routes.get(&(probe.clone(), pipe)) else {
+                    Metrics::inc(&metrics.unrouted_replies);
+                    return;
+                };
                 if route.try_send(PipeFrame::Output(data)).is_err() {
                     inner.dropped_output += 1;
                 }
@@ -135,10 +155,12 @@ impl Relay {
         }
     }
 
-    /// Registers a pipe the probe opened for `client`; returns its public ID.
+    /// Registers a pipe the probe opened for `client` (its output from the
+    /// control's answer); returns its public ID.
     pub fn open_pipe(
         &self,
         owner: PipeOwner,
+        output: mpsc::Receiver<PipeFrame>,
         action: &'static str,
         max_per_client: usize,
         now: Instant,
@@ -146,11 +168,10 @@ impl Relay {
         let mut inner = self.lock();
         let count = inner.per_client.entry(owner.client).or_default();
         if *count >= max_per_client {
+            inner.routes.remove(&(owner.probe.clone(), owner.pipe));
             return Err(TooManyPipes(max_per_client));
         }
         *count += 1;
-        let (sender, output) = mpsc::channel(PIPE_QUEUE);
-        inner.routes.insert((owner.probe.clone(), owner.pipe), sender);
         let public = crate::state::random_hex(16);
         inner.unattached.insert(public.clone(), OpenPipe { owner, action, output, opened: now });
         Ok(public)
@@ -179,16 +200,18 @@ impl Relay {
         }
     }
 
-    /// Pipes nobody attached to in time: forgotten here; the caller tells their probes to close them.
+    /// Pipes nobody attached to in time (or whose caller gave up): forgotten
+    /// here; the caller tells their probes to close them.
     pub fn expire_unattached(&self, now: Instant) -> Vec<(ProbeId, PipeId)> {
         let mut inner = self.lock();
+        let orphans = std::mem::take(&mut inner.orphans);
         let stale: Vec<String> = inner
             .unattached
             .iter()
             .filter(|(_, open)| now.duration_since(open.opened) > ATTACH_WITHIN)
             .map(|(public, _)| public.clone())
             .collect();
-        let mut expired = Vec::new();
+        let mut expired = orphans;
         for public in stale {
             if let Some(open) = inner.unattached.remove(&public) {
                 let owner = open.owner;
@@ -217,10 +240,14 @@ mod tests {
         let relay = Relay::default();
         let (probe, other) = (ProbeId::new("p"), ProbeId::new("q"));
         let (request, mut reply) = relay.begin(&probe);
-        relay.deliver(&other, ProbeMessage::ControlResult { request, result: Ok(None) });
+        relay.deliver(&other, ProbeMessage::ControlResult { request, result: Ok(None) }, &Metrics::default());
         assert!(reply.try_recv().is_err(), "another probe cannot answer");
-        relay.deliver(&probe, ProbeMessage::ControlResult { request, result: Err("no such container".into()) });
-        assert_eq!(reply.try_recv().unwrap(), Err("no such container".into()));
+        relay.deliver(
+            &probe,
+            ProbeMessage::ControlResult { request, result: Err("no such container".into()) },
+            &Metrics::default(),
+        );
+        assert_eq!(reply.try_recv().unwrap().err(), Some("no such container".to_owned()));
     }
 
     #[test]
@@ -229,11 +256,16 @@ mod tests {
         let probe = ProbeId::new("p");
         let (_, mut reply) = relay.begin(&probe);
         let client: IpAddr = "127.0.0.1".parse().unwrap();
-        let owner = PipeOwner { probe: probe.clone(), pipe: PipeId(1), client, node: "n".into() };
-        let public = relay.open_pipe(owner, "logs", 4, Instant::now()).unwrap();
+        let (request, mut opened) = relay.begin(&probe);
+        let answer = ProbeMessage::ControlResult { request, result: Ok(Some(PipeId(1))) };
+        relay.deliver(&probe, answer, &Metrics::default());
+        // Output right after the answer, before the caller registered the pipe: kept.
+        relay.deliver(&probe, ProbeMessage::PipeOutput { pipe: PipeId(1), data: b"hi".to_vec() }, &Metrics::default());
+        let (pipe, output) = opened.try_recv().unwrap().unwrap().unwrap();
+        let owner = PipeOwner { probe: probe.clone(), pipe, client, node: "n".into() };
+        let public = relay.open_pipe(owner, output, "logs", 4, Instant::now()).unwrap();
         let mut open = relay.attach(&public).unwrap();
         assert!(relay.attach(&public).is_none(), "attached once only");
-        relay.deliver(&probe, ProbeMessage::PipeOutput { pipe: PipeId(1), data: b"hi".to_vec() });
         relay.probe_gone(&probe);
         assert!(matches!(reply.try_recv(), Err(oneshot::error::TryRecvError::Closed)));
         assert_eq!(open.output.try_recv().unwrap(), PipeFrame::Output(b"hi".to_vec()));
@@ -247,9 +279,10 @@ mod tests {
         let client: IpAddr = "10.0.0.1".parse().unwrap();
         let now = Instant::now();
         let owner = |pipe| PipeOwner { probe: probe.clone(), pipe: PipeId(pipe), client, node: "n".into() };
-        relay.open_pipe(owner(1), "logs", 2, now).unwrap();
-        relay.open_pipe(owner(2), "exec", 2, now).unwrap();
-        assert_eq!(relay.open_pipe(owner(3), "exec", 2, now), Err(TooManyPipes(2)));
+        let output = || mpsc::channel(1).1;
+        relay.open_pipe(owner(1), output(), "logs", 2, now).unwrap();
+        relay.open_pipe(owner(2), output(), "exec", 2, now).unwrap();
+        assert_eq!(relay.open_pipe(owner(3), output(), "exec", 2, now), Err(TooManyPipes(2)));
         let expired = relay.expire_unattached(now + ATTACH_WITHIN + Duration::from_secs(1));
         assert_eq!(expired.len(), 2);
         assert_eq!(relay.pipes_of(client), 0);

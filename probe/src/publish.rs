@@ -159,7 +159,8 @@ fn publish(mut report: Report, chain: &mut Chain, queue: &SendQueue, codec: &Cod
         }
         ProbeMessage::Delta(delta)
     };
-    let frame = match codec.encode(&message) {
+    // Serialized only: the link compresses at send time, on the connection's stream.
+    let frame = match codec.serialize(&message) {
         Ok(frame) => frame,
         Err(error) => {
             error!(%error, "cannot encode a report frame; skipping it");

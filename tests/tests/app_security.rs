@@ -254,8 +254,11 @@ fn a_probe_reaches_an_https_app_over_wss_with_a_private_ca_and_refuses_what_it_c
         ..AppConfig::default()
     });
     let tls = periscope::tls::server_config(&cert_file, &key_file).unwrap();
-    let _entered = runtime.enter();
-    let listener = periscope::tls::TlsListener::new(listener, tls).unwrap();
+    let listener = {
+        // The listener spawns its accept task: it needs the runtime entered.
+        let _entered = runtime.enter();
+        periscope::tls::TlsListener::new(listener, tls).unwrap()
+    };
     runtime.spawn(periscope::serve_tls(listener, state.clone()));
 
     let url = format!("wss://localhost:{}/api/probe/ws", address.port());
@@ -286,11 +289,12 @@ fn a_probe_reaches_an_https_app_over_wss_with_a_private_ca_and_refuses_what_it_c
     };
     runtime.spawn(periscope_probe::run(probe));
     wait_until("the probe over wss://", Duration::from_secs(30), || {
-        let known = state.store().model.report(&periscope_report::ProbeId::new("tls-probe")).is_some();
+        let known = state
+            .with_store_blocking(|store| store.model.report(&periscope_report::ProbeId::new("tls-probe")).is_some())
+            .unwrap_or(false);
         known.then_some(()).ok_or("not yet".to_owned())
     })
     .unwrap();
-    drop(_entered);
     runtime.shutdown_background();
     // Best effort: temp files of a finished test.
     let _ = std::fs::remove_dir_all(&dir);

@@ -90,10 +90,11 @@ async fn run(
     if name.opens_pipe() && state.relay.pipes_of(client.ip()) >= state.config.max_pipes_per_client {
         return Err(crate::relay::TooManyPipes(state.config.max_pipes_per_client).into());
     }
-    let (target, action) = {
-        let store = state.store();
-        plan(&store.model, &probe_id, &node_id, name, params)?
-    };
+    let planned = probe_id.clone();
+    let (target, action) = state
+        .with_store(move |store| plan(&store.model, &planned, &node_id, name, params))
+        .await
+        .map_err(|_| ApiError::Unavailable)??;
     let (request, reply) = state.relay.begin(&probe_id);
     if let Err(error) = state.send_to_probe(&probe_id, AppMessage::Control { request, target, action }) {
         state.relay.cancel(request);
@@ -111,9 +112,10 @@ async fn run(
     match answer {
         Err(text) => Err(ApiError::ProbeFailed(text)),
         Ok(None) => Ok(ControlReply::Done { ok: true }),
-        Ok(Some(pipe)) => {
+        Ok(Some((pipe, output))) => {
             let opened = state.relay.open_pipe(
                 crate::relay::PipeOwner { probe: probe_id.clone(), pipe, client: client.ip(), node: node.to_owned() },
+                output,
                 name.as_str(),
                 state.config.max_pipes_per_client,
                 Instant::now(),

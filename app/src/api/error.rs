@@ -47,6 +47,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("internal error")]
     Internal,
+    #[error("the app is stopping")]
+    Unavailable,
 }
 
 impl ApiError {
@@ -73,6 +75,7 @@ impl ApiError {
             ApiError::ControlTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::TooManyPipes(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

@@ -32,7 +32,7 @@ pub const OUTBOX_FRAMES: usize = 64;
 /// Pipes one probe keeps open at once; the app bounds them per client too.
 pub const MAX_PIPES: usize = 32;
 
-/// Where control replies and pipe output go: encoded frames for the link.
+/// Where control replies and pipe output go: serialized bodies for the link.
 #[derive(Clone)]
 pub struct Outbox {
     sender: mpsc::Sender<Vec<u8>>,
@@ -46,8 +46,9 @@ impl Outbox {
     }
 
     /// Waits for room (backpressure on pipe output); false once the link is gone.
+    /// The link compresses the serialized body on its stream, in send order.
     pub async fn send(&self, message: &ProbeMessage) -> bool {
-        match self.codec.encode(message) {
+        match self.codec.serialize(message) {
             Ok(frame) => self.sender.send(frame).await.is_ok(),
             Err(error) => {
                 warn!(%error, "cannot encode a control reply; dropped");
