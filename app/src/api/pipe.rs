@@ -137,7 +137,7 @@ where
                 Some(ClientFrame::Close) | None => break close_at_probe(&state, &owner, "closed by the client"),
             },
             () = tokio::time::sleep(idle) => {
-                let reason = format!("idle for {} s", idle.as_secs());
+                let reason = format!("idle for {idle:?}");
                 let _ = sink.send(PipeMessage::Closed(reason.clone())).await;
                 break close_at_probe(&state, &owner, &reason);
             }
@@ -161,4 +161,89 @@ fn close_at_probe(state: &AppState, owner: &crate::relay::PipeOwner, reason: &st
     // The probe may be gone already; then the pipe went with it.
     let _ = state.send_to_probe(&owner.probe, AppMessage::PipeClose { pipe: owner.pipe });
     reason.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use futures::channel::mpsc as channel;
+    use periscope_report::{PipeId, ProbeId, ProbeMessage, RequestId};
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::config::AppConfig;
+    use crate::metrics::Metrics;
+    use crate::relay::PipeOwner;
+
+    /// An app with one connected probe whose outbox the test reads, and a pipe opened on it.
+    fn pipe(idle: Duration) -> (AppState, mpsc::Receiver<AppMessage>, OpenPipe) {
+        let state = AppState::new(AppConfig { pipe_idle: idle, ..AppConfig::default() });
+        let probe = ProbeId::new("p");
+        let (outbox, to_probe) = mpsc::channel(64);
+        state.register_probe_outbox(probe.clone(), state.next_connection(), outbox);
+        let (request, mut answer) = state.relay.begin(&probe);
+        let opened = ProbeMessage::ControlResult { request, result: Ok(Some(PipeId(7))) };
+        state.relay.deliver(&probe, opened, &Metrics::default());
+        assert_eq!(request, RequestId(1));
+        let (pipe, output) = answer.try_recv().unwrap().unwrap().unwrap();
+        let owner = PipeOwner { probe, pipe, client: "127.0.0.1".parse().unwrap(), node: "container:c".into() };
+        let public = state.relay.open_pipe(owner, output, "exec", 4, Instant::now()).unwrap();
+        let open = state.relay.attach(&public).unwrap();
+        (state, to_probe, open)
+    }
+
+    async fn next<T>(receiver: &mut (impl futures_util::Stream<Item = T> + Unpin)) -> T {
+        tokio::time::timeout(Duration::from_secs(5), receiver.next()).await.expect("in time").expect("open")
+    }
+
+    #[tokio::test]
+    async fn input_resizes_output_acks_and_the_probe_closing_reach_their_side() {
+        let (state, mut to_probe, open) = pipe(Duration::from_secs(60));
+        let (sink, mut to_client) = channel::channel::<PipeMessage>(8);
+        let (mut client, incoming) = channel::channel::<ClientFrame>(8);
+        let task = tokio::spawn(relay_pipe(state.clone(), open, sink, incoming));
+
+        client.send(ClientFrame::Input(b"ls\n".to_vec())).await.unwrap();
+        assert_eq!(to_probe.recv().await, Some(AppMessage::PipeInput { pipe: PipeId(7), data: b"ls\n".to_vec() }));
+        client.send(ClientFrame::Text(r#"{"type":"resize","cols":120,"rows":40}"#.into())).await.unwrap();
+        assert_eq!(to_probe.recv().await, Some(AppMessage::PipeResize { pipe: PipeId(7), cols: 120, rows: 40 }));
+
+        let probe = ProbeId::new("p");
+        state.relay.deliver(
+            &probe,
+            ProbeMessage::PipeOutput { pipe: PipeId(7), data: b"out".to_vec() },
+            &Metrics::default(),
+        );
+        assert_eq!(next(&mut to_client).await, PipeMessage::Output(b"out".to_vec()));
+        assert_eq!(to_probe.recv().await, Some(AppMessage::PipeAck { pipe: PipeId(7), bytes: 3 }));
+
+        let closed = ProbeMessage::PipeClosed { pipe: PipeId(7), reason: Some("the shell exited (code 0)".into()) };
+        state.relay.deliver(&probe, closed, &Metrics::default());
+        assert_eq!(next(&mut to_client).await, PipeMessage::Closed("the shell exited (code 0)".into()));
+        tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
+        let audit = state.audit.entries();
+        assert_eq!(audit.last().map(|e| e.outcome.as_str()), Some("closed: the shell exited (code 0)"));
+    }
+
+    #[tokio::test]
+    async fn an_idle_pipe_is_closed_on_both_sides() {
+        let (state, mut to_probe, open) = pipe(Duration::from_millis(100));
+        let (sink, mut to_client) = channel::channel::<PipeMessage>(8);
+        let (_client, incoming) = channel::channel::<ClientFrame>(8);
+        relay_pipe(state.clone(), open, sink, incoming).await;
+        assert!(matches!(next(&mut to_client).await, PipeMessage::Closed(reason) if reason.starts_with("idle")));
+        assert_eq!(to_probe.recv().await, Some(AppMessage::PipeClose { pipe: PipeId(7) }));
+        assert_eq!(state.relay.pipes_of("127.0.0.1".parse().unwrap()), 0, "the client's pipe count is freed");
+    }
+
+    #[tokio::test]
+    async fn the_client_going_away_closes_the_pipe_at_the_probe() {
+        let (state, mut to_probe, open) = pipe(Duration::from_secs(60));
+        let (sink, _to_client) = channel::channel::<PipeMessage>(8);
+        let (mut client, incoming) = channel::channel::<ClientFrame>(8);
+        client.send(ClientFrame::Close).await.unwrap();
+        relay_pipe(state, open, sink, incoming).await;
+        assert_eq!(to_probe.recv().await, Some(AppMessage::PipeClose { pipe: PipeId(7) }));
+    }
 }
