@@ -86,7 +86,13 @@ async fn details(
 ) -> Result<Json<NodeDetails>, ApiError> {
     let view: ViewId = view.parse()?;
     let node_id: NodeId = node.parse()?;
-    let details =
+    let mut details =
         state.with_store(move |store| store.details(view, &node_id)).await.map_err(|_| ApiError::Unavailable)?;
+    if state.config.read_only {
+        // Read-only: the UI shows no control buttons.
+        if let Some(details) = details.as_mut() {
+            details.controls.clear();
+        }
+    }
     details.map(Json).ok_or(ApiError::UnknownNode { view: view.as_str(), node })
 }
