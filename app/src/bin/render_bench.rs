@@ -95,6 +95,9 @@ fn report(shape: &Shape, h: u32, seq: u64, variant: u32) -> Report {
             created: UnixMillis(1_700_000_000_000),
             started: Some(UnixMillis(1_700_000_000_000)),
             restart_count: 0,
+            exit_code: None,
+            oom_killed: false,
+            finished: None,
             networks: vec![ContainerNetwork { name: "bridge".into(), addresses: vec![IpAddr::V4(container_ip(c))] }],
             ports: vec![PortMapping {
                 protocol: Protocol::Tcp,
