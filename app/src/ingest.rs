@@ -145,7 +145,7 @@ impl ProbeSession {
         let Some(probe) = self.probe.take() else { return };
         let mut store = self.state.store();
         if store.registry.release(&probe, self.connection) {
-            store.remove_probe(&probe);
+            store.remove_probe(&probe, crate::state::now());
             drop(store);
             tracing::info!(%probe, "probe disconnected; its nodes are removed");
             self.state.model_changed();

@@ -4,6 +4,8 @@
 //! - [`ingest`] speaks the probe protocol; [`store`] holds the [`model`]
 //!   (each probe's latest report), the [`render`] state, metric [`history`]
 //!   and the probe [`registry`].
+//! - [`archive`] keeps history in an embedded store, fed by the store
+//!   without ever blocking it, and rebuilds past models for time travel.
 //! - [`render`] is pure: from the model to views, incrementally, per probe.
 //! - [`api`] is the only module that knows HTTP: [`api::router`] builds it all.
 //! - [`state`] ties them together with a lock, change notification and the
@@ -19,6 +21,7 @@
 //! ```
 
 pub mod api;
+pub mod archive;
 pub mod config;
 pub mod history;
 pub mod ingest;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use periscope_report::UnixMillis;
 use tokio::sync::{broadcast, Notify};
 
+use crate::archive::Archive;
 use crate::config::AppConfig;
 use crate::metrics::{Gauges, Metrics};
 use crate::registry::ConnectionId;
@@ -24,6 +25,8 @@ pub struct Shared {
     pub config: AppConfig,
     pub app_id: String,
     pub metrics: Metrics,
+    /// History, when on: read by the time-travel and events routes, fed by the store's recorder.
+    pub archive: Option<Archive>,
     store: Mutex<Store>,
     changes: HashMap<ViewId, broadcast::Sender<Arc<Changes>>>,
     model_changed: Notify,
@@ -49,12 +52,20 @@ pub fn now() -> UnixMillis {
 
 impl AppState {
     pub fn new(config: AppConfig) -> AppState {
+        AppState::with_archive(config, None)
+    }
+
+    /// The state with history kept in `archive` (see `Archive::open`).
+    pub fn with_archive(config: AppConfig, archive: Option<Archive>) -> AppState {
+        let mut store = Store::default();
+        store.recorder = archive.as_ref().map(Archive::recorder);
         let changes = ViewId::ALL.into_iter().map(|view| (view, broadcast::channel(CHANGE_BACKLOG).0)).collect();
         AppState(Arc::new(Shared {
             config,
             app_id: random_hex(16),
             metrics: Metrics::default(),
-            store: Mutex::new(Store::default()),
+            archive,
+            store: Mutex::new(store),
             changes,
             model_changed: Notify::new(),
             next_connection: AtomicU64::new(1),
@@ -144,7 +155,7 @@ impl AppState {
         for probe in &silent {
             tracing::warn!(%probe, "probe silent for too long; removing its nodes");
             Metrics::inc(&self.metrics.probes_timed_out);
-            store.remove_probe(probe);
+            store.remove_probe(probe, now);
         }
         store.forget_idle(UnixMillis(now.0.saturating_sub(idle)), |view| self.watched(view));
         drop(store);

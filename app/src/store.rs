@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use periscope_report::{ApplyError, Delta, ProbeId, Report, UnixMillis};
 
+use crate::archive::Recorder;
 use crate::history::History;
 use crate::model::Model;
 use crate::node_id::NodeId;
@@ -36,6 +37,8 @@ pub struct Store {
     pub renderer: Renderer,
     pub history: History,
     pub registry: Registry,
+    /// Hands what was applied to the history writer (when history is on); never blocks.
+    pub recorder: Option<Recorder>,
     /// When each view was last asked for over REST.
     last_requested: HashMap<ViewId, UnixMillis>,
     counts: HashMap<ViewId, Counts>,
@@ -53,15 +56,22 @@ pub enum DeltaOutcome {
 impl Store {
     pub fn insert_snapshot(&mut self, report: Report, now: UnixMillis) {
         self.history.sample(&report, now);
+        if let Some(recorder) = &mut self.recorder {
+            recorder.snapshot(now, &report);
+        }
         self.model.insert_snapshot(report);
     }
 
     pub fn apply_delta(&mut self, delta: Delta, now: UnixMillis) -> DeltaOutcome {
         let probe = delta.probe.clone();
+        let copy = self.recorder.as_ref().map(|_| delta.clone());
         match self.model.apply_delta(delta) {
             Ok(true) => {
                 if let Some(report) = self.model.report(&probe) {
                     self.history.sample(report, now);
+                    if let (Some(recorder), Some(copy)) = (&mut self.recorder, copy) {
+                        recorder.delta(now, copy, report);
+                    }
                 }
                 DeltaOutcome::Applied
             }
@@ -70,8 +80,12 @@ impl Store {
         }
     }
 
-    pub fn remove_probe(&mut self, probe: &ProbeId) {
-        self.model.remove(probe);
+    pub fn remove_probe(&mut self, probe: &ProbeId, now: UnixMillis) {
+        if self.model.remove(probe).is_some() {
+            if let Some(recorder) = &mut self.recorder {
+                recorder.removed(now, probe);
+            }
+        }
         self.history.remove_probe(probe);
     }
 
