@@ -109,7 +109,11 @@ pub fn container_events(
     let Some(container) = after.or(before) else { return Vec::new() };
     let node = EventNode::new(ViewId::Containers, &NodeId::Container(container.id.clone()), container.name.clone());
     let event = |kind: EventKind| Event { host: Some(host.to_string()), ..Event::new(at, kind, node.clone()) };
-    let died = |c: &Container| Event { exit_code: c.exit_code, oom_killed: Some(c.oom_killed), ..event(EventKind::ContainerDied) };
+    let died = |c: &Container| Event {
+        exit_code: c.exit_code,
+        oom_killed: Some(c.oom_killed),
+        ..event(EventKind::ContainerDied)
+    };
     let mut events = Vec::new();
     match (before, after) {
         (None, None) => {}
@@ -164,14 +168,16 @@ mod tests {
     use super::*;
 
     fn container(edit: impl FnOnce(&mut Container)) -> Container {
-        let report = ReportBuilder::new("a").container("c1", "web", "nginx", "172.17.0.2").edit_container("c1", edit).build();
+        let report =
+            ReportBuilder::new("a").container("c1", "web", "nginx", "172.17.0.2").edit_container("c1", edit).build();
         let container = report.containers.iter().next().unwrap().clone();
         container
     }
 
     fn check(before: Option<&Container>, after: Option<&Container>, expected: &[EventKind]) {
         let host = HostId::new("h");
-        let kinds: Vec<EventKind> = container_events(UnixMillis(5), &host, before, after).iter().map(|e| e.kind).collect();
+        let kinds: Vec<EventKind> =
+            container_events(UnixMillis(5), &host, before, after).iter().map(|e| e.kind).collect();
         assert_eq!(kinds, expected);
     }
 

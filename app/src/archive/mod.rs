@@ -97,20 +97,23 @@ macro_rules! redb_errors {
         })*
     };
 }
-redb_errors!(
-    redb::DatabaseError,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError
-);
+redb_errors!(redb::DatabaseError, redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
 
 /// What the store hands the writer.
 #[derive(Debug)]
 pub enum Record {
-    Snapshot { at: UnixMillis, report: Box<Report> },
-    Delta { at: UnixMillis, delta: Box<Delta> },
-    Removed { at: UnixMillis, probe: ProbeId },
+    Snapshot {
+        at: UnixMillis,
+        report: Box<Report>,
+    },
+    Delta {
+        at: UnixMillis,
+        delta: Box<Delta>,
+    },
+    Removed {
+        at: UnixMillis,
+        probe: ProbeId,
+    },
     /// Flush everything and stop; answered when done.
     Close(mpsc::Sender<()>),
 }
@@ -268,3 +271,6 @@ impl Recorder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

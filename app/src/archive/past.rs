@@ -53,12 +53,20 @@ impl PastView {
         options: &ViewOptions,
         sent: &mut SentView,
         changes: &Changes,
-    ) -> (crate::render::output::ChangeSet<crate::render::output::Node>, crate::render::output::ChangeSet<crate::render::output::Edge>) {
+    ) -> (
+        crate::render::output::ChangeSet<crate::render::output::Node>,
+        crate::render::output::ChangeSet<crate::render::output::Edge>,
+    ) {
         self.state().diff(options, sent, changes)
     }
 
     /// The node's details, with samples from `from` to the view's moment.
-    pub fn details(&self, archive: &Archive, node: &NodeId, from: UnixMillis) -> Result<Option<NodeDetails>, ArchiveError> {
+    pub fn details(
+        &self,
+        archive: &Archive,
+        node: &NodeId,
+        from: UnixMillis,
+    ) -> Result<Option<NodeDetails>, ArchiveError> {
         let ctx = self.renderer.ctx(&self.model);
         let probes = probes_of(&self.model, &member_keys(&ctx, node), node);
         let history: History = archive.samples(&probes, from, self.at)?;

@@ -78,7 +78,11 @@ impl Archive {
                     break;
                 }
                 if entry.at > after {
-                    changes.push(Change { at: entry.at, probe: ProbeId::new(segment.probe.as_str()), entry: entry.decode()? });
+                    changes.push(Change {
+                        at: entry.at,
+                        probe: ProbeId::new(segment.probe.as_str()),
+                        entry: entry.decode()?,
+                    });
                 }
             }
         }

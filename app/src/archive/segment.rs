@@ -159,7 +159,8 @@ mod tests {
         // Written as two parts (two flushes), read back as one stream.
         let parts = [compress(&raw[..split]).unwrap(), compress(&raw[split..]).unwrap()];
         let back = decompress(parts.iter().map(Vec::as_slice)).unwrap();
-        let decoded: Vec<(u64, Entry)> = entries(&back).map(|e| e.unwrap()).map(|e| (e.at.0, e.decode().unwrap())).collect();
+        let decoded: Vec<(u64, Entry)> =
+            entries(&back).map(|e| e.unwrap()).map(|e| (e.at.0, e.decode().unwrap())).collect();
         assert_eq!(decoded, vec![(100, Entry::Keyframe(first)), (200, Entry::Delta(delta)), (300, Entry::Removed)]);
     }
 

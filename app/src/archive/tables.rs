@@ -42,10 +42,7 @@ pub fn open(dir: &Path) -> Result<Database, ArchiveError> {
     let (format, stored_wire) = {
         let read = db.begin_read()?;
         match read.open_table(META) {
-            Ok(meta) => (
-                meta.get("format")?.map(|v| v.value()),
-                meta.get("wire_version")?.map(|v| v.value()),
-            ),
+            Ok(meta) => (meta.get("format")?.map(|v| v.value()), meta.get("wire_version")?.map(|v| v.value())),
             Err(redb::TableError::TableDoesNotExist(_)) => (None, None),
             Err(error) => return Err(error.into()),
         }

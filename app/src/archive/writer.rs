@@ -19,7 +19,9 @@ use crate::archive::edges::EdgeWatcher;
 use crate::archive::event::{container_events, Event, EventKind};
 use crate::archive::segment::{self, SegmentError};
 use crate::archive::tables::{self, EVENTS, PARTS, SEGMENTS};
-use crate::archive::{ArchiveError, HistoryConfig, Record, Status, FLUSH_INTERVAL_MS, KEYFRAME_INTERVAL_MS, MAX_SEGMENT_SPAN_MS};
+use crate::archive::{
+    ArchiveError, HistoryConfig, Record, Status, FLUSH_INTERVAL_MS, KEYFRAME_INTERVAL_MS, MAX_SEGMENT_SPAN_MS,
+};
 use crate::model::Model;
 
 /// After a failed write, how long until the next try.
@@ -140,7 +142,8 @@ impl Writer {
                 ids.sort();
                 ids.dedup();
                 for id in ids {
-                    let events = container_events(at, &report.host.id, old.containers.get(id), report.containers.get(id));
+                    let events =
+                        container_events(at, &report.host.id, old.containers.get(id), report.containers.get(id));
                     self.events.extend(events);
                 }
             }
@@ -324,7 +327,9 @@ impl Writer {
         }
         write.commit()?;
         if self.status.from.load(Ordering::Relaxed) == 0 {
-            if let Some(first) = self.open.values().map(|o| o.start.0).chain(self.closing.iter().map(|(_, o)| o.start.0)).min() {
+            if let Some(first) =
+                self.open.values().map(|o| o.start.0).chain(self.closing.iter().map(|(_, o)| o.start.0)).min()
+            {
                 self.status.from.store(first, Ordering::Relaxed);
             }
         }
