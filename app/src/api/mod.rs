@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod guard;
+pub mod history;
 pub mod meta;
 pub mod probe_ws;
 pub mod probes;
@@ -29,6 +30,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/probes"),
     ("get", "/api/probe/ws"),
     ("get", "/api/report"),
+    ("get", "/api/history"),
+    ("get", "/api/events"),
     ("get", "/metrics"),
     ("get", "/healthz"),
 ];
@@ -40,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .merge(probes::router())
         .merge(probe_ws::router())
         .merge(report::router())
+        .merge(history::router())
         .fallback(ui::serve)
         .with_state(state)
 }

@@ -7,6 +7,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use crate::api::error::ApiError;
+use crate::api::history;
 use crate::node_id::NodeId;
 use crate::render::output::{NodeDetails, ViewGraph};
 use crate::state::{now, AppState};
@@ -72,6 +73,9 @@ async fn view(
     Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Json<ViewGraph>, ApiError> {
     let (view, options) = parse(&view, &query)?;
+    if let Some(at) = history::time_param(&query, "at")? {
+        return history::past_graph(&state, view, options, at).await.map(Json);
+    }
     let mut store = state.store();
     let changes = store.ready(view, now());
     let graph = store.graph(view, &options).ok_or(ApiError::Internal)?;
@@ -83,9 +87,15 @@ async fn view(
 async fn details(
     State(state): State<AppState>,
     Path((view, node)): Path<(String, String)>,
+    Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Json<NodeDetails>, ApiError> {
     let view: ViewId = view.parse()?;
     let node_id: NodeId = node.parse()?;
+    let (at, from) = (history::time_param(&query, "at")?, history::time_param(&query, "from")?);
+    if at.is_some() || from.is_some() {
+        let details = history::past_details(&state, view, node_id, at, from).await?;
+        return details.map(Json).ok_or(ApiError::UnknownNode { view: view.as_str(), node });
+    }
     let mut store = state.store();
     let changes = store.ready(view, now());
     let details = store.details(view, &node_id);
