@@ -2,9 +2,12 @@
 //! probe for this host, publishing to the app over loopback.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use periscope::archive::{Archive, HistoryConfig};
 use periscope::config::AppConfig;
 use periscope::state::{random_hex, AppState};
 
@@ -30,6 +33,22 @@ struct Cli {
     /// Refuse state-changing controls.
     #[arg(long)]
     read_only: bool,
+
+    /// Where history is kept [default: $XDG_DATA_HOME/periscope or ~/.local/share/periscope].
+    #[arg(long, env = "PERISCOPE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+
+    /// Keep no history (no time travel, no events); nothing is written to disk.
+    #[arg(long, env = "PERISCOPE_NO_HISTORY")]
+    no_history: bool,
+
+    /// Drop history older than this (e.g. 7d, 12h, 30m).
+    #[arg(long, env = "PERISCOPE_HISTORY_MAX_AGE", default_value = "7d", value_parser = humantime::parse_duration)]
+    history_max_age: Duration,
+
+    /// Drop the oldest history when the store grows past this (e.g. 1GiB, 500MB).
+    #[arg(long, env = "PERISCOPE_HISTORY_MAX_SIZE", default_value = "1GiB")]
+    history_max_size: bytesize::ByteSize,
 }
 
 /// The probe's own flags, read from its environment variables (PERISCOPE_NO_DOCKER, …).
@@ -65,11 +84,21 @@ async fn main() -> anyhow::Result<()> {
         read_only: cli.read_only,
         ..AppConfig::default()
     };
+    let archive = if cli.no_history {
+        tracing::info!("history off (--no-history)");
+        None
+    } else {
+        let dir = cli.data_dir.clone().or_else(HistoryConfig::default_dir).context(
+            "no data directory for history: set --data-dir (or PERISCOPE_DATA_DIR, XDG_DATA_HOME, HOME), or pass --no-history",
+        )?;
+        let history = HistoryConfig { dir, max_age: cli.history_max_age, max_bytes: cli.history_max_size.as_u64() };
+        Some(Archive::open(history).context("opening history")?)
+    };
     let listener =
         tokio::net::TcpListener::bind(cli.listen).await.with_context(|| format!("binding {}", cli.listen))?;
     let address = listener.local_addr().context("reading the bound address")?;
     tracing::info!(%address, ui = periscope::api::ui::is_built(), "periscope app listening");
-    let state = AppState::new(config);
+    let state = AppState::with_archive(config, archive);
     let server = periscope::serve(listener, state);
 
     if cli.no_probe {

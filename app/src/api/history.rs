@@ -183,7 +183,12 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// `GET /api/topology/{view}?at=`: the view as it was.
-pub async fn past_graph(state: &AppState, view: ViewId, options: ViewOptions, at: UnixMillis) -> Result<ViewGraph, ApiError> {
+pub async fn past_graph(
+    state: &AppState,
+    view: ViewId,
+    options: ViewOptions,
+    at: UnixMillis,
+) -> Result<ViewGraph, ApiError> {
     let archive = archive_at(state, at)?;
     blocking(move || PastView::build(&archive, view, at).map(|past| past.graph(&options))).await
 }
@@ -227,8 +232,14 @@ enum Command {
 #[serde(tag = "type", rename_all = "snake_case")]
 enum PlaybackMessage {
     /// Where playback is: sent after every step, seek, pause or play.
-    Clock { at: u64, playing: bool, speed: f64 },
-    Error { error: String },
+    Clock {
+        at: u64,
+        playing: bool,
+        speed: f64,
+    },
+    Error {
+        error: String,
+    },
 }
 
 /// How a playback starts: `speed` (history seconds per second, default 1) and `paused`.

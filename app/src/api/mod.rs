@@ -50,3 +50,6 @@ pub fn router(state: AppState) -> Router {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod history_tests;
