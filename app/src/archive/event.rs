@@ -121,6 +121,12 @@ pub fn container_events(
             events.push(event(EventKind::ContainerCreated));
             if is_up(new.state) {
                 events.push(event(EventKind::ContainerStarted));
+            } else if new.finished.is_some() {
+                // It ran and stopped before the probe looked (an OOM kill can take a second).
+                events.push(died(new));
+                if new.oom_killed {
+                    events.push(event(EventKind::ContainerOomKilled));
+                }
             }
         }
         (Some(old), None) => {
@@ -198,6 +204,11 @@ mod tests {
         let created = container(|c| c.state = ContainerState::Created);
         check(None, Some(&running), &[EventKind::ContainerCreated, EventKind::ContainerStarted]);
         check(None, Some(&created), &[EventKind::ContainerCreated]);
+        check(
+            None,
+            Some(&oom),
+            &[EventKind::ContainerCreated, EventKind::ContainerDied, EventKind::ContainerOomKilled],
+        );
         check(Some(&created), Some(&running), &[EventKind::ContainerStarted]);
         check(Some(&running), Some(&running), &[]);
         check(Some(&running), Some(&exited), &[EventKind::ContainerDied]);

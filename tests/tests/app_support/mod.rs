@@ -22,9 +22,30 @@ pub struct App {
 
 impl App {
     pub fn standalone() -> App {
+        App::start(None)
+    }
+
+    /// The app keeping history in `dir` (as the `periscope` binary does by default).
+    pub fn with_history(dir: &std::path::Path) -> App {
+        let archive = periscope::archive::Archive::open(periscope::archive::HistoryConfig::new(dir)).expect("history");
+        App::start(Some(archive))
+    }
+
+    /// Stops the app and its probe, then history's writer, so another app can open the same store.
+    pub fn stop(self) {
+        let App { runtime, state, .. } = self;
+        drop(runtime);
+        let archive = state.archive.clone();
+        drop(state);
+        if let Some(archive) = archive {
+            archive.close();
+        }
+    }
+
+    fn start(archive: Option<periscope::archive::Archive>) -> App {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let token = periscope::state::random_hex(16);
-        let state = AppState::new(AppConfig { token: Some(token.clone()), ..AppConfig::default() });
+        let state = AppState::with_archive(AppConfig { token: Some(token.clone()), ..AppConfig::default() }, archive);
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let address = listener.local_addr().unwrap();
         runtime.spawn(periscope::serve(listener, state.clone()));
