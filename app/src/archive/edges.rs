@@ -43,10 +43,11 @@ impl EdgeWatcher {
                     if self.vanished.remove(&key).is_some() {
                         continue;
                     }
-                    if !self.present.contains_key(&key) {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = self.present.entry(key) {
+                        let key = slot.key();
                         let labels = (label(state, &key.source), label(state, &key.target));
-                        events.push(edge_event(now, EventKind::EdgeSeen, &key, &labels));
-                        self.present.insert(key, labels);
+                        events.push(edge_event(now, EventKind::EdgeSeen, key, &labels));
+                        slot.insert(labels);
                     }
                 } else if self.present.contains_key(&key) {
                     self.vanished.entry(key).or_insert(now);
