@@ -204,6 +204,16 @@ impl Archive {
         &self.0.db
     }
 
+    /// Bytes of data stored (keys and values) and of pages in use; the file may be larger.
+    pub fn stored_bytes(&self) -> Result<(u64, u64), ArchiveError> {
+        let write = self.0.db.begin_write()?;
+        let stats = write.stats()?;
+        let used = stats.allocated_pages() * stats.page_size() as u64;
+        let stored = stats.stored_bytes();
+        write.abort()?;
+        Ok((stored, used))
+    }
+
     /// The moments history covers, if any.
     pub fn range(&self) -> Option<(UnixMillis, UnixMillis)> {
         let from = self.0.status.from.load(Ordering::Relaxed);

@@ -10,7 +10,11 @@
 //! and diffing for a client of the containers and processes views. Prints
 //! a Markdown table and the app's RSS.
 //!
-//! Usage: `periscope-render-bench [HOSTS] [CONTAINERS] [PROCESSES]`.
+//! Usage: `periscope-render-bench [HOSTS] [CONTAINERS] [PROCESSES]`;
+//! `periscope-render-bench --history [HOSTS]` measures history instead (see `render_bench/history.rs`).
+
+#[path = "render_bench/history.rs"]
+mod history;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -248,6 +252,10 @@ fn ms(duration: Duration) -> String {
 
 fn main() {
     let args: Vec<u32> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    if std::env::args().any(|a| a == "--history") {
+        let shape = Shape { hosts: args.first().copied().unwrap_or(100), containers: 20, processes: 10 };
+        return history::run(&shape);
+    }
     let shape = Shape {
         hosts: args.first().copied().unwrap_or(500),
         containers: args.get(1).copied().unwrap_or(20),
