@@ -252,6 +252,10 @@ fn ms(duration: Duration) -> String {
 
 fn main() {
     let args: Vec<u32> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(dir) = argv.iter().position(|a| a == "--history-stats").and_then(|i| argv.get(i + 1)) {
+        return history::stats(std::path::Path::new(dir));
+    }
     if std::env::args().any(|a| a == "--history") {
         let shape = Shape { hosts: args.first().copied().unwrap_or(100), containers: 20, processes: 10 };
         return history::run(&shape);

@@ -114,6 +114,22 @@ fn live_path(shape: &Shape, archive: Option<&Archive>) -> (String, u64) {
     (stat(totals), dropped)
 }
 
+/// `--history-stats DIR`: what a store written by a real app holds (run after stopping that app).
+pub fn stats(dir: &std::path::Path) {
+    let (archive, _writer) = Archive::open_driven(HistoryConfig::new(dir)).expect("opening history");
+    let (stored, used) = archive.stored_bytes().expect("stats");
+    let file = std::fs::metadata(archive.path()).map(|m| m.len()).unwrap_or(0);
+    let Some((from, to)) = archive.range() else {
+        println!("empty store");
+        return;
+    };
+    let hours = (to.0 - from.0) as f64 / 3_600_000.0;
+    println!("range {:.1} min; probes: {}", hours * 60.0, archive.model_at(to).map(|m| m.len()).unwrap_or(0));
+    for (what, bytes) in [("data stored", stored), ("pages in use", used), ("file", file)] {
+        println!("{what}: {:.2} MB, {:.2} MB per hour", bytes as f64 / 1e6, bytes as f64 / 1e6 / hours);
+    }
+}
+
 pub fn run(shape: &Shape) {
     println!("History bench: {} hosts × {} containers × {} processes", shape.hosts, shape.containers, shape.processes);
 
