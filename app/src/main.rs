@@ -51,6 +51,22 @@ struct Cli {
     history_max_size: bytesize::ByteSize,
 }
 
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            // No SIGTERM handler: only Ctrl-C stops the app gracefully.
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}
+
 /// The probe's own flags, read from its environment variables (PERISCOPE_NO_DOCKER, …).
 #[derive(Debug, Parser)]
 struct ProbeEnv {
@@ -98,8 +114,21 @@ async fn main() -> anyhow::Result<()> {
         tokio::net::TcpListener::bind(cli.listen).await.with_context(|| format!("binding {}", cli.listen))?;
     let address = listener.local_addr().context("reading the bound address")?;
     tracing::info!(%address, ui = periscope::api::ui::is_built(), "periscope app listening");
-    let state = AppState::with_archive(config, archive);
+    let state = AppState::with_archive(config, archive.clone());
     let server = periscope::serve(listener, state);
+    // On SIGTERM or Ctrl-C, history's last second is flushed before the process goes.
+    let server = async move {
+        tokio::select! {
+            result = server => result,
+            () = shutdown_signal() => {
+                tracing::info!("shutting down");
+                if let Some(archive) = archive {
+                    tokio::task::spawn_blocking(move || archive.close()).await.ok();
+                }
+                Ok(())
+            }
+        }
+    };
 
     if cli.no_probe {
         return server.await.context("serving");

@@ -268,3 +268,85 @@ fn after_a_kill_9_mid_burst_the_store_opens_and_earlier_history_is_there() {
     wait_for_history(|p| second.get_json(p), restarted_at);
     drop(burst);
 }
+
+/// A tmpfs of a fixed size (a disk that fills), unmounted on drop. Needs root, as the probe does.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn new(label: &str, size: &str) -> SmallDisk {
+        let dir = std::env::temp_dir().join(format!("periscope-test-disk-{label}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let status =
+            Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(&dir).status();
+        assert!(status.is_ok_and(|s| s.success()), "mounting a tmpfs at {} (needs root)", dir.display());
+        SmallDisk(dir)
+    }
+
+    fn resize(&self, size: &str) {
+        let status = Command::new("mount").args(["-o", &format!("remount,size={size}")]).arg(&self.0).status();
+        assert!(status.is_ok_and(|s| s.success()), "growing the tmpfs");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        // Best effort: a test that failed may leave the store open a moment longer; lazy unmount then.
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// A host report with `bytes` of incompressible text in one container's command line.
+fn bulky_report(seq: u64, hostname: &str, bytes: usize) -> periscope_report::Report {
+    let mut x = seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let noise: String = (0..bytes)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'a' + (x % 26) as u8)
+        })
+        .collect();
+    let mut report = periscope_report::fixtures::ReportBuilder::new("filler")
+        .seq(seq)
+        .container("bulk", "bulk", "busybox:latest", "172.31.0.2")
+        .edit_container("bulk", |c| c.command = noise)
+        .build();
+    report.host.hostname = hostname.to_owned();
+    report
+}
+
+#[test]
+fn a_full_disk_stops_history_with_an_error_never_the_live_view() {
+    let disk = SmallDisk::new("full", "3m");
+    let app = App::with_history(&disk.0);
+    let get = |path: &str| app.get_json(path);
+    let mut seq = 1;
+    let error = wait_until("history to stop on the full disk", Duration::from_secs(60), || {
+        seq += 1;
+        app.state.store().insert_snapshot(bulky_report(seq, "filling", 400_000), periscope::state::now());
+        app.state.model_changed();
+        let info = get("/api/history")?;
+        info["error"].as_str().map(str::to_owned).ok_or_else(|| format!("no error yet: {info}"))
+    })
+    .unwrap();
+    assert!(!error.is_empty());
+    // The live view goes on: a change after the failure shows at once.
+    app.state.store().insert_snapshot(bulky_report(seq + 1, "still-live", 10), periscope::state::now());
+    app.state.model_changed();
+    wait_until("the live view to show the newest report", Duration::from_secs(10), || {
+        let hosts = get("/api/topology/hosts")?;
+        nodes(&hosts).iter().any(|n| n["label"] == "still-live").then_some(()).ok_or_else(|| hosts.to_string())
+    })
+    .unwrap();
+    assert_eq!(http_get(app.address, "/healthz").unwrap(), "ok");
+
+    // Room again: history resumes by itself (retried every 30 s).
+    disk.resize("64m");
+    wait_until("history to resume", Duration::from_secs(90), || {
+        let info = get("/api/history")?;
+        info["error"].is_null().then_some(()).ok_or_else(|| info.to_string())
+    })
+    .unwrap();
+    app.stop();
+}

@@ -33,7 +33,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use periscope_report::{Delta, ProbeId, Report, UnixMillis};
@@ -84,6 +84,8 @@ pub enum ArchiveError {
     Store(#[from] redb::Error),
     #[error("history store holds an unreadable record")]
     Corrupt,
+    #[error("history store is being reopened after a write error")]
+    Reopening,
     #[error("{0}")]
     Segment(#[from] segment::SegmentError),
 }
@@ -133,8 +135,36 @@ pub struct Status {
     pub failure: Mutex<Option<String>>,
 }
 
+/// The open database, shared by the writer and readers. After a failed write
+/// redb refuses everything until the file is reopened, so the writer can swap it.
+pub struct DbSlot {
+    dir: PathBuf,
+    db: RwLock<Option<Arc<Database>>>,
+}
+
+impl DbSlot {
+    fn new(dir: PathBuf, db: Database) -> DbSlot {
+        DbSlot { dir, db: RwLock::new(Some(Arc::new(db))) }
+    }
+
+    /// The database, unless it is being reopened.
+    pub fn get(&self) -> Result<Arc<Database>, ArchiveError> {
+        self.db.read().unwrap_or_else(|p| p.into_inner()).clone().ok_or(ArchiveError::Reopening)
+    }
+
+    /// Closes and opens the file again; fails (to be retried) while a reader still holds the old one.
+    pub fn reopen(&self) -> Result<(), ArchiveError> {
+        let mut slot = self.db.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(old) = slot.take() {
+            drop(old);
+        }
+        *slot = Some(Arc::new(tables::open(&self.dir)?));
+        Ok(())
+    }
+}
+
 struct Inner {
-    db: Arc<Database>,
+    db: Arc<DbSlot>,
     path: PathBuf,
     config: HistoryConfig,
     status: Arc<Status>,
@@ -174,7 +204,7 @@ impl Archive {
     }
 
     fn open_parts(config: HistoryConfig) -> Result<(Archive, writer::Writer, mpsc::Receiver<Record>), ArchiveError> {
-        let db = Arc::new(tables::open(&config.dir)?);
+        let db = Arc::new(DbSlot::new(config.dir.clone(), tables::open(&config.dir)?));
         let path = tables::file(&config.dir);
         let status = Arc::new(Status::default());
         let (sender, receiver) = mpsc::sync_channel(CHANNEL_CAPACITY);
@@ -200,13 +230,13 @@ impl Archive {
         &self.0.status
     }
 
-    pub(crate) fn db(&self) -> &Database {
-        &self.0.db
+    pub(crate) fn db(&self) -> Result<Arc<Database>, ArchiveError> {
+        self.0.db.get()
     }
 
     /// Bytes of data stored (keys and values) and of pages in use; the file may be larger.
     pub fn stored_bytes(&self) -> Result<(u64, u64), ArchiveError> {
-        let write = self.0.db.begin_write()?;
+        let write = self.0.db.get()?.begin_write()?;
         let stats = write.stats()?;
         let used = stats.allocated_pages() * stats.page_size() as u64;
         let stored = stats.stored_bytes();

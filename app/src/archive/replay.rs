@@ -46,7 +46,7 @@ struct SegmentRef {
 impl Archive {
     /// The merged model as it was at `at`: every probe alive then, at its state then.
     pub fn model_at(&self, at: UnixMillis) -> Result<Model, ArchiveError> {
-        let read = self.db().begin_read()?;
+        let read = self.db()?.begin_read()?;
         // The latest segment of each probe that started by `at` and still held at `at`.
         let mut latest: BTreeMap<String, SegmentRef> = BTreeMap::new();
         for segment in segments_between(&read, at.0.saturating_sub(MAX_SEGMENT_SPAN_MS), at.0)? {
@@ -65,7 +65,7 @@ impl Archive {
 
     /// Every change stored with `after < at <= until`, in time order (each probe's in its own order).
     pub fn changes_between(&self, after: UnixMillis, until: UnixMillis) -> Result<Vec<Change>, ArchiveError> {
-        let read = self.db().begin_read()?;
+        let read = self.db()?.begin_read()?;
         let mut changes = Vec::new();
         for segment in segments_between(&read, after.0.saturating_sub(MAX_SEGMENT_SPAN_MS), until.0)? {
             if segment.end <= after.0 {
@@ -92,7 +92,7 @@ impl Archive {
 
     /// Events in `[from, to]` in time order, at most `limit`.
     pub fn events(&self, query: &EventQuery) -> Result<Vec<Event>, ArchiveError> {
-        let read = self.db().begin_read()?;
+        let read = self.db()?.begin_read()?;
         let table = read.open_table(EVENTS)?;
         let mut events = Vec::new();
         for entry in table.range((query.from.0, 0)..=(query.to.0, u64::MAX))? {
@@ -112,7 +112,7 @@ impl Archive {
     pub fn samples(&self, probes: &[ProbeId], from: UnixMillis, to: UnixMillis) -> Result<History, ArchiveError> {
         let span = to.0.saturating_sub(from.0);
         let mut history = History::with_retention(span + MAX_SEGMENT_SPAN_MS);
-        let read = self.db().begin_read()?;
+        let read = self.db()?.begin_read()?;
         let wanted: Vec<&str> = probes.iter().map(ProbeId::as_str).collect();
         let keyframes_only = span > DELTA_SAMPLES_UP_TO_MS;
         for segment in segments_between(&read, from.0.saturating_sub(MAX_SEGMENT_SPAN_MS), to.0)? {

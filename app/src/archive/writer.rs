@@ -20,7 +20,7 @@ use crate::archive::event::{container_events, Event, EventKind};
 use crate::archive::segment::{self, SegmentError};
 use crate::archive::tables::{self, EVENTS, PARTS, SEGMENTS};
 use crate::archive::{
-    ArchiveError, HistoryConfig, Record, Status, FLUSH_INTERVAL_MS, KEYFRAME_INTERVAL_MS, MAX_SEGMENT_SPAN_MS,
+    ArchiveError, DbSlot, HistoryConfig, Record, Status, FLUSH_INTERVAL_MS, KEYFRAME_INTERVAL_MS, MAX_SEGMENT_SPAN_MS,
 };
 use crate::model::Model;
 
@@ -32,6 +32,9 @@ const RETENTION_EVERY_MS: u64 = 60_000;
 const EDGE_SCAN_MS: u64 = 5_000;
 /// A probe with no record this long is ended by the writer (its removal record may have been dropped).
 const STALE_MS: u64 = 60_000;
+/// A container first seen after its probe connected but created this long before is not new:
+/// the probe's first reports can come before its Docker listing does.
+const PRE_EXISTING_MS: u64 = 30_000;
 
 /// A probe's segment being written.
 #[derive(Debug)]
@@ -53,7 +56,7 @@ impl Open {
 }
 
 pub struct Writer {
-    db: Arc<Database>,
+    db: Arc<DbSlot>,
     path: PathBuf,
     config: HistoryConfig,
     status: Arc<Status>,
@@ -61,6 +64,8 @@ pub struct Writer {
     open: BTreeMap<ProbeId, Open>,
     closing: Vec<(ProbeId, Open)>,
     last_seen: HashMap<ProbeId, UnixMillis>,
+    /// When each followed probe connected (its first snapshot).
+    connected: HashMap<ProbeId, UnixMillis>,
     edges: EdgeWatcher,
     events: Vec<Event>,
     next_event: u64,
@@ -70,10 +75,10 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn new(db: Arc<Database>, path: PathBuf, config: HistoryConfig, status: Arc<Status>) -> Writer {
+    pub fn new(db: Arc<DbSlot>, path: PathBuf, config: HistoryConfig, status: Arc<Status>) -> Writer {
         let mut model = Model::default();
         let edges = EdgeWatcher::new(&mut model);
-        let next_event = last_event_number(&db).map(|n| n + 1).unwrap_or(0);
+        let next_event = db.get().ok().and_then(|db| last_event_number(&db)).map(|n| n + 1).unwrap_or(0);
         Writer {
             db,
             path,
@@ -83,6 +88,7 @@ impl Writer {
             open: BTreeMap::new(),
             closing: Vec::new(),
             last_seen: HashMap::new(),
+            connected: HashMap::new(),
             edges,
             events: Vec::new(),
             next_event,
@@ -136,7 +142,10 @@ impl Writer {
         let probe = report.probe.clone();
         self.last_seen.insert(probe.clone(), at);
         match self.model.report(&probe) {
-            None => self.events.push(Event::probe(at, EventKind::ProbeConnected, &probe, &report.host.id)),
+            None => {
+                self.connected.insert(probe.clone(), at);
+                self.events.push(Event::probe(at, EventKind::ProbeConnected, &probe, &report.host.id));
+            }
             Some(old) => {
                 let mut ids: Vec<&ContainerId> = old.containers.ids().chain(report.containers.ids()).collect();
                 ids.sort();
@@ -185,9 +194,15 @@ impl Writer {
         if let Some(open) = self.open.get_mut(&probe) {
             open.raw.extend_from_slice(&encoded);
         }
+        let connected = self.connected.get(&probe).copied().unwrap_or(at);
         if let Some(report) = self.model.report(&probe) {
             for (id, before) in touched {
-                self.events.extend(container_events(at, &host, before.as_ref(), report.containers.get(&id)));
+                let after = report.containers.get(&id);
+                let pre_existing = after.is_some_and(|c| c.created.0.saturating_add(PRE_EXISTING_MS) < connected.0);
+                if before.is_none() && pre_existing {
+                    continue;
+                }
+                self.events.extend(container_events(at, &host, before.as_ref(), after));
             }
         }
         Ok(())
@@ -195,6 +210,7 @@ impl Writer {
 
     fn removed(&mut self, at: UnixMillis, probe: &ProbeId) -> Result<(), SegmentError> {
         self.last_seen.remove(probe);
+        self.connected.remove(probe);
         let Some(report) = self.model.report(probe) else { return Ok(()) };
         self.events.push(Event::probe(at, EventKind::ProbeLost, probe, &report.host.id));
         if let Some(mut open) = self.open.remove(probe) {
@@ -234,7 +250,14 @@ impl Writer {
                 self.events.clear();
                 return;
             }
-            Some(_) => self.restart_segments(now),
+            Some(_) => {
+                // redb refuses everything after a failed write until the file is reopened.
+                if let Err(error) = self.db.reopen() {
+                    self.fail(now, error);
+                    return;
+                }
+                self.restart_segments(now);
+            }
             None => self.roll(now),
         }
         match self.flush(now) {
@@ -292,7 +315,7 @@ impl Writer {
     }
 
     fn flush(&mut self, now: UnixMillis) -> Result<(), ArchiveError> {
-        let write = self.db.begin_write()?;
+        let write = self.db.get()?.begin_write()?;
         let mut written = 0u64;
         {
             let mut segments = write.open_table(SEGMENTS)?;
@@ -358,10 +381,11 @@ impl Writer {
 
     /// Drops data older than the age limit, then the oldest data while the store is over its size.
     fn retain(&mut self, now: UnixMillis) -> Result<(), ArchiveError> {
+        let db = self.db.get()?;
         let max_age = u64::try_from(self.config.max_age.as_millis()).unwrap_or(u64::MAX);
         let cutoff = UnixMillis(now.0.saturating_sub(max_age));
-        if tables::first_start(&self.db)?.is_some_and(|first| first < cutoff) {
-            let dropped = tables::drop_before(&self.db, cutoff)?;
+        if tables::first_start(&db)?.is_some_and(|first| first < cutoff) {
+            let dropped = tables::drop_before(&db, cutoff)?;
             tracing::debug!(dropped, "history: dropped segments past the age limit");
         }
         // Keep a tenth spare: the file grows before pages freed by a drop are reused.
@@ -369,13 +393,13 @@ impl Writer {
         for _ in 0..50 {
             // The file bounds the pages in use and costs nothing to ask; counting pages walks every table.
             let file = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(u64::MAX);
-            if file <= budget || tables::used_bytes(&self.db)? <= budget {
+            if file <= budget || tables::used_bytes(&db)? <= budget {
                 break;
             }
-            let Some(first) = tables::first_start(&self.db)? else { break };
+            let Some(first) = tables::first_start(&db)? else { break };
             let span = now.0.saturating_sub(first.0);
             let cutoff = UnixMillis(first.0 + (span / 20).max(MAX_SEGMENT_SPAN_MS));
-            if tables::drop_before(&self.db, cutoff)? == 0 {
+            if tables::drop_before(&db, cutoff)? == 0 {
                 break;
             }
             tracing::info!(before = cutoff.0, "history over its size budget; dropped the oldest");
@@ -385,7 +409,7 @@ impl Writer {
 
     /// Re-reads the range held and the file size into the shared status.
     pub fn refresh_extent(&self) {
-        match tables::extent(&self.db, &self.path, MAX_SEGMENT_SPAN_MS) {
+        match self.db.get().and_then(|db| tables::extent(&db, &self.path, MAX_SEGMENT_SPAN_MS)) {
             Ok(extent) => {
                 self.status.from.store(extent.from.map_or(0, |t| t.0), Ordering::Relaxed);
                 self.status.to.store(extent.to.map_or(0, |t| t.0), Ordering::Relaxed);

@@ -131,7 +131,7 @@ export function App() {
         </span>
       </div>
       <main class={`content ${url.selected ? 'with-details' : ''}`}>
-        <div class="stage">
+        <div class={`stage ${travel.at !== null ? 'stage-past' : ''}`}>
           {url.mode === 'graph' ? (
             <GraphView
               store={stream.store}

@@ -179,7 +179,11 @@ pub fn run(shape: &Shape) {
     let hours = MINUTES as f64 / 60.0;
     let per_host_hour = |bytes: u64| bytes as f64 / f64::from(shape.hosts) / hours / 1e6;
     println!("\n| storage, {MINUTES} min × {} hosts | total | per host per hour |\n| --- | --- | --- |", shape.hosts);
-    println!("| data stored (compressed segments and events) | {:.1} MB | {:.2} MB |", stored as f64 / 1e6, per_host_hour(stored));
+    println!(
+        "| data stored (compressed segments and events) | {:.1} MB | {:.2} MB |",
+        stored as f64 / 1e6,
+        per_host_hour(stored)
+    );
     println!("| pages in use | {:.1} MB | {:.2} MB |", used as f64 / 1e6, per_host_hour(used));
     println!("| file | {:.1} MB | {:.2} MB |", file as f64 / 1e6, per_host_hour(file));
     let deltas = MINUTES * 60 * u64::from(shape.hosts);
