@@ -324,16 +324,16 @@ fn a_full_disk_stops_history_with_an_error_never_the_live_view() {
     let mut seq = 1;
     let error = wait_until("history to stop on the full disk", Duration::from_secs(60), || {
         seq += 1;
-        app.state.store().insert_snapshot(bulky_report(seq, "filling", 400_000), periscope::state::now());
-        app.state.model_changed();
+        let report = bulky_report(seq, "filling", 400_000);
+        app.state.with_store_blocking(move |store| store.insert_snapshot(report, periscope::state::now())).unwrap();
         let info = get("/api/history")?;
         info["error"].as_str().map(str::to_owned).ok_or_else(|| format!("no error yet: {info}"))
     })
     .unwrap();
     assert!(!error.is_empty());
     // The live view goes on: a change after the failure shows at once.
-    app.state.store().insert_snapshot(bulky_report(seq + 1, "still-live", 10), periscope::state::now());
-    app.state.model_changed();
+    let report = bulky_report(seq + 1, "still-live", 10);
+    app.state.with_store_blocking(move |store| store.insert_snapshot(report, periscope::state::now())).unwrap();
     wait_until("the live view to show the newest report", Duration::from_secs(10), || {
         let hosts = get("/api/topology/hosts")?;
         nodes(&hosts).iter().any(|n| n["label"] == "still-live").then_some(()).ok_or_else(|| hosts.to_string())

@@ -60,10 +60,10 @@ async fn recorded(name: &str) -> (AppState, Archive, UnixMillis, UnixMillis, std
     let archive = Archive::open(HistoryConfig::new(&dir)).unwrap();
     let state = AppState::with_archive(AppConfig::default(), Some(archive.clone()));
     let t1 = now();
-    state.store().insert_snapshot(host(1, true), t1);
+    state.with_store(move |store| store.insert_snapshot(host(1, true), t1)).await.unwrap();
     wait_for_history(&archive, t1).await;
     let t2 = UnixMillis(now().0.max(t1.0 + 1));
-    state.store().apply_delta(diff(&host(1, true), &host(2, false)), t2);
+    state.with_store(move |store| store.apply_delta(diff(&host(1, true), &host(2, false)), t2)).await.unwrap();
     wait_for_history(&archive, t2).await;
     (state, archive, t1, t2, dir)
 }
