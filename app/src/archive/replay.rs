@@ -136,6 +136,58 @@ impl Archive {
     }
 }
 
+/// What a store holds, by kind: for benchmarks and sizing.
+#[derive(Debug, Default)]
+pub struct Composition {
+    pub segments: u64,
+    pub compressed_segment_bytes: u64,
+    pub keyframes: u64,
+    pub keyframe_raw_bytes: u64,
+    /// Each keyframe compressed alone, as a part of its own.
+    pub keyframe_alone_bytes: u64,
+    pub deltas: u64,
+    pub delta_raw_bytes: u64,
+    pub events: u64,
+    pub event_bytes: u64,
+}
+
+impl Archive {
+    /// Reads every segment and event: slow, for benchmarks.
+    pub fn composition(&self) -> Result<Composition, ArchiveError> {
+        let read = self.db()?.begin_read()?;
+        let mut c = Composition::default();
+        for segment in segments_between(&read, 0, u64::MAX - 1)? {
+            c.segments += 1;
+            let table = read.open_table(PARTS)?;
+            let probe = segment.probe.as_str();
+            for entry in table.range((probe, segment.start, 0)..=(probe, segment.start, u32::MAX))? {
+                c.compressed_segment_bytes += entry?.1.value().len() as u64;
+            }
+            let raw = raw_segment(&read, &segment)?;
+            let mut offset = 0;
+            for entry in segment::entries(&raw) {
+                let entry = entry?;
+                let size = entry.size();
+                if entry.is_keyframe() {
+                    c.keyframes += 1;
+                    c.keyframe_raw_bytes += size as u64;
+                    c.keyframe_alone_bytes += segment::compress(&raw[offset..offset + size])?.len() as u64;
+                } else {
+                    c.deltas += 1;
+                    c.delta_raw_bytes += size as u64;
+                }
+                offset += size;
+            }
+        }
+        let table = read.open_table(EVENTS)?;
+        for entry in table.iter()? {
+            c.events += 1;
+            c.event_bytes += entry?.1.value().len() as u64;
+        }
+        Ok(c)
+    }
+}
+
 /// Applies one stored change to a model being played forward.
 pub fn apply_change(model: &mut Model, change: Change) {
     match change.entry {

@@ -97,6 +97,11 @@ pub struct RawEntry<'a> {
 }
 
 impl RawEntry<'_> {
+    /// Bytes of the entry in the raw stream, header included.
+    pub fn size(&self) -> usize {
+        HEADER + self.body.len()
+    }
+
     pub fn is_keyframe(&self) -> bool {
         self.kind == KIND_KEYFRAME
     }

@@ -128,6 +128,10 @@ pub fn stats(dir: &std::path::Path) {
     for (what, bytes) in [("data stored", stored), ("pages in use", used), ("file", file)] {
         println!("{what}: {:.2} MB, {:.2} MB per hour", bytes as f64 / 1e6, bytes as f64 / 1e6 / hours);
     }
+    match archive.composition() {
+        Ok(c) => println!("{c:#?}"),
+        Err(error) => println!("composition: {error}"),
+    }
 }
 
 pub fn run(shape: &Shape) {
