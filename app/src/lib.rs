@@ -23,8 +23,8 @@
 //! ```
 
 pub mod api;
-pub mod audit;
 pub mod archive;
+pub mod audit;
 pub mod config;
 pub mod control;
 pub mod credentials;

@@ -10,8 +10,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use periscope_report::{AppMessage, ProbeId, UnixMillis};
 use tokio::sync::mpsc;
 
-use crate::audit::Audit;
 use crate::archive::Archive;
+use crate::audit::Audit;
 use crate::config::AppConfig;
 use crate::metrics::{Gauges, Metrics};
 use crate::registry::ConnectionId;

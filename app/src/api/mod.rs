@@ -7,8 +7,8 @@
 pub mod control;
 pub mod error;
 pub mod guard;
-pub mod login;
 pub mod history;
+pub mod login;
 pub mod meta;
 pub mod pipe;
 pub mod probe_ws;
