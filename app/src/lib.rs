@@ -6,6 +6,8 @@
 //!   the probe [`registry`] and the view [`subscriptions`].
 //! - [`store_thread`] runs the store on its own thread behind a bounded
 //!   channel, coalescing changes into one render and one diff per group.
+//! - [`archive`] keeps history in an embedded store, fed by the store
+//!   without ever blocking it, and rebuilds past models for time travel.
 //! - [`render`] is pure: from the model to views, incrementally, per probe.
 //! - [`api`] is the only module that knows HTTP: [`api::router`] builds it all.
 //! - [`state`] ties them together: settings, counters, the store thread's
@@ -21,6 +23,7 @@
 //! ```
 
 pub mod api;
+pub mod archive;
 pub mod audit;
 pub mod config;
 pub mod control;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use periscope::archive::{Archive, HistoryConfig};
 use periscope::config::{AppConfig, MIN_TOKEN_LEN};
 use periscope::credentials::Credentials;
 use periscope::state::{random_hex, AppState};
@@ -75,6 +76,38 @@ struct Cli {
     /// Seconds after which a pipe with no traffic either way is closed.
     #[arg(long = "pipe-idle-secs", env = "PERISCOPE_PIPE_IDLE_SECS", default_value_t = 600)]
     pipe_idle_secs: u64,
+
+    /// Where history is kept [default: $XDG_DATA_HOME/periscope or ~/.local/share/periscope].
+    #[arg(long, env = "PERISCOPE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+
+    /// Keep no history (no time travel, no events); nothing is written to disk.
+    #[arg(long, env = "PERISCOPE_NO_HISTORY")]
+    no_history: bool,
+
+    /// Drop history older than this (e.g. 7d, 12h, 30m).
+    #[arg(long, env = "PERISCOPE_HISTORY_MAX_AGE", default_value = "7d", value_parser = humantime::parse_duration)]
+    history_max_age: Duration,
+
+    /// Drop the oldest history when the store grows past this (e.g. 1GiB, 500MB).
+    #[arg(long, env = "PERISCOPE_HISTORY_MAX_SIZE", default_value = "1GiB")]
+    history_max_size: bytesize::ByteSize,
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            // No SIGTERM handler: only Ctrl-C stops the app gracefully.
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
 }
 
 /// The probe's own flags, read from its environment variables (PERISCOPE_NO_DOCKER, …).
@@ -159,6 +192,16 @@ async fn main() -> anyhow::Result<()> {
         (Some(cert), Some(key)) => Some(periscope::tls::server_config(cert, key)?),
         _ => None,
     };
+    let archive = if cli.no_history {
+        tracing::info!("history off (--no-history)");
+        None
+    } else {
+        let dir = cli.data_dir.clone().or_else(HistoryConfig::default_dir).context(
+            "no data directory for history: set --data-dir (or PERISCOPE_DATA_DIR, XDG_DATA_HOME, HOME), or pass --no-history",
+        )?;
+        let history = HistoryConfig { dir, max_age: cli.history_max_age, max_bytes: cli.history_max_size.as_u64() };
+        Some(Archive::open(history).context("opening history")?)
+    };
     let listener =
         tokio::net::TcpListener::bind(cli.listen).await.with_context(|| format!("binding {}", cli.listen))?;
     let address = listener.local_addr().context("reading the bound address")?;
@@ -175,12 +218,25 @@ async fn main() -> anyhow::Result<()> {
         pipe_idle: Duration::from_secs(cli.pipe_idle_secs.max(1)),
         ..AppConfig::default()
     };
-    tracing::info!(%address, ui = periscope::api::ui::is_built(), tls = config.tls, read_only = config.read_only, "periscope app listening");
-    let state = AppState::new(config);
+    tracing::info!(%address, ui = periscope::api::ui::is_built(), tls = config.tls, read_only = config.read_only, history = archive.is_some(), "periscope app listening");
+    let state = AppState::with_archive(config, archive.clone());
     let server = async {
         match tls {
             Some(tls) => periscope::serve_tls(periscope::tls::TlsListener::new(listener, tls)?, state).await,
             None => periscope::serve(listener, state).await,
+        }
+    };
+    // On SIGTERM or Ctrl-C, history's last second is flushed before the process goes.
+    let server = async move {
+        tokio::select! {
+            result = server => result,
+            () = shutdown_signal() => {
+                tracing::info!("shutting down");
+                if let Some(archive) = archive {
+                    tokio::task::spawn_blocking(move || archive.close()).await.ok();
+                }
+                Ok(())
+            }
         }
     };
 

@@ -10,6 +10,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use periscope_report::{AppMessage, ProbeId, UnixMillis};
 use tokio::sync::mpsc;
 
+use crate::archive::Archive;
 use crate::audit::Audit;
 use crate::config::AppConfig;
 use crate::metrics::{Gauges, Metrics};
@@ -29,6 +30,8 @@ pub struct Shared {
     pub audit: Audit,
     /// Browser sessions started on the login page.
     pub sessions: Sessions,
+    /// History, when on: read by the time-travel and events routes, fed by the store's recorder.
+    pub archive: Option<Archive>,
     store: StoreThread,
     probe_outboxes: Mutex<HashMap<ProbeId, ProbeOutbox>>,
     next_connection: AtomicU64,
@@ -68,8 +71,15 @@ pub fn now() -> UnixMillis {
 impl AppState {
     /// Starts the store thread; it stops when the last clone of the state is dropped.
     pub fn new(config: AppConfig) -> AppState {
+        AppState::with_archive(config, None)
+    }
+
+    /// The state with history kept in `archive` (see `Archive::open`).
+    pub fn with_archive(config: AppConfig, archive: Option<Archive>) -> AppState {
         let metrics = Arc::new(Metrics::default());
-        let store = StoreThread::start(Store::new(metrics.clone()), config.coalesce);
+        let mut store = Store::new(metrics.clone());
+        store.recorder = archive.as_ref().map(Archive::recorder);
+        let store = StoreThread::start(store, config.coalesce);
         AppState(Arc::new(Shared {
             config,
             app_id: random_hex(16),
@@ -77,6 +87,7 @@ impl AppState {
             relay: Relay::default(),
             audit: Audit::default(),
             sessions: Sessions::default(),
+            archive,
             store,
             probe_outboxes: Mutex::new(HashMap::new()),
             next_connection: AtomicU64::new(1),

@@ -45,6 +45,14 @@ pub enum ApiError {
     NotYourPipe,
     #[error("no such route: {0}")]
     NotFound(String),
+    #[error("bad parameter {name}: {reason}")]
+    BadParameter { name: &'static str, reason: String },
+    #[error("history is off (the app runs with --no-history)")]
+    HistoryOff,
+    #[error("no history at {at}: {}", match range { Some((from, to)) => format!("it holds {from} to {to}"), None => "it holds nothing yet".to_owned() })]
+    NoHistoryAt { at: u64, range: Option<(u64, u64)> },
+    #[error("history store: {0}")]
+    History(String),
     #[error("internal error")]
     Internal,
     #[error("the app is stopping")]
@@ -56,7 +64,10 @@ impl ApiError {
         match self {
             ApiError::UnknownView(_) | ApiError::UnknownNode { .. } | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadNodeId(_) => StatusCode::NOT_FOUND,
-            ApiError::BadOption(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadOption(_) | ApiError::BadParameter { .. } => StatusCode::BAD_REQUEST,
+            ApiError::HistoryOff => StatusCode::CONFLICT,
+            ApiError::NoHistoryAt { .. } => StatusCode::NOT_FOUND,
+            ApiError::History(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unauthorized | ApiError::ProbeUnauthorized => StatusCode::UNAUTHORIZED,
             ApiError::ForbiddenOrigin(_) | ApiError::ForbiddenHost(_) | ApiError::ReadOnly | ApiError::NotYourPipe => {
                 StatusCode::FORBIDDEN

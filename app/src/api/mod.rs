@@ -7,6 +7,7 @@
 pub mod control;
 pub mod error;
 pub mod guard;
+pub mod history;
 pub mod login;
 pub mod meta;
 pub mod pipe;
@@ -38,6 +39,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/login"),
     ("post", "/api/logout"),
     ("get", "/login"),
+    ("get", "/api/history"),
+    ("get", "/api/events"),
     ("get", "/metrics"),
     ("get", "/healthz"),
 ];
@@ -52,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .merge(control::router())
         .merge(pipe::router())
         .merge(login::router())
+        .merge(history::router())
         .fallback(ui::serve)
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard))
         .with_state(state)
@@ -59,3 +63,6 @@ pub fn router(state: AppState) -> Router {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod history_tests;

@@ -56,6 +56,11 @@ pub async fn upgrade(
 ) -> Result<Response, ApiError> {
     // Host, Origin and the token were checked by the guard (api/guard.rs).
     let (view, options) = parse(&view, &query)?;
+    if let Some(at) = crate::api::history::time_param(&query, "at")? {
+        let archive = crate::api::history::archive_at(&state, at)?;
+        let playback = crate::api::history::playback_from_query(&query)?;
+        return Ok(crate::api::history::upgrade_past(ws, state, archive, view, options, at, playback));
+    }
     Ok(ws.max_message_size(MAX_CLIENT_MESSAGE).on_upgrade(move |socket: WebSocket| async move {
         let (sink, stream) = socket.split();
         let sink = sink.with(|frame: ClientFrame| async move {

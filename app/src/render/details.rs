@@ -84,7 +84,7 @@ fn connections(state: &ViewState, id: &NodeId) -> Connections {
 }
 
 /// The entities whose samples make up a node's metrics.
-fn member_keys(ctx: &Ctx<'_>, id: &NodeId) -> Vec<MetricKey> {
+pub fn member_keys(ctx: &Ctx<'_>, id: &NodeId) -> Vec<MetricKey> {
     let containers = |keep: &dyn Fn(&periscope_report::Container) -> bool| -> Vec<MetricKey> {
         ctx.model
             .reports()

@@ -25,15 +25,40 @@ impl App {
         App::with(|_| {}, |_| {})
     }
 
+    /// The app keeping history in `dir` (as the `periscope` binary does by default).
+    pub fn with_history(dir: &std::path::Path) -> App {
+        let archive = periscope::archive::Archive::open(periscope::archive::HistoryConfig::new(dir)).expect("history");
+        App::start(Some(archive), |_| {}, |_| {})
+    }
+
+    /// Stops the app and its probe, then history's writer, so another app can open the same store.
+    pub fn stop(self) {
+        let App { runtime, state, .. } = self;
+        drop(runtime);
+        let archive = state.archive.clone();
+        drop(state);
+        if let Some(archive) = archive {
+            archive.close();
+        }
+    }
+
     /// The app and its probe, each configured further by the caller (after the defaults are set).
     pub fn with(app: impl FnOnce(&mut AppConfig), probe: impl FnOnce(&mut periscope_probe::Config)) -> App {
+        App::start(None, app, probe)
+    }
+
+    fn start(
+        archive: Option<periscope::archive::Archive>,
+        app: impl FnOnce(&mut AppConfig),
+        probe: impl FnOnce(&mut periscope_probe::Config),
+    ) -> App {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let token = periscope::state::random_hex(16);
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let address = listener.local_addr().unwrap();
         let mut config = AppConfig { token: Some(token.clone()), listen: Some(address), ..AppConfig::default() };
         app(&mut config);
-        let state = AppState::new(config);
+        let state = AppState::with_archive(config, archive);
         runtime.spawn(periscope::serve(listener, state.clone()));
         let mut probe_config = periscope_probe::Config {
             app: format!("ws://{address}/api/probe/ws"),

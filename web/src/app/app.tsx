@@ -21,12 +21,27 @@ import { EmptyState } from '../features/status/components/empty-state';
 import { TableView } from '../features/table/components/table-view';
 import { useTopologies } from '../features/topology-picker/api/use-topologies';
 import { TopologyPicker } from '../features/topology-picker/components/topology-picker';
+import { TimelineStrip } from '../features/timeline/components/timeline-strip';
+import { useTimeTravel } from '../features/timeline/use-time-travel';
 
 export function App() {
   const [url, setUrl] = useUrlState();
   const [theme, toggleTheme] = useTheme();
   const palette = PALETTES[theme];
-  const stream = useTopologyStream(url.view, url.options);
+  const travel = useTimeTravel(url.view, url.options);
+  // Time travel is one more query parameter on the view's socket and details (docs/api.md, "History").
+  const shownOptions = useMemo(
+    () => (travel.at === null ? url.options : { ...url.options, at: String(travel.at) }),
+    [url.options, travel.at],
+  );
+  const detailsOptions = useMemo(
+    () =>
+      travel.history?.enabled && (travel.at !== null || travel.windowId !== '15m')
+        ? { ...shownOptions, from: String(travel.span.from) }
+        : shownOptions,
+    [shownOptions, travel.history?.enabled, travel.windowId, Math.floor(travel.span.from / 60_000)],
+  );
+  const stream = useTopologyStream(url.view, shownOptions);
   const topologies = useTopologies(url.options);
   const probes = useProbes();
   const [readOnly, setReadOnly] = useState(false);
@@ -41,10 +56,15 @@ export function App() {
   }, []);
 
   const query = useMemo(() => parseSearch(url.search), [url.search]);
-  const matcher = useMemo(
-    () => (isEmptyQuery(query) ? null : (node: Parameters<typeof matchesNode>[1]) => matchesNode(query, node)),
-    [query],
-  );
+  const compared = travel.comparison;
+  const matcher = useMemo(() => {
+    if (compared) {
+      // Compare mode highlights what appeared or changed since the picked moment.
+      const ids = new Set([...compared.appeared, ...compared.changed].map((node) => node.id));
+      return (node: Parameters<typeof matchesNode>[1]) => ids.has(node.id);
+    }
+    return isEmptyQuery(query) ? null : (node: Parameters<typeof matchesNode>[1]) => matchesNode(query, node);
+  }, [query, compared]);
   const snapshot = stream.store.snapshot();
   const matchCount = useMemo(() => {
     if (!matcher) return null;
@@ -115,7 +135,7 @@ export function App() {
         </span>
       </div>
       <main class={`content ${url.selected ? 'with-details' : ''}`}>
-        <div class="stage">
+        <div class={`stage ${travel.at !== null ? 'stage-past' : ''}`}>
           {url.mode === 'graph' ? (
             <GraphView
               store={stream.store}
@@ -147,7 +167,7 @@ export function App() {
             key={`${url.view}/${url.selected}`}
             view={url.view}
             nodeId={url.selected}
-            options={url.options}
+            options={detailsOptions}
             palette={palette}
             readOnly={readOnly}
             onClose={() => select(null)}
@@ -164,6 +184,7 @@ export function App() {
       {pipe?.kind === 'exec' ? (
         <TerminalPanel key={pipe.url} url={pipe.url} title={pipe.title} onClose={() => setPipe(null)} />
       ) : null}
+      <TimelineStrip travel={travel} view={url.view} onOpen={(view, id) => setUrl({ view, selected: id })} />
     </div>
   );
 }
