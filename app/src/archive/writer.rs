@@ -20,7 +20,8 @@ use crate::archive::event::{container_events, Event, EventKind};
 use crate::archive::segment::{self, SegmentError};
 use crate::archive::tables::{self, EVENTS, PARTS, SEGMENTS};
 use crate::archive::{
-    ArchiveError, DbSlot, HistoryConfig, Record, Status, FLUSH_INTERVAL_MS, KEYFRAME_INTERVAL_MS, MAX_SEGMENT_SPAN_MS,
+    ArchiveError, DbSlot, HistoryConfig, Record, Status, ANCHOR_INTERVAL_MS, FLUSH_INTERVAL_MS, KEYFRAME_INTERVAL_MS,
+    MAX_SEGMENT_SPAN_MS,
 };
 use crate::model::Model;
 
@@ -36,6 +37,9 @@ const STALE_MS: u64 = 60_000;
 /// the probe's first reports can come before its Docker listing does.
 const PRE_EXISTING_MS: u64 = 30_000;
 
+/// A self-contained segment's start and keyframe entry, which later segments are compressed against.
+type Anchor = (UnixMillis, Arc<[u8]>);
+
 /// A probe's segment being written.
 #[derive(Debug)]
 struct Open {
@@ -45,13 +49,22 @@ struct Open {
     /// Bytes of `raw` already stored as parts.
     flushed: usize,
     parts: u32,
+    anchor: Option<Anchor>,
 }
 
 impl Open {
-    fn new(at: UnixMillis, report: &Report) -> Result<Open, SegmentError> {
+    fn new(at: UnixMillis, report: &Report, anchor: Option<Anchor>) -> Result<Open, SegmentError> {
         let mut raw = Vec::new();
         segment::append_keyframe(&mut raw, at, report)?;
-        Ok(Open { start: at, end: at, raw, flushed: 0, parts: 0 })
+        Ok(Open { start: at, end: at, raw, flushed: 0, parts: 0, anchor })
+    }
+
+    fn dictionary(&self) -> Option<&[u8]> {
+        self.anchor.as_ref().map(|(_, bytes)| &bytes[..])
+    }
+
+    fn anchor_start(&self) -> u64 {
+        self.anchor.as_ref().map_or(0, |(start, _)| start.0)
     }
 }
 
@@ -62,6 +75,7 @@ pub struct Writer {
     status: Arc<Status>,
     model: Model,
     open: BTreeMap<ProbeId, Open>,
+    anchors: HashMap<ProbeId, Anchor>,
     closing: Vec<(ProbeId, Open)>,
     last_seen: HashMap<ProbeId, UnixMillis>,
     /// When each followed probe connected (its first snapshot).
@@ -86,6 +100,7 @@ impl Writer {
             status,
             model,
             open: BTreeMap::new(),
+            anchors: HashMap::new(),
             closing: Vec::new(),
             last_seen: HashMap::new(),
             connected: HashMap::new(),
@@ -161,7 +176,8 @@ impl Writer {
             self.close(probe.clone(), open, at);
         }
         if self.failed_until.is_none() {
-            self.open.insert(probe, Open::new(at, &report)?);
+            let open = self.new_open(&probe, at, &report)?;
+            self.open.insert(probe, open);
         }
         self.model.insert_snapshot(report);
         Ok(())
@@ -211,6 +227,7 @@ impl Writer {
     fn removed(&mut self, at: UnixMillis, probe: &ProbeId) -> Result<(), SegmentError> {
         self.last_seen.remove(probe);
         self.connected.remove(probe);
+        self.anchors.remove(probe);
         let Some(report) = self.model.report(probe) else { return Ok(()) };
         self.events.push(Event::probe(at, EventKind::ProbeLost, probe, &report.host.id));
         if let Some(mut open) = self.open.remove(probe) {
@@ -298,6 +315,7 @@ impl Writer {
     fn restart_segments(&mut self, now: UnixMillis) {
         self.closing.clear();
         self.open.clear();
+        self.anchors.clear();
         let probes: Vec<ProbeId> = self.model.reports().map(|r| r.probe.clone()).collect();
         for probe in probes {
             self.start_segment(probe, now);
@@ -306,12 +324,25 @@ impl Writer {
 
     fn start_segment(&mut self, probe: ProbeId, now: UnixMillis) {
         let Some(report) = self.model.report(&probe) else { return };
-        match Open::new(now, report) {
+        let report = report.clone();
+        match self.new_open(&probe, now, &report) {
             Ok(open) => {
                 self.open.insert(probe, open);
             }
             Err(error) => tracing::warn!(%probe, %error, "history: keyframe skipped"),
         }
+    }
+
+    /// A new segment at `at`: compressed against the probe's anchor while that is fresh, else an anchor itself.
+    fn new_open(&mut self, probe: &ProbeId, at: UnixMillis, report: &Report) -> Result<Open, SegmentError> {
+        let anchor = self.anchors.get(probe).filter(|(start, _)| at.0.saturating_sub(start.0) < ANCHOR_INTERVAL_MS);
+        let open = Open::new(at, report, anchor.cloned())?;
+        if open.anchor.is_none() {
+            if let Some(keyframe) = segment::first_entry(&open.raw) {
+                self.anchors.insert(probe.clone(), (at, Arc::from(keyframe)));
+            }
+        }
+        Ok(open)
     }
 
     fn flush(&mut self, now: UnixMillis) -> Result<(), ArchiveError> {
@@ -322,23 +353,25 @@ impl Writer {
             let mut parts = write.open_table(PARTS)?;
             for (probe, open) in &self.closing {
                 let probe = probe.as_str();
-                let blob = segment::compress(&open.raw)?;
+                let blob = segment::compress_with(&open.raw, open.dictionary())?;
                 written += blob.len() as u64;
                 parts.retain_in((probe, open.start.0, 0)..=(probe, open.start.0, u32::MAX), |_, _| false)?;
                 parts.insert((probe, open.start.0, 0), blob.as_slice())?;
-                segments.insert((open.start.0, probe), (open.end.0, 1))?;
+                segments.insert((open.start.0, probe), (open.end.0, 1, open.anchor_start()))?;
             }
             for (probe, open) in &mut self.open {
                 let probe = probe.as_str();
                 if open.raw.len() > open.flushed {
-                    let blob = segment::compress(&open.raw[open.flushed..])?;
+                    // Only the first part (the keyframe) is worth the anchor's dictionary; the rest is compacted later.
+                    let dictionary = if open.parts == 0 { open.dictionary() } else { None };
+                    let blob = segment::compress_with(&open.raw[open.flushed..], dictionary)?;
                     written += blob.len() as u64;
                     parts.insert((probe, open.start.0, open.parts), blob.as_slice())?;
                     open.parts += 1;
                     open.flushed = open.raw.len();
                 }
                 open.end = now.max(open.end);
-                segments.insert((open.start.0, probe), (open.end.0, open.parts))?;
+                segments.insert((open.start.0, probe), (open.end.0, open.parts, open.anchor_start()))?;
             }
             let mut events = write.open_table(EVENTS)?;
             for event in &self.events {
@@ -371,6 +404,7 @@ impl Writer {
         *self.status.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(error.to_string());
         self.failed_until = Some(UnixMillis(now.0 + RETRY_MS));
         self.open.clear();
+        self.anchors.clear();
         self.closing.clear();
         self.events.clear();
         // A full disk may be relieved by dropping old data.
@@ -390,19 +424,25 @@ impl Writer {
         }
         // Keep a tenth spare: the file grows before pages freed by a drop are reused.
         let budget = self.config.max_bytes / 10 * 9;
-        for _ in 0..50 {
+        let over = |db: &Database| -> Result<bool, ArchiveError> {
             // The file bounds the pages in use and costs nothing to ask; counting pages walks every table.
             let file = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(u64::MAX);
-            if file <= budget || tables::used_bytes(&db)? <= budget {
+            Ok(file > budget && tables::used_bytes(db)? > budget)
+        };
+        if !over(&db)? {
+            return Ok(());
+        }
+        let Some(first) = tables::first_start(&db)? else { return Ok(()) };
+        // Older and older cutoffs until enough went (an anchor stays while later segments need it).
+        let step = (now.0.saturating_sub(first.0) / 20).max(MAX_SEGMENT_SPAN_MS);
+        let mut cutoff = first.0.saturating_add(step);
+        while cutoff < now.0 {
+            let dropped = tables::drop_before(&db, UnixMillis(cutoff))?;
+            tracing::info!(before = cutoff, dropped, "history over its size budget; dropped the oldest");
+            if !over(&db)? {
                 break;
             }
-            let Some(first) = tables::first_start(&db)? else { break };
-            let span = now.0.saturating_sub(first.0);
-            let cutoff = UnixMillis(first.0 + (span / 20).max(MAX_SEGMENT_SPAN_MS));
-            if tables::drop_before(&db, cutoff)? == 0 {
-                break;
-            }
-            tracing::info!(before = cutoff.0, "history over its size budget; dropped the oldest");
+            cutoff = cutoff.saturating_add(step);
         }
         Ok(())
     }
