@@ -321,7 +321,7 @@ pub async fn stream_past<S, R>(
                 if !playing {
                     // Paused: a clock now and then is the heartbeat that tells the client the link is alive.
                     idle_ticks += 1;
-                    if idle_ticks % HEARTBEAT_TICKS == 0
+                    if idle_ticks.is_multiple_of(HEARTBEAT_TICKS)
                         && send(&mut sink, &PlaybackMessage::Clock { at: clock.0, playing, speed }).await.is_err()
                     {
                         break;
