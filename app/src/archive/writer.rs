@@ -12,7 +12,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use periscope_report::{Container, ContainerId, ProbeId, Report, UnixMillis};
+use periscope_report::{diff, Container, ContainerId, Delta, ProbeId, Report, UnixMillis};
 use redb::{Database, ReadableTable};
 
 use crate::archive::edges::EdgeWatcher;
@@ -31,6 +31,10 @@ pub const RETRY_MS: u64 = 30_000;
 const RETENTION_EVERY_MS: u64 = 60_000;
 /// How often edges are looked at (each look re-renders the hosts that changed).
 const EDGE_SCAN_MS: u64 = 5_000;
+/// Metric-only changes (CPU, memory, byte counts) are stored at most this often, as one
+/// delta from the last stored state: a probe sends one a second, and most move
+/// nothing but figures. Anything else is stored at the next tick.
+pub const COALESCE_MS: u64 = 5_000;
 /// A probe with no record this long is ended by the writer (its removal record may have been dropped).
 const STALE_MS: u64 = 60_000;
 /// A container first seen after its probe connected but created this long before is not new:
@@ -39,6 +43,15 @@ const PRE_EXISTING_MS: u64 = 30_000;
 
 /// A self-contained segment's start and keyframe entry, which later segments are compressed against.
 type Anchor = (UnixMillis, Arc<[u8]>);
+
+/// Changes applied to the writer's model and not yet stored.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    /// The time of the latest change: the stored delta carries it.
+    last_at: UnixMillis,
+    /// Something besides metrics changed (see [`is_structural`]): store at the next tick.
+    structural: bool,
+}
 
 /// A probe's segment being written.
 #[derive(Debug)]
@@ -50,13 +63,37 @@ struct Open {
     flushed: usize,
     parts: u32,
     anchor: Option<Anchor>,
+    /// The probe's report as stored so far (the base of the next stored delta), and when.
+    written: Report,
+    written_at: UnixMillis,
+    pending: Option<Pending>,
 }
 
 impl Open {
     fn new(at: UnixMillis, report: &Report, anchor: Option<Anchor>) -> Result<Open, SegmentError> {
         let mut raw = Vec::new();
         segment::append_keyframe(&mut raw, at, report)?;
-        Ok(Open { start: at, end: at, raw, flushed: 0, parts: 0, anchor })
+        Ok(Open {
+            start: at,
+            end: at,
+            raw,
+            flushed: 0,
+            parts: 0,
+            anchor,
+            written: report.clone(),
+            written_at: at,
+            pending: None,
+        })
+    }
+
+    /// Stores what changed since the last stored state as one delta, if anything did.
+    fn store_pending(&mut self, current: &Report, now: UnixMillis) -> Result<(), SegmentError> {
+        let Some(pending) = self.pending.take() else { return Ok(()) };
+        let delta = diff(&self.written, current);
+        segment::append_delta(&mut self.raw, pending.last_at, &delta)?;
+        self.written = current.clone();
+        self.written_at = now;
+        Ok(())
     }
 
     fn dictionary(&self) -> Option<&[u8]> {
@@ -120,7 +157,7 @@ impl Writer {
         loop {
             match receiver.recv_timeout(next_tick.saturating_duration_since(Instant::now())) {
                 Ok(Record::Close(done)) => {
-                    self.tick(crate::state::now());
+                    self.finish(crate::state::now());
                     // The closer may have given up waiting; nothing else to tell.
                     let _ = done.send(());
                     return;
@@ -128,7 +165,7 @@ impl Writer {
                 Ok(record) => self.handle(record),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
-                    self.tick(crate::state::now());
+                    self.finish(crate::state::now());
                     return;
                 }
             }
@@ -172,6 +209,7 @@ impl Writer {
                 }
             }
         }
+        self.store_pending_of(&probe, at);
         if let Some(open) = self.open.remove(&probe) {
             self.close(probe.clone(), open, at);
         }
@@ -194,10 +232,7 @@ impl Writer {
                 touched.push((id.clone(), report.containers.get(id).cloned()));
             }
         }
-        let mut encoded = Vec::new();
-        if self.open.contains_key(&probe) {
-            segment::append_delta(&mut encoded, at, &delta)?;
-        }
+        let structural = is_structural(report, &delta);
         if let Err(error) = self.model.apply_delta(delta) {
             // The store applied this very delta, so a record went missing: wait for the whole report the recorder sends.
             tracing::debug!(%probe, %error, "history: delta does not fit; waiting for a whole report");
@@ -208,7 +243,9 @@ impl Writer {
             return Ok(());
         }
         if let Some(open) = self.open.get_mut(&probe) {
-            open.raw.extend_from_slice(&encoded);
+            let pending = open.pending.get_or_insert(Pending { last_at: at, structural: false });
+            pending.last_at = at;
+            pending.structural |= structural;
         }
         let connected = self.connected.get(&probe).copied().unwrap_or(at);
         if let Some(report) = self.model.report(&probe) {
@@ -230,6 +267,7 @@ impl Writer {
         self.anchors.remove(probe);
         let Some(report) = self.model.report(probe) else { return Ok(()) };
         self.events.push(Event::probe(at, EventKind::ProbeLost, probe, &report.host.id));
+        self.store_pending_of(probe, at);
         if let Some(mut open) = self.open.remove(probe) {
             segment::append_removed(&mut open.raw, at)?;
             self.close(probe.clone(), open, at);
@@ -241,6 +279,34 @@ impl Writer {
     fn close(&mut self, probe: ProbeId, mut open: Open, end: UnixMillis) {
         open.end = end;
         self.closing.push((probe, open));
+    }
+
+    /// Stores every pending change, then ticks: what the writer does before it stops.
+    pub fn finish(&mut self, now: UnixMillis) {
+        self.store_pending(now, true);
+        self.tick(now);
+    }
+
+    /// Stores pending changes that are structural or old enough (all of them when `force`).
+    fn store_pending(&mut self, now: UnixMillis, force: bool) {
+        let Writer { open, model, .. } = self;
+        for (probe, segment) in open.iter_mut() {
+            let Some(pending) = segment.pending else { continue };
+            if !(force || pending.structural || now.0.saturating_sub(segment.written_at.0) >= COALESCE_MS) {
+                continue;
+            }
+            let Some(current) = model.report(probe) else { continue };
+            if let Err(error) = segment.store_pending(current, now) {
+                tracing::warn!(%probe, %error, "history: changes skipped");
+            }
+        }
+    }
+
+    fn store_pending_of(&mut self, probe: &ProbeId, now: UnixMillis) {
+        let (Some(segment), Some(current)) = (self.open.get_mut(probe), self.model.report(probe)) else { return };
+        if let Err(error) = segment.store_pending(current, now) {
+            tracing::warn!(%probe, %error, "history: changes skipped");
+        }
     }
 
     /// Housekeeping at `now`: ends silent probes, rolls old segments, looks at
@@ -275,7 +341,10 @@ impl Writer {
                 }
                 self.restart_segments(now);
             }
-            None => self.roll(now),
+            None => {
+                self.store_pending(now, false);
+                self.roll(now);
+            }
         }
         match self.flush(now) {
             Ok(()) => {
@@ -305,6 +374,7 @@ impl Writer {
             .map(|(probe, _)| probe.clone())
             .collect();
         for probe in due {
+            self.store_pending_of(&probe, now);
             if let Some(open) = self.open.remove(&probe) {
                 self.close(probe.clone(), open, now);
             }
@@ -458,6 +528,50 @@ impl Writer {
             Err(error) => tracing::warn!(%error, "history: reading its extent failed"),
         }
     }
+}
+
+/// True when a delta changes more than figures: anything added or removed,
+/// a container's state, a process's identity, a socket's state or owner.
+/// Figure-only deltas are coalesced ([`COALESCE_MS`]).
+fn is_structural(report: &Report, delta: &Delta) -> bool {
+    let removals = !delta.processes.removals.is_empty()
+        || !delta.containers.removals.is_empty()
+        || !delta.images.removals.is_empty()
+        || !delta.sockets.removals.is_empty()
+        || !delta.connections.removals.is_empty();
+    let host_moved = delta.host.as_ref().is_some_and(|host| {
+        host.id != report.host.id || host.hostname != report.host.hostname || host.interfaces != report.host.interfaces
+    });
+    removals
+        || host_moved
+        || delta.meta.is_some()
+        || !delta.images.upserts.is_empty()
+        || delta.processes.upserts.iter().any(|p| {
+            report.processes.get(&p.id).is_none_or(|old| {
+                old.name != p.name
+                    || old.cmdline != p.cmdline
+                    || old.user != p.user
+                    || old.ppid != p.ppid
+                    || old.container != p.container
+            })
+        })
+        || delta.containers.upserts.iter().any(|c| {
+            report.containers.get(&c.id).is_none_or(|old| {
+                old.state != c.state
+                    || old.health != c.health
+                    || old.restart_count != c.restart_count
+                    || old.networks != c.networks
+                    || old.ports != c.ports
+                    || old.name != c.name
+                    || old.main_pid != c.main_pid
+            })
+        })
+        || delta
+            .sockets
+            .upserts
+            .iter()
+            .any(|s| report.sockets.get(&s.id).is_none_or(|old| old.state != s.state || old.pid != s.pid))
+        || delta.connections.upserts.iter().any(|c| report.connections.get(&c.id).is_none_or(|old| old != c))
 }
 
 fn last_event_number(db: &Database) -> Option<u64> {
