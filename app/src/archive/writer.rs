@@ -233,6 +233,10 @@ impl Writer {
             }
         }
         let structural = is_structural(report, &delta);
+        if structural {
+            // Figures gathered so far go first, so this change is stored at its own moment.
+            self.store_pending_of(&probe, at);
+        }
         if let Err(error) = self.model.apply_delta(delta) {
             // The store applied this very delta, so a record went missing: wait for the whole report the recorder sends.
             tracing::debug!(%probe, %error, "history: delta does not fit; waiting for a whole report");
@@ -246,6 +250,9 @@ impl Writer {
             let pending = open.pending.get_or_insert(Pending { last_at: at, structural: false });
             pending.last_at = at;
             pending.structural |= structural;
+        }
+        if structural {
+            self.store_pending_of(&probe, at);
         }
         let connected = self.connected.get(&probe).copied().unwrap_or(at);
         if let Some(report) = self.model.report(&probe) {
