@@ -168,7 +168,9 @@ impl Store {
     pub fn details(&mut self, view: ViewId, node: &NodeId) -> Option<NodeDetails> {
         self.flush();
         let state = self.renderer.view(view)?;
-        details(&self.renderer.ctx(&self.model), state, node, &self.history)
+        let mut details = details(&self.renderer.ctx(&self.model), state, node, &self.history)?;
+        details.controls = crate::control::offered(&self.model, node);
+        Some(details)
     }
 
     /// Node and edge counts of a view with these options.

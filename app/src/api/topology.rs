@@ -92,11 +92,16 @@ async fn details(
     let view: ViewId = view.parse()?;
     let node_id: NodeId = node.parse()?;
     let (at, from) = (history::time_param(&query, "at")?, history::time_param(&query, "from")?);
-    if at.is_some() || from.is_some() {
-        let details = history::past_details(&state, view, node_id, at, from).await?;
-        return details.map(Json).ok_or(ApiError::UnknownNode { view: view.as_str(), node });
+    let mut details = if at.is_some() || from.is_some() {
+        history::past_details(&state, view, node_id, at, from).await?
+    } else {
+        state.with_store(move |store| store.details(view, &node_id)).await.map_err(|_| ApiError::Unavailable)?
+    };
+    if state.config.read_only {
+        // Read-only: the UI shows no control buttons.
+        if let Some(details) = details.as_mut() {
+            details.controls.clear();
+        }
     }
-    let details =
-        state.with_store(move |store| store.details(view, &node_id)).await.map_err(|_| ApiError::Unavailable)?;
     details.map(Json).ok_or(ApiError::UnknownNode { view: view.as_str(), node })
 }

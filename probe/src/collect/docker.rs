@@ -338,7 +338,7 @@ pub fn container_from_inspect(inspect: &ContainerInspectResponse) -> Option<Cont
         name: inspect.name.as_deref().unwrap_or("").trim_start_matches('/').to_owned(),
         image: ImageId::new(inspect.image.clone().unwrap_or_default()),
         image_name: config.and_then(|c| c.image.clone()).unwrap_or_default(),
-        command: command.join(" "),
+        command: crate::collect::redact::redact_command(&command.join(" ")),
         hostname: config.and_then(|c| c.hostname.clone()).unwrap_or_default(),
         labels: config
             .and_then(|c| c.labels.as_ref())

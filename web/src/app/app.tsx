@@ -9,7 +9,10 @@ import { isEmptyQuery, matchesNode, parseSearch } from '../lib/search-query';
 import { PALETTES, useTheme } from '../lib/theme';
 import { useTopologyStream } from '../lib/use-topology-stream';
 import { useUrlState } from '../lib/use-url-state';
+import { ControlButtons, type OpenedPipe } from '../features/controls/components/control-buttons';
 import { DetailsPanel } from '../features/details/components/details-panel';
+import { LogPanel } from '../features/logs/components/log-panel';
+import { TerminalPanel } from '../features/terminal/components/terminal-panel';
 import { GraphView } from '../features/graph/components/graph-view';
 import { SearchBox } from '../features/search/components/search-box';
 import { useProbes } from '../features/status/api/use-probes';
@@ -42,6 +45,7 @@ export function App() {
   const topologies = useTopologies(url.options);
   const probes = useProbes();
   const [readOnly, setReadOnly] = useState(false);
+  const [pipe, setPipe] = useState<OpenedPipe | null>(null);
 
   useEffect(() => {
     fetchAppInfo()
@@ -168,9 +172,18 @@ export function App() {
             readOnly={readOnly}
             onClose={() => select(null)}
             onOpen={(view, id) => setUrl({ view, selected: id })}
+            renderControls={(controls, nodeId, label) => (
+              <ControlButtons controls={controls} nodeId={nodeId} nodeLabel={label} onPipe={setPipe} />
+            )}
           />
         ) : null}
       </main>
+      {pipe?.kind === 'logs' ? (
+        <LogPanel key={pipe.url} url={pipe.url} title={pipe.title} onClose={() => setPipe(null)} />
+      ) : null}
+      {pipe?.kind === 'exec' ? (
+        <TerminalPanel key={pipe.url} url={pipe.url} title={pipe.title} onClose={() => setPipe(null)} />
+      ) : null}
       <TimelineStrip travel={travel} view={url.view} onOpen={(view, id) => setUrl({ view, selected: id })} />
     </div>
   );
