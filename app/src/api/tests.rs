@@ -505,3 +505,51 @@ async fn a_panic_on_the_store_thread_stops_the_app() {
     let (status, body) = get_json(&state, "/api/topology/containers").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
 }
+
+/// A log writer the test can read back.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The probe connection's span names the probe once, however many frames
+/// came: recording a span field again appends to it, which grew the span by
+/// each frame for the life of the connection.
+#[tokio::test]
+async fn the_probe_span_names_its_probe_once_whatever_the_frames() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+    let config = AppConfig {
+        probe_timeout: Duration::from_millis(300),
+        ping_interval: Duration::from_millis(100),
+        ..AppConfig::default()
+    };
+    let state = state_with_config(&[], config).await;
+    let (to_probe, _from_app) = mpsc::channel::<Outbound>(256);
+    let (mut probe, incoming) = mpsc::channel::<Incoming>(8);
+    let task = tokio::spawn(serve_probe(state.clone(), to_probe, incoming));
+    let mut previous = web_host(1);
+    probe.send(frame(&ProbeMessage::Snapshot(previous.clone()))).await.unwrap();
+    for seq in 2..40 {
+        let next = web_host(seq);
+        probe.send(frame(&ProbeMessage::Delta(diff(&previous, &next)))).await.unwrap();
+        previous = next;
+    }
+    tokio::time::timeout(Duration::from_secs(10), task).await.expect("closed for silence").unwrap();
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let silent =
+        log.lines().find(|line| line.contains("probe silent")).unwrap_or_else(|| panic!("no silence line in {log}"));
+    assert_eq!(silent.matches("probe=").count(), 1, "{silent}");
+    drop(probe);
+}
