@@ -11,6 +11,7 @@ import { GraphStore } from '../../src/lib/graph-store';
 import { PALETTES } from '../../src/lib/theme';
 import { GraphView } from '../../src/features/graph/components/graph-view';
 import { prewarmLayoutWorker } from '../../src/features/graph/layout/layout-client';
+import type { GraphCanvas } from '../../src/features/graph/graph-canvas';
 import type { LayoutResult } from '../../src/features/graph/layout/layout-types';
 import { syntheticTopology } from './synthetic-topology';
 
@@ -33,6 +34,8 @@ interface BenchmarkState {
 declare global {
   interface Window {
     benchmark: BenchmarkState;
+    /** The bench page's own handle on the canvas (the app has none). */
+    periscopeGraph?: GraphCanvas;
   }
 }
 
@@ -107,6 +110,9 @@ render(
       onSelect={() => {}}
       onLayout={onLayout}
       foldAbove={foldAbove}
+      onCanvas={(canvas) => {
+        window.periscopeGraph = canvas ?? undefined;
+      }}
     />
   </div>,
   root,

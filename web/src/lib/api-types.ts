@@ -61,6 +61,8 @@ export interface TopologyEdge {
   bytes_sent?: number | null;
   bytes_received?: number | null;
   retransmits?: number | null;
+  /** Failed connection attempts (refused, reset, timed out) seen on this edge, when the app reports them. */
+  failures?: number | null;
 }
 
 export interface ViewOptionSpec {

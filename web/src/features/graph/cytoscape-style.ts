@@ -1,6 +1,11 @@
 // The graph's stylesheet, built from the theme's palette (the canvas cannot
 // read CSS variables). Classes: `dimmed` (search non-match), `hidden`
-// (filtered out), `faded`/`hover` (hover neighbourhood), `selected`.
+// (filtered out), `faded`/`hover` (hover neighbourhood), `selected`,
+// `focused` (keyboard). Data: `fill` (0-1, the chosen metric, drawn as a
+// pie wedge), `state` (a container that is not running: exited and the like
+// greyed with a dashed outline, paused amber and dotted), `failing` edges.
+// Captions sit on a backing of the page colour, so an edge passing under a
+// label never draws through its text.
 //
 // Big graphs get a compact variant: one-line labels without wrapping.
 // Wrapping makes cytoscape measure every word of every caption before the
@@ -15,6 +20,8 @@ import { CLOUD_POINTS } from './node-shapes';
 
 /** Graphs drawing more nodes than this use the compact style. */
 export const COMPACT_ABOVE = 250;
+/** Caption size in graph units: 9.6 px on screen at the legible zoom (graph-canvas.ts). */
+export const FONT_SIZE = 12;
 
 export function graphStyle(palette: Palette, compact = false): StylesheetJson {
   const style: StylesheetJson = [
@@ -33,11 +40,17 @@ export function graphStyle(palette: Palette, compact = false): StylesheetJson {
         'text-max-width': `${CAPTION_MAX_WIDTH}px`,
         'text-valign': 'bottom',
         'text-margin-y': 5,
-        'font-size': 11,
-        'line-height': 1.3,
+        'font-size': FONT_SIZE,
+        'line-height': 1.25,
         color: palette.text,
-        'text-outline-color': palette.background,
-        'text-outline-width': 2,
+        'text-background-color': palette.background,
+        'text-background-opacity': 0.9,
+        'text-background-padding': '2px',
+        'text-background-shape': 'roundrectangle',
+        'pie-size': '100%',
+        'pie-1-background-color': palette.metric,
+        'pie-1-background-opacity': 0.7,
+        'pie-1-background-size': 'mapData(fill, 0, 1, 0, 100)' as never,
         // Labels are the costliest part to draw; skip them when unreadable.
         'min-zoomed-font-size': 7,
       },
@@ -77,6 +90,23 @@ export function graphStyle(palette: Palette, compact = false): StylesheetJson {
         'curve-style': 'straight',
       },
     },
+    {
+      selector: 'node[state = "exited"], node[state = "dead"], node[state = "created"], node[state = "removing"]',
+      style: {
+        'background-color': palette.stoppedFill,
+        'border-color': palette.textMuted,
+        'border-style': 'dashed',
+        color: palette.textMuted,
+      },
+    },
+    {
+      selector: 'node[state = "paused"], node[state = "restarting"]',
+      style: { 'border-color': palette.warning, 'border-style': 'dotted', 'border-width': 3 },
+    },
+    {
+      selector: 'edge[?failing]',
+      style: { 'line-color': palette.danger, 'target-arrow-color': palette.danger, 'line-style': 'dashed' },
+    },
     { selector: '.dimmed', style: { opacity: 0.18 } },
     { selector: '.hidden', style: { display: 'none' } },
     { selector: '.faded', style: { opacity: 0.12 } },
@@ -88,6 +118,14 @@ export function graphStyle(palette: Palette, compact = false): StylesheetJson {
     {
       selector: 'edge.hover',
       style: { 'line-color': palette.accent, 'target-arrow-color': palette.accent, width: 2.5, opacity: 1 },
+    },
+    {
+      selector: 'edge.selected',
+      style: { 'line-color': palette.accent, 'target-arrow-color': palette.accent, width: 3 },
+    },
+    {
+      selector: 'node.focused',
+      style: { 'outline-width': 3, 'outline-color': palette.match, 'outline-offset': 3 } as never,
     },
     {
       selector: 'node.selected',
