@@ -38,7 +38,7 @@ pub struct Store {
     pub registry: Registry,
     /// When each view was last asked for over REST.
     last_requested: HashMap<ViewId, UnixMillis>,
-    counts: HashMap<ViewId, Counts>,
+    counts: HashMap<(ViewId, ViewOptions), Counts>,
 }
 
 /// What happened to a delta.
@@ -101,31 +101,35 @@ impl Store {
         Some((ViewGraph { view: view.as_str(), nodes, edges }, sent))
     }
 
-    pub fn details(&self, view: ViewId, node: &NodeId) -> Option<NodeDetails> {
+    pub fn details(&self, view: ViewId, node: &NodeId, options: &ViewOptions) -> Option<NodeDetails> {
         let state = self.renderer.view(view)?;
-        details(&self.renderer.ctx(&self.model), state, node, &self.history)
+        details(&self.renderer.ctx(&self.model), state, node, options, &self.history)
     }
 
-    /// Node and edge counts with default options: from the kept view when there is
+    /// Node and edge counts with `options`: from the kept view when there is
     /// one, else from a render cached for this model generation (or, on a busy
     /// model that changes every moment, for up to [`COUNTS_MAX_AGE_MS`]).
-    pub fn counts(&mut self, view: ViewId, now: UnixMillis) -> (Counts, Vec<(ViewId, Changes)>) {
+    pub fn counts(&mut self, view: ViewId, options: &ViewOptions, now: UnixMillis) -> (Counts, Vec<(ViewId, Changes)>) {
         let generation = self.model.generation();
         if let Some(state) = self.renderer.view(view) {
-            let (nodes, edges) = state.counts(&ViewOptions::default());
+            let (nodes, edges) = state.counts(options);
             return (Counts { generation, at: now, nodes, edges }, Vec::new());
         }
         let fresh = |c: &&Counts| c.generation == generation || now.0.saturating_sub(c.at.0) < COUNTS_MAX_AGE_MS;
-        if let Some(counts) = self.counts.get(&view).filter(fresh) {
+        if let Some(counts) = self.counts.get(&(view, *options)).filter(fresh) {
             return (*counts, Vec::new());
         }
         let mut changes = self.renderer.update(&mut self.model);
         self.renderer.materialize(view, &mut self.model);
         changes.extend(self.renderer.take_deferred_changes());
-        let (nodes, edges) = self.renderer.view(view).map(|s| s.counts(&ViewOptions::default())).unwrap_or_default();
+        let (nodes, edges) = self.renderer.view(view).map(|s| s.counts(options)).unwrap_or_default();
         self.renderer.forget(view);
         let counts = Counts { generation: self.model.generation(), at: now, nodes, edges };
-        self.counts.insert(view, counts);
+        // Options come from clients: keep one generation's worth, not every combination ever asked.
+        self.counts.retain(|_, kept| {
+            kept.generation == counts.generation || now.0.saturating_sub(kept.at.0) < COUNTS_MAX_AGE_MS
+        });
+        self.counts.insert((view, *options), counts);
         (counts, changes)
     }
 
@@ -134,10 +138,10 @@ impl Store {
         let generation = self.model.generation();
         match self.renderer.view(view) {
             Some(state) => {
-                let (nodes, edges) = state.counts(&ViewOptions::default());
+                let (nodes, edges) = state.counts(&ViewOptions::defaults_for(view));
                 Some(Counts { generation, at: UnixMillis(0), nodes, edges })
             }
-            None => self.counts.get(&view).copied(),
+            None => self.counts.get(&(view, ViewOptions::defaults_for(view))).copied(),
         }
     }
 

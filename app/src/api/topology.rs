@@ -10,7 +10,7 @@ use crate::api::error::ApiError;
 use crate::node_id::NodeId;
 use crate::render::output::{NodeDetails, ViewGraph};
 use crate::state::{now, AppState};
-use crate::view::{ViewId, ViewOptions, OPTION_SPECS};
+use crate::view::{option_specs, ViewId, ViewOptions};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -39,23 +39,32 @@ pub struct TopologySummary {
 /// Parses `{view}` and the query's options.
 pub fn parse(view: &str, query: &[(String, String)]) -> Result<(ViewId, ViewOptions), ApiError> {
     let view: ViewId = view.parse()?;
-    let options = ViewOptions::from_pairs(query.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let options = ViewOptions::for_view(view, query.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     Ok((view, options))
 }
 
-async fn list(State(state): State<AppState>) -> Json<Vec<TopologySummary>> {
+/// Counts honour the query's options (each over its view's defaults), so the
+/// view buttons count what the views would show.
+async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Result<Json<Vec<TopologySummary>>, ApiError> {
+    let mut chosen = Vec::new();
+    for view in ViewId::ALL {
+        chosen.push((view, ViewOptions::for_view(view, query.iter().map(|(k, v)| (k.as_str(), v.as_str())))?));
+    }
     let mut store = state.store();
     let mut summaries = Vec::new();
     let mut changes = Vec::new();
-    for view in ViewId::ALL {
-        let (counts, more) = store.counts(view, now());
+    for (view, options) in chosen {
+        let (counts, more) = store.counts(view, &options, now());
         changes.extend(more);
         summaries.push(TopologySummary {
             id: view.as_str(),
             label: view.label(),
             nodes: counts.nodes,
             edges: counts.edges,
-            options: OPTION_SPECS
+            options: option_specs(view)
                 .iter()
                 .map(|spec| OptionSummary { id: spec.id, values: spec.values, default: spec.default })
                 .collect(),
@@ -63,7 +72,7 @@ async fn list(State(state): State<AppState>) -> Json<Vec<TopologySummary>> {
     }
     drop(store);
     state.publish(changes);
-    Json(summaries)
+    Ok(Json(summaries))
 }
 
 async fn view(
@@ -83,12 +92,13 @@ async fn view(
 async fn details(
     State(state): State<AppState>,
     Path((view, node)): Path<(String, String)>,
+    Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Json<NodeDetails>, ApiError> {
-    let view: ViewId = view.parse()?;
+    let (view, options) = parse(&view, &query)?;
     let node_id: NodeId = node.parse()?;
     let mut store = state.store();
     let changes = store.ready(view, now());
-    let details = store.details(view, &node_id);
+    let details = store.details(view, &node_id, &options);
     drop(store);
     state.publish(changes);
     details.map(Json).ok_or(ApiError::UnknownNode { view: view.as_str(), node })
