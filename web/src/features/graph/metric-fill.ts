@@ -2,7 +2,9 @@
 // map): CPU as a share of one core (100 % fills the node), memory as a share
 // of the largest node in the view, since nodes carry no host total.
 
-export type Metric = 'cpu' | 'memory' | 'none';
+import type { Metric } from '../../lib/url-state';
+
+export type { Metric };
 
 export const METRICS: Array<{ id: Metric; label: string; legend: string }> = [
   { id: 'cpu', label: 'CPU', legend: 'fill: CPU, full at one core' },
