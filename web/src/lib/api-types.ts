@@ -170,6 +170,8 @@ export interface ProbeInfo {
   last_seen: number;
   sources: string[];
   docker: DockerState;
+  /** Frames the probe dropped because its send queue was full. */
+  dropped_frames: number;
 }
 
 export interface AppInfo {

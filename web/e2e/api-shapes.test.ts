@@ -1,0 +1,67 @@
+// The app's real JSON against the UI's types (through the zod schemas that
+// src/lib/api-schemas.ts proves equal to them): every REST answer the UI
+// reads, and a view's WebSocket `full` message. Strict: a field the app adds
+// without the types knowing fails as surely as one it drops.
+
+import { describe, expect, it } from 'vitest';
+import type { z } from 'zod';
+
+import {
+  appInfo,
+  fullMessage,
+  nodeDetails,
+  probeInfo,
+  topologySummary,
+  topologyView,
+} from '../src/lib/api-schemas';
+
+const APP_URL = process.env.PERISCOPE_URL ?? '';
+
+async function json(path: string): Promise<unknown> {
+  const response = await fetch(new URL(path, APP_URL));
+  expect(response.ok, `${path}: ${response.status}`).toBe(true);
+  return response.json();
+}
+
+function problems(schema: z.ZodType, value: unknown, where: string): string[] {
+  const result = schema.safeParse(value);
+  return result.success ? [] : result.error.issues.map((issue) => `${where} ${issue.path.join('.')}: ${issue.message}`);
+}
+
+describe.skipIf(!APP_URL)("the app's JSON matches the UI's types", () => {
+  it('GET /api, /api/probes and /api/topology', async () => {
+    expect(problems(appInfo, await json('api'), 'GET /api')).toEqual([]);
+    const probes = (await json('api/probes')) as unknown[];
+    expect(probes.length).toBeGreaterThan(0);
+    expect(probes.flatMap((probe) => problems(probeInfo, probe, 'probe'))).toEqual([]);
+    const list = (await json('api/topology?stopped=show')) as unknown[];
+    expect(list.flatMap((entry) => problems(topologySummary, entry, 'summary'))).toEqual([]);
+  });
+
+  it('every view and the details of its nodes', async () => {
+    for (const view of ['processes', 'processes-by-name', 'containers', 'containers-by-image', 'containers-by-hostname', 'compose', 'hosts']) {
+      const graph = (await json(`api/topology/${view}?stopped=show&unconnected=show`)) as { nodes: Array<{ id: string }> };
+      expect(problems(topologyView, graph, view)).toEqual([]);
+      for (const node of graph.nodes.slice(0, 5)) {
+        const details = await json(`api/topology/${view}/${encodeURIComponent(node.id)}`);
+        expect(problems(nodeDetails, details, `${view}/${node.id}`)).toEqual([]);
+      }
+    }
+  });
+
+  it("a view's WebSocket full message", async () => {
+    const url = new URL('api/topology/containers/ws', APP_URL);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    // Node 20 has no global WebSocket; ws is what the dev server uses too.
+    const { WebSocket } = await import('ws');
+    const message = await new Promise<unknown>((resolve, reject) => {
+      const socket = new WebSocket(url, { origin: new URL(APP_URL).origin });
+      socket.on('message', (data) => {
+        socket.close();
+        resolve(JSON.parse(String(data)));
+      });
+      socket.on('error', reject);
+    });
+    expect(problems(fullMessage, message, 'ws full')).toEqual([]);
+  });
+});
