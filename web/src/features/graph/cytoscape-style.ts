@@ -67,6 +67,8 @@ export function graphStyle(palette: Palette, compact = false): StylesheetJson {
         width: 56,
         'background-color': palette.pseudoFill,
         'border-style': 'dashed',
+        // The pie is a circle: keep it inside the cloud's bumps.
+        'pie-size': '60%',
       },
     },
     {
