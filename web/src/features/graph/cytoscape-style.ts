@@ -20,10 +20,17 @@ import { CLOUD_POINTS } from './node-shapes';
 
 /** Graphs drawing more nodes than this use the compact style. */
 export const COMPACT_ABOVE = 250;
+/**
+ * Graphs drawing more nodes than this draw edges as plain lines without
+ * arrowheads ("haystack"): no endpoint or arrow geometry per edge, which was
+ * a large part of the first paint of 10,000 nodes. At the zoom such a view
+ * opens with, arrowheads are a pixel or two anyway.
+ */
+export const HUGE_ABOVE = 2000;
 /** Caption size in graph units: 9.6 px on screen at the legible zoom (graph-canvas.ts). */
 export const FONT_SIZE = 12;
 
-export function graphStyle(palette: Palette, compact = false): StylesheetJson {
+export function graphStyle(palette: Palette, compact = false, huge = false): StylesheetJson {
   const style: StylesheetJson = [
     {
       selector: 'node',
@@ -140,5 +147,22 @@ export function graphStyle(palette: Palette, compact = false): StylesheetJson {
     },
   ];
   if (compact) style.push({ selector: 'node', style: { label: 'data(short)', 'text-wrap': 'none' } });
+  if (huge) {
+    style.push(
+      { selector: 'edge', style: { 'curve-style': 'haystack', 'haystack-radius': 0, 'target-arrow-shape': 'none' } },
+      {
+        // Less to draw per node: the metric as a colour rather than a pie,
+        // captions without a backing (at the zoom such a view opens with
+        // they are below min-zoomed-font-size and not drawn at all).
+        selector: 'node',
+        style: {
+          'text-background-opacity': 0,
+          'pie-size': '0%',
+          'border-width': 1,
+          'background-color': `mapData(fill, 0, 1, ${palette.nodeFill}, ${palette.metric})` as never,
+        },
+      },
+    );
+  }
   return style;
 }

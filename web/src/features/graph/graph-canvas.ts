@@ -17,7 +17,7 @@ import type { TopologyNode } from '../../lib/api-types';
 import type { GraphChange, GraphSnapshot } from '../../lib/graph-store';
 import type { Palette } from '../../lib/theme';
 import { captionWidth, truncateMiddle } from './caption';
-import { COMPACT_ABOVE, graphStyle } from './cytoscape-style';
+import { COMPACT_ABOVE, graphStyle, HUGE_ABOVE } from './cytoscape-style';
 import {
   type DrawnEdge,
   type DrawnNode,
@@ -119,6 +119,7 @@ export class GraphCanvas {
   private lastFoldState = '';
   private palette: Palette;
   private compact = false;
+  private huge = false;
   private laidOutOnce = false;
   private matcher: ((node: TopologyNode) => boolean) | null = null;
   private filterMode = false;
@@ -178,7 +179,7 @@ export class GraphCanvas {
 
   setPalette(palette: Palette): void {
     this.palette = palette;
-    this.cy.style(graphStyle(palette, this.compact));
+    this.cy.style(graphStyle(palette, this.compact, this.huge));
   }
 
   /** Which metric fills the nodes. */
@@ -594,9 +595,11 @@ export class GraphCanvas {
     const previous = this.drawn;
     this.drawn = next;
     const compact = next.nodes.size > COMPACT_ABOVE;
-    if (compact !== this.compact) {
+    const huge = next.nodes.size > HUGE_ABOVE;
+    if (compact !== this.compact || huge !== this.huge) {
       this.compact = compact;
-      this.cy.style(graphStyle(this.palette, compact));
+      this.huge = huge;
+      this.cy.style(graphStyle(this.palette, compact, huge));
     }
     this.maxMemory = maxMemory(next.nodes.values());
 
