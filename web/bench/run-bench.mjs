@@ -128,8 +128,10 @@ async function measureBurst(size) {
     }
     runs.push(await page.evaluate((count) => window.benchmark.burst(count), BURST_SIZE));
   }
+  const touch = await page.evaluate(() => window.benchmark.touchOne());
   await page.close();
-  const result = { size, count: BURST_SIZE, runs };
+  const result = { size, count: BURST_SIZE, runs, touch };
+  console.log(`a diff changing one node's CPU touched ${touch.touched} of ${touch.drawn} drawn elements`);
   console.log(
     `burst of ${BURST_SIZE} into ${size}: ${runs.map((r) => `${Math.round(r.ms)} ms`).join(', ')}; ` +
       `moved ${runs.map((r) => r.moved).join(', ')}; placed ${runs.map((r) => r.placed).join(', ')}; ` +
@@ -175,7 +177,8 @@ const extra = [
     ? `A burst of ${burst.count} new nodes into a ${burst.size}-node view, placed and painted in ` +
       `${burst.runs.map((r) => Math.round(r.ms)).join(', ')} ms (target < 200 ms: ` +
       `${burst.runs.every((r) => r.ms < 200) ? 'met' : 'NOT met'}); existing nodes moved: ` +
-      `${burst.runs.map((r) => r.moved).join(', ')}; zoom or pan changed: ${burst.runs.some((r) => r.zoomChanged || r.panChanged) ? 'yes' : 'no'}.`
+      `${burst.runs.map((r) => r.moved).join(', ')}; zoom or pan changed: ${burst.runs.some((r) => r.zoomChanged || r.panChanged) ? 'yes' : 'no'}. ` +
+      `A diff changing one node's CPU touched ${burst.touch.touched} of ${burst.touch.drawn} drawn elements.`
     : '',
   legibility
     ? `${legibility.size} nodes open at zoom ${legibility.zoom.toFixed(2)}: captions ${legibility.fontPx.toFixed(1)} px on screen ` +

@@ -33,6 +33,8 @@ interface BenchmarkState {
   burst: (count: number) => Promise<{ ms: number; moved: number; placed: number; zoomChanged: boolean; panChanged: boolean }>;
   /** How readable the captions are at the zoom the view opened with. */
   legibility: () => Legibility;
+  /** Applies a diff changing one node's CPU; counts the drawn elements it touched. */
+  touchOne: () => Promise<{ touched: number; drawn: number }>;
 }
 
 interface Legibility {
@@ -79,6 +81,7 @@ const benchmark: BenchmarkState = {
   // Filled in below, once the store and canvas they use exist.
   burst: () => Promise.reject(new Error('not ready')),
   legibility: () => ({ drawn: 0, zoom: 0, fontPx: 0, labelsDrawn: false, overlapping: 0, onScreen: 0 }),
+  touchOne: () => Promise.reject(new Error('not ready')),
   startRecording() {
     benchmark.frames = [];
     benchmark.recording = true;
@@ -201,6 +204,25 @@ benchmark.burst = async (count) => {
     zoomChanged: cy.zoom() !== zoom,
     panChanged: cy.pan().x !== pan.x || cy.pan().y !== pan.y,
   };
+};
+
+benchmark.touchOne = async () => {
+  const cy = (window.periscopeGraph as GraphCanvas).cy;
+  const touched = new Set<string>();
+  const note = (event: { target: { id: () => string } }) => {
+    touched.add(event.target.id());
+  };
+  cy.on('data style position', 'node, edge', note);
+  const node = store.snapshot().nodes.get(topology.nodes[5]!.id)!;
+  store.apply({
+    type: 'diff',
+    view: 'containers',
+    nodes: { add: [], update: [{ ...node, metrics: { cpu: (node.metrics.cpu ?? 0) + 7, memory: node.metrics.memory } }], remove: [] },
+    edges: { add: [], update: [], remove: [] },
+  });
+  await nextFrame();
+  cy.off('data style position', 'node, edge', note);
+  return { touched: touched.size, drawn: cy.elements().length };
 };
 
 benchmark.legibility = () => {

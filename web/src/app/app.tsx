@@ -25,6 +25,12 @@ import { TableView } from '../features/table/components/table-view';
 import { useTopologies } from '../features/topology-picker/api/use-topologies';
 import { KNOWN_VIEWS, TopologyPicker } from '../features/topology-picker/components/topology-picker';
 
+/**
+ * The processes view folds far sooner than others: hundreds of processes
+ * read as a few groups, one per container (or host), that open on click.
+ */
+const PROCESSES_FOLD_ABOVE = 60;
+
 /** The view a node id belongs to, for nodes picked in the resource view. */
 function viewOfNode(id: string, fallback: string): string {
   if (id.startsWith('host:')) return 'hosts';
@@ -172,6 +178,7 @@ export function App() {
               metric={url.metric}
               onMetricChange={(metric) => setUrl({ metric }, 'replace')}
               stale={outage}
+              foldAbove={url.view === 'processes' ? PROCESSES_FOLD_ABOVE : undefined}
               label={`${viewLabel}: ${snapshot.nodes.size} nodes, ${snapshot.edges.size} edges`}
             />
           ) : url.mode === 'table' ? (
