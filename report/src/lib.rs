@@ -34,7 +34,7 @@ pub mod fixtures;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::codec::{Codec, DecodeError, EncodeError, WIRE_VERSION};
+pub use crate::codec::{Codec, DecodeError, EncodeError, StreamDecoder, StreamEncoder, WIRE_VERSION};
 pub use crate::container::{Container, ContainerNetwork, ContainerState, ContainerStats, Health, Image, PortMapping};
 pub use crate::delta::{apply, diff, ApplyError, Delta, TableDelta};
 pub use crate::host::{Host, Interface, IpNetwork};

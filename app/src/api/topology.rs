@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::api::error::ApiError;
 use crate::node_id::NodeId;
 use crate::render::output::{NodeDetails, ViewGraph};
-use crate::state::{now, AppState};
+use crate::state::AppState;
 use crate::view::{option_specs, ViewId, ViewOptions};
 
 pub fn router() -> Router<AppState> {
@@ -43,36 +43,37 @@ pub fn parse(view: &str, query: &[(String, String)]) -> Result<(ViewId, ViewOpti
     Ok((view, options))
 }
 
-/// Counts honour the query's options (each over its view's defaults), so the
-/// view buttons count what the views would show.
 async fn list(
     State(state): State<AppState>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Json<Vec<TopologySummary>>, ApiError> {
+    // Counts honour the options the client shows the views with, each over
+    // its view's defaults (processes views hide unconnected processes).
     let mut chosen = Vec::new();
     for view in ViewId::ALL {
         chosen.push((view, ViewOptions::for_view(view, query.iter().map(|(k, v)| (k.as_str(), v.as_str())))?));
     }
-    let mut store = state.store();
-    let mut summaries = Vec::new();
-    let mut changes = Vec::new();
-    for (view, options) in chosen {
-        let (counts, more) = store.counts(view, &options, now());
-        changes.extend(more);
-        summaries.push(TopologySummary {
-            id: view.as_str(),
-            label: view.label(),
-            nodes: counts.nodes,
-            edges: counts.edges,
-            options: option_specs(view)
-                .iter()
-                .map(|spec| OptionSummary { id: spec.id, values: spec.values, default: spec.default })
-                .collect(),
-        });
-    }
-    drop(store);
-    state.publish(changes);
-    Ok(Json(summaries))
+    let counts = state
+        .with_store(move |store| {
+            chosen.into_iter().map(|(view, options)| (view, store.counts(view, &options))).collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|_| ApiError::Unavailable)?;
+    Ok(Json(
+        counts
+            .into_iter()
+            .map(|(view, counts)| TopologySummary {
+                id: view.as_str(),
+                label: view.label(),
+                nodes: counts.nodes,
+                edges: counts.edges,
+                options: option_specs(view)
+                    .iter()
+                    .map(|spec| OptionSummary { id: spec.id, values: spec.values, default: spec.default })
+                    .collect(),
+            })
+            .collect(),
+    ))
 }
 
 async fn view(
@@ -81,12 +82,8 @@ async fn view(
     Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Json<ViewGraph>, ApiError> {
     let (view, options) = parse(&view, &query)?;
-    let mut store = state.store();
-    let changes = store.ready(view, now());
-    let graph = store.graph(view, &options).ok_or(ApiError::Internal)?;
-    drop(store);
-    state.publish(changes);
-    Ok(Json(graph))
+    let graph = state.with_store(move |store| store.graph(view, &options)).await.map_err(|_| ApiError::Unavailable)?;
+    graph.map(Json).ok_or(ApiError::Internal)
 }
 
 async fn details(
@@ -96,10 +93,9 @@ async fn details(
 ) -> Result<Json<NodeDetails>, ApiError> {
     let (view, options) = parse(&view, &query)?;
     let node_id: NodeId = node.parse()?;
-    let mut store = state.store();
-    let changes = store.ready(view, now());
-    let details = store.details(view, &node_id, &options);
-    drop(store);
-    state.publish(changes);
+    let details = state
+        .with_store(move |store| store.details(view, &node_id, &options))
+        .await
+        .map_err(|_| ApiError::Unavailable)?;
     details.map(Json).ok_or(ApiError::UnknownNode { view: view.as_str(), node })
 }
