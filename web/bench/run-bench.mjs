@@ -18,7 +18,7 @@ import { launchChromium } from '../tools/chromium.mjs';
 
 const DIST = fileURLToPath(new URL('./dist/', import.meta.url));
 const RESULTS = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
-const SIZES = (process.env.BENCH_SIZES ?? '500,1000,2000,3000,10000').split(',').map(Number);
+const SIZES = (process.env.BENCH_SIZES ?? '500,1000,2000,3000,10000').split(',').map(Number).filter((size) => size > 0);
 const BURST_INTO = Number(process.env.BENCH_BURST_INTO ?? 1000);
 const BURST_SIZE = 50;
 const LEGIBLE_AT = 150;
@@ -133,7 +133,7 @@ async function measureBurst(size) {
   const result = { size, count: BURST_SIZE, runs, touch };
   console.log(`a diff changing one node's CPU touched ${touch.touched} of ${touch.drawn} drawn elements`);
   console.log(
-    `burst of ${BURST_SIZE} into ${size}: ${runs.map((r) => `${Math.round(r.ms)} ms`).join(', ')}; ` +
+    `burst of ${BURST_SIZE} into ${size}: ${runs.map((r) => `${Math.round(r.ms)} ms (applied ${Math.round(r.appliedMs)}, worker ${Math.round(r.workerMs)})`).join(', ')}; ` +
       `moved ${runs.map((r) => r.moved).join(', ')}; placed ${runs.map((r) => r.placed).join(', ')}; ` +
       `zoom changed ${runs.some((r) => r.zoomChanged)}, pan changed ${runs.some((r) => r.panChanged)}`,
   );

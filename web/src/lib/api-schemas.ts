@@ -121,6 +121,7 @@ export const probeInfo = z.strictObject({
   sources: z.array(z.string()),
   docker: z.enum(['connected', 'unavailable']),
   dropped_frames: z.number(),
+  host_conflict: z.strictObject({ reported_host: z.string(), with_probe: z.string() }).nullable(),
 });
 
 export const appInfo = z.strictObject({

@@ -172,6 +172,8 @@ export interface ProbeInfo {
   docker: DockerState;
   /** Frames the probe dropped because its send queue was full. */
   dropped_frames: number;
+  /** Set when another probe reported this probe's host ID first; `host` is then `{reported_host}~{probe}`. */
+  host_conflict: { reported_host: string; with_probe: string } | null;
 }
 
 export interface AppInfo {
