@@ -87,7 +87,8 @@ export interface FoldState {
   opened: number;
 }
 
-const LAYOUT_DEBOUNCE_MS = 60;
+/** The app already coalesces diffs (≤ 100 ms); a frame is enough to merge what arrives together. */
+const LAYOUT_DEBOUNCE_MS = 16;
 /** How long a new node with no edge waits for one before it is placed alone. */
 export const HOLD_MS = 2500;
 /** fit() never zooms in further than this; the user still can, up to maxZoom. */
