@@ -21,12 +21,15 @@ import { CLOUD_POINTS } from './node-shapes';
 /** Graphs drawing more nodes than this use the compact style. */
 export const COMPACT_ABOVE = 250;
 /**
- * Graphs drawing more nodes than this draw edges as plain lines without
- * arrowheads ("haystack"): no endpoint or arrow geometry per edge, which was
- * a large part of the first paint of 10,000 nodes. At the zoom such a view
- * opens with, arrowheads are a pixel or two anyway.
+ * Graphs drawing more nodes than this (only unfolded big views: folding
+ * starts above 600) draw edges as plain lines without arrowheads
+ * ("haystack") and the metric as a colour, not a pie: no endpoint or arrow
+ * geometry per edge, which was a large part of the first paint of 10,000
+ * nodes and of every repaint of 1,000 (a burst of 50 new nodes into 1,000
+ * took 200-500 ms to paint with them, 100-150 ms without, at load 10). At
+ * the zoom such a view opens with, arrowheads are a pixel or two anyway.
  */
-export const HUGE_ABOVE = 2000;
+export const HUGE_ABOVE = 800;
 /** Caption size in graph units: 9.6 px on screen at the legible zoom (graph-canvas.ts). */
 export const FONT_SIZE = 12;
 

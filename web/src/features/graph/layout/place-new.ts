@@ -128,6 +128,15 @@ function lattice(side: Side): Int16Array {
   return lattices[side];
 }
 
+/**
+ * Builds the candidate lattices ahead of need (some tens of ms): the worker
+ * does it while idle after the first layout, so the first burst of new
+ * nodes does not pay for it.
+ */
+export function warmPlacement(): void {
+  lattice('any');
+}
+
 /** Puts `node` at the free spot nearest to (ax, ay); false when none is within reach. */
 function placeNear(node: number, ax: number, ay: number, side: Side, xy: Float64Array, halfRooms: readonly number[], occupied: Occupancy): boolean {
   const half = halfRooms[node] ?? NODE_SPACING / 2;
