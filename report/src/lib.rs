@@ -28,6 +28,7 @@ pub mod process;
 pub mod report;
 pub mod socket;
 pub mod table;
+pub mod tenths;
 
 #[cfg(any(test, feature = "test-fixtures"))]
 pub mod fixtures;
