@@ -773,7 +773,9 @@ export class GraphCanvas {
     });
     this.applySearchClasses();
     this.setSelectedClass();
-    if (fromScratch) {
+    // The first picture is the first with something in it: a view that
+    // opens empty gets its fit when its first nodes arrive.
+    if (fromScratch && cy.nodes().nonempty()) {
       this.laidOutOnce = true;
       this.fitNow(true);
     }
