@@ -34,6 +34,7 @@ export const HUGE_ABOVE = 800;
 export const FONT_SIZE = 12;
 
 export function graphStyle(palette: Palette, compact = false, huge = false): StylesheetJson {
+  if (huge) return hugeGraphStyle(palette);
   const style: StylesheetJson = [
     {
       selector: 'node',
@@ -150,22 +151,47 @@ export function graphStyle(palette: Palette, compact = false, huge = false): Sty
     },
   ];
   if (compact) style.push({ selector: 'node', style: { label: 'data(short)', 'text-wrap': 'none' } });
-  if (huge) {
-    style.push(
-      { selector: 'edge', style: { 'curve-style': 'haystack', 'haystack-radius': 0, 'target-arrow-shape': 'none' } },
-      {
-        // Less to draw per node: the metric as a colour rather than a pie,
-        // captions without a backing (at the zoom such a view opens with
-        // they are below min-zoomed-font-size and not drawn at all).
-        selector: 'node',
-        style: {
-          'text-background-opacity': 0,
-          'pie-size': '0%',
-          'border-width': 1,
-          'background-color': `mapData(fill, 0, 1, ${palette.nodeFill}, ${palette.metric})` as never,
-        },
-      },
-    );
-  }
   return style;
+}
+
+/**
+ * The stylesheet of views over HUGE_ABOVE drawn nodes: as few rules and
+ * properties as still show the map, since cytoscape applies every property
+ * of every matching rule to every element before the first frame. Plain
+ * edges without arrowheads, the metric as a colour rather than a pie, short
+ * captions without a backing (at the zoom such a view opens with they are
+ * below min-zoomed-font-size and not drawn at all).
+ */
+function hugeGraphStyle(palette: Palette): StylesheetJson {
+  return [
+    {
+      selector: 'node',
+      style: {
+        shape: 'data(shape)' as never,
+        width: 40,
+        height: 40,
+        'background-color': `mapData(fill, 0, 1, ${palette.nodeFill}, ${palette.metric})` as never,
+        'border-color': palette.nodeBorder,
+        'border-width': 1,
+        label: 'data(short)',
+        'text-valign': 'bottom',
+        'font-size': FONT_SIZE,
+        color: palette.text,
+        'min-zoomed-font-size': 7,
+      },
+    },
+    { selector: 'node[shape = "polygon"]', style: { 'shape-polygon-points': CLOUD_POINTS, 'border-style': 'dashed' } },
+    { selector: 'node[state != ""]', style: { 'border-style': 'dashed', 'border-color': palette.textMuted } },
+    {
+      selector: 'edge',
+      style: { width: 1.5, 'line-color': palette.edge, 'curve-style': 'haystack', 'haystack-radius': 0 },
+    },
+    { selector: '.dimmed', style: { opacity: 0.18 } },
+    { selector: '.hidden', style: { display: 'none' } },
+    { selector: '.faded', style: { opacity: 0.12 } },
+    { selector: 'node.match', style: { 'border-color': palette.match, 'border-width': 3 } },
+    { selector: '.hover', style: { 'border-color': palette.accent, 'line-color': palette.accent, opacity: 1 } },
+    { selector: '.selected', style: { 'border-color': palette.accent, 'line-color': palette.accent, 'border-width': 4 } },
+    { selector: 'node.focused', style: { 'border-color': palette.match, 'border-width': 4 } },
+  ];
 }
