@@ -246,6 +246,7 @@ describe('Periscope UI against the real app', () => {
     await page.mouse.move(box.x + middle.x, box.y + middle.y);
     await page.waitForSelector('[data-testid="edge-tooltip"]');
     assert.match((await page.textContent('[data-testid="edge-ports"]')) ?? '', /\b80\b/);
+    await page.screenshot({ path: `${SCREENSHOTS}/edge.png` });
     await page.mouse.click(box.x + middle.x, box.y + middle.y);
     await waitFor('edge details', async () => (await page.textContent('[data-testid="details-title"]'))?.includes('→'));
     assert.match((await page.textContent('[data-testid="edge-facts"]')) ?? '', /80/);

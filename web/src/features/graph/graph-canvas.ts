@@ -37,6 +37,7 @@ import { BOX_ABOVE, BOX_BELOW } from './layout/place-new';
 import { type Metric, metricFill } from './metric-fill';
 import { readyForPlacement } from './placement-hold';
 import { cytoscapeShape } from './node-shapes';
+import { fitViewport, type Insets } from './viewport-fit';
 
 /** What the pointer is over, for the edge tooltip. */
 export interface EdgeHover {
@@ -69,13 +70,6 @@ export interface GraphCanvasOptions {
   insets?: () => Insets;
 }
 
-export interface Insets {
-  top: number;
-  right: number;
-  bottom: number;
-  left: number;
-}
-
 export interface FoldState {
   folding: boolean;
   /** Nodes in the view, as the API sent them. */
@@ -91,15 +85,6 @@ export interface FoldState {
 const LAYOUT_DEBOUNCE_MS = 16;
 /** How long a new node with no edge waits for one before it is placed alone. */
 export const HOLD_MS = 2500;
-/** fit() never zooms in further than this; the user still can, up to maxZoom. */
-const MAX_FIT_ZOOM = 1.3;
-/**
- * The first picture of a view of up to LEGIBLE_MAX_NODES is never zoomed out
- * below this, so its 12 px captions draw at 9.6 px or more. What does not
- * fit stays a pan (or the Fit button) away.
- */
-export const LEGIBLE_ZOOM = 0.8;
-export const LEGIBLE_MAX_NODES = 150;
 const EMPTY_INSETS: Insets = { top: 0, right: 0, bottom: 0, left: 0 };
 
 export class GraphCanvas {
@@ -263,49 +248,28 @@ export class GraphCanvas {
 
   /**
    * Fits to node centres plus each caption's estimated half-width and its
-   * box above and below, inside the room the overlays leave. Computed here:
-   * cytoscape's own fit measures every label first, which took over a second
-   * at 2,000 nodes. The first picture of a small view keeps labels legible.
+   * box above and below, inside the room the overlays leave (viewport-fit.ts).
+   * Measured here: cytoscape's own fit measures every label first, which
+   * took over a second at 2,000 nodes.
    */
   private fitNow(firstPicture: boolean): void {
     // The container may have changed size (details panel, window) since
     // cytoscape last measured it.
     this.cy.resize();
-    let minX = Infinity;
-    let minY = Infinity;
-    let maxX = -Infinity;
-    let maxY = -Infinity;
-    let count = 0;
+    const bounds = { minX: Infinity, minY: Infinity, maxX: -Infinity, maxY: -Infinity, count: 0 };
     this.cy.nodes().forEach((node) => {
       // The class, not node.visible(): that computes every node's style.
       if (node.hasClass('hidden')) return;
       const { x, y } = node.position();
       const half = (node.data('halfWidth') as number | undefined) ?? 0;
-      minX = Math.min(minX, x - half);
-      maxX = Math.max(maxX, x + half);
-      minY = Math.min(minY, y - BOX_ABOVE);
-      maxY = Math.max(maxY, y + BOX_BELOW);
-      count += 1;
+      bounds.minX = Math.min(bounds.minX, x - half);
+      bounds.maxX = Math.max(bounds.maxX, x + half);
+      bounds.minY = Math.min(bounds.minY, y - BOX_ABOVE);
+      bounds.maxY = Math.max(bounds.maxY, y + BOX_BELOW);
+      bounds.count += 1;
     });
-    if (count === 0) return;
-    const insets = this.insets();
-    const margin = 16;
-    const room = {
-      left: insets.left + margin,
-      top: insets.top + margin,
-      width: Math.max(50, this.cy.width() - insets.left - insets.right - 2 * margin),
-      height: Math.max(50, this.cy.height() - insets.top - insets.bottom - 2 * margin),
-    };
-    const width = maxX - minX;
-    const height = maxY - minY;
-    // A handful of nodes would otherwise be blown up to fill the window.
-    let zoom = Math.min(MAX_FIT_ZOOM, room.width / width, room.height / height);
-    if (firstPicture && count <= LEGIBLE_MAX_NODES) zoom = Math.max(zoom, LEGIBLE_ZOOM);
-    // Centred where it fits; from the top-left corner (where the layout packs
-    // the biggest component) where it does not.
-    const panX = width * zoom <= room.width ? room.left + (room.width - width * zoom) / 2 : room.left;
-    const panY = height * zoom <= room.height ? room.top + (room.height - height * zoom) / 2 : room.top;
-    this.cy.viewport({ zoom, pan: { x: panX - minX * zoom, y: panY - minY * zoom } });
+    if (bounds.count === 0) return;
+    this.cy.viewport(fitViewport(bounds, { width: this.cy.width(), height: this.cy.height() }, this.insets(), firstPicture));
   }
 
   /** Forget all positions and lay out from scratch; the one time nodes move without a drag. */
