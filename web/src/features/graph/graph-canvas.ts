@@ -474,8 +474,16 @@ export class GraphCanvas {
     } catch (error) {
       // The worker failed (its script did not load, or it threw): say so,
       // and lay out here instead so new nodes are still drawn.
-      this.events.onLayoutError?.(`Layout worker failed (${String((error as Error)?.message ?? error)}); laying out in the page instead.`);
-      result = await this.layoutClient.layoutInPage(nodes, edges, previous, hints);
+      const why = String((error as Error)?.message ?? error);
+      try {
+        result = await this.layoutClient.layoutInPage(nodes, edges, previous, hints);
+        this.events.onLayoutError?.(`Layout worker failed (${why}); laid out in the page instead.`);
+      } catch (again) {
+        // The layout itself fails on this graph: new nodes go on a plain
+        // grid below the map rather than not at all.
+        result = gridBelow(nodes, previous);
+        this.events.onLayoutError?.(`Layout failed (${String((again as Error)?.message ?? again)}); new nodes are lined up below the map.`);
+      }
     }
     if (!result) return;
     this.applyLayout(result);
@@ -775,6 +783,28 @@ function edgeData(edge: DrawnEdge): Record<string, unknown> {
     connections: edge.connections,
     failing: (edge.failures ?? 0) > 0,
   };
+}
+
+/** The last resort when no layout can be computed: known nodes stay, new ones in rows below them. */
+export function gridBelow(nodes: LayoutNode[], previous: Record<string, Point>): LayoutResult {
+  const positions: Record<string, Point> = {};
+  let minX = 0;
+  let maxY = -BOX_BELOW;
+  for (const point of Object.values(previous)) {
+    minX = Math.min(minX, point.x);
+    maxY = Math.max(maxY, point.y);
+  }
+  let slot = 0;
+  for (const node of nodes) {
+    const known = previous[node.id];
+    if (known) {
+      positions[node.id] = known;
+      continue;
+    }
+    positions[node.id] = { x: minX + (slot % 10) * 220, y: maxY + BOX_BELOW + BOX_ABOVE + 40 + Math.floor(slot / 10) * 110 };
+    slot += 1;
+  }
+  return { requestId: -1, positions, algorithm: 'incremental', millis: 0 };
 }
 
 function maxMemory(nodes: Iterable<DrawnNode>): number {
