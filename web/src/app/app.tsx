@@ -31,6 +31,9 @@ import { KNOWN_VIEWS, TopologyPicker } from '../features/topology-picker/compone
  */
 const PROCESSES_FOLD_ABOVE = 60;
 
+/** Compose projects, drawn as nodes on request: their services folded into one group each. */
+const COMPOSE_GROUPING = { label: 'Projects', kinds: ['compose-service' as const] };
+
 /** The view a node id belongs to, for nodes picked in the resource view. */
 function viewOfNode(id: string, fallback: string): string {
   if (id.startsWith('host:')) return 'hosts';
@@ -179,6 +182,7 @@ export function App() {
               onMetricChange={(metric) => setUrl({ metric }, 'replace')}
               stale={outage}
               foldAbove={url.view === 'processes' ? PROCESSES_FOLD_ABOVE : undefined}
+              groupToggle={url.view === 'compose' ? COMPOSE_GROUPING : undefined}
               label={`${viewLabel}: ${snapshot.nodes.size} nodes, ${snapshot.edges.size} edges`}
             />
           ) : url.mode === 'table' ? (

@@ -111,4 +111,18 @@ describe('shouldFold', () => {
     expect(merged).toHaveLength(1);
     expect([merged[0]?.ports, merged[0]?.bytesSent, merged[0]?.failures, merged[0]?.merged]).toEqual([[80, 443], 15, 1, 2]);
   });
+
+  it('folds only the kinds asked for: compose services into their projects', () => {
+    const service = (id: string, project: string) => makeNode(id, { kind: 'compose-service', rank: project });
+    const nodes = new Map(
+      [service('s1', 'shop'), service('s2', 'shop'), service('s3', 'blog'), makeNode('c1', { rank: 'shop' }), makeNode('c2', { rank: 'shop' })].map(
+        (node) => [node.id, node],
+      ),
+    );
+    const folded = foldGraph(nodes, new Map(), { fold: true, expanded: new Set(), kinds: new Set(['compose-service']) });
+    const labels = [...folded.nodes.values()].map((node) => node.label).sort();
+    expect(labels).toEqual(['c1', 'c2', 's3', 'shop ×2']);
+    const project = [...folded.nodes.values()].find((node) => node.members);
+    expect(project?.caption).toContain('compose services');
+  });
 });

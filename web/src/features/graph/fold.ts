@@ -74,6 +74,8 @@ export interface FoldOptions {
   fold: boolean;
   /** Group ids the user opened: their members are drawn one by one. */
   expanded: ReadonlySet<string>;
+  /** Group only nodes of these kinds (e.g. compose services into their projects); all kinds when absent. */
+  kinds?: ReadonlySet<NodeKind>;
 }
 
 export function foldGraph(
@@ -84,8 +86,8 @@ export function foldGraph(
   const drawn = new Map<string, DrawnNode>();
   const groupOf = new Map<string, string>();
   if (options.fold) {
-    let buckets = bucketNodes(nodes, true);
-    if (buckets.size > FINE_GROUPS_MAX) buckets = bucketNodes(nodes, false);
+    let buckets = bucketNodes(nodes, true, options.kinds);
+    if (buckets.size > FINE_GROUPS_MAX) buckets = bucketNodes(nodes, false, options.kinds);
     for (const [id, members] of buckets) {
       if (members.length < 2 || options.expanded.has(id)) continue;
       drawn.set(id, groupNode(id, members));
@@ -172,10 +174,14 @@ export function shouldFold(nodeCount: number, foldingNow: boolean, foldAbove = F
 }
 
 /** Candidate groups by id; pseudo nodes and nodes with no rank stay alone. */
-function bucketNodes(nodes: ReadonlyMap<string, TopologyNode>, byHost: boolean): Map<string, TopologyNode[]> {
+function bucketNodes(
+  nodes: ReadonlyMap<string, TopologyNode>,
+  byHost: boolean,
+  kinds?: ReadonlySet<NodeKind>,
+): Map<string, TopologyNode[]> {
   const buckets = new Map<string, TopologyNode[]>();
   for (const node of nodes.values()) {
-    if (node.pseudo || node.rank === '') continue;
+    if (node.pseudo || node.rank === '' || (kinds && !kinds.has(node.kind))) continue;
     const host = byHost ? node.parents.find((parent) => parent.view === 'hosts')?.id ?? '' : '';
     // The id is only ever compared, never parsed back.
     const id = byHost && host !== '' ? `${GROUP_PREFIX}${node.rank} on ${host}` : `${GROUP_PREFIX}${node.rank}`;

@@ -13,7 +13,7 @@
 
 import cytoscape, { type Core, type EdgeSingular, type ElementDefinition, type NodeSingular } from 'cytoscape';
 
-import type { TopologyNode } from '../../lib/api-types';
+import type { NodeKind, TopologyNode } from '../../lib/api-types';
 import type { GraphChange, GraphSnapshot } from '../../lib/graph-store';
 import type { Palette } from '../../lib/theme';
 import { captionWidth, truncateMiddle } from './caption';
@@ -66,6 +66,8 @@ export interface GraphCanvasEvents {
 export interface GraphCanvasOptions {
   /** Fold views with more nodes than this; Infinity never folds. */
   foldAbove?: number;
+  /** Fold only nodes of these kinds. */
+  foldKinds?: ReadonlySet<NodeKind>;
   /** Room (px) the view's own buttons take at each side; fit keeps nodes out of it. */
   insets?: () => Insets;
 }
@@ -97,6 +99,7 @@ export class GraphCanvas {
   private drawn: FoldedGraph = { nodes: new Map(), edges: new Map(), groupOf: new Map() };
   private folding = false;
   private foldAbove: number;
+  private foldKinds: ReadonlySet<NodeKind> | undefined;
   private expanded = new Set<string>();
   /** Start spots for nodes coming out of (or going into) a group, until laid out. */
   private hints = new Map<string, Point>();
@@ -125,6 +128,7 @@ export class GraphCanvas {
     options: GraphCanvasOptions = {},
   ) {
     this.foldAbove = options.foldAbove ?? FOLD_ABOVE;
+    this.foldKinds = options.foldKinds;
     this.insets = options.insets ?? (() => EMPTY_INSETS);
     this.palette = palette;
     this.cy = cytoscape({
@@ -203,9 +207,10 @@ export class GraphCanvas {
   }
 
   /** Changes the size above which views are folded; Infinity draws every node. */
-  setFoldLimit(limit: number): void {
-    if (limit === this.foldAbove) return;
+  setFoldLimit(limit: number, kinds?: ReadonlySet<NodeKind>): void {
+    if (limit === this.foldAbove && kinds === this.foldKinds) return;
     this.foldAbove = limit;
+    this.foldKinds = kinds;
     this.refold();
   }
 
@@ -559,11 +564,11 @@ export class GraphCanvas {
     const folding = shouldFold(snapshot.nodes.size, this.folding, this.foldAbove);
     if (!folding) this.expanded.clear();
     this.folding = folding;
-    let next = foldGraph(snapshot.nodes, snapshot.edges, { fold: folding, expanded: this.expanded });
+    let next = foldGraph(snapshot.nodes, snapshot.edges, { fold: folding, expanded: this.expanded, kinds: this.foldKinds });
     const selectedGroup = this.selected ? next.groupOf.get(this.selected) : undefined;
     if (selectedGroup) {
       this.expanded.add(selectedGroup);
-      next = foldGraph(snapshot.nodes, snapshot.edges, { fold: folding, expanded: this.expanded });
+      next = foldGraph(snapshot.nodes, snapshot.edges, { fold: folding, expanded: this.expanded, kinds: this.foldKinds });
     }
     const previous = this.drawn;
     this.drawn = next;

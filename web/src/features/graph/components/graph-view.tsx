@@ -2,9 +2,9 @@
 // map's own buttons, the metric selector, the edge tooltip and the notes a
 // map needs (folding, layout trouble, stale data).
 
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 
-import type { TopologyNode } from '../../../lib/api-types';
+import type { NodeKind, TopologyNode } from '../../../lib/api-types';
 import { formatBytes, formatRtt } from '../../../lib/format';
 import type { GraphStore } from '../../../lib/graph-store';
 import type { Palette } from '../../../lib/theme';
@@ -31,6 +31,8 @@ export interface GraphViewProps {
   stale?: boolean;
   /** Read out as the canvas's accessible name. */
   label?: string;
+  /** A checkbox on the map that groups nodes of these kinds by rank (compose services into their projects). */
+  groupToggle?: { label: string; kinds: NodeKind[] };
   /** Hands the canvas to the benchmark page; the app passes nothing. */
   onCanvas?: (canvas: GraphCanvas | null) => void;
 }
@@ -45,6 +47,11 @@ export function GraphView(props: GraphViewProps) {
   const [hover, setHover] = useState<EdgeHover | null>(null);
   const [layoutError, setLayoutError] = useState<string | null>(null);
   const [focusText, setFocusText] = useState('');
+  const [grouped, setGrouped] = useState(false);
+  const groupKinds = useMemo(
+    () => (props.groupToggle ? new Set(props.groupToggle.kinds) : undefined),
+    [props.groupToggle?.kinds.join()],
+  );
   const foldAbove = props.foldAbove ?? FOLD_ABOVE;
   const metric = props.metric ?? 'cpu';
   // Callbacks change identity on every render; the canvas reads the latest.
@@ -86,7 +93,10 @@ export function GraphView(props: GraphViewProps) {
     };
   }, [props.store]);
 
-  useEffect(() => canvasRef.current?.setFoldLimit(showAll ? Infinity : foldAbove), [showAll, foldAbove]);
+  useEffect(() => {
+    if (grouped && groupKinds) canvasRef.current?.setFoldLimit(0, groupKinds);
+    else canvasRef.current?.setFoldLimit(showAll ? Infinity : foldAbove);
+  }, [showAll, foldAbove, grouped, groupKinds]);
   useEffect(() => canvasRef.current?.setPalette(props.palette), [props.palette]);
   useEffect(() => canvasRef.current?.setMetric(metric), [metric]);
   useEffect(
@@ -138,6 +148,17 @@ export function GraphView(props: GraphViewProps) {
           <button type="button" title="Draw big views as groups again" onClick={() => setShowAll(false)}>
             Group
           </button>
+        ) : null}
+        {props.groupToggle ? (
+          <label class="metric-select" title="Draw each group as one node that opens on click">
+            <input
+              type="checkbox"
+              data-testid="group-toggle"
+              checked={grouped}
+              onChange={(event) => setGrouped((event.target as HTMLInputElement).checked)}
+            />
+            <span>{props.groupToggle.label}</span>
+          </label>
         ) : null}
         <label class="metric-select" title="What fills each node">
           <span>Fill</span>
