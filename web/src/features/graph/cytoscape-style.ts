@@ -32,6 +32,8 @@ export const COMPACT_ABOVE = 250;
 export const HUGE_ABOVE = 800;
 /** Caption size in graph units: 9.6 px on screen at the legible zoom (graph-canvas.ts). */
 export const FONT_SIZE = 12;
+/** Captions smaller than this on screen are not drawn. */
+export const MIN_LABEL_PX = 7;
 
 export function graphStyle(palette: Palette, compact = false, huge = false): StylesheetJson {
   if (huge) return hugeGraphStyle(palette);
@@ -63,7 +65,7 @@ export function graphStyle(palette: Palette, compact = false, huge = false): Sty
         'pie-1-background-opacity': 0.7,
         'pie-1-background-size': 'mapData(fill, 0, 1, 0, 100)' as never,
         // Labels are the costliest part to draw; skip them when unreadable.
-        'min-zoomed-font-size': 7,
+        'min-zoomed-font-size': MIN_LABEL_PX,
       },
     },
     {
@@ -173,11 +175,16 @@ function hugeGraphStyle(palette: Palette): StylesheetJson {
         'background-color': `mapData(fill, 0, 1, ${palette.nodeFill}, ${palette.metric})` as never,
         'border-color': palette.nodeBorder,
         'border-width': 1,
+      },
+    },
+    {
+      selector: 'node.labelled',
+      style: {
         label: 'data(short)',
         'text-valign': 'bottom',
         'font-size': FONT_SIZE,
         color: palette.text,
-        'min-zoomed-font-size': 7,
+        'min-zoomed-font-size': MIN_LABEL_PX,
       },
     },
     { selector: 'node[shape = "polygon"]', style: { 'shape-polygon-points': CLOUD_POINTS, 'border-style': 'dashed' } },

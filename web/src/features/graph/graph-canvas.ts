@@ -17,7 +17,7 @@ import type { NodeKind, TopologyNode } from '../../lib/api-types';
 import type { GraphChange, GraphSnapshot } from '../../lib/graph-store';
 import type { Palette } from '../../lib/theme';
 import { captionWidth, truncateMiddle } from './caption';
-import { COMPACT_ABOVE, graphStyle, HUGE_ABOVE } from './cytoscape-style';
+import { COMPACT_ABOVE, FONT_SIZE, graphStyle, HUGE_ABOVE, MIN_LABEL_PX } from './cytoscape-style';
 import {
   type DrawnEdge,
   type DrawnNode,
@@ -94,6 +94,7 @@ export class GraphCanvas {
   private layoutClient = new LayoutClient();
   private layoutTimer: ReturnType<typeof setTimeout> | null = null;
   private holdTimer: ReturnType<typeof setTimeout> | null = null;
+  private labelTimer: ReturnType<typeof setTimeout> | null = null;
   private snapshot: GraphSnapshot | null = null;
   /** What should be on screen (cytoscape catches up after each layout). */
   private drawn: FoldedGraph = { nodes: new Map(), edges: new Map(), groupOf: new Map() };
@@ -161,6 +162,7 @@ export class GraphCanvas {
       this.unhover();
       this.events.onHoverEdge?.(null);
     });
+    this.cy.on('viewport', () => this.scheduleLabels());
     this.resizeObserver = new ResizeObserver(() => this.cy.resize());
     this.resizeObserver.observe(container);
     container.addEventListener('keydown', (event) => this.onKey(event));
@@ -288,8 +290,36 @@ export class GraphCanvas {
     this.resizeObserver.disconnect();
     if (this.layoutTimer !== null) clearTimeout(this.layoutTimer);
     if (this.holdTimer !== null) clearTimeout(this.holdTimer);
+    if (this.labelTimer !== null) clearTimeout(this.labelTimer);
     this.layoutClient.dispose();
     this.cy.destroy();
+  }
+
+  /**
+   * Huge views caption only the nodes in the window, once zoomed in far
+   * enough to read them, after the view settles (see hugeGraphStyle).
+   */
+  private scheduleLabels(): void {
+    if (!this.huge) return;
+    if (this.labelTimer !== null) clearTimeout(this.labelTimer);
+    this.labelTimer = setTimeout(() => {
+      this.labelTimer = null;
+      this.labelVisibleNodes();
+    }, 120);
+  }
+
+  private labelVisibleNodes(): void {
+    const cy = this.cy;
+    const readable = cy.zoom() * FONT_SIZE >= MIN_LABEL_PX;
+    const extent = cy.extent();
+    cy.batch(() => {
+      cy.nodes().forEach((node) => {
+        const { x, y } = node.position();
+        const inside =
+          readable && x >= extent.x1 - 150 && x <= extent.x2 + 150 && y >= extent.y1 - 60 && y <= extent.y2 + 60;
+        if (inside !== node.hasClass('labelled')) node.toggleClass('labelled', inside);
+      });
+    });
   }
 
   /** A click or Enter on a node: open a group, select anything else. */
@@ -578,6 +608,7 @@ export class GraphCanvas {
       this.compact = compact;
       this.huge = huge;
       this.cy.style(graphStyle(this.palette, compact, huge));
+      this.scheduleLabels();
     }
     this.maxMemory = maxMemory(next.nodes.values());
 
@@ -756,6 +787,8 @@ export class GraphCanvas {
       this.laidOutOnce = true;
       this.fitNow(true);
     }
+    // New nodes in the window of a huge view get their captions too.
+    this.scheduleLabels();
     this.lastLayout = result;
     this.events.onLayout?.(result);
   }
