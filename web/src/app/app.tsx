@@ -11,8 +11,11 @@ import { PALETTES, useTheme } from '../lib/theme';
 import { useTopologyStream } from '../lib/use-topology-stream';
 import { useUrlState } from '../lib/use-url-state';
 import { chooseOption } from '../lib/view-options';
+import { ControlButtons, type OpenedPipe } from '../features/controls/components/control-buttons';
 import { DetailsPanel } from '../features/details/components/details-panel';
 import { EdgeDetails } from '../features/details/components/edge-details';
+import { LogPanel } from '../features/logs/components/log-panel';
+import { TerminalPanel } from '../features/terminal/components/terminal-panel';
 import { GraphView } from '../features/graph/components/graph-view';
 import { ResourceView } from '../features/resources/components/resource-view';
 import { SearchBox } from '../features/search/components/search-box';
@@ -24,6 +27,8 @@ import { ShortcutsDialog } from '../features/status/components/shortcuts-dialog'
 import { TableView } from '../features/table/components/table-view';
 import { useTopologies } from '../features/topology-picker/api/use-topologies';
 import { KNOWN_VIEWS, TopologyPicker } from '../features/topology-picker/components/topology-picker';
+import { TimelineStrip } from '../features/timeline/components/timeline-strip';
+import { useTimeTravel } from '../features/timeline/use-time-travel';
 
 /**
  * The processes view folds far sooner than others: hundreds of processes
@@ -48,15 +53,32 @@ export function App() {
   const palette = PALETTES[theme];
   const [shortcutsOpen, setShortcutsOpen] = useState(false);
   const resources = url.mode === 'resources';
+  const travel = useTimeTravel(url.view, url.options);
+  // Time travel is one more query parameter on the view's socket and details (docs/api.md, "History").
+  const shownOptions = useMemo(
+    () => (travel.at === null ? url.options : { ...url.options, at: String(travel.at) }),
+    [url.options, travel.at],
+  );
+  const detailsOptions = useMemo(
+    () =>
+      travel.history?.enabled && (travel.at !== null || travel.windowId !== '15m')
+        ? { ...shownOptions, from: String(travel.span.from) }
+        : shownOptions,
+    [shownOptions, travel.history?.enabled, travel.windowId, Math.floor(travel.span.from / 60_000)],
+  );
   // The resource view shows every process of every host, connected or not.
   const streamView = resources ? 'processes' : url.view;
-  const streamOptions = resources ? { ...url.options, unconnected: 'show' } : url.options;
+  const streamOptions = useMemo(
+    () => (resources ? { ...shownOptions, unconnected: 'show' } : shownOptions),
+    [resources, shownOptions],
+  );
   const [viewList, setViewList] = useState<Array<{ id: string }>>(KNOWN_VIEWS);
   const unknownView = !viewList.some((view) => view.id === url.view);
   const stream = useTopologyStream(streamView, streamOptions, !unknownView || resources);
   const topologies = useTopologies(url.options, stream.version);
   const probes = useProbes();
   const [readOnly, setReadOnly] = useState(false);
+  const [pipe, setPipe] = useState<OpenedPipe | null>(null);
 
   useEffect(() => {
     if (topologies.data) setViewList(topologies.data);
@@ -71,10 +93,15 @@ export function App() {
   }, []);
 
   const query = useMemo(() => parseSearch(url.search), [url.search]);
-  const matcher = useMemo(
-    () => (isEmptyQuery(query) ? null : (node: Parameters<typeof matchesNode>[1]) => matchesNode(query, node)),
-    [query],
-  );
+  const compared = travel.comparison;
+  const matcher = useMemo(() => {
+    if (compared) {
+      // Compare mode highlights what appeared or changed since the picked moment.
+      const ids = new Set([...compared.appeared, ...compared.changed].map((node) => node.id));
+      return (node: Parameters<typeof matchesNode>[1]) => ids.has(node.id);
+    }
+    return isEmptyQuery(query) ? null : (node: Parameters<typeof matchesNode>[1]) => matchesNode(query, node);
+  }, [query, compared]);
   const snapshot = stream.store.snapshot();
   const matchCount = useMemo(() => {
     if (!matcher) return null;
@@ -159,7 +186,7 @@ export function App() {
         </span>
       </div>
       <main class={`content ${url.selected || url.edge ? 'with-details' : ''}`}>
-        <div class="stage">
+        <div class={`stage ${travel.at !== null ? 'stage-past' : ''}`}>
           {failed ? (
             <div class="empty-state" data-testid="view-error" role="alert">
               <h2>Cannot show “{url.view}”</h2>
@@ -231,7 +258,7 @@ export function App() {
             edgeId={url.edge}
             source={edge ? snapshot.nodes.get(edge.source) : undefined}
             target={edge ? snapshot.nodes.get(edge.target) : undefined}
-            options={url.options}
+            options={detailsOptions}
             onClose={() => setUrl({ edge: null })}
             onOpen={open}
           />
@@ -240,14 +267,24 @@ export function App() {
             key={`${url.view}/${url.selected}`}
             view={resources ? viewOfNode(url.selected, url.view) : url.view}
             nodeId={url.selected}
-            options={url.options}
+            options={detailsOptions}
             palette={palette}
             readOnly={readOnly}
             onClose={() => select(null)}
             onOpen={open}
+            renderControls={(controls, nodeId, label) => (
+              <ControlButtons controls={controls} nodeId={nodeId} nodeLabel={label} onPipe={setPipe} />
+            )}
           />
         ) : null}
       </main>
+      {pipe?.kind === 'logs' ? (
+        <LogPanel key={pipe.url} url={pipe.url} title={pipe.title} onClose={() => setPipe(null)} />
+      ) : null}
+      {pipe?.kind === 'exec' ? (
+        <TerminalPanel key={pipe.url} url={pipe.url} title={pipe.title} onClose={() => setPipe(null)} />
+      ) : null}
+      <TimelineStrip travel={travel} view={url.view} onOpen={open} />
       {shortcutsOpen ? <ShortcutsDialog onClose={() => setShortcutsOpen(false)} /> : null}
     </div>
   );

@@ -92,7 +92,7 @@ export const nodeDetails = z.strictObject({
   connections: z.strictObject({ inbound: z.array(connection), outbound: z.array(connection) }),
   children: z.array(z.strictObject({ view: z.string(), label: z.string(), nodes: z.array(topologyNode) })),
   parents: z.array(nodeRef),
-  controls: z.array(z.strictObject({ id: z.string(), label: z.string(), icon: z.string().optional() })),
+  controls: z.array(z.strictObject({ id: z.string(), label: z.string(), probe: z.string(), pipe: z.boolean() })),
 });
 
 const changeSet = <T extends z.ZodType>(item: T) =>

@@ -22,12 +22,14 @@ export function defaultOptionSpecs(view: string): ViewOptionSpec[] {
   ];
 }
 
-/** The chosen options as query parameters (REST and WebSocket alike). */
+/**
+ * The chosen options as query parameters (REST and WebSocket alike), with
+ * whatever else rides along (time travel's `at` and `from`).
+ */
 export function optionsQuery(options: ViewOptions): URLSearchParams {
   const params = new URLSearchParams();
-  for (const id of OPTION_IDS) {
-    const value = options[id];
-    if (value) params.set(id, value);
+  for (const [key, value] of Object.entries(options)) {
+    if (value) params.set(key, value);
   }
   return params;
 }
