@@ -297,10 +297,18 @@ describe('Periscope UI against the real app', () => {
     }
     assert.equal(after.state.zoom, before.zoom, 'zoom unchanged');
     assert.deepEqual(after.state.pan, before.pan, 'pan unchanged');
-    // Placed beside the server they talk to, not far away.
-    for (const node of after.fresh) {
-      const distance = Math.hypot(node.position.x - server.position.x, node.position.y - server.position.y);
-      assert.ok(distance < 700, `${node.label} is ${Math.round(distance)} from its server`);
+    // Placed near the server they talk to: nearer, on average, than the
+    // nodes already on the map are to it (the map may be crowded with other
+    // tests' containers, so free space can be some way off), and never far.
+    const fromServer = (node) => Math.hypot(node.position.x - server.position.x, node.position.y - server.position.y);
+    const mean = (values) => values.reduce((a, b) => a + b, 0) / values.length;
+    const others = before.nodes.filter((node) => node.id !== server.id).map(fromServer);
+    const fresh = after.fresh.map(fromServer);
+    for (const [index, distance] of fresh.entries()) {
+      assert.ok(distance < 2000, `${after.fresh[index].label} is ${Math.round(distance)} from its server`);
+    }
+    if (others.length > 0) {
+      assert.ok(mean(fresh) < mean(others), `new nodes ${Math.round(mean(fresh))} from the server on average, others ${Math.round(mean(others))}`);
     }
     await page.screenshot({ path: `${SCREENSHOTS}/burst.png` });
   });
