@@ -37,8 +37,10 @@ fn host(seq: u64, with_web: bool) -> Report {
 }
 
 async fn get_json(state: &AppState, uri: &str) -> (StatusCode, Value) {
-    let response =
-        router(state.clone()).oneshot(Request::builder().uri(uri).body(Body::empty()).unwrap()).await.unwrap();
+    let response = router(state.clone())
+        .oneshot(Request::builder().uri(uri).header("host", "localhost:4040").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     let status = response.status();
     let body = response.into_body().collect().await.unwrap().to_bytes();
     (status, serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{uri}: {e}")))
