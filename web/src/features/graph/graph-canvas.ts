@@ -569,6 +569,9 @@ export class GraphCanvas {
           if (!before || !sameDrawnEdge(before, next)) element.data(edgeData(next));
         } else if (cy.getElementById(edge.source).nonempty() && cy.getElementById(edge.target).nonempty()) {
           ready.push({ group: 'edges', data: edgeData(next) });
+          // Its ends' search classes decide whether it is dimmed.
+          touched.add(edge.source);
+          touched.add(edge.target);
         } else {
           // An edge to a node still waiting for its spot: place it now.
           newNodes = true;
@@ -576,6 +579,7 @@ export class GraphCanvas {
       }
       if (ready.length > 0) cy.add(ready);
     });
+    this.setStyleMode(drawn.nodes.size);
     if (this.refreshFills(false)) this.applySearchClasses();
     else this.applySearchClasses(touched);
     this.setSelectedClass();
@@ -602,14 +606,7 @@ export class GraphCanvas {
     }
     const previous = this.drawn;
     this.drawn = next;
-    const compact = next.nodes.size > COMPACT_ABOVE;
-    const huge = next.nodes.size > HUGE_ABOVE;
-    if (compact !== this.compact || huge !== this.huge) {
-      this.compact = compact;
-      this.huge = huge;
-      this.cy.style(graphStyle(this.palette, compact, huge));
-      this.scheduleLabels();
-    }
+    this.setStyleMode(next.nodes.size);
     this.maxMemory = maxMemory(next.nodes.values());
 
     const cy = this.cy;
@@ -676,6 +673,17 @@ export class GraphCanvas {
     this.setSelectedClass();
     this.reportFold();
     if (newNodes) this.scheduleLayout();
+  }
+
+  /** Compact captions above COMPACT_ABOVE drawn nodes, the lean stylesheet above HUGE_ABOVE. */
+  private setStyleMode(drawnNodes: number): void {
+    const compact = drawnNodes > COMPACT_ABOVE;
+    const huge = drawnNodes > HUGE_ABOVE;
+    if (compact === this.compact && huge === this.huge) return;
+    this.compact = compact;
+    this.huge = huge;
+    this.cy.style(graphStyle(this.palette, compact, huge));
+    this.scheduleLabels();
   }
 
   /** Recomputes the largest memory; when it moved (or `force`), refills every node. True if refilled. */
