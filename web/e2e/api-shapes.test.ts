@@ -43,8 +43,11 @@ describe.skipIf(!APP_URL)("the app's JSON matches the UI's types", () => {
       const graph = (await json(`api/topology/${view}?stopped=show&unconnected=show`)) as { nodes: Array<{ id: string }> };
       expect(problems(topologyView, graph, view)).toEqual([]);
       for (const node of graph.nodes.slice(0, 5)) {
-        const details = await json(`api/topology/${view}/${encodeURIComponent(node.id)}`);
-        expect(problems(nodeDetails, details, `${view}/${node.id}`)).toEqual([]);
+        const response = await fetch(new URL(`api/topology/${view}/${encodeURIComponent(node.id)}`, APP_URL));
+        // The model is live: a connection's address node can be gone a moment later.
+        if (response.status === 404) continue;
+        expect(response.ok, `${view}/${node.id}: ${response.status}`).toBe(true);
+        expect(problems(nodeDetails, await response.json(), `${view}/${node.id}`)).toEqual([]);
       }
     }
   });
