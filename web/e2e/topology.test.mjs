@@ -430,14 +430,18 @@ describe('Periscope UI against the real app', () => {
   test('killing the app shows the banner and greys the graph; restarting clears both', async () => {
     await waitFor('live again on containers', async () => (await findNode(page, SERVER)) !== null);
     await control('stop-app');
-    await page.waitForSelector('[data-testid="outage-banner"]', { timeout: DEADLINE_MS });
-    await page.waitForSelector('.graph-view.stale', { timeout: DEADLINE_MS });
-    // Switching view during the outage shows that view's last data, still stale.
-    await page.click('[data-view="processes"]');
-    await page.waitForSelector('.graph-view.stale');
-    assert.ok((await graphState(page)).nodes.length > 0, 'the processes view shows its last data');
-    await page.screenshot({ path: `${SCREENSHOTS}/outage.png` });
-    await control('start-app');
+    try {
+      await page.waitForSelector('[data-testid="outage-banner"]', { timeout: DEADLINE_MS });
+      await page.waitForSelector('.graph-view.stale', { timeout: DEADLINE_MS });
+      // Switching view during the outage shows that view's last data, still stale.
+      await page.click('[data-view="processes"]');
+      await page.waitForSelector('.graph-view.stale');
+      await waitFor('the processes view to show its last data', async () => (await graphState(page))?.nodes.length > 0);
+      await page.screenshot({ path: `${SCREENSHOTS}/outage.png` });
+    } finally {
+      // Whatever failed above, later tests need the app back.
+      await control('start-app');
+    }
     await page.waitForSelector('[data-testid="outage-banner"]', { state: 'detached', timeout: DEADLINE_MS });
     await page.waitForSelector('.graph-view:not(.stale)', { timeout: DEADLINE_MS });
     await waitFor('the view WebSocket to be open', () =>
