@@ -3,7 +3,7 @@
 // one GraphStore per open view (the last few kept for switching back), polled
 // REST data in the hooks that poll it.
 
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 
 import { fetchAppInfo } from '../lib/api-client';
 import { isEmptyQuery, matchesNode, parseSearch } from '../lib/search-query';
@@ -110,13 +110,19 @@ export function App() {
     return count;
   }, [matcher, stream.version, stream.store]);
 
+  // One listener for the page's life, reading the latest state: one
+  // re-registered on every change missed an Esc pressed right after Enter.
+  const keyState = useRef({ shortcutsOpen });
+  keyState.current = { shortcutsOpen };
   useEffect(() => {
     const onKey = (event: KeyboardEvent) => {
       const target = event.target as HTMLElement | null;
       const typing = target && (target.tagName === 'INPUT' || target.tagName === 'TEXTAREA' || target.tagName === 'SELECT');
+      const now = keyState.current;
       if (event.key === 'Escape') {
-        if (shortcutsOpen) setShortcutsOpen(false);
-        else if (url.selected || url.edge) setUrl({ selected: null, edge: null });
+        // Closing details when none are open changes nothing (the URL stays).
+        if (now.shortcutsOpen) setShortcutsOpen(false);
+        else setUrl({ selected: null, edge: null });
       } else if (event.key === '?' && !typing) {
         event.preventDefault();
         setShortcutsOpen((open) => !open);
@@ -124,7 +130,7 @@ export function App() {
     };
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
-  }, [url.selected, url.edge, shortcutsOpen, setUrl]);
+  }, [setUrl]);
 
   const select = (id: string | null) => setUrl({ selected: id, edge: null });
   const open = (view: string, id: string) => setUrl({ view, selected: id, edge: null });
