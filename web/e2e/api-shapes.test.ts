@@ -8,6 +8,7 @@ import type { z } from 'zod';
 
 import {
   appInfo,
+  diffMessage,
   fullMessage,
   nodeDetails,
   probeInfo,
@@ -52,19 +53,33 @@ describe.skipIf(!APP_URL)("the app's JSON matches the UI's types", () => {
     }
   });
 
-  it("a view's WebSocket full message", async () => {
+  it("a view's WebSocket messages: the full view, then a diff if one comes within 15 s", async () => {
     const url = new URL('api/topology/containers/ws', APP_URL);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     // Node 20 has no global WebSocket; ws is what the dev server uses too.
     const { WebSocket } = await import('ws');
-    const message = await new Promise<unknown>((resolve, reject) => {
+    const messages = await new Promise<Array<{ type?: string }>>((resolve, reject) => {
       const socket = new WebSocket(url, { origin: new URL(APP_URL).origin });
-      socket.on('message', (data) => {
+      const seen: Array<{ type?: string }> = [];
+      const done = () => {
         socket.close();
-        resolve(JSON.parse(String(data)));
+        resolve(seen);
+      };
+      const timer = setTimeout(done, 15_000);
+      socket.on('message', (data) => {
+        const message = JSON.parse(String(data)) as { type?: string };
+        seen.push(message);
+        if (message.type === 'diff') {
+          clearTimeout(timer);
+          done();
+        }
       });
       socket.on('error', reject);
     });
-    expect(problems(fullMessage, message, 'ws full')).toEqual([]);
+    expect(messages[0]?.type).toBe('full');
+    expect(problems(fullMessage, messages[0], 'ws full')).toEqual([]);
+    for (const diff of messages.filter((message) => message.type === 'diff')) {
+      expect(problems(diffMessage, diff, 'ws diff')).toEqual([]);
+    }
   });
 });

@@ -95,8 +95,12 @@ export const nodeDetails = z.strictObject({
   controls: z.array(z.strictObject({ id: z.string(), label: z.string(), probe: z.string(), pipe: z.boolean() })),
 });
 
-const changeSet = <T extends z.ZodType>(item: T) =>
-  z.strictObject({ add: z.array(item), update: z.array(item), remove: z.array(z.string()) });
+// A diff's update: `id` and only the fields that changed.
+const nodePatch = topologyNode.partial().extend({ id: z.string() });
+const edgePatch = topologyEdge.partial().extend({ id: z.string() });
+
+const changeSet = <T extends z.ZodType, P extends z.ZodType>(item: T, patch: P) =>
+  z.strictObject({ add: z.array(item), update: z.array(patch), remove: z.array(z.string()) });
 
 export const fullMessage = z.strictObject({
   type: z.literal('full'),
@@ -108,8 +112,8 @@ export const fullMessage = z.strictObject({
 export const diffMessage = z.strictObject({
   type: z.literal('diff'),
   view: z.string(),
-  nodes: changeSet(topologyNode),
-  edges: changeSet(topologyEdge),
+  nodes: changeSet(topologyNode, nodePatch),
+  edges: changeSet(topologyEdge, edgePatch),
 });
 
 export const probeInfo = z.strictObject({
@@ -133,6 +137,8 @@ export const appInfo = z.strictObject({
 
 /** True when A and B are the same type (not merely assignable one way). */
 type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+/** An object type with its intersections and optional `undefined`s spelled out, for Equals. */
+type Flat<T> = T extends object ? { [K in keyof T]: Flat<T[K]> } : T;
 
 // Compile-time proof that each schema describes exactly its type in api-types.ts.
 export const same: Record<string, true> = {
@@ -142,7 +148,7 @@ export const same: Record<string, true> = {
   view: true satisfies Equals<z.infer<typeof topologyView>, TopologyView>,
   details: true satisfies Equals<z.infer<typeof nodeDetails>, NodeDetails>,
   full: true satisfies Equals<z.infer<typeof fullMessage>, FullMessage>,
-  diff: true satisfies Equals<z.infer<typeof diffMessage>, DiffMessage>,
+  diff: true satisfies Equals<Flat<z.infer<typeof diffMessage>>, Flat<DiffMessage>>,
   probe: true satisfies Equals<z.infer<typeof probeInfo>, ProbeInfo>,
   app: true satisfies Equals<z.infer<typeof appInfo>, AppInfo>,
 };

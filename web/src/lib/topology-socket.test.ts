@@ -35,7 +35,8 @@ describe('TopologySocket', () => {
   it('gives up on a silent connection and reconnects', () => {
     const states: string[] = [];
     const socket = new TopologySocket('ws://app/api/topology/containers/ws', new GraphStore(), (state) => states.push(state));
-    const first = FakeSocket.made[0] as FakeSocket;
+    const first = FakeSocket.made[0];
+    if (!first) throw new Error('no socket was made');
     first.onopen?.();
     // Heartbeats keep it open.
     for (let i = 0; i < 4; i++) {
