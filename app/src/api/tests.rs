@@ -102,6 +102,36 @@ async fn topology_lists_every_view_with_counts_and_options() {
 }
 
 #[tokio::test]
+async fn view_counts_follow_the_options_and_each_views_defaults() {
+    let host = ReportBuilder::new("a")
+        .interface("eth0", "10.0.0.1/24")
+        .interface("docker0", "172.17.0.1/16")
+        .container("web", "web", "nginx:1.25", "172.17.0.2")
+        .container("old", "old", "busybox", "172.17.0.3")
+        .edit_container("old", |c| c.state = periscope_report::ContainerState::Exited)
+        .process(100, "nginx", Some("web"))
+        .process(10, "curl", None)
+        .process(20, "sleep", None)
+        .tcp(1001, Some(100), "0.0.0.0:80", None)
+        .tcp(HOST_NETNS, Some(10), "172.17.0.1:40000", Some("172.17.0.2:80"))
+        .build();
+    let state = state_with(&[host]).await;
+    let nodes = |list: &Value, view: &str| {
+        list.as_array().unwrap().iter().find(|v| v["id"] == view).map(|v| v["nodes"].as_u64().unwrap())
+    };
+    let (_, default) = get_json(&state, "/api/topology").await;
+    // Processes views hide idle processes unless asked; container views show unconnected containers.
+    assert_eq!(nodes(&default, "processes"), Some(2));
+    assert_eq!(default[0]["options"][2]["default"], "hide");
+    assert_eq!(nodes(&default, "containers"), Some(2));
+    let (_, shown) = get_json(&state, "/api/topology?stopped=show&unconnected=show").await;
+    assert_eq!(nodes(&shown, "processes"), Some(3));
+    assert_eq!(nodes(&shown, "containers"), Some(3));
+    let (status, _) = get(&state, "/api/topology?stopped=maybe").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
 async fn a_view_has_the_documented_node_and_edge_fields() {
     let state = state_with(&[web_host(1)]).await;
     let (status, graph) = get_json(&state, "/api/topology/containers?stopped=show").await;
