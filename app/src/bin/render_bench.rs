@@ -11,10 +11,13 @@
 //! a Markdown table and the app's RSS.
 //!
 //! Usage: `periscope-render-bench [HOSTS] [CONTAINERS] [PROCESSES]`;
-//! `periscope-render-bench --history [HOSTS]` measures history instead (see `render_bench/history.rs`).
+//! `periscope-render-bench --history [HOSTS]` measures history instead (see `render_bench/history.rs`);
+//! `periscope-render-bench --serve [HOSTS]` the whole app under load (see `render_bench/serve.rs`).
 
 #[path = "render_bench/history.rs"]
 mod history;
+#[path = "render_bench/serve.rs"]
+mod serve;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -255,6 +258,10 @@ fn main() {
     let argv: Vec<String> = std::env::args().collect();
     if let Some(dir) = argv.iter().position(|a| a == "--history-stats").and_then(|i| argv.get(i + 1)) {
         return history::stats(std::path::Path::new(dir));
+    }
+    if std::env::args().any(|a| a == "--serve") {
+        let shape = Shape { hosts: args.first().copied().unwrap_or(1000), containers: 20, processes: 10 };
+        return serve::run(&shape);
     }
     if std::env::args().any(|a| a == "--history") {
         let shape = Shape { hosts: args.first().copied().unwrap_or(100), containers: 20, processes: 10 };
