@@ -11,7 +11,7 @@ use crate::host::Host;
 use crate::id::ProbeId;
 use crate::process::Process;
 use crate::report::{ProbeMeta, Report};
-use crate::socket::{Connection, Socket};
+use crate::socket::{Connection, Socket, TracedFlow};
 use crate::table::{Entity, Table};
 use crate::UnixMillis;
 
@@ -31,6 +31,7 @@ pub struct Delta {
     pub images: TableDelta<Image>,
     pub sockets: TableDelta<Socket>,
     pub connections: TableDelta<Connection>,
+    pub traced: TableDelta<TracedFlow>,
 }
 
 impl Delta {
@@ -43,6 +44,7 @@ impl Delta {
             && self.images.is_empty()
             && self.sockets.is_empty()
             && self.connections.is_empty()
+            && self.traced.is_empty()
     }
 }
 
@@ -104,6 +106,7 @@ pub fn diff(previous: &Report, next: &Report) -> Delta {
         images: TableDelta::between(&previous.images, &next.images),
         sockets: TableDelta::between(&previous.sockets, &next.sockets),
         connections: TableDelta::between(&previous.connections, &next.connections),
+        traced: TableDelta::between(&previous.traced, &next.traced),
     }
 }
 
@@ -128,6 +131,7 @@ pub fn apply(state: &mut Report, delta: Delta) -> Result<(), ApplyError> {
     delta.images.apply_to(&mut state.images);
     delta.sockets.apply_to(&mut state.sockets);
     delta.connections.apply_to(&mut state.connections);
+    delta.traced.apply_to(&mut state.traced);
     Ok(())
 }
 
