@@ -122,8 +122,8 @@ static __always_inline void fill_addresses(struct flow_key *key, const struct so
 		__builtin_memcpy(key->local, &local, 4);
 		__builtin_memcpy(key->remote, &remote, 4);
 	} else {
-		BPF_CORE_READ_INTO(&key->local, sk, __sk_common.skc_v6_rcv_saddr.s6_addr);
-		BPF_CORE_READ_INTO(&key->remote, sk, __sk_common.skc_v6_daddr.s6_addr);
+		BPF_CORE_READ_INTO(&key->local, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&key->remote, sk, __sk_common.skc_v6_daddr);
 	}
 	key->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 }

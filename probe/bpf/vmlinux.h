@@ -38,8 +38,9 @@ enum {
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 
+/* Read whole: the kernel's is a union of arrays (s6_addr is a macro, not a field). */
 struct in6_addr {
-	__u8 s6_addr[16];
+	__u8 bytes[16];
 };
 
 struct ns_common {

@@ -14,6 +14,7 @@
 pub mod cgroup;
 pub mod conntrack;
 pub mod docker;
+pub mod ebpf;
 pub mod host;
 pub mod netlink;
 pub mod proc_net;
@@ -361,6 +362,7 @@ fn empty_report(probe: ProbeId, previous: Option<&Report>) -> Report {
         images: Table::new(),
         sockets: Table::new(),
         connections: Table::new(),
+        traced: Table::new(),
     }
 }
 

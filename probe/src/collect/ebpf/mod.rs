@@ -1,0 +1,3 @@
+//! The eBPF connection tracer as a probe source.
+
+pub mod tracer;
