@@ -22,7 +22,9 @@ fn main() {
         .status();
     match status {
         Ok(status) if status.success() => println!("cargo::rustc-cfg=periscope_ebpf"),
-        Ok(status) => println!("cargo::warning=building the eBPF tracer failed ({status}); the probe is built without it"),
+        Ok(status) => {
+            println!("cargo::warning=building the eBPF tracer failed ({status}); the probe is built without it")
+        }
         Err(error) => println!("cargo::warning=no {clang} ({error}): the probe is built without the eBPF tracer"),
     }
 }

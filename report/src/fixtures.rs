@@ -31,7 +31,7 @@ impl ReportBuilder {
                 probe: ProbeId::new(format!("probe-{name}")),
                 seq: 1,
                 timestamp: UnixMillis(1_700_000_000_000),
-                meta: ProbeMeta { version: "test".into(), sources: Vec::new(), dropped_frames: 0 },
+                meta: ProbeMeta { version: "test".into(), sources: Vec::new(), dropped_frames: 0, traced_overflow: 0 },
                 host: Host {
                     id: HostId::new(name),
                     hostname: name.to_owned(),
@@ -407,7 +407,7 @@ pub fn arb_report() -> impl Strategy<Value = Report> {
                 probe: ProbeId::new(probe),
                 seq,
                 timestamp: UnixMillis(time),
-                meta: ProbeMeta { version: "0.1.0".into(), sources, dropped_frames: seq % 3 },
+                meta: ProbeMeta { version: "0.1.0".into(), sources, dropped_frames: seq % 3, traced_overflow: seq % 2 },
                 host,
                 images: containers
                     .iter()

@@ -42,6 +42,8 @@ pub struct ProbeMeta {
     pub sources: Vec<SourceStatus>,
     /// Frames dropped from the probe's bounded send queue while the app was away.
     pub dropped_frames: u64,
+    /// Connection events the eBPF tracer could not count because its maps were full.
+    pub traced_overflow: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -138,9 +138,8 @@ mod loaded {
                 .map_err(|error: aya::programs::ProgramError| TracerError::Load(error.to_string()))?;
             program.load("inet_sock_set_state", &btf).map_err(|error| TracerError::Load(format!("{error:#}")))?;
             program.attach().map_err(|error| TracerError::Attach(error.to_string()))?;
-            let mut map = |name: &str| {
-                ebpf.take_map(name).ok_or_else(|| TracerError::Load(format!("map {name} missing")))
-            };
+            let mut map =
+                |name: &str| ebpf.take_map(name).ok_or_else(|| TracerError::Load(format!("map {name} missing")));
             let flows = HashMap::try_from(map("flows")?).map_err(|error| TracerError::Map(error.to_string()))?;
             let overflow = Array::try_from(map("overflow")?).map_err(|error| TracerError::Map(error.to_string()))?;
             Ok(Tracer { _ebpf: ebpf, flows, overflow })
@@ -258,7 +257,7 @@ mod kernel_tests {
         let (key, value) = outbound(port).expect("the outbound flow");
         assert_eq!((key.family, key.remote_ip()), (4, "127.0.0.1".parse::<IpAddr>().unwrap()));
         assert_eq!((value.attempts, value.established, value.closed), (1, 1, 1), "{value:?}");
-        assert!(value.command().len() > 0);
+        assert!(!value.command().is_empty());
         let inbound = entries.iter().find(|(k, _)| k.inbound == 1 && k.port == port).expect("the accepted side");
         assert_eq!(inbound.1.established, 1);
         let (_, refused) = outbound(closed_port).expect("the refused flow");
