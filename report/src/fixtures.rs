@@ -173,7 +173,20 @@ impl ReportBuilder {
     ) -> Self {
         let counts = FlowCounts { connections, refused, ..FlowCounts::default() };
         let established = connections - refused;
+        let (command, container) = match &owner {
+            FlowOwner::Process(id) => {
+                let process = self.report.processes.get(id);
+                (
+                    process.map(|p| p.name.clone()).unwrap_or_else(|| "gone".into()),
+                    process.and_then(|p| p.container.clone()),
+                )
+            }
+            FlowOwner::Command { container, name } => (name.clone(), container.clone()),
+            FlowOwner::Unknown => ("".into(), None),
+        };
         self.report.traced.insert(TracedFlow {
+            command,
+            container,
             id: TracedFlowId {
                 direction,
                 netns: HOST_NETNS,
@@ -355,6 +368,8 @@ fn arb_traced(host: HostId) -> impl Strategy<Value = TracedFlow> {
                 retransmits: 1,
             };
             TracedFlow {
+                command: "wget".into(),
+                container: None,
                 id: TracedFlowId { direction, netns: HOST_NETNS, local, remote, owner },
                 processes,
                 open,

@@ -227,6 +227,10 @@ impl FlowCounts {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TracedFlow {
     pub id: TracedFlowId,
+    /// The owner's command name (`comm`) and container, so a flow whose process has exited
+    /// (and left the report) still lands on the right node until it ages out.
+    pub command: Arc<str>,
+    pub container: Option<ContainerId>,
     /// Processes folded into a `Command` owner since the record appeared (1 for a process owner).
     pub processes: u32,
     /// Connections open now.

@@ -197,7 +197,7 @@ fn report(shape: &Shape, h: u32, seq: u64, variant: u32) -> Report {
         probe: ProbeId::new(format!("probe-{h:04}")),
         seq,
         timestamp: UnixMillis(1_700_000_000_000 + seq * 1000),
-        meta: ProbeMeta { version: "bench".into(), sources: Vec::new(), dropped_frames: 0 },
+        meta: ProbeMeta { version: "bench".into(), sources: Vec::new(), dropped_frames: 0, traced_overflow: 0 },
         host: Host {
             id: host_id.clone(),
             hostname: format!("node-{h:04}"),
@@ -225,6 +225,7 @@ fn report(shape: &Shape, h: u32, seq: u64, variant: u32) -> Report {
         images: Table::new(),
         sockets,
         connections: Table::new(),
+        traced: Table::new(),
     }
 }
 

@@ -34,6 +34,8 @@ pub trait Lookup {
     fn listed(&self, pid: u32, start_time: u64) -> Option<ProcessId>;
     /// The container of a listed process with this pid.
     fn container_of_pid(&self, pid: u32) -> Option<ContainerId>;
+    /// The command name of a listed process with this pid.
+    fn name_of_pid(&self, pid: u32) -> Option<Arc<str>>;
     /// The container whose processes live in this network namespace.
     fn container_of_netns(&self, netns: u64) -> Option<ContainerId>;
     /// The owner of the socket listening at `ip:port` in `netns` (or at every address there).
@@ -58,6 +60,8 @@ struct Slice {
 
 #[derive(Default)]
 struct Record {
+    command: Arc<str>,
+    container: Option<ContainerId>,
     total: FlowCounts,
     window: VecDeque<(Instant, Slice)>,
     bytes_sent: u64,
@@ -107,6 +111,9 @@ impl Fold {
                 let waited = pass - seen.first_pass;
                 let Some(id) = resolve(key, value, lookup, waited, self.nanos_per_tick) else { continue };
                 let record = self.records.entry(id.clone()).or_default();
+                if record.processes == 0 {
+                    (record.command, record.container) = describe(&id, key, value, lookup);
+                }
                 record.processes += 1;
                 seen.record = Some(id);
             }
@@ -154,6 +161,8 @@ impl Fold {
             let rtt_us = rtt_us_sum.checked_div(closed).map(|rtt| rtt as u32).or(record.last_rtt_us);
             TracedFlow {
                 id: id.clone(),
+                command: record.command.clone(),
+                container: record.container.clone(),
                 processes: record.processes,
                 open: u32::try_from(record.open).unwrap_or(u32::MAX),
                 total: record.total,
@@ -217,6 +226,28 @@ fn resolve(
         remote: SocketAddr::new(remote_ip, key.port),
         owner,
     })
+}
+
+/// The command name and container a record keeps for when its owner has left the report.
+fn describe(
+    id: &TracedFlowId,
+    key: &FlowKey,
+    value: &FlowValue,
+    lookup: &dyn Lookup,
+) -> (Arc<str>, Option<ContainerId>) {
+    let netns = u64::from(key.netns);
+    match &id.owner {
+        FlowOwner::Command { container, name } => (name.clone(), container.clone()),
+        FlowOwner::Process(process) if id.direction == Direction::Outbound => (
+            Arc::from(value.command()),
+            lookup.container_of_pid(process.pid).or_else(|| lookup.container_of_netns(netns)),
+        ),
+        FlowOwner::Process(process) => (
+            lookup.name_of_pid(process.pid).unwrap_or_else(|| Arc::from("")),
+            lookup.container_of_pid(process.pid).or_else(|| lookup.container_of_netns(netns)),
+        ),
+        FlowOwner::Unknown => (Arc::from(""), lookup.container_of_netns(netns)),
+    }
 }
 
 /// Adds what moved from `before` to `after` to the record; false when nothing did.
@@ -295,6 +326,9 @@ mod tests {
         }
         fn container_of_pid(&self, pid: u32) -> Option<ContainerId> {
             (pid == 10).then(|| ContainerId::new("client"))
+        }
+        fn name_of_pid(&self, pid: u32) -> Option<Arc<str>> {
+            (pid == 7).then(|| Arc::from("httpd"))
         }
         fn container_of_netns(&self, netns: u64) -> Option<ContainerId> {
             (netns == u64::from(NETNS)).then(|| ContainerId::new("by-netns"))
@@ -406,6 +440,7 @@ mod tests {
         let flow = fold.flows().next().unwrap();
         assert_eq!(flow.id.direction, Direction::Inbound);
         assert_eq!(flow.id.owner, FlowOwner::Process(process(7, 1)));
+        assert_eq!((&*flow.command, flow.container.as_ref().map(ContainerId::as_str)), ("httpd", Some("by-netns")));
         assert_eq!(
             (flow.id.local, flow.id.remote),
             ("172.17.0.3:80".parse().unwrap(), "172.17.0.2:0".parse().unwrap())

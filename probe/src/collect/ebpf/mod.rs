@@ -19,6 +19,7 @@ pub mod tracer;
 use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use periscope_report::{ContainerId, Process, ProcessId, Report, SocketState, Source, SourceState, SourceStatus};
 use tracing::{info, warn};
@@ -135,6 +136,10 @@ impl Lookup for PassLookup<'_> {
 
     fn container_of_pid(&self, pid: u32) -> Option<ContainerId> {
         self.by_pid().get(&pid).and_then(|process| process.container.clone())
+    }
+
+    fn name_of_pid(&self, pid: u32) -> Option<Arc<str>> {
+        self.by_pid().get(&pid).map(|process| process.name.clone())
     }
 
     fn container_of_netns(&self, netns: u64) -> Option<ContainerId> {
