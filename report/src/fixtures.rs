@@ -159,11 +159,13 @@ impl ReportBuilder {
         self
     }
 
-    /// A traced flow in the host's netns: `connections` made in the last minute (and in total),
-    /// `refused` of them refused; outbound from `local` (port 0) to `remote`, or inbound at `local`
-    /// from `remote` (port 0).
+    /// A traced flow in `netns`: `connections` made in the last minute (and in total), `refused`
+    /// of them refused; outbound from `local` (port 0) to `remote`, or inbound at `local` from
+    /// `remote` (port 0).
+    #[allow(clippy::too_many_arguments)]
     pub fn traced(
         mut self,
+        netns: u64,
         direction: Direction,
         owner: FlowOwner,
         local: &str,
@@ -189,7 +191,7 @@ impl ReportBuilder {
             container,
             id: TracedFlowId {
                 direction,
-                netns: HOST_NETNS,
+                netns,
                 local: local.parse().expect("fixture addr"),
                 remote: remote.parse().expect("fixture addr"),
                 owner,

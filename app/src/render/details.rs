@@ -7,7 +7,7 @@ use crate::history::{History, MetricKey};
 use crate::node_id::NodeId;
 use crate::render::ops::{self, image_name, Ctx};
 use crate::render::output::{
-    ChildGroup, Connection, Connections, MetadataRow, MetricSeries, Node, NodeDetails, NodeRef, Sample,
+    ChildGroup, Connection, Connections, MetadataRow, MetricSeries, Node, NodeDetails, NodeRef, Rates, Sample,
 };
 use crate::render::part::{Members, NodePart, TcpSum};
 use crate::render::view_state::{node_of_parts, EdgeKey, ViewState};
@@ -62,6 +62,13 @@ fn connections(state: &ViewState, id: &NodeId) -> Connections {
         let other = if inbound { &key.source } else { &key.target };
         let label = state.node_sum(other).map(|sum| sum.base.label.clone()).unwrap_or_else(|| other.to_string());
         for (&(client_ip, server_ip, port), row) in &edge.rows {
+            // Edges carry the client's counts; an inbound row is the server's, so what the client
+            // sent is what this node received.
+            let (sent, received) = match row.tcp.known() {
+                Some(tcp) if inbound => (Some(tcp.bytes_received), Some(tcp.bytes_sent)),
+                Some(tcp) => (Some(tcp.bytes_sent), Some(tcp.bytes_received)),
+                None => (None, None),
+            };
             let connection = Connection {
                 node: Some(other.to_string()),
                 label: label.clone(),
@@ -69,9 +76,11 @@ fn connections(state: &ViewState, id: &NodeId) -> Connections {
                 port: Some(port),
                 count: row.count,
                 rtt_us: row.tcp.mean_rtt_us(),
-                bytes_sent: row.tcp.known().map(|tcp| tcp.bytes_sent),
-                bytes_received: row.tcp.known().map(|tcp| tcp.bytes_received),
+                bytes_sent: sent,
+                bytes_received: received,
                 retransmits: row.tcp.known().map(TcpSum::retransmits_u32),
+                per_minute: row.traced.known().map(|traced| Rates::of(&traced.last_minute)),
+                failing: row.traced.last_minute.has_failures(),
             };
             if inbound {
                 tables.inbound.push(connection);
@@ -122,7 +131,7 @@ fn member_keys(ctx: &Ctx<'_>, id: &NodeId) -> Vec<MetricKey> {
                     .collect()
             })
             .unwrap_or_default(),
-        NodeId::Internet | NodeId::Address(_) => Vec::new(),
+        NodeId::Internet | NodeId::Address(_) | NodeId::Command { .. } => Vec::new(),
     }
 }
 

@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 
-use periscope_report::{ContainerId, HostId, IpNetwork, Protocol, Report, SocketId, SocketState};
+use periscope_report::{ContainerId, Direction, HostId, IpNetwork, Protocol, Report, SocketId, SocketState};
 
 use crate::render::address::{canonical, canonical_ip, is_loopback, Scope, ScopedIp, Slot};
 
@@ -199,6 +199,14 @@ impl HostIndex {
                 index.server_pairs.insert((id.protocol, local, remote.ip()));
             }
         }
+        // Traced flows are connections seen from one side, like connected sockets without ports.
+        for flow in &report.traced {
+            let (local, remote) = (canonical(flow.id.local), canonical(flow.id.remote));
+            match flow.id.direction {
+                Direction::Outbound => index.client_pairs.insert((Protocol::Tcp, local.ip(), remote)),
+                Direction::Inbound => index.server_pairs.insert((Protocol::Tcp, local, remote.ip())),
+            };
+        }
         for connection in &report.connections {
             let id = connection.id;
             index.flows.insert(
@@ -353,6 +361,10 @@ impl GlobalIndex {
                 sockets.push((slot, *socket));
                 sockets.sort_by_key(|(s, _)| *s);
             }
+        }
+        // A client side appearing or going decides whether servers elsewhere draw the edge.
+        for (_, ip, _) in old_ref.client_pairs.symmetric_difference(&new_ref.client_pairs) {
+            changed.insert(ScopedIp { scope: new_ref.scope_of(slot, *ip, 0), ip: *ip });
         }
         for container in &old_ref.containers {
             if !new_ref.containers.contains(container) && self.containers.get(container) == Some(&slot) {

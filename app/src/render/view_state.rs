@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::node_id::NodeId;
 use crate::render::address::Slot;
-use crate::render::output::{ChangeSet, Edge, Node, NodeMetrics, NodeRef};
+use crate::render::output::{ChangeSet, Edge, Node, NodeMetrics, NodeRef, Rates};
 use crate::render::part::{EdgePart, Members, NodeBase, NodePart, NodeSum, TcpSum};
 use crate::view::{Stopped, ViewId, ViewOptions};
 
@@ -250,6 +250,9 @@ impl ViewState {
             bytes_sent: part.tcp.known().map(|tcp| tcp.bytes_sent),
             bytes_received: part.tcp.known().map(|tcp| tcp.bytes_received),
             retransmits: part.tcp.known().map(TcpSum::retransmits_u32),
+            total_connections: part.traced.known().map(|traced| traced.total),
+            per_minute: part.traced.known().map(|traced| Rates::of(&traced.last_minute)),
+            failing: part.traced.last_minute.has_failures(),
         })
     }
 

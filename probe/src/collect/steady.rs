@@ -240,8 +240,17 @@ mod tests {
     fn traced_counts_are_held_a_new_failure_passes() {
         use periscope_report::{Direction, FlowOwner};
         let owner = FlowOwner::Command { container: None, name: "wget".into() };
-        let previous =
-            ReportBuilder::new("a").traced(Direction::Outbound, owner, "10.0.0.1:0", "10.0.0.2:80", 300, 0).build();
+        let previous = ReportBuilder::new("a")
+            .traced(
+                periscope_report::fixtures::HOST_NETNS,
+                Direction::Outbound,
+                owner,
+                "10.0.0.1:0",
+                "10.0.0.2:80",
+                300,
+                0,
+            )
+            .build();
         let id = previous.traced.ids().next().cloned().unwrap();
         let mut steady = Steady::new(Duration::from_secs(15));
         let start = Instant::now();
