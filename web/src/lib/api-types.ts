@@ -61,6 +61,20 @@ export interface TopologyEdge {
   bytes_sent?: number | null;
   bytes_received?: number | null;
   retransmits?: number | null;
+  /** Connections the probe's eBPF tracer counted since it first saw them. */
+  total_connections?: number | null;
+  per_minute?: Rates | null;
+  /** Some connection was refused, unanswered, reset or retransmitted in the last minute. */
+  failing?: boolean;
+}
+
+/** Connections and their failures in one minute (eBPF tracer). */
+export interface Rates {
+  connections: number;
+  refused: number;
+  unanswered: number;
+  reset: number;
+  retransmits: number;
 }
 
 export interface ViewOptionSpec {
@@ -112,6 +126,8 @@ export interface Connection {
   bytes_sent: number | null;
   bytes_received: number | null;
   retransmits: number | null;
+  per_minute?: Rates | null;
+  failing?: boolean;
 }
 
 export interface ChildGroup {

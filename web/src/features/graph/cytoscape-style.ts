@@ -1,6 +1,8 @@
 // The graph's stylesheet, built from the theme's palette (the canvas cannot
 // read CSS variables). Classes: `dimmed` (search non-match), `hidden`
-// (filtered out), `faded`/`hover` (hover neighbourhood), `selected`.
+// (filtered out), `faded`/`hover` (hover neighbourhood), `selected`. Edges
+// whose connections failed in the last minute (`failing` data) are red in
+// either theme.
 //
 // Big graphs get a compact variant: one-line labels without wrapping.
 // Wrapping makes cytoscape measure every word of every caption before the
@@ -12,6 +14,9 @@ import type { StylesheetJson } from 'cytoscape';
 import type { Palette } from '../../lib/theme';
 import { CAPTION_MAX_WIDTH } from './caption';
 import { CLOUD_POINTS } from './node-shapes';
+
+/** Failing edges: refused, unanswered, reset or retransmitted connections. */
+export const FAILING_EDGE = '#d93636';
 
 /** Graphs drawing more nodes than this use the compact style. */
 export const COMPACT_ABOVE = 250;
@@ -76,6 +81,10 @@ export function graphStyle(palette: Palette, compact = false): StylesheetJson {
         'arrow-scale': 0.9,
         'curve-style': 'straight',
       },
+    },
+    {
+      selector: 'edge[?failing]',
+      style: { 'line-color': FAILING_EDGE, 'target-arrow-color': FAILING_EDGE, width: 2.5 },
     },
     { selector: '.dimmed', style: { opacity: 0.18 } },
     { selector: '.hidden', style: { display: 'none' } },

@@ -47,6 +47,8 @@ export interface DrawnEdge {
   source: string;
   target: string;
   connections: number;
+  /** Drawn red: some connection failed in the last minute. */
+  failing: boolean;
 }
 
 export interface FoldedGraph {
@@ -87,15 +89,17 @@ export function foldGraph(
     const source = groupOf.get(edge.source) ?? edge.source;
     const target = groupOf.get(edge.target) ?? edge.target;
     if (source === edge.source && target === edge.target) {
-      drawnEdges.set(edge.id, { id: edge.id, source, target, connections: edge.connections });
+      drawnEdges.set(edge.id, { id: edge.id, source, target, connections: edge.connections, failing: !!edge.failing });
       continue;
     }
     // Traffic inside a group is not drawn; the group stands for all of it.
     if (source === target) continue;
     const id = `${GROUP_PREFIX}${source}>${target}`;
     const merged = drawnEdges.get(id);
-    if (merged) merged.connections += edge.connections;
-    else drawnEdges.set(id, { id, source, target, connections: edge.connections });
+    if (merged) {
+      merged.connections += edge.connections;
+      merged.failing ||= !!edge.failing;
+    } else drawnEdges.set(id, { id, source, target, connections: edge.connections, failing: !!edge.failing });
   }
   return { nodes: drawn, edges: drawnEdges, groupOf };
 }

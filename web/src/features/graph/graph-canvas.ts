@@ -414,7 +414,10 @@ export class GraphCanvas {
       for (const [id, edge] of next.edges) {
         const element = drawnEdges.get(id);
         if (element) {
-          if (previous.edges.get(id)?.connections !== edge.connections) element.data(edgeData(edge));
+          const before = previous.edges.get(id);
+          if (before?.connections !== edge.connections || before?.failing !== edge.failing) {
+            element.data(edgeData(edge));
+          }
         } else if (drawnNodes.has(edge.source) && drawnNodes.has(edge.target)) {
           ready.push({ group: 'edges', data: edgeData(edge) });
         }
@@ -539,5 +542,11 @@ function nodeData(node: DrawnNode): Record<string, unknown> {
 }
 
 function edgeData(edge: DrawnEdge): Record<string, unknown> {
-  return { id: edge.id, source: edge.source, target: edge.target, connections: edge.connections };
+  return {
+    id: edge.id,
+    source: edge.source,
+    target: edge.target,
+    connections: edge.connections,
+    failing: edge.failing,
+  };
 }
