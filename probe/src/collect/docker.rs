@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bollard::models::{
     ContainerInspectResponse, ContainerStateStatusEnum, EventMessage, EventMessageTypeEnum, HealthStatusEnum,
@@ -49,13 +49,23 @@ impl DockerView {
 }
 
 /// Copies the view into each report, stats left for the cgroup collector.
+///
+/// A container that stops loses its addresses in Docker's view at once, but
+/// the connections it made (conntrack flows, traced flows, sockets of its
+/// peers) linger for a while; without an owner their address would show as
+/// an unknown node. So a stopped container keeps listing the addresses it
+/// had while running for `linger`, and the app (where a running container
+/// wins an address over a stopped one) still knows whose they were.
 pub struct DockerCollector {
     view: Arc<Mutex<DockerView>>,
+    linger: Duration,
+    /// Networks of containers last seen running, and since when each has been stopped.
+    last_networks: HashMap<ContainerId, (Vec<ContainerNetwork>, Option<Instant>)>,
 }
 
 impl DockerCollector {
-    pub fn new(view: Arc<Mutex<DockerView>>) -> DockerCollector {
-        DockerCollector { view }
+    pub fn new(view: Arc<Mutex<DockerView>>, linger: Duration) -> DockerCollector {
+        DockerCollector { view, linger, last_networks: HashMap::new() }
     }
 }
 
@@ -66,9 +76,25 @@ impl Collector for DockerCollector {
 
     fn collect(&mut self, pass: &mut Pass<'_>) {
         let Ok(view) = self.view.lock() else { return };
+        let now = pass.now;
         for container in view.containers.values() {
-            pass.report.containers.insert(container.clone());
+            let mut container = container.clone();
+            let has_addresses = container.networks.iter().any(|network| !network.addresses.is_empty());
+            if !container.state.is_stopped() && has_addresses {
+                self.last_networks.insert(container.id.clone(), (container.networks.clone(), None));
+            } else if container.state.is_stopped() {
+                if let Some((networks, stopped_at)) = self.last_networks.get_mut(&container.id) {
+                    if now.duration_since(*stopped_at.get_or_insert(now)) < self.linger {
+                        container.networks = networks.clone();
+                    }
+                }
+            }
+            pass.report.containers.insert(container);
         }
+        let linger = self.linger;
+        self.last_networks.retain(|id, (_, stopped_at)| {
+            view.containers.contains_key(id) && stopped_at.is_none_or(|at| now.duration_since(at) < linger)
+        });
         for image in view.images.values() {
             pass.report.images.insert(image.clone());
         }
@@ -419,7 +445,41 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use periscope_report::fixtures::ReportBuilder;
+
     use super::*;
+
+    #[test]
+    fn a_stopped_container_keeps_its_addresses_while_its_flows_linger() {
+        let running = ReportBuilder::new("a").container("c1", "client", "busybox", "172.17.0.12").build();
+        let container = running.containers.iter().next().unwrap().clone();
+        let view = Arc::new(Mutex::new(DockerView::new(SourceState::Active)));
+        view.lock().unwrap().containers.insert(container.id.clone(), container.clone());
+        let mut collector = DockerCollector::new(view.clone(), Duration::from_secs(60));
+        let start = Instant::now();
+        let collect = |collector: &mut DockerCollector, at: Instant| {
+            let mut report = ReportBuilder::new("a").build();
+            let mut pass = Pass { now: at, report: &mut report, processes: Vec::new(), sources: Vec::new() };
+            collector.collect(&mut pass);
+            let addresses = report
+                .containers
+                .iter()
+                .next()
+                .map(|c| c.networks.iter().flat_map(|n| n.addresses.clone()).collect::<Vec<_>>());
+            addresses
+        };
+        assert_eq!(collect(&mut collector, start), Some(vec!["172.17.0.12".parse().unwrap()]));
+        // `docker kill`: Docker's view loses the address at once.
+        {
+            let mut view = view.lock().unwrap();
+            let killed = view.containers.get_mut(&container.id).unwrap();
+            killed.state = ContainerState::Exited;
+            killed.networks[0].addresses.clear();
+        }
+        let kept = collect(&mut collector, start + Duration::from_secs(1));
+        assert_eq!(kept, Some(vec!["172.17.0.12".parse().unwrap()]), "kept while its flows linger");
+        assert_eq!(collect(&mut collector, start + Duration::from_secs(62)), Some(vec![]), "then dropped");
+    }
 
     #[test]
     fn timestamps() {

@@ -266,7 +266,12 @@ impl Probe {
         Ok(Probe {
             probe_id,
             host: HostCollector::new(host_id.clone()),
-            docker: shared.docker.clone().map(DockerCollector::new),
+            docker: shared.docker.clone().map(|view| {
+                // As long as the flows a stopped container made are shown: conntrack's linger, or the
+                // tracer's minute of counts.
+                let linger = Duration::from_secs(config.connection_linger_secs).max(ebpf::fold::WINDOW);
+                DockerCollector::new(view, linger)
+            }),
             processes: ProcessCollector::new(host_id, config.omit_cmd_args),
             cgroup: CgroupCollector::new(),
             sockets: SocketCollector::new(config.proc_net_only, Duration::from_secs(config.socket_check_secs)),
