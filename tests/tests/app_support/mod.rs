@@ -22,6 +22,11 @@ pub struct App {
 
 impl App {
     pub fn standalone() -> App {
+        App::standalone_with(|_| {})
+    }
+
+    /// As [`App::standalone`], with the built-in probe's settings adjusted first.
+    pub fn standalone_with(configure: impl FnOnce(&mut periscope_probe::Config)) -> App {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let token = periscope::state::random_hex(16);
         let state = AppState::new(AppConfig { token: Some(token.clone()), ..AppConfig::default() });
@@ -34,6 +39,8 @@ impl App {
             probe_id: Some(format!("app-e2e-{}", address.port())),
             ..periscope_probe::Config::default()
         };
+        let mut probe = probe;
+        configure(&mut probe);
         runtime.spawn(async move {
             if let Err(error) = periscope_probe::run(probe).await {
                 eprintln!("built-in probe stopped: {error:#}");
