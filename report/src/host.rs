@@ -18,6 +18,7 @@ pub struct Host {
     pub load: [f64; 3],
     pub cpu_count: u32,
     /// Busy share of all CPUs since the last tick, 0–100.
+    #[serde(with = "crate::tenths")]
     pub cpu_percent: f64,
     pub memory_used_bytes: u64,
     pub memory_total_bytes: u64,

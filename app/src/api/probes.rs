@@ -6,7 +6,9 @@ use axum::{Json, Router};
 use periscope_report::{Source, SourceState};
 use serde::Serialize;
 
+use crate::api::error::ApiError;
 use crate::state::AppState;
+use crate::store::Store;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/probes", get(list))
@@ -28,11 +30,25 @@ pub struct ProbeInfo {
     /// Connection events the tracer could not count (its maps were full).
     traced_overflow: u64,
     dropped_frames: u64,
+    /// Set when another probe reported this probe's host ID first: `host` is then `{reported}~{probe}`.
+    host_conflict: Option<HostConflict>,
 }
 
-async fn list(State(state): State<AppState>) -> Json<Vec<ProbeInfo>> {
-    let store = state.store();
-    let probes = store
+#[derive(Debug, Serialize, PartialEq)]
+pub struct HostConflict {
+    /// The host ID this probe reports.
+    reported_host: String,
+    /// The probe that reported it first.
+    with_probe: String,
+}
+
+async fn list(State(state): State<AppState>) -> Result<Json<Vec<ProbeInfo>>, ApiError> {
+    let probes = state.with_store(|store| probe_infos(store)).await.map_err(|_| ApiError::Unavailable)?;
+    Ok(Json(probes))
+}
+
+fn probe_infos(store: &Store) -> Vec<ProbeInfo> {
+    store
         .model
         .reports()
         .map(|report| {
@@ -60,8 +76,11 @@ async fn list(State(state): State<AppState>) -> Json<Vec<ProbeInfo>> {
                 }),
                 traced_overflow: report.meta.traced_overflow,
                 dropped_frames: report.meta.dropped_frames,
+                host_conflict: store.registry.alias(&report.probe).map(|alias| HostConflict {
+                    reported_host: alias.reported.to_string(),
+                    with_probe: alias.conflicts_with.to_string(),
+                }),
             }
         })
-        .collect();
-    Json(probes)
+        .collect()
 }
