@@ -260,7 +260,7 @@ impl Probe {
                 .filter(|id| !id.is_empty())
                 .unwrap_or_else(|| format!("{}-{:08x}", host::hostname(), crate::publish::random_u64() as u32)),
         );
-        let (ebpf, ebpf_state) = ebpf::start(config.ebpf)
+        let (ebpf, ebpf_state) = ebpf::start(config.ebpf, config.tick())
             .map_err(|error| anyhow::anyhow!("--ebpf on, but the eBPF connection tracer cannot start: {error}"))?;
         let ebpf_unavailable = ebpf.is_none().then_some(SourceStatus { source: Source::Ebpf, state: ebpf_state });
         Ok(Probe {

@@ -7,8 +7,9 @@
 //!
 //! Owners are decided here, once per kernel entry. A connecting process
 //! the report lists is the owner. One it does not list yet is waited for
-//! for two passes (a process is listed from its second scan); one that is
-//! still not listed then was too short-lived to be (each `wget` of a loop),
+//! as long as the process collector takes to list a new process (plus a
+//! tick); one that is still not listed then was too short-lived to be (each
+//! `wget` of a loop),
 //! and its connections fold into a `Command` owner: its name in its
 //! container, found from its parent or else its network namespace. That
 //! keeps one record (one node, one edge) per command and peer however many
@@ -25,8 +26,6 @@ use crate::collect::ebpf::tracer::{FlowKey, FlowValue};
 
 /// Counts are shown over this window; a record with nothing in it (and nothing open) is dropped.
 pub const WINDOW: Duration = Duration::from_secs(60);
-/// Passes an unlisted connecting process is waited for before it counts as short-lived.
-const WAIT_PASSES: u64 = 2;
 
 /// What the rest of the pass knows about processes and listeners.
 pub trait Lookup {
@@ -48,7 +47,7 @@ struct Seen {
     credited: FlowValue,
     /// The record it feeds, once its owner is known.
     record: Option<TracedFlowId>,
-    first_pass: u64,
+    first_seen: Instant,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -75,17 +74,19 @@ struct Record {
 /// The fold's state between passes.
 pub struct Fold {
     nanos_per_tick: u64,
-    pass: u64,
+    /// How long an unlisted owner (process or listener) is waited for.
+    wait: Duration,
     seen: HashMap<FlowKey, Seen>,
     records: HashMap<TracedFlowId, Record>,
 }
 
 impl Fold {
-    /// `ticks_per_sec`: the clock ticks /proc counts start times in (`_SC_CLK_TCK`).
-    pub fn new(ticks_per_sec: u64) -> Fold {
+    /// `ticks_per_sec`: the clock ticks /proc counts start times in (`_SC_CLK_TCK`); `wait`: how
+    /// long a connecting process that the report does not list yet is waited for.
+    pub fn new(ticks_per_sec: u64, wait: Duration) -> Fold {
         Fold {
             nanos_per_tick: 1_000_000_000 / ticks_per_sec.max(1),
-            pass: 0,
+            wait,
             seen: HashMap::new(),
             records: HashMap::new(),
         }
@@ -93,7 +94,6 @@ impl Fold {
 
     /// Credits one read of the kernel's entries; returns the entries the tracer may drop.
     pub fn update(&mut self, entries: &[(FlowKey, FlowValue)], lookup: &dyn Lookup, now: Instant) -> Vec<FlowKey> {
-        self.pass += 1;
         for record in self.records.values_mut() {
             record.open = 0;
         }
@@ -101,14 +101,13 @@ impl Fold {
         let mut idle = Vec::new();
         for (key, value) in entries {
             present.insert(*key, ());
-            let pass = self.pass;
             let seen = self.seen.entry(*key).or_insert_with(|| Seen {
                 credited: FlowValue::default(),
                 record: None,
-                first_pass: pass,
+                first_seen: now,
             });
             if seen.record.is_none() {
-                let waited = pass - seen.first_pass;
+                let waited = now.duration_since(seen.first_seen) >= self.wait;
                 let Some(id) = resolve(key, value, lookup, waited, self.nanos_per_tick) else { continue };
                 let record = self.records.entry(id.clone()).or_default();
                 if record.processes == 0 {
@@ -191,7 +190,7 @@ fn resolve(
     key: &FlowKey,
     value: &FlowValue,
     lookup: &dyn Lookup,
-    waited: u64,
+    waited: bool,
     nanos_per_tick: u64,
 ) -> Option<TracedFlowId> {
     let local_ip = canonical(key.local_ip());
@@ -200,7 +199,7 @@ fn resolve(
     if key.inbound != 0 {
         let owner = match lookup.listener_owner(netns, local_ip, key.port) {
             Some(process) => FlowOwner::Process(process),
-            None if waited < WAIT_PASSES => return None,
+            None if !waited => return None,
             None => FlowOwner::Unknown,
         };
         return Some(TracedFlowId {
@@ -213,7 +212,7 @@ fn resolve(
     }
     let owner = match lookup.listed(key.tgid, key.start_time / nanos_per_tick) {
         Some(process) => FlowOwner::Process(process),
-        None if waited < WAIT_PASSES => return None,
+        None if !waited => return None,
         None => FlowOwner::Command {
             container: lookup.container_of_pid(value.ppid).or_else(|| lookup.container_of_netns(netns)),
             name: Arc::from(value.command()),
@@ -374,7 +373,7 @@ mod tests {
     #[test]
     fn short_lived_runs_fold_into_one_command_record() {
         let lookup = Fixture { listed: vec![], listener: Some(7) };
-        let mut fold = Fold::new(100);
+        let mut fold = Fold::new(100, Duration::from_secs(2));
         let start = Instant::now();
         let at = |s: u64| start + Duration::from_secs(s);
         // Two wget runs, one connection each, the second refused.
@@ -414,7 +413,7 @@ mod tests {
     fn a_listed_process_owns_its_flow_and_counts_grow() {
         // start_time 2 s since boot = 200 ticks at 100 Hz.
         let lookup = Fixture { listed: vec![(55, 200)], listener: None };
-        let mut fold = Fold::new(100);
+        let mut fold = Fold::new(100, Duration::from_secs(2));
         let start = Instant::now();
         let k = key(55, 2_000_000_000, false);
         fold.update(&[(k, value(3, 2, 0))], &lookup, start);
@@ -432,7 +431,7 @@ mod tests {
 
     #[test]
     fn accepted_connections_belong_to_the_listener_owner() {
-        let mut fold = Fold::new(100);
+        let mut fold = Fold::new(100, Duration::from_secs(2));
         let now = Instant::now();
         let k = key(0, 0, true);
         let accepted = FlowValue { attempts: 4, established: 4, closed: 4, ..FlowValue::default() };
@@ -447,7 +446,7 @@ mod tests {
         );
 
         // No listener known: waited for, then owned by nobody in particular.
-        let mut fold = Fold::new(100);
+        let mut fold = Fold::new(100, Duration::from_secs(2));
         let lookup = Fixture { listed: vec![], listener: None };
         for pass in 0..3 {
             fold.update(&[(k, accepted)], &lookup, now + Duration::from_secs(pass));
@@ -458,7 +457,7 @@ mod tests {
     #[test]
     fn an_entry_recreated_after_removal_counts_from_zero() {
         let lookup = Fixture { listed: vec![(55, 200)], listener: None };
-        let mut fold = Fold::new(100);
+        let mut fold = Fold::new(100, Duration::from_secs(2));
         let now = Instant::now();
         let k = key(55, 2_000_000_000, false);
         fold.update(&[(k, value(1, 1, 0))], &lookup, now);

@@ -20,13 +20,14 @@ use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use periscope_report::{ContainerId, Process, ProcessId, Report, SocketState, Source, SourceState, SourceStatus};
 use tracing::{info, warn};
 
 use crate::collect::ebpf::fold::{Fold, Lookup};
 use crate::collect::ebpf::tracer::{FlowKey, FlowValue, Overflow, Tracer, TracerError};
-use crate::collect::{Collector, Pass, ScannedProcess};
+use crate::collect::{process, Collector, Pass, ScannedProcess};
 
 /// Whether to use the tracer (`--ebpf`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -49,8 +50,8 @@ pub struct EbpfCollector {
 }
 
 /// Starts the tracer as `mode` asks: `Ok(None)` when it is off or (in `auto`) unavailable,
-/// with the status to report; an error only when `on` and it cannot start.
-pub fn start(mode: EbpfMode) -> Result<(Option<EbpfCollector>, SourceState), TracerError> {
+/// with the status to report; an error only when `on` and it cannot start. `tick`: the probe's.
+pub fn start(mode: EbpfMode, tick: Duration) -> Result<(Option<EbpfCollector>, SourceState), TracerError> {
     if mode == EbpfMode::Off {
         return Ok((None, SourceState::Unavailable { reason: "disabled by --ebpf off".into() }));
     }
@@ -61,7 +62,9 @@ pub fn start(mode: EbpfMode) -> Result<(Option<EbpfCollector>, SourceState), Tra
             let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
             let collector = EbpfCollector {
                 tracer,
-                fold: Fold::new(if ticks > 0 { ticks as u64 } else { 100 }),
+                // A new process is listed once it has lived REPORT_AFTER, counted from the first
+                // scan that saw it, which may come a tick after its first connection.
+                fold: Fold::new(if ticks > 0 { ticks as u64 } else { 100 }, process::REPORT_AFTER + tick),
                 entries: Vec::new(),
                 overflow: Overflow::default(),
             };
