@@ -37,6 +37,8 @@ pub trait Lookup {
     fn name_of_pid(&self, pid: u32) -> Option<Arc<str>>;
     /// The container whose processes live in this network namespace.
     fn container_of_netns(&self, netns: u64) -> Option<ContainerId>;
+    /// Whether some process this probe sees lives in `netns`.
+    fn sees_netns(&self, netns: u64) -> bool;
     /// The owner of the socket listening at `ip:port` in `netns` (or at every address there).
     fn listener_owner(&self, netns: u64, ip: IpAddr, port: u16) -> Option<ProcessId>;
 }
@@ -108,6 +110,15 @@ impl Fold {
             });
             if seen.record.is_none() {
                 let waited = now.duration_since(seen.first_seen) >= self.wait;
+                if !lookup.sees_netns(u64::from(key.netns)) {
+                    // The tracer sees the whole kernel; a probe in its own PID namespace (a
+                    // simulated host) reports only the network namespaces of processes it sees.
+                    // Given time for a new container's processes to be scanned, others are dropped.
+                    if waited && value.open() == 0 {
+                        idle.push(*key);
+                    }
+                    continue;
+                }
                 let Some(id) = resolve(key, value, lookup, waited, self.nanos_per_tick) else { continue };
                 let record = self.records.entry(id.clone()).or_default();
                 if record.processes == 0 {
@@ -332,6 +343,9 @@ mod tests {
         fn container_of_netns(&self, netns: u64) -> Option<ContainerId> {
             (netns == u64::from(NETNS)).then(|| ContainerId::new("by-netns"))
         }
+        fn sees_netns(&self, netns: u64) -> bool {
+            netns == u64::from(NETNS)
+        }
         fn listener_owner(&self, _netns: u64, _ip: IpAddr, port: u16) -> Option<ProcessId> {
             self.listener.filter(|_| port == 80).map(|pid| process(pid, 1))
         }
@@ -452,6 +466,19 @@ mod tests {
             fold.update(&[(k, accepted)], &lookup, now + Duration::from_secs(pass));
         }
         assert_eq!(fold.flows().next().unwrap().id.owner, FlowOwner::Unknown);
+    }
+
+    #[test]
+    fn namespaces_the_probe_does_not_see_are_not_its_to_report() {
+        let lookup = Fixture { listed: vec![(55, 200)], listener: None };
+        let mut fold = Fold::new(100, Duration::from_secs(2));
+        let now = Instant::now();
+        let mut elsewhere = key(55, 2_000_000_000, false);
+        elsewhere.netns = 1;
+        assert!(fold.update(&[(elsewhere, value(1, 1, 0))], &lookup, now).is_empty(), "waited for");
+        let idle = fold.update(&[(elsewhere, value(1, 1, 0))], &lookup, now + Duration::from_secs(2));
+        assert_eq!(idle, vec![elsewhere], "then dropped from the kernel's map");
+        assert!(fold.is_empty());
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub mod fold;
 pub mod tracer;
 
 use std::cell::OnceCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -113,6 +113,8 @@ struct PassLookup<'a> {
     netns_containers: OnceCell<HashMap<u64, Option<ContainerId>>>,
     /// (netns, port) → (bound address, owner pid).
     listeners: OnceCell<Listeners>,
+    /// Network namespaces of the processes this probe sees.
+    namespaces: OnceCell<HashSet<u64>>,
 }
 
 impl<'a> PassLookup<'a> {
@@ -123,6 +125,7 @@ impl<'a> PassLookup<'a> {
             by_pid: OnceCell::new(),
             netns_containers: OnceCell::new(),
             listeners: OnceCell::new(),
+            namespaces: OnceCell::new(),
         }
     }
 
@@ -162,6 +165,11 @@ impl Lookup for PassLookup<'_> {
             map
         });
         map.get(&netns).cloned().flatten()
+    }
+
+    fn sees_netns(&self, netns: u64) -> bool {
+        let seen = self.namespaces.get_or_init(|| self.processes.iter().filter_map(|p| p.netns).collect());
+        seen.contains(&netns)
     }
 
     fn listener_owner(&self, netns: u64, ip: IpAddr, port: u16) -> Option<ProcessId> {
