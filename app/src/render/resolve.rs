@@ -15,7 +15,7 @@
 //! port is the server. A connection seen from both ends is counted once, from
 //! the client's side.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -105,48 +105,19 @@ pub fn resolve_host(slot: Slot, report: &Report, global: &GlobalIndex) -> Resolv
     let Some(own) = global.host(slot) else { return resolved };
     let mut resolver = Resolver { slot, global, lookups: &mut resolved.lookups };
 
-    // Traced flows, and what they cover: (netns, client ip, server) and (netns, server, client ip).
+    // What traced flows cover: (netns, client ip, server) and (netns, server, client ip).
     let mut traced_clients: HashSet<(u64, IpAddr, SocketAddr)> = HashSet::new();
     let mut traced_servers: HashSet<(u64, SocketAddr, IpAddr)> = HashSet::new();
     for flow in &report.traced {
-        let id = &flow.id;
-        let (local, remote) = (canonical(id.local), canonical(id.remote));
-        let facts = TracedFacts { total: flow.total.connections, last_minute: flow.last_minute };
-        match id.direction {
-            Direction::Outbound => {
-                traced_clients.insert((id.netns, local.ip(), remote));
-                let remote_ip = ScopedIp { scope: own.scope_of(slot, remote.ip(), id.netns), ip: remote.ip() };
-                resolver.lookups.insert(remote_ip);
-                resolved.edges.push(EntityEdge {
-                    client: traced_owner(report, flow),
-                    server: resolver.traced_server(id.netns, local, remote_ip, remote.port()),
-                    port: remote.port(),
-                    client_ip: local.ip(),
-                    server_ip: remote.ip(),
-                    tcp: flow.tcp.map(TcpFacts::from_client),
-                    traced: Some(facts),
-                });
-            }
-            Direction::Inbound => {
-                traced_servers.insert((id.netns, local, remote.ip()));
-                let client_ip = ScopedIp { scope: own.scope_of(slot, remote.ip(), id.netns), ip: remote.ip() };
-                resolver.lookups.insert(client_ip);
-                if resolver.client_seen(Protocol::Tcp, client_ip, local) {
-                    // The client's side makes this edge, named by its own process.
-                    continue;
-                }
-                resolved.edges.push(EntityEdge {
-                    client: resolver.address_end(client_ip),
-                    server: traced_owner(report, flow),
-                    port: local.port(),
-                    client_ip: remote.ip(),
-                    server_ip: local.ip(),
-                    tcp: flow.tcp.map(TcpFacts::from_server),
-                    traced: Some(facts),
-                });
-            }
-        }
+        let (local, remote) = (canonical(flow.id.local), canonical(flow.id.remote));
+        match flow.id.direction {
+            Direction::Outbound => traced_clients.insert((flow.id.netns, local.ip(), remote)),
+            Direction::Inbound => traced_servers.insert((flow.id.netns, local, remote.ip())),
+        };
     }
+    // The server a covered client socket reaches (its exact reverse socket names the process even
+    // when the server stopped listening after accepting, like `nc -l`), for its traced flow.
+    let mut socket_servers: HashMap<(u64, IpAddr, SocketAddr), Endpoint> = HashMap::new();
 
     for socket in &report.sockets {
         let id = socket.id;
@@ -206,7 +177,12 @@ pub fn resolve_host(slot: Slot, report: &Report, global: &GlobalIndex) -> Resolv
                 continue;
             }
             if traced_clients.contains(&(id.netns, local.ip(), remote)) {
-                // Counted by the traced flow of the same process and peer.
+                // Counted by the traced flow of the same process and peer, which takes its server.
+                let server = resolver.server(id.protocol, local, remote_ip, remote.port(), reverse);
+                let known = socket_servers.get(&(id.netns, local.ip(), remote));
+                if known.is_none_or(|known| !matches!(known, Endpoint::Process(_))) {
+                    socket_servers.insert((id.netns, local.ip(), remote), server);
+                }
                 continue;
             }
             EntityEdge {
@@ -220,6 +196,49 @@ pub fn resolve_host(slot: Slot, report: &Report, global: &GlobalIndex) -> Resolv
             }
         };
         resolved.edges.push(edge);
+    }
+
+    // Traced flows: every connection with its process, and its failures.
+    for flow in &report.traced {
+        let id = &flow.id;
+        let (local, remote) = (canonical(id.local), canonical(id.remote));
+        let facts = TracedFacts { total: flow.total.connections, last_minute: flow.last_minute };
+        match id.direction {
+            Direction::Outbound => {
+                let remote_ip = ScopedIp { scope: own.scope_of(slot, remote.ip(), id.netns), ip: remote.ip() };
+                resolver.lookups.insert(remote_ip);
+                let server = match socket_servers.remove(&(id.netns, local.ip(), remote)) {
+                    Some(server) => server,
+                    None => resolver.traced_server(id.netns, local, remote_ip, remote.port()),
+                };
+                resolved.edges.push(EntityEdge {
+                    client: traced_owner(report, flow),
+                    server,
+                    port: remote.port(),
+                    client_ip: local.ip(),
+                    server_ip: remote.ip(),
+                    tcp: flow.tcp.map(TcpFacts::from_client),
+                    traced: Some(facts),
+                });
+            }
+            Direction::Inbound => {
+                let client_ip = ScopedIp { scope: own.scope_of(slot, remote.ip(), id.netns), ip: remote.ip() };
+                resolver.lookups.insert(client_ip);
+                if resolver.client_seen(Protocol::Tcp, client_ip, local) {
+                    // The client's side makes this edge, named by its own process.
+                    continue;
+                }
+                resolved.edges.push(EntityEdge {
+                    client: resolver.address_end(client_ip),
+                    server: traced_owner(report, flow),
+                    port: local.port(),
+                    client_ip: remote.ip(),
+                    server_ip: local.ip(),
+                    tcp: flow.tcp.map(TcpFacts::from_server),
+                    traced: Some(facts),
+                });
+            }
+        }
     }
 
     // Conntrack flows whose sockets no probe saw (short-lived clients, NAT).

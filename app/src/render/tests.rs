@@ -557,3 +557,20 @@ fn a_host_process_reaching_a_published_port_on_loopback_is_drawn_from_that_proce
         );
     }
 }
+
+#[test]
+fn a_traced_connection_to_a_server_that_stopped_listening_names_it_by_its_socket() {
+    // `nc -l` accepts one connection and closes its listener: only the exact reverse socket tells.
+    let nc = FlowOwner::Process(ProcessId { host: periscope_report::HostId::new("a"), pid: 200, start_time: 20000 });
+    let report = ReportBuilder::new("a")
+        .interface("docker0", "172.17.0.1/16")
+        .container("web", "server", "busybox", "172.17.0.2")
+        .container("cli", "client", "busybox", "172.17.0.3")
+        .process(100, "nc", Some("web"))
+        .process(200, "nc", Some("cli"))
+        .tcp(WEB_NETNS, Some(100), "172.17.0.2:9000", Some("172.17.0.3:40000"))
+        .tcp(CLIENT_NETNS, Some(200), "172.17.0.3:40000", Some("172.17.0.2:9000"))
+        .traced(CLIENT_NETNS, Direction::Outbound, nc, "172.17.0.3:0", "172.17.0.2:9000", 1, 0)
+        .build();
+    check_edges(&[report], ViewId::Processes, "edge process:200.20000@a -> process:100.10000@a :9000 x1");
+}
