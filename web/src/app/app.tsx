@@ -14,6 +14,7 @@ import { GraphView } from '../features/graph/components/graph-view';
 import { SearchBox } from '../features/search/components/search-box';
 import { useProbes } from '../features/status/api/use-probes';
 import { ConnectionBadge } from '../features/status/components/connection-badge';
+import { TracerBadge } from '../features/status/components/tracer-badge';
 import { EmptyState } from '../features/status/components/empty-state';
 import { TableView } from '../features/table/components/table-view';
 import { useTopologies } from '../features/topology-picker/api/use-topologies';
@@ -94,6 +95,7 @@ export function App() {
           <button type="button" class="theme-toggle" data-testid="theme-toggle" onClick={toggleTheme}>
             {theme === 'dark' ? 'Light' : 'Dark'}
           </button>
+          <TracerBadge probes={probes.data} />
           <ConnectionBadge state={stream.connection} detail={stream.connectionDetail} />
         </div>
       </header>

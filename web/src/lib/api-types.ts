@@ -184,6 +184,9 @@ export interface ProbeInfo {
   last_seen: number;
   sources: string[];
   docker: DockerState;
+  /** How the probe sees connections: its eBPF tracer, or sockets and conntrack alone. */
+  connections?: 'ebpf' | 'sockets';
+  ebpf_unavailable?: string | null;
 }
 
 export interface AppInfo {
