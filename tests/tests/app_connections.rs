@@ -209,3 +209,44 @@ fn killing_a_client_container_leaves_no_unknown_address_node() {
     })
     .unwrap();
 }
+
+/// A shell loop on the host itself, stopped when dropped.
+struct HostLoop(std::process::Child);
+
+impl Drop for HostLoop {
+    fn drop(&mut self) {
+        // Already gone is fine; the loop's current wget ends on its own within milliseconds.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_host_process_reaching_a_published_port_is_drawn_from_that_process() {
+    let app = App::standalone_with(|probe| probe.ebpf = EbpfMode::On);
+    wait_for_probe(&app);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let publish = format!("127.0.0.1:{port}:80");
+    let server =
+        TestContainer::run("pub-httpd", &["-p", &publish], &["httpd", "-f", "-p", "80", "-h", "/www"]).unwrap();
+    let script = format!("while true; do busybox wget -q -O /dev/null http://127.0.0.1:{port}/; sleep 0.2; done");
+    let _client = HostLoop(std::process::Command::new("sh").args(["-c", &script]).spawn().unwrap());
+    let edge = wait_until("the host wget → httpd process edge", Duration::from_secs(60), || {
+        let graph = app.get_json("/api/topology/processes")?;
+        let httpd: Vec<&Value> = nodes(&graph)
+            .into_iter()
+            .filter(|node| node["metadata"]["container"] == server.name.as_str() && node["label"] == "httpd")
+            .collect();
+        edges(&graph)
+            .into_iter()
+            .find(|edge| {
+                // Short-lived host processes fold into one node outside any container: `command:-:{name}@{host}`.
+                edge["source"].as_str().is_some_and(|s| s.starts_with("command:-:busybox@"))
+                    && httpd.iter().any(|node| node["id"] == edge["target"])
+            })
+            .cloned()
+            .ok_or_else(|| describe_edges(&graph))
+    })
+    .unwrap();
+    assert_eq!(edge["ports"], serde_json::json!([port]), "{edge}");
+}
