@@ -58,6 +58,13 @@ pub fn start(mode: EbpfMode, tick: Duration) -> Result<(Option<EbpfCollector>, S
     match Tracer::start() {
         Ok(tracer) => {
             info!("eBPF connection tracer attached to inet_sock_set_state");
+            // Loading parsed the kernel's whole BTF (megabytes), now freed: hand it back to the
+            // system rather than keep it in the heap for the probe's lifetime.
+            #[cfg(target_env = "gnu")]
+            // SAFETY: malloc_trim only releases free heap memory.
+            unsafe {
+                libc::malloc_trim(0);
+            }
             // SAFETY: sysconf only reads a configuration value.
             let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
             let collector = EbpfCollector {

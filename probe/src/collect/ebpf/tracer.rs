@@ -105,11 +105,47 @@ pub enum TracerError {
 
 #[cfg(periscope_ebpf)]
 mod loaded {
-    use aya::maps::{Array, HashMap, MapData};
+    use std::os::fd::{AsFd, AsRawFd};
+
+    use aya::maps::{Array, Map, MapData};
     use aya::programs::BtfTracePoint;
     use aya::{Btf, Ebpf, EbpfLoader, Pod};
 
     use super::{FlowKey, FlowValue, Overflow, TracerError, OVERFLOW_FLOWS, OVERFLOW_SOCKETS};
+
+    const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
+    const BPF_MAP_DELETE_BATCH: libc::c_long = 27;
+    /// Entries read or removed per `bpf(2)` call.
+    const BATCH: usize = 512;
+
+    /// `union bpf_attr`'s `batch` member (include/uapi/linux/bpf.h), padded as the kernel expects.
+    #[repr(C)]
+    #[derive(Default)]
+    struct BatchAttr {
+        in_batch: u64,
+        out_batch: u64,
+        keys: u64,
+        values: u64,
+        count: u32,
+        map_fd: u32,
+        elem_flags: u64,
+        flags: u64,
+        padding: [u64; 8],
+    }
+
+    /// One `bpf(2)` batch command; the count it processed, or the error.
+    fn batch(command: libc::c_long, attr: &mut BatchAttr) -> Result<u32, std::io::Error> {
+        // SAFETY: `attr` is a valid, fully initialized bpf_attr of the size passed; the pointers in
+        // it point at buffers the caller sized for `attr.count` keys and values.
+        let result = unsafe {
+            libc::syscall(libc::SYS_bpf, command, attr as *mut BatchAttr, std::mem::size_of::<BatchAttr>() as u32)
+        };
+        if result < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(attr.count)
+        }
+    }
 
     // SAFETY: both are repr(C) plain old data with explicit padding fields, valid for any bytes.
     unsafe impl Pod for FlowKey {}
@@ -122,8 +158,11 @@ mod loaded {
     pub struct Tracer {
         // Held for the attachment: dropping `Ebpf` detaches the program.
         _ebpf: Ebpf,
-        flows: HashMap<MapData, FlowKey, FlowValue>,
+        /// Read and pruned with batch commands: one `bpf(2)` per 512 entries, not two per entry.
+        flows: MapData,
         overflow: Array<MapData, u64>,
+        keys: Vec<FlowKey>,
+        values: Vec<FlowValue>,
     }
 
     impl Tracer {
@@ -140,23 +179,96 @@ mod loaded {
             program.attach().map_err(|error| TracerError::Attach(error.to_string()))?;
             let mut map =
                 |name: &str| ebpf.take_map(name).ok_or_else(|| TracerError::Load(format!("map {name} missing")));
-            let flows = HashMap::try_from(map("flows")?).map_err(|error| TracerError::Map(error.to_string()))?;
+            let Map::HashMap(flows) = map("flows")? else {
+                return Err(TracerError::Map("flows is not a hash map".into()));
+            };
             let overflow = Array::try_from(map("overflow")?).map_err(|error| TracerError::Map(error.to_string()))?;
-            Ok(Tracer { _ebpf: ebpf, flows, overflow })
+            let mut tracer = Tracer { _ebpf: ebpf, flows, overflow, keys: Vec::new(), values: Vec::new() };
+            // Batch commands came with Linux 5.6; check now rather than fail every tick.
+            tracer.lookup_batch(&mut Vec::new()).map_err(|error| TracerError::Map(format!("batch lookup: {error}")))?;
+            Ok(tracer)
         }
 
-        /// Every flow entry with its counters; entries that vanish mid-read are skipped.
-        pub fn read(&self, out: &mut Vec<(FlowKey, FlowValue)>) {
+        fn map_fd(&self) -> u32 {
+            self.flows.fd().as_fd().as_raw_fd() as u32
+        }
+
+        fn lookup_batch(&mut self, out: &mut Vec<(FlowKey, FlowValue)>) -> Result<(), std::io::Error> {
+            let zero = FlowKey {
+                start_time: 0,
+                tgid: 0,
+                netns: 0,
+                local: [0; 16],
+                remote: [0; 16],
+                port: 0,
+                family: 0,
+                inbound: 0,
+                pad: 0,
+            };
+            self.keys.resize(BATCH, zero);
+            self.values.resize(BATCH, FlowValue::default());
+            let map_fd = self.map_fd();
+            let mut token: u32 = 0;
+            let mut first = true;
+            loop {
+                let mut next: u32 = 0;
+                let mut attr = BatchAttr {
+                    in_batch: if first { 0 } else { &token as *const u32 as u64 },
+                    out_batch: &mut next as *mut u32 as u64,
+                    keys: self.keys.as_mut_ptr() as u64,
+                    values: self.values.as_mut_ptr() as u64,
+                    count: BATCH as u32,
+                    map_fd,
+                    ..BatchAttr::default()
+                };
+                let result = batch(BPF_MAP_LOOKUP_BATCH, &mut attr);
+                let count = (attr.count as usize).min(BATCH);
+                out.extend(self.keys[..count].iter().copied().zip(self.values[..count].iter().copied()));
+                match result {
+                    Ok(_) => {}
+                    // The end of the map (with the last entries, if any, in this batch).
+                    Err(error) if error.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+                    Err(error) => return Err(error),
+                }
+                token = next;
+                first = false;
+            }
+        }
+
+        /// Every flow entry with its counters (a failed read gives what was read before it).
+        pub fn read(&mut self, out: &mut Vec<(FlowKey, FlowValue)>) {
             out.clear();
-            out.extend(self.flows.iter().filter_map(Result::ok));
+            if let Err(error) = self.lookup_batch(out) {
+                tracing::debug!(%error, "reading the tracer's flows failed");
+            }
         }
 
         /// Forgets entries the caller has accounted for. A counter the kernel adds between the
         /// caller's read and this removal is lost, so only idle entries are removed.
         pub fn remove(&mut self, keys: &[FlowKey]) {
-            for key in keys {
-                // Already gone is fine: nothing else removes entries, but a failed lookup races nothing.
-                let _ = self.flows.remove(key);
+            let map_fd = self.map_fd();
+            let mut rest = keys;
+            while !rest.is_empty() {
+                let chunk = &rest[..rest.len().min(BATCH)];
+                self.keys.clear();
+                self.keys.extend_from_slice(chunk);
+                let mut attr = BatchAttr {
+                    keys: self.keys.as_mut_ptr() as u64,
+                    count: chunk.len() as u32,
+                    map_fd,
+                    ..BatchAttr::default()
+                };
+                match batch(BPF_MAP_DELETE_BATCH, &mut attr) {
+                    Ok(_) => rest = &rest[chunk.len()..],
+                    // The kernel stops at a key already gone (nothing but us removes any): skip it.
+                    Err(error) if error.raw_os_error() == Some(libc::ENOENT) => {
+                        rest = &rest[(attr.count as usize + 1).min(rest.len())..];
+                    }
+                    Err(error) => {
+                        tracing::debug!(%error, "pruning the tracer's flows failed");
+                        return;
+                    }
+                }
             }
         }
 
@@ -179,7 +291,7 @@ mod loaded {
             Err(TracerError::NotBuilt)
         }
 
-        pub fn read(&self, out: &mut Vec<(FlowKey, FlowValue)>) {
+        pub fn read(&mut self, out: &mut Vec<(FlowKey, FlowValue)>) {
             out.clear();
         }
 
@@ -264,6 +376,9 @@ mod kernel_tests {
         assert_eq!((refused.attempts, refused.refused, refused.established), (1, 1, 0));
         let keys: Vec<FlowKey> = entries.iter().map(|(key, _)| *key).collect();
         tracer.remove(&keys);
+        let mut again = Vec::new();
+        tracer.read(&mut again);
+        assert!(again.iter().all(|(key, _)| !keys.contains(key)), "removed entries stay removed");
         assert_eq!(tracer.overflow(), Overflow::default());
     }
 }
