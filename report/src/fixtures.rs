@@ -155,6 +155,8 @@ impl ReportBuilder {
             reply_source: reply_source.parse().expect("fixture addr"),
             reply_destination: source,
             closed: false,
+            refused: 0,
+            unanswered: 0,
         });
         self
     }
@@ -391,6 +393,8 @@ fn arb_connection() -> impl Strategy<Value = Connection> {
             reply_source,
             reply_destination: source,
             closed,
+            refused: u32::from(closed),
+            unanswered: 0,
         },
     )
 }

@@ -88,6 +88,10 @@ pub struct Connection {
     /// Seen ending (a destroy event) but kept for a while (the probe's
     /// `--connection-linger-secs`) so the app learns of short-lived flows.
     pub closed: bool,
+    /// TCP flows of this record that conntrack destroyed in the last minute without a reply
+    /// (`[UNREPLIED]`), or after a reply that never completed the handshake (a refusal).
+    pub refused: u32,
+    pub unanswered: u32,
 }
 
 impl Connection {

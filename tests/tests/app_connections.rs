@@ -250,3 +250,22 @@ fn a_host_process_reaching_a_published_port_is_drawn_from_that_process() {
     .unwrap();
     assert_eq!(edge["ports"], serde_json::json!([port]), "{edge}");
 }
+
+#[test]
+fn without_ebpf_refused_connects_still_turn_the_edge_red_from_conntrack() {
+    let app = App::standalone_with(|probe| probe.ebpf = EbpfMode::Off);
+    wait_for_probe(&app);
+    let server = httpd("ct-refused-httpd");
+    let ip = server.ip().unwrap();
+    let client = looping("ct-refused-wget", &format!("wget -q -O /dev/null http://{ip}:81/"), "0.5");
+    let (source, target) = (format!("container:{}", client.id), format!("container:{}", server.id));
+    // Conntrack reports a flow refused by a reset when it destroys it, about 10 s later.
+    let edge = wait_until("a red edge with refused counts from conntrack", Duration::from_secs(60), || {
+        let graph = app.get_json("/api/topology/containers")?;
+        let edge = find_edge(&graph, &source, &target).ok_or_else(|| describe_edges(&graph))?;
+        let refused = edge["per_minute"]["refused"].as_u64().unwrap_or(0);
+        (edge["failing"] == true && refused > 0).then_some(edge.clone()).ok_or_else(|| edge.to_string())
+    })
+    .unwrap();
+    assert!(edge["total_connections"].is_null(), "conntrack counts failures, not connections: {edge}");
+}

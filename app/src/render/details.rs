@@ -79,7 +79,7 @@ fn connections(state: &ViewState, id: &NodeId) -> Connections {
                 bytes_sent: sent,
                 bytes_received: received,
                 retransmits: row.tcp.known().map(TcpSum::retransmits_u32),
-                per_minute: row.traced.known().map(|traced| Rates::of(&traced.last_minute)),
+                per_minute: row.traced.rates().map(Rates::of),
                 failing: row.traced.last_minute.has_failures(),
             };
             if inbound {

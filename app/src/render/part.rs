@@ -313,7 +313,7 @@ impl TcpSum {
     }
 }
 
-/// Summed counts of traced flows; `flows == 0` means none traced.
+/// Summed counts of traced flows (`flows == 0`: none traced), plus conntrack's failed flows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TracedSum {
     pub flows: u32,
@@ -324,9 +324,16 @@ pub struct TracedSum {
 
 impl TracedSum {
     fn add_facts(&mut self, facts: &TracedFacts) {
-        self.flows += 1;
-        self.total = self.total.wrapping_add(facts.total);
+        if let Some(total) = facts.total {
+            self.flows += 1;
+            self.total = self.total.wrapping_add(total);
+        }
         apply(&mut self.last_minute, &facts.last_minute, u64::wrapping_add);
+    }
+
+    /// The last minute's counts, when anything was counted (traced, or failures from conntrack).
+    pub fn rates(&self) -> Option<&FlowCounts> {
+        (self.flows > 0 || self.last_minute.has_failures()).then_some(&self.last_minute)
     }
 
     pub fn add(&mut self, other: &TracedSum) {

@@ -70,11 +70,12 @@ impl TcpFacts {
     }
 }
 
-/// What the eBPF tracer counted for a flow: every connection and its failures.
+/// What the eBPF tracer counted for a flow: every connection and its failures. Conntrack's
+/// failed flows (without the tracer) give failures only: no `total`, no connection count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TracedFacts {
-    /// Connections since the flow was first seen.
-    pub total: u64,
+    /// Connections since the flow was first seen (the tracer's only).
+    pub total: Option<u64>,
     pub last_minute: FlowCounts,
 }
 
@@ -202,7 +203,7 @@ pub fn resolve_host(slot: Slot, report: &Report, global: &GlobalIndex) -> Resolv
     for flow in &report.traced {
         let id = &flow.id;
         let (local, remote) = (canonical(id.local), canonical(id.remote));
-        let facts = TracedFacts { total: flow.total.connections, last_minute: flow.last_minute };
+        let facts = TracedFacts { total: Some(flow.total.connections), last_minute: flow.last_minute };
         match id.direction {
             Direction::Outbound => {
                 let remote_ip = ScopedIp { scope: own.scope_of(slot, remote.ip(), id.netns), ip: remote.ip() };
@@ -289,7 +290,14 @@ pub fn resolve_host(slot: Slot, report: &Report, global: &GlobalIndex) -> Resolv
             client_ip: source.ip(),
             server_ip: destination.ip(),
             tcp: None,
-            traced: None,
+            traced: (connection.refused + connection.unanswered > 0).then_some(TracedFacts {
+                total: None,
+                last_minute: FlowCounts {
+                    refused: u64::from(connection.refused),
+                    unanswered: u64::from(connection.unanswered),
+                    ..FlowCounts::default()
+                },
+            }),
         });
     }
     resolved

@@ -559,6 +559,23 @@ fn a_host_process_reaching_a_published_port_on_loopback_is_drawn_from_that_proce
 }
 
 #[test]
+fn without_the_tracer_conntrack_failures_make_a_failing_edge() {
+    let mut report = ReportBuilder::new("a")
+        .interface("docker0", "172.17.0.1/16")
+        .container("web", "web", "httpd:2", "172.17.0.2")
+        .container("cli", "client", "busybox", "172.17.0.3")
+        .conntrack("172.17.0.3:0", "172.17.0.2:81", "172.17.0.2:81")
+        .build();
+    let id = *report.connections.ids().next().unwrap();
+    report.connections.get_mut(&id).unwrap().refused = 4;
+    let (_, edges) = render_full(&[report], ViewId::Containers, &ViewOptions::default());
+    assert_eq!(edges.len(), 1);
+    assert!(edges[0].failing);
+    assert_eq!(edges[0].per_minute.map(|r| (r.connections, r.refused)), Some((0, 4)));
+    assert_eq!(edges[0].total_connections, None, "no connection counts without the tracer");
+}
+
+#[test]
 fn a_traced_connection_to_a_server_that_stopped_listening_names_it_by_its_socket() {
     // `nc -l` accepts one connection and closes its listener: only the exact reverse socket tells.
     let nc = FlowOwner::Process(ProcessId { host: periscope_report::HostId::new("a"), pid: 200, start_time: 20000 });

@@ -251,7 +251,7 @@ impl ViewState {
             bytes_received: part.tcp.known().map(|tcp| tcp.bytes_received),
             retransmits: part.tcp.known().map(TcpSum::retransmits_u32),
             total_connections: part.traced.known().map(|traced| traced.total),
-            per_minute: part.traced.known().map(|traced| Rates::of(&traced.last_minute)),
+            per_minute: part.traced.rates().map(Rates::of),
             failing: part.traced.last_minute.has_failures(),
         })
     }
