@@ -111,6 +111,7 @@ impl ReportBuilder {
             networks: vec![ContainerNetwork {
                 name: "bridge".into(),
                 addresses: vec![ip.parse().expect("fixture ip")],
+                driver: "bridge".into(),
             }],
             ports: Vec::new(),
             main_pid: None,
@@ -314,7 +315,7 @@ fn arb_container() -> impl Strategy<Value = Container> {
             created: UnixMillis(1),
             started: main_pid.map(|_| UnixMillis(2)),
             restart_count: 0,
-            networks: vec![ContainerNetwork { name: "bridge".into(), addresses }],
+            networks: vec![ContainerNetwork { name: "bridge".into(), addresses, driver: "bridge".into() }],
             ports: ports
                 .into_iter()
                 .map(|(protocol, host_ip, host_port, container_port)| PortMapping {

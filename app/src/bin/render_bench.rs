@@ -95,7 +95,11 @@ fn report(shape: &Shape, h: u32, seq: u64, variant: u32) -> Report {
             created: UnixMillis(1_700_000_000_000),
             started: Some(UnixMillis(1_700_000_000_000)),
             restart_count: 0,
-            networks: vec![ContainerNetwork { name: "bridge".into(), addresses: vec![IpAddr::V4(container_ip(c))] }],
+            networks: vec![ContainerNetwork {
+                name: "bridge".into(),
+                addresses: vec![IpAddr::V4(container_ip(c))],
+                driver: "bridge".into(),
+            }],
             ports: vec![PortMapping {
                 protocol: Protocol::Tcp,
                 host_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),

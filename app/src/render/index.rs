@@ -140,7 +140,10 @@ impl HostIndex {
         }
         for container in &report.containers {
             index.containers.insert(container.id.clone());
-            for address in container.networks.iter().flat_map(|network| &network.addresses) {
+            // Only bridge addresses are host-local; overlay, macvlan and ipvlan ones are reached
+            // from other hosts, so they stay global and a peer elsewhere resolves them.
+            let local = container.networks.iter().filter(|network| network.is_host_local());
+            for address in local.flat_map(|network| &network.addresses) {
                 index.container_ips.insert(canonical_ip(*address));
             }
             for port in &container.ports {

@@ -591,3 +591,37 @@ fn a_traced_connection_to_a_server_that_stopped_listening_names_it_by_its_socket
         .build();
     check_edges(&[report], ViewId::Processes, "edge process:200.20000@a -> process:100.10000@a :9000 x1");
 }
+
+#[test]
+fn overlay_addresses_resolve_across_hosts_bridge_addresses_do_not() {
+    let overlay = |report: ReportBuilder, id: &str, ip: &str| {
+        report.edit_container(id, |c| {
+            c.networks = vec![periscope_report::ContainerNetwork {
+                name: "backend".into(),
+                addresses: vec![ip.parse().unwrap()],
+                driver: "overlay".into(),
+            }]
+        })
+    };
+    let client = overlay(
+        ReportBuilder::new("a")
+            .interface("eth0", "10.0.0.1/24")
+            .container("cli", "client", "busybox", "10.0.1.3")
+            .process(200, "wget", Some("cli"))
+            .tcp(CLIENT_NETNS, Some(200), "10.0.1.3:40000", Some("10.0.1.5:80")),
+        "cli",
+        "10.0.1.3",
+    )
+    .build();
+    let server = overlay(
+        ReportBuilder::new("b")
+            .interface("eth0", "10.0.0.2/24")
+            .container("web", "web", "httpd", "10.0.1.5")
+            .process(100, "httpd", Some("web"))
+            .tcp(WEB_NETNS, Some(100), "0.0.0.0:80", None),
+        "web",
+        "10.0.1.5",
+    )
+    .build();
+    check_edges(&[client, server], ViewId::Containers, "edge container:cli -> container:web :80 x1");
+}

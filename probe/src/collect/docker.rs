@@ -39,12 +39,14 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 pub struct DockerView {
     pub containers: BTreeMap<ContainerId, Container>,
     pub images: BTreeMap<ImageId, Image>,
+    /// Network ID → driver, so each container network says whether its addresses are host-local.
+    pub drivers: HashMap<String, String>,
     pub status: SourceState,
 }
 
 impl DockerView {
     pub fn new(status: SourceState) -> DockerView {
-        DockerView { containers: BTreeMap::new(), images: BTreeMap::new(), status }
+        DockerView { containers: BTreeMap::new(), images: BTreeMap::new(), drivers: HashMap::new(), status }
     }
 }
 
@@ -134,9 +136,11 @@ pub async fn follow(socket: &Path, view: Arc<Mutex<DockerView>>, changed: mpsc::
 /// A one-off listing, for `--once`.
 pub async fn snapshot(socket: &Path) -> Result<DockerView, bollard::errors::Error> {
     let docker = connect(socket).await?;
+    let drivers = list_drivers(&docker).await?;
     Ok(DockerView {
-        containers: list_all(&docker).await?,
+        containers: list_all(&docker, &drivers).await?,
         images: list_images(&docker).await?,
+        drivers,
         status: SourceState::Active,
     })
 }
@@ -155,11 +159,13 @@ async fn session(
 ) -> Result<(), bollard::errors::Error> {
     let docker = connect(socket).await?;
     let since = unix_seconds();
-    let containers = list_all(&docker).await?;
+    let drivers = list_drivers(&docker).await?;
+    let containers = list_all(&docker, &drivers).await?;
     let images = list_images(&docker).await?;
     if let Ok(mut view) = view.lock() {
         view.containers = containers;
         view.images = images;
+        view.drivers = drivers;
         view.status = SourceState::Active;
     }
     info!(socket = %socket.display(), "following Docker events");
@@ -182,14 +188,22 @@ fn unix_seconds() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-async fn list_all(docker: &Docker) -> Result<BTreeMap<ContainerId, Container>, bollard::errors::Error> {
+async fn list_drivers(docker: &Docker) -> Result<HashMap<String, String>, bollard::errors::Error> {
+    let networks = docker.list_networks(None).await?;
+    Ok(networks.into_iter().filter_map(|network| Some((network.id?, network.driver.unwrap_or_default()))).collect())
+}
+
+async fn list_all(
+    docker: &Docker,
+    drivers: &HashMap<String, String>,
+) -> Result<BTreeMap<ContainerId, Container>, bollard::errors::Error> {
     let summaries = docker.list_containers(Some(ListContainersOptions { all: true, ..Default::default() })).await?;
     let mut containers = BTreeMap::new();
     for summary in summaries {
         let Some(id) = summary.id else { continue };
         match docker.inspect_container(&id, None).await {
             Ok(inspect) => {
-                if let Some(container) = container_from_inspect(&inspect) {
+                if let Some(container) = container_from_inspect(&inspect, drivers) {
                     containers.insert(container.id.clone(), container);
                 }
             }
@@ -267,7 +281,24 @@ async fn refresh_container(docker: &Docker, view: &Mutex<DockerView>, id: &str, 
         None
     } else {
         match docker.inspect_container(id, None).await {
-            Ok(inspect) => container_from_inspect(&inspect),
+            Ok(inspect) => {
+                // A network created since the last listing: learn its driver first.
+                let known = view.lock().map(|view| view.drivers.clone()).unwrap_or_default();
+                let networks = inspect.network_settings.as_ref().and_then(|s| s.networks.as_ref());
+                let unknown = networks
+                    .into_iter()
+                    .flatten()
+                    .any(|(_, endpoint)| endpoint.network_id.as_ref().is_some_and(|id| !known.contains_key(id)));
+                let drivers = match unknown {
+                    true => list_drivers(docker).await.unwrap_or(known),
+                    false => known,
+                };
+                let container = container_from_inspect(&inspect, &drivers);
+                if let Ok(mut view) = view.lock() {
+                    view.drivers = drivers;
+                }
+                container
+            }
             Err(error) => {
                 // Gone already (a destroy event follows), or Docker is going away.
                 debug!(container = %id, %error, "inspect after event failed");
@@ -291,8 +322,12 @@ async fn refresh_container(docker: &Docker, view: &Mutex<DockerView>, id: &str, 
     }
 }
 
-/// Builds a [`Container`] from `docker inspect` output; `None` without an ID.
-pub fn container_from_inspect(inspect: &ContainerInspectResponse) -> Option<Container> {
+/// Builds a [`Container`] from `docker inspect` output and the drivers of Docker's networks
+/// (by network ID); `None` without an ID.
+pub fn container_from_inspect(
+    inspect: &ContainerInspectResponse,
+    drivers: &HashMap<String, String>,
+) -> Option<Container> {
     let id = inspect.id.clone()?;
     let config = inspect.config.as_ref();
     let state = inspect.state.as_ref();
@@ -326,6 +361,7 @@ pub fn container_from_inspect(inspect: &ContainerInspectResponse) -> Option<Cont
         .flatten()
         .map(|(name, endpoint)| ContainerNetwork {
             name: name.clone(),
+            driver: endpoint.network_id.as_ref().and_then(|id| drivers.get(id)).cloned().unwrap_or_default(),
             addresses: [endpoint.ip_address.as_deref(), endpoint.global_ipv6_address.as_deref()]
                 .into_iter()
                 .flatten()
@@ -505,7 +541,14 @@ mod tests {
         let text =
             std::fs::read_to_string(format!("{}/testdata/docker_inspect.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
         let inspects: Vec<ContainerInspectResponse> = serde_json::from_str(&text).unwrap();
-        let container = container_from_inspect(&inspects[0]).unwrap();
+        let endpoint_ids = inspects[0]
+            .network_settings
+            .as_ref()
+            .and_then(|s| s.networks.as_ref())
+            .map(|networks| networks.values().filter_map(|e| e.network_id.clone()).collect::<Vec<_>>())
+            .unwrap_or_default();
+        let drivers: HashMap<String, String> = endpoint_ids.into_iter().map(|id| (id, "bridge".to_owned())).collect();
+        let container = container_from_inspect(&inspects[0], &drivers).unwrap();
         assert_eq!(container.name, "periscope-capture");
         assert_eq!(container.image_name, "periscope-test-busybox:latest");
         assert!(container.image.as_str().starts_with("sha256:"));
@@ -517,6 +560,7 @@ mod tests {
         assert!(container.created.0 > 1_600_000_000_000 && container.started.is_some());
         assert_eq!(container.networks.len(), 1);
         assert_eq!(container.networks[0].name, "bridge");
+        assert_eq!(container.networks[0].driver, "bridge");
         assert!(container.networks[0].addresses.iter().any(|ip| ip.is_ipv4()));
         assert_eq!(
             container.ports,
