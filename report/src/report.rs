@@ -64,6 +64,10 @@ pub enum Source {
     Conntrack,
     Docker,
     Ebpf,
+    /// Not a data source: the probe accepts container controls, logs and exec pipes (no `--no-controls`).
+    Controls,
+    /// Not a data source: the probe opens a shell on its host when asked (`--host-shell`).
+    HostShell,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

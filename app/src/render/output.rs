@@ -201,10 +201,15 @@ pub struct ChildGroup {
     pub nodes: Vec<Node>,
 }
 
+/// A control a node offers: `POST /api/control/{probe}/{node}/{id}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Control {
     pub id: &'static str,
     pub label: &'static str,
+    /// The probe that runs it.
+    pub probe: String,
+    /// Opens a pipe (logs, terminal) rather than changing state.
+    pub pipe: bool,
 }
 
 /// `GET /api/topology/{view}/{node}`.

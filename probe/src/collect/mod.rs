@@ -19,6 +19,7 @@ pub mod host;
 pub mod netlink;
 pub mod proc_net;
 pub mod process;
+pub mod redact;
 pub mod sock_diag;
 pub mod socket;
 pub mod steady;
@@ -243,6 +244,8 @@ pub struct Probe {
     previous: Option<Report>,
     no_docker: bool,
     no_conntrack: bool,
+    no_controls: bool,
+    host_shell: bool,
     /// Hold metrics within their deadband (off for one-off reports).
     pub settle: bool,
 }
@@ -282,6 +285,8 @@ impl Probe {
             previous: None,
             no_docker: config.no_docker,
             no_conntrack: config.no_conntrack,
+            no_controls: config.no_controls,
+            host_shell: config.host_shell && !config.no_controls,
             settle: true,
         })
     }
@@ -327,6 +332,16 @@ impl Probe {
             sources.push(unavailable(Source::Conntrack, "disabled by --no-conntrack"));
         }
         sources.extend(self.ebpf_unavailable.clone());
+        sources.push(if self.no_controls {
+            unavailable(Source::Controls, "disabled by --no-controls")
+        } else {
+            SourceStatus { source: Source::Controls, state: SourceState::Active }
+        });
+        sources.push(if self.host_shell {
+            SourceStatus { source: Source::HostShell, state: SourceState::Active }
+        } else {
+            unavailable(Source::HostShell, "off (enable with --host-shell)")
+        });
         sources.sort_by_key(|status| status.source);
         report.meta.sources = sources;
         report.timestamp = unix_millis();

@@ -177,6 +177,7 @@ impl ProcessCollector {
         if self.omit_cmd_args {
             cmdline.truncate(1);
         }
+        crate::collect::redact::redact_args(&mut cmdline);
         let cgroup = read_small(format!("/proc/{pid}/cgroup")).map(|text| Arc::new(parse_proc_cgroup(&text)));
         let netns = std::fs::read_link(format!("/proc/{pid}/ns/net"))
             .ok()

@@ -136,10 +136,14 @@ export interface ChildGroup {
   nodes: TopologyNode[];
 }
 
+/** A control a node offers: POST api/control/{probe}/{node}/{id}. */
 export interface Control {
   id: string;
   label: string;
-  icon?: string;
+  /** The probe that runs it. */
+  probe: string;
+  /** Opens a pipe (logs, terminal) rather than changing state. */
+  pipe: boolean;
 }
 
 export interface NodeDetails {
