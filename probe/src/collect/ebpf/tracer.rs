@@ -108,8 +108,9 @@ mod loaded {
     use std::os::fd::{AsFd, AsRawFd};
 
     use aya::maps::{Array, Map, MapData};
+    use aya::programs::tp_btf::BtfTracePointLink;
     use aya::programs::BtfTracePoint;
-    use aya::{Btf, Ebpf, EbpfLoader, Pod};
+    use aya::{Btf, EbpfLoader, Pod};
 
     use super::{FlowKey, FlowValue, Overflow, TracerError, OVERFLOW_FLOWS, OVERFLOW_SOCKETS};
 
@@ -156,8 +157,10 @@ mod loaded {
 
     /// The attached program and its maps; detached and unloaded when dropped.
     pub struct Tracer {
-        // Held for the attachment: dropping `Ebpf` detaches the program.
-        _ebpf: Ebpf,
+        // Held for the attachment: dropping the link detaches the program. The loader's parsed
+        // object (`Ebpf`) is dropped once the maps are taken: the kernel keeps the program alive
+        // through the link, and the probe keeps megabytes less.
+        _link: BtfTracePointLink,
         /// Read and pruned with batch commands: one `bpf(2)` per 512 entries, not two per entry.
         flows: MapData,
         overflow: Array<MapData, u64>,
@@ -176,14 +179,16 @@ mod loaded {
                 .try_into()
                 .map_err(|error: aya::programs::ProgramError| TracerError::Load(error.to_string()))?;
             program.load("inet_sock_set_state", &btf).map_err(|error| TracerError::Load(format!("{error:#}")))?;
-            program.attach().map_err(|error| TracerError::Attach(error.to_string()))?;
+            let link_id = program.attach().map_err(|error| TracerError::Attach(error.to_string()))?;
+            let link = program.take_link(link_id).map_err(|error| TracerError::Attach(error.to_string()))?;
             let mut map =
                 |name: &str| ebpf.take_map(name).ok_or_else(|| TracerError::Load(format!("map {name} missing")));
             let Map::HashMap(flows) = map("flows")? else {
                 return Err(TracerError::Map("flows is not a hash map".into()));
             };
             let overflow = Array::try_from(map("overflow")?).map_err(|error| TracerError::Map(error.to_string()))?;
-            let mut tracer = Tracer { _ebpf: ebpf, flows, overflow, keys: Vec::new(), values: Vec::new() };
+            drop(ebpf);
+            let mut tracer = Tracer { _link: link, flows, overflow, keys: Vec::new(), values: Vec::new() };
             // Batch commands came with Linux 5.6; check now rather than fail every tick.
             tracer.lookup_batch(&mut Vec::new()).map_err(|error| TracerError::Map(format!("batch lookup: {error}")))?;
             Ok(tracer)
