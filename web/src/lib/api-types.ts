@@ -61,6 +61,8 @@ export interface TopologyEdge {
   bytes_sent?: number | null;
   bytes_received?: number | null;
   retransmits?: number | null;
+  /** Failed connection attempts (refused, reset, timed out) seen on this edge, when the app reports them. */
+  failures?: number | null;
   /** Connections the probe's eBPF tracer counted since it first saw them. */
   total_connections?: number | null;
   per_minute?: Rates | null;
@@ -126,8 +128,8 @@ export interface Connection {
   bytes_sent: number | null;
   bytes_received: number | null;
   retransmits: number | null;
-  per_minute?: Rates | null;
-  failing?: boolean;
+  per_minute: Rates | null;
+  failing: boolean;
 }
 
 export interface ChildGroup {
@@ -156,9 +158,12 @@ export interface NodeDetails {
   controls: Control[];
 }
 
-export interface ChangeSet<T> {
+/** An update carries `id` and only the fields that changed: merge it into the held item. */
+export type Patch<T extends { id: string }> = Pick<T, 'id'> & Partial<T>;
+
+export interface ChangeSet<T extends { id: string }> {
   add: T[];
-  update: T[];
+  update: Patch<T>[];
   remove: string[];
 }
 
@@ -188,9 +193,16 @@ export interface ProbeInfo {
   last_seen: number;
   sources: string[];
   docker: DockerState;
+  /** Frames the probe dropped because its send queue was full. */
+  dropped_frames: number;
+  /** Set when another probe reported this probe's host ID first; `host` is then `{reported_host}~{probe}`. */
+  host_conflict: { reported_host: string; with_probe: string } | null;
   /** How the probe sees connections: its eBPF tracer, or sockets and conntrack alone. */
-  connections?: 'ebpf' | 'sockets';
-  ebpf_unavailable?: string | null;
+  connections: 'ebpf' | 'sockets';
+  /** Why the eBPF tracer is not in use. */
+  ebpf_unavailable: string | null;
+  /** Connection events the tracer could not count (its maps were full). */
+  traced_overflow: number;
 }
 
 export interface AppInfo {

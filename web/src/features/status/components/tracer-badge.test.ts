@@ -11,8 +11,11 @@ const probe = (hostname: string, connections: 'ebpf' | 'sockets', reason: string
   last_seen: 0,
   sources: [],
   docker: 'connected',
+  dropped_frames: 0,
+  host_conflict: null,
   connections,
   ebpf_unavailable: reason,
+  traced_overflow: 0,
 });
 
 describe('tracerSummary', () => {
