@@ -64,7 +64,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     let probe_config = config.clone();
     let probe_shared = shared.clone();
-    let mut probe = Some(tokio::task::spawn_blocking(move || Probe::new(&probe_config, &probe_shared)).await?);
+    let mut probe = Some(tokio::task::spawn_blocking(move || Probe::new(&probe_config, &probe_shared)).await??);
     info!(probe = %probe.as_ref().map(|p| p.probe_id().to_string()).unwrap_or_default(), app = %config.app, tick_ms = config.tick_ms, "probe started");
 
     let queue = Arc::new(SendQueue::new(config.send_queue as usize));

@@ -105,7 +105,11 @@ fn report(shape: &Shape, h: u32, seq: u64, variant: u32) -> Report {
             exit_code: None,
             oom_killed: false,
             finished: None,
-            networks: vec![ContainerNetwork { name: "bridge".into(), addresses: vec![IpAddr::V4(container_ip(c))] }],
+            networks: vec![ContainerNetwork {
+                name: "bridge".into(),
+                addresses: vec![IpAddr::V4(container_ip(c))],
+                driver: "bridge".into(),
+            }],
             ports: vec![PortMapping {
                 protocol: Protocol::Tcp,
                 host_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -207,7 +211,7 @@ fn report(shape: &Shape, h: u32, seq: u64, variant: u32) -> Report {
         probe: ProbeId::new(format!("probe-{h:04}")),
         seq,
         timestamp: UnixMillis(1_700_000_000_000 + seq * 1000),
-        meta: ProbeMeta { version: "bench".into(), sources: Vec::new(), dropped_frames: 0 },
+        meta: ProbeMeta { version: "bench".into(), sources: Vec::new(), dropped_frames: 0, traced_overflow: 0 },
         host: Host {
             id: host_id.clone(),
             hostname: format!("node-{h:04}"),
@@ -235,6 +239,7 @@ fn report(shape: &Shape, h: u32, seq: u64, variant: u32) -> Report {
         images: Table::new(),
         sockets,
         connections: Table::new(),
+        traced: Table::new(),
     }
 }
 
