@@ -85,6 +85,13 @@ fn with_a_token_every_route_needs_it_and_the_login_page_lets_people_in() {
     app.request("POST", "/api/logout", &[("Cookie", &session)], "");
     assert_eq!(app.request("GET", "/api/topology", &[("Cookie", &session)], "").status, 401);
 
+    // Guessing is slow: after a few wrong tokens this address must wait, even with the right one.
+    for _ in 0..periscope::sessions::MAX_FAILURES {
+        app.request("POST", "/api/login", &form, "token=guess-guess-guess-guess");
+    }
+    let locked = app.request("POST", "/api/login", &form, &format!("token={UI_TOKEN}"));
+    assert_eq!(locked.status, 429, "{}", locked.body);
+
     // Security headers on the UI and the API alike.
     for path in ["/", "/api", "/login"] {
         let answer = app.request("GET", path, &[("Authorization", &auth)], "");
