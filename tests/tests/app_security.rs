@@ -284,6 +284,15 @@ fn a_probe_reaches_an_https_app_over_wss_with_a_private_ca_and_refuses_what_it_c
     let error = runtime.block_on(periscope_probe::link::connect(&unverified)).expect_err("an unknown CA is refused");
     assert!(format!("{error:#}").to_lowercase().contains("certificate"), "{error:#}");
 
+    // The built-in probe's way: the app's own certificate pinned, whatever its name; another is refused.
+    let pinned = |pem: &std::path::Path| periscope_probe::link::Target {
+        url: format!("wss://127.0.0.1:{}/api/probe/ws", address.port()),
+        token: Some(token.into()),
+        tls: Some(periscope_probe::link::pinned_tls_config(pem).unwrap()),
+    };
+    assert!(runtime.block_on(periscope_probe::link::connect(&pinned(&cert_file))).is_ok());
+    assert!(runtime.block_on(periscope_probe::link::connect(&pinned(&ca_file))).is_err());
+
     // The whole probe, over wss://, registers and reports.
     let probe = periscope_probe::Config {
         app: url,
