@@ -37,6 +37,8 @@ const EVENTS_MAX_LIMIT: usize = 10_000;
 /// Playback advances this often, by `speed` times as much history.
 const PLAYBACK_STEP: Duration = Duration::from_secs(1);
 const MAX_SPEED: f64 = 3_600.0;
+/// While paused, a clock message every this many steps keeps the client's silence watchdog quiet.
+const HEARTBEAT_TICKS: u32 = 5;
 /// Browsers send small control messages; anything big is refused.
 const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
 
@@ -311,10 +313,21 @@ pub async fn stream_past<S, R>(
         return;
     }
     let mut ticks = tokio::time::interval(PLAYBACK_STEP);
+    let mut idle_ticks = 0u32;
     ticks.tick().await;
     loop {
         tokio::select! {
-            _ = ticks.tick(), if playing => {
+            _ = ticks.tick() => {
+                if !playing {
+                    // Paused: a clock now and then is the heartbeat that tells the client the link is alive.
+                    idle_ticks += 1;
+                    if idle_ticks.is_multiple_of(HEARTBEAT_TICKS)
+                        && send(&mut sink, &PlaybackMessage::Clock { at: clock.0, playing, speed }).await.is_err()
+                    {
+                        break;
+                    }
+                    continue;
+                }
                 let end = archive.range().map(|(_, to)| to).unwrap_or(clock);
                 let target = UnixMillis((clock.0 + (speed * PLAYBACK_STEP.as_millis() as f64) as u64).min(end.0.max(clock.0)));
                 if target > clock {

@@ -42,6 +42,11 @@ use redb::Database;
 /// A new keyframe per probe at least this often: a past moment is rebuilt
 /// from the keyframe before it plus at most this much of deltas.
 pub const KEYFRAME_INTERVAL_MS: u64 = 60_000;
+/// A segment's keyframe (and deltas) are compressed against the keyframe of
+/// its probe's last self-contained segment (its anchor) if that is younger
+/// than this: consecutive keyframes differ little, so most cost a fraction
+/// of their size. Reading one then also decompresses its anchor.
+pub const ANCHOR_INTERVAL_MS: u64 = 10 * 60_000;
 /// How often the writer commits: at most this much is lost to a `kill -9`.
 pub const FLUSH_INTERVAL_MS: u64 = 1_000;
 /// The longest a segment can span (it rolls at the first flush after the interval).

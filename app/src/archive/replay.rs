@@ -3,7 +3,7 @@
 //! range. Every rebuild goes through `report::apply` and the app's `Model`,
 //! so a past view is rendered by the same code, in the same shape, as a live one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use periscope_report::{apply, ProbeId, Report, UnixMillis};
 use redb::{ReadTransaction, ReadableDatabase, ReadableTable};
@@ -35,13 +35,18 @@ pub struct EventQuery {
     pub limit: usize,
 }
 
-/// A stored segment: its probe, start, and the last moment it holds.
+/// A stored segment: its probe, start, the last moment it holds, and its anchor's start (0: none).
 #[derive(Debug, Clone)]
 struct SegmentRef {
     probe: String,
     start: u64,
     end: u64,
+    anchor: u64,
 }
+
+/// Anchors' keyframe entries already read, by probe and start: segments of one probe share one.
+#[derive(Default)]
+struct Anchors(HashMap<(String, u64), Vec<u8>>);
 
 impl Archive {
     /// The merged model as it was at `at`: every probe alive then, at its state then.
@@ -55,8 +60,9 @@ impl Archive {
             }
         }
         let mut model = Model::default();
+        let mut anchors = Anchors::default();
         for segment in latest.values() {
-            if let Some(report) = replay(&read, segment, at)? {
+            if let Some(report) = replay(&read, segment, at, &mut anchors)? {
                 model.insert_snapshot(report);
             }
         }
@@ -67,11 +73,12 @@ impl Archive {
     pub fn changes_between(&self, after: UnixMillis, until: UnixMillis) -> Result<Vec<Change>, ArchiveError> {
         let read = self.db()?.begin_read()?;
         let mut changes = Vec::new();
+        let mut anchors = Anchors::default();
         for segment in segments_between(&read, after.0.saturating_sub(MAX_SEGMENT_SPAN_MS), until.0)? {
             if segment.end <= after.0 {
                 continue;
             }
-            let raw = raw_segment(&read, &segment)?;
+            let raw = raw_segment(&read, &segment, &mut anchors)?;
             for entry in segment::entries(&raw) {
                 let entry = entry?;
                 if entry.at > until {
@@ -115,11 +122,12 @@ impl Archive {
         let read = self.db()?.begin_read()?;
         let wanted: Vec<&str> = probes.iter().map(ProbeId::as_str).collect();
         let keyframes_only = span > DELTA_SAMPLES_UP_TO_MS;
+        let mut anchors = Anchors::default();
         for segment in segments_between(&read, from.0.saturating_sub(MAX_SEGMENT_SPAN_MS), to.0)? {
             if !wanted.contains(&segment.probe.as_str()) || segment.end < from.0 {
                 continue;
             }
-            let raw = raw_segment(&read, &segment)?;
+            let raw = raw_segment(&read, &segment, &mut anchors)?;
             let mut report: Option<Report> = None;
             for entry in segment::entries(&raw) {
                 let entry = entry?;
@@ -156,6 +164,7 @@ impl Archive {
     pub fn composition(&self) -> Result<Composition, ArchiveError> {
         let read = self.db()?.begin_read()?;
         let mut c = Composition::default();
+        let mut anchors = Anchors::default();
         for segment in segments_between(&read, 0, u64::MAX - 1)? {
             c.segments += 1;
             let table = read.open_table(PARTS)?;
@@ -163,7 +172,7 @@ impl Archive {
             for entry in table.range((probe, segment.start, 0)..=(probe, segment.start, u32::MAX))? {
                 c.compressed_segment_bytes += entry?.1.value().len() as u64;
             }
-            let raw = raw_segment(&read, &segment)?;
+            let raw = raw_segment(&read, &segment, &mut anchors)?;
             let mut offset = 0;
             for entry in segment::entries(&raw) {
                 let entry = entry?;
@@ -228,26 +237,48 @@ fn segments_between(read: &ReadTransaction, from: u64, to: u64) -> Result<Vec<Se
     let mut found = Vec::new();
     for entry in table.range((from, "")..(to.saturating_add(1), ""))? {
         let (key, value) = entry?;
-        let ((start, probe), (end, _)) = (key.value(), value.value());
-        found.push(SegmentRef { probe: probe.to_owned(), start, end });
+        let ((start, probe), (end, _, anchor)) = (key.value(), value.value());
+        found.push(SegmentRef { probe: probe.to_owned(), start, end, anchor });
     }
     Ok(found)
 }
 
-fn raw_segment(read: &ReadTransaction, segment: &SegmentRef) -> Result<Vec<u8>, ArchiveError> {
+fn parts_of(read: &ReadTransaction, probe: &str, start: u64) -> Result<Vec<Vec<u8>>, ArchiveError> {
     let table = read.open_table(PARTS)?;
-    let probe = segment.probe.as_str();
     let mut blobs = Vec::new();
-    for entry in table.range((probe, segment.start, 0)..=(probe, segment.start, u32::MAX))? {
+    for entry in table.range((probe, start, 0)..=(probe, start, u32::MAX))? {
         let (_, value) = entry?;
         blobs.push(value.value().to_vec());
     }
-    Ok(segment::decompress(blobs.iter().map(Vec::as_slice))?)
+    Ok(blobs)
+}
+
+/// A segment's raw stream, decompressed against its anchor's keyframe when it has one.
+fn raw_segment(read: &ReadTransaction, segment: &SegmentRef, anchors: &mut Anchors) -> Result<Vec<u8>, ArchiveError> {
+    let blobs = parts_of(read, &segment.probe, segment.start)?;
+    if segment.anchor == 0 {
+        return Ok(segment::decompress(blobs.iter().map(Vec::as_slice))?);
+    }
+    let key = (segment.probe.clone(), segment.anchor);
+    if !anchors.0.contains_key(&key) {
+        // Anchors stand alone (their own anchor is 0), so this never recurses further.
+        let anchor_raw =
+            segment::decompress(parts_of(read, &segment.probe, segment.anchor)?.iter().map(Vec::as_slice))?;
+        let keyframe = segment::first_entry(&anchor_raw).ok_or(ArchiveError::Corrupt)?.to_vec();
+        anchors.0.insert(key.clone(), keyframe);
+    }
+    let dictionary = anchors.0.get(&key).map(Vec::as_slice);
+    Ok(segment::decompress_with(blobs.iter().map(Vec::as_slice), dictionary)?)
 }
 
 /// The probe's report at `at` from one segment, or `None` if it was removed by then.
-fn replay(read: &ReadTransaction, segment: &SegmentRef, at: UnixMillis) -> Result<Option<Report>, ArchiveError> {
-    let raw = raw_segment(read, segment)?;
+fn replay(
+    read: &ReadTransaction,
+    segment: &SegmentRef,
+    at: UnixMillis,
+    anchors: &mut Anchors,
+) -> Result<Option<Report>, ArchiveError> {
+    let raw = raw_segment(read, segment, anchors)?;
     let mut report = None;
     for entry in segment::entries(&raw) {
         let entry = entry?;

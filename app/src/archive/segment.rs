@@ -74,18 +74,53 @@ pub fn compress(raw: &[u8]) -> Result<Vec<u8>, SegmentError> {
     zstd::bulk::compress(raw, ZSTD_LEVEL).map_err(SegmentError::Zstd)
 }
 
+/// Compresses against `dictionary` (raw content: an anchor's keyframe entry), or alone.
+pub fn compress_with(raw: &[u8], dictionary: Option<&[u8]>) -> Result<Vec<u8>, SegmentError> {
+    match dictionary {
+        None => compress(raw),
+        Some(dictionary) => zstd::bulk::Compressor::with_dictionary(ZSTD_LEVEL, dictionary)
+            .and_then(|mut compressor| compressor.compress(raw))
+            .map_err(SegmentError::Zstd),
+    }
+}
+
 /// Decompresses the parts of one segment, in order, into its raw stream.
 pub fn decompress<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Result<Vec<u8>, SegmentError> {
+    decompress_with(parts, None)
+}
+
+/// As [`decompress`], the first part compressed against `dictionary` (the writer compresses
+/// a segment's first part, and the whole segment once compacted, against its anchor).
+pub fn decompress_with<'a>(
+    parts: impl IntoIterator<Item = &'a [u8]>,
+    dictionary: Option<&[u8]>,
+) -> Result<Vec<u8>, SegmentError> {
     let mut raw = Vec::new();
-    for part in parts {
-        let mut decoder = zstd::stream::read::Decoder::new(part).map_err(SegmentError::Zstd)?;
+    for (index, part) in parts.into_iter().enumerate() {
         let limit = (MAX_SEGMENT_BYTES - raw.len()) as u64 + 1;
-        std::io::copy(&mut std::io::Read::take(&mut decoder, limit), &mut raw).map_err(SegmentError::Zstd)?;
+        let copied = match dictionary.filter(|_| index == 0) {
+            Some(dictionary) => {
+                let mut decoder =
+                    zstd::stream::read::Decoder::with_dictionary(part, dictionary).map_err(SegmentError::Zstd)?;
+                std::io::copy(&mut std::io::Read::take(&mut decoder, limit), &mut raw)
+            }
+            None => {
+                let mut decoder = zstd::stream::read::Decoder::new(part).map_err(SegmentError::Zstd)?;
+                std::io::copy(&mut std::io::Read::take(&mut decoder, limit), &mut raw)
+            }
+        };
+        copied.map_err(SegmentError::Zstd)?;
         if raw.len() > MAX_SEGMENT_BYTES {
             return Err(SegmentError::Corrupt);
         }
     }
     Ok(raw)
+}
+
+/// The first entry of a raw stream as stored (header and body): an anchor's keyframe, the dictionary of its dependents.
+pub fn first_entry(raw: &[u8]) -> Option<&[u8]> {
+    let entry = entries(raw).next()?.ok()?;
+    raw.get(..entry.size())
 }
 
 /// An entry not yet decoded: its kind and time are read, the body only on demand.
@@ -167,6 +202,36 @@ mod tests {
         let decoded: Vec<(u64, Entry)> =
             entries(&back).map(|e| e.unwrap()).map(|e| (e.at.0, e.decode().unwrap())).collect();
         assert_eq!(decoded, vec![(100, Entry::Keyframe(first)), (200, Entry::Delta(delta)), (300, Entry::Removed)]);
+    }
+
+    #[test]
+    fn a_segment_compressed_against_its_anchor_reads_back_with_it_only() {
+        let anchor_report = ReportBuilder::new("a").seq(1).process(10, "sh", None).process(11, "sleep", None).build();
+        let mut anchor = Vec::new();
+        append(&mut anchor, UnixMillis(1), &Entry::Keyframe(anchor_report.clone())).unwrap();
+        let dictionary = first_entry(&anchor).unwrap();
+        assert_eq!(dictionary.len(), anchor.len());
+        let later = ReportBuilder::new("a").seq(9).process(10, "sh", None).process(12, "wget", None).build();
+        let mut raw = Vec::new();
+        append(&mut raw, UnixMillis(60_000), &Entry::Keyframe(later)).unwrap();
+        let split = raw.len();
+        append(&mut raw, UnixMillis(61_000), &Entry::Removed).unwrap();
+        let first = compress_with(&raw[..split], Some(dictionary)).unwrap();
+        assert!(first.len() < compress(&raw[..split]).unwrap().len(), "the anchor helps");
+        let parts = [first, compress(&raw[split..]).unwrap()];
+        let back = decompress_with(parts.iter().map(Vec::as_slice), Some(dictionary)).unwrap();
+        assert_eq!(back, raw);
+        assert!(decompress(parts.iter().map(Vec::as_slice)).is_err_or_differs(&raw));
+    }
+
+    trait ErrOrDiffers {
+        fn is_err_or_differs(&self, expected: &[u8]) -> bool;
+    }
+
+    impl ErrOrDiffers for Result<Vec<u8>, SegmentError> {
+        fn is_err_or_differs(&self, expected: &[u8]) -> bool {
+            self.as_ref().map_or(true, |got| got != expected)
+        }
     }
 
     #[test]

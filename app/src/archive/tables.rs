@@ -1,7 +1,9 @@
 //! The history database: redb tables, opening, and dropping the oldest data.
 //!
-//! - `segments`: `(start, probe)` → `(end, parts)`: every stored segment, in
-//!   time order, with the last moment its state is known to hold.
+//! - `segments`: `(start, probe)` → `(end, parts, anchor)`: every stored
+//!   segment, in time order, with the last moment its state is known to hold
+//!   and the start of the segment whose keyframe it is compressed against
+//!   (0 when it stands alone; see `segment`).
 //! - `parts`: `(probe, start, part)` → compressed entries of that segment.
 //! - `events`: `(at, n)` → one [`Event`], postcard-encoded.
 //! - `meta`: format and wire versions, and the moment before which history was dropped.
@@ -12,16 +14,16 @@ use periscope_report::UnixMillis;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::archive::event::Event;
-use crate::archive::ArchiveError;
+use crate::archive::{ArchiveError, ANCHOR_INTERVAL_MS, MAX_SEGMENT_SPAN_MS};
 
-pub const SEGMENTS: TableDefinition<(u64, &str), (u64, u32)> = TableDefinition::new("segments");
+pub const SEGMENTS: TableDefinition<(u64, &str), (u64, u32, u64)> = TableDefinition::new("segments");
 pub const PARTS: TableDefinition<(&str, u64, u32), &[u8]> = TableDefinition::new("parts");
 pub const EVENTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("events");
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// Bumped when the layout above changes; a store of another format (or of
 /// another wire version, whose reports postcard cannot read) is started afresh.
-const FORMAT: u64 = 1;
+const FORMAT: u64 = 2;
 const DROPPED_BEFORE: &str = "dropped_before";
 
 pub fn file(dir: &Path) -> PathBuf {
@@ -85,7 +87,7 @@ pub fn extent(db: &Database, path: &Path, lookback: u64) -> Result<Extent, Archi
     let mut last_end = None::<u64>;
     for entry in segments.iter()?.rev() {
         let (key, value) = entry?;
-        let (start, (end, _)) = (key.value().0, value.value());
+        let (start, (end, _, _)) = (key.value().0, value.value());
         if last_end.is_some_and(|last| start + lookback < last) {
             break;
         }
@@ -104,7 +106,8 @@ pub fn used_bytes(db: &Database) -> Result<u64, ArchiveError> {
     Ok(used)
 }
 
-/// Drops every segment that ended before `cutoff`, and events before it.
+/// Drops every segment that ended before `cutoff`, and events before it,
+/// except the anchors that later segments are still compressed against.
 /// Returns how many segments went.
 pub fn drop_before(db: &Database, cutoff: UnixMillis) -> Result<usize, ArchiveError> {
     let write = db.begin_write()?;
@@ -112,15 +115,21 @@ pub fn drop_before(db: &Database, cutoff: UnixMillis) -> Result<usize, ArchiveEr
     {
         let mut segments = write.open_table(SEGMENTS)?;
         let mut parts = write.open_table(PARTS)?;
-        let mut doomed: Vec<(u64, String, u32)> = Vec::new();
-        for entry in segments.range((0u64, "")..(cutoff.0, ""))? {
+        let mut doomed: Vec<(u64, String)> = Vec::new();
+        let mut needed: std::collections::HashSet<(u64, String)> = std::collections::HashSet::new();
+        // Segments still kept reference anchors at most an anchor interval before them.
+        let scan_to = cutoff.0.saturating_add(ANCHOR_INTERVAL_MS + MAX_SEGMENT_SPAN_MS);
+        for entry in segments.range((0u64, "")..(scan_to, ""))? {
             let (key, value) = entry?;
-            let ((start, probe), (end, count)) = (key.value(), value.value());
+            let ((start, probe), (end, _, anchor)) = (key.value(), value.value());
             if end < cutoff.0 {
-                doomed.push((start, probe.to_owned(), count));
+                doomed.push((start, probe.to_owned()));
+            } else if anchor != 0 {
+                needed.insert((anchor, probe.to_owned()));
             }
         }
-        for (start, probe, _) in &doomed {
+        doomed.retain(|segment| !needed.contains(segment));
+        for (start, probe) in &doomed {
             segments.remove((*start, probe.as_str()))?;
             parts.retain_in((probe.as_str(), *start, 0)..=(probe.as_str(), *start, u32::MAX), |_, _| false)?;
         }

@@ -12,7 +12,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use periscope_report::{Container, ContainerId, ProbeId, Report, UnixMillis};
+use periscope_report::{diff, Container, ContainerId, Delta, ProbeId, Report, UnixMillis};
 use redb::{Database, ReadableTable};
 
 use crate::archive::edges::EdgeWatcher;
@@ -20,7 +20,8 @@ use crate::archive::event::{container_events, Event, EventKind};
 use crate::archive::segment::{self, SegmentError};
 use crate::archive::tables::{self, EVENTS, PARTS, SEGMENTS};
 use crate::archive::{
-    ArchiveError, DbSlot, HistoryConfig, Record, Status, FLUSH_INTERVAL_MS, KEYFRAME_INTERVAL_MS, MAX_SEGMENT_SPAN_MS,
+    ArchiveError, DbSlot, HistoryConfig, Record, Status, ANCHOR_INTERVAL_MS, FLUSH_INTERVAL_MS, KEYFRAME_INTERVAL_MS,
+    MAX_SEGMENT_SPAN_MS,
 };
 use crate::model::Model;
 
@@ -30,11 +31,27 @@ pub const RETRY_MS: u64 = 30_000;
 const RETENTION_EVERY_MS: u64 = 60_000;
 /// How often edges are looked at (each look re-renders the hosts that changed).
 const EDGE_SCAN_MS: u64 = 5_000;
+/// Metric-only changes (CPU, memory, byte counts) are stored at most this often, as one
+/// delta from the last stored state: a probe sends one a second, and most move
+/// nothing but figures. Anything else is stored at the next tick.
+pub const COALESCE_MS: u64 = 5_000;
 /// A probe with no record this long is ended by the writer (its removal record may have been dropped).
 const STALE_MS: u64 = 60_000;
 /// A container first seen after its probe connected but created this long before is not new:
 /// the probe's first reports can come before its Docker listing does.
 const PRE_EXISTING_MS: u64 = 30_000;
+
+/// A self-contained segment's start and keyframe entry, which later segments are compressed against.
+type Anchor = (UnixMillis, Arc<[u8]>);
+
+/// Changes applied to the writer's model and not yet stored.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    /// The time of the latest change: the stored delta carries it.
+    last_at: UnixMillis,
+    /// Something besides metrics changed (see [`is_structural`]): store at the next tick.
+    structural: bool,
+}
 
 /// A probe's segment being written.
 #[derive(Debug)]
@@ -45,13 +62,46 @@ struct Open {
     /// Bytes of `raw` already stored as parts.
     flushed: usize,
     parts: u32,
+    anchor: Option<Anchor>,
+    /// The probe's report as stored so far (the base of the next stored delta), and when.
+    written: Report,
+    written_at: UnixMillis,
+    pending: Option<Pending>,
 }
 
 impl Open {
-    fn new(at: UnixMillis, report: &Report) -> Result<Open, SegmentError> {
+    fn new(at: UnixMillis, report: &Report, anchor: Option<Anchor>) -> Result<Open, SegmentError> {
         let mut raw = Vec::new();
         segment::append_keyframe(&mut raw, at, report)?;
-        Ok(Open { start: at, end: at, raw, flushed: 0, parts: 0 })
+        Ok(Open {
+            start: at,
+            end: at,
+            raw,
+            flushed: 0,
+            parts: 0,
+            anchor,
+            written: report.clone(),
+            written_at: at,
+            pending: None,
+        })
+    }
+
+    /// Stores what changed since the last stored state as one delta, if anything did.
+    fn store_pending(&mut self, current: &Report, now: UnixMillis) -> Result<(), SegmentError> {
+        let Some(pending) = self.pending.take() else { return Ok(()) };
+        let delta = diff(&self.written, current);
+        segment::append_delta(&mut self.raw, pending.last_at, &delta)?;
+        self.written = current.clone();
+        self.written_at = now;
+        Ok(())
+    }
+
+    fn dictionary(&self) -> Option<&[u8]> {
+        self.anchor.as_ref().map(|(_, bytes)| &bytes[..])
+    }
+
+    fn anchor_start(&self) -> u64 {
+        self.anchor.as_ref().map_or(0, |(start, _)| start.0)
     }
 }
 
@@ -62,6 +112,7 @@ pub struct Writer {
     status: Arc<Status>,
     model: Model,
     open: BTreeMap<ProbeId, Open>,
+    anchors: HashMap<ProbeId, Anchor>,
     closing: Vec<(ProbeId, Open)>,
     last_seen: HashMap<ProbeId, UnixMillis>,
     /// When each followed probe connected (its first snapshot).
@@ -86,6 +137,7 @@ impl Writer {
             status,
             model,
             open: BTreeMap::new(),
+            anchors: HashMap::new(),
             closing: Vec::new(),
             last_seen: HashMap::new(),
             connected: HashMap::new(),
@@ -105,7 +157,7 @@ impl Writer {
         loop {
             match receiver.recv_timeout(next_tick.saturating_duration_since(Instant::now())) {
                 Ok(Record::Close(done)) => {
-                    self.tick(crate::state::now());
+                    self.finish(crate::state::now());
                     // The closer may have given up waiting; nothing else to tell.
                     let _ = done.send(());
                     return;
@@ -113,7 +165,7 @@ impl Writer {
                 Ok(record) => self.handle(record),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
-                    self.tick(crate::state::now());
+                    self.finish(crate::state::now());
                     return;
                 }
             }
@@ -157,11 +209,13 @@ impl Writer {
                 }
             }
         }
+        self.store_pending_of(&probe, at);
         if let Some(open) = self.open.remove(&probe) {
             self.close(probe.clone(), open, at);
         }
         if self.failed_until.is_none() {
-            self.open.insert(probe, Open::new(at, &report)?);
+            let open = self.new_open(&probe, at, &report)?;
+            self.open.insert(probe, open);
         }
         self.model.insert_snapshot(report);
         Ok(())
@@ -178,9 +232,10 @@ impl Writer {
                 touched.push((id.clone(), report.containers.get(id).cloned()));
             }
         }
-        let mut encoded = Vec::new();
-        if self.open.contains_key(&probe) {
-            segment::append_delta(&mut encoded, at, &delta)?;
+        let structural = is_structural(report, &delta);
+        if structural {
+            // Figures gathered so far go first, so this change is stored at its own moment.
+            self.store_pending_of(&probe, at);
         }
         if let Err(error) = self.model.apply_delta(delta) {
             // The store applied this very delta, so a record went missing: wait for the whole report the recorder sends.
@@ -192,7 +247,12 @@ impl Writer {
             return Ok(());
         }
         if let Some(open) = self.open.get_mut(&probe) {
-            open.raw.extend_from_slice(&encoded);
+            let pending = open.pending.get_or_insert(Pending { last_at: at, structural: false });
+            pending.last_at = at;
+            pending.structural |= structural;
+        }
+        if structural {
+            self.store_pending_of(&probe, at);
         }
         let connected = self.connected.get(&probe).copied().unwrap_or(at);
         if let Some(report) = self.model.report(&probe) {
@@ -211,8 +271,10 @@ impl Writer {
     fn removed(&mut self, at: UnixMillis, probe: &ProbeId) -> Result<(), SegmentError> {
         self.last_seen.remove(probe);
         self.connected.remove(probe);
+        self.anchors.remove(probe);
         let Some(report) = self.model.report(probe) else { return Ok(()) };
         self.events.push(Event::probe(at, EventKind::ProbeLost, probe, &report.host.id));
+        self.store_pending_of(probe, at);
         if let Some(mut open) = self.open.remove(probe) {
             segment::append_removed(&mut open.raw, at)?;
             self.close(probe.clone(), open, at);
@@ -224,6 +286,34 @@ impl Writer {
     fn close(&mut self, probe: ProbeId, mut open: Open, end: UnixMillis) {
         open.end = end;
         self.closing.push((probe, open));
+    }
+
+    /// Stores every pending change, then ticks: what the writer does before it stops.
+    pub fn finish(&mut self, now: UnixMillis) {
+        self.store_pending(now, true);
+        self.tick(now);
+    }
+
+    /// Stores pending changes that are structural or old enough (all of them when `force`).
+    fn store_pending(&mut self, now: UnixMillis, force: bool) {
+        let Writer { open, model, .. } = self;
+        for (probe, segment) in open.iter_mut() {
+            let Some(pending) = segment.pending else { continue };
+            if !(force || pending.structural || now.0.saturating_sub(segment.written_at.0) >= COALESCE_MS) {
+                continue;
+            }
+            let Some(current) = model.report(probe) else { continue };
+            if let Err(error) = segment.store_pending(current, now) {
+                tracing::warn!(%probe, %error, "history: changes skipped");
+            }
+        }
+    }
+
+    fn store_pending_of(&mut self, probe: &ProbeId, now: UnixMillis) {
+        let (Some(segment), Some(current)) = (self.open.get_mut(probe), self.model.report(probe)) else { return };
+        if let Err(error) = segment.store_pending(current, now) {
+            tracing::warn!(%probe, %error, "history: changes skipped");
+        }
     }
 
     /// Housekeeping at `now`: ends silent probes, rolls old segments, looks at
@@ -258,7 +348,10 @@ impl Writer {
                 }
                 self.restart_segments(now);
             }
-            None => self.roll(now),
+            None => {
+                self.store_pending(now, false);
+                self.roll(now);
+            }
         }
         match self.flush(now) {
             Ok(()) => {
@@ -288,6 +381,7 @@ impl Writer {
             .map(|(probe, _)| probe.clone())
             .collect();
         for probe in due {
+            self.store_pending_of(&probe, now);
             if let Some(open) = self.open.remove(&probe) {
                 self.close(probe.clone(), open, now);
             }
@@ -298,6 +392,7 @@ impl Writer {
     fn restart_segments(&mut self, now: UnixMillis) {
         self.closing.clear();
         self.open.clear();
+        self.anchors.clear();
         let probes: Vec<ProbeId> = self.model.reports().map(|r| r.probe.clone()).collect();
         for probe in probes {
             self.start_segment(probe, now);
@@ -306,12 +401,25 @@ impl Writer {
 
     fn start_segment(&mut self, probe: ProbeId, now: UnixMillis) {
         let Some(report) = self.model.report(&probe) else { return };
-        match Open::new(now, report) {
+        let report = report.clone();
+        match self.new_open(&probe, now, &report) {
             Ok(open) => {
                 self.open.insert(probe, open);
             }
             Err(error) => tracing::warn!(%probe, %error, "history: keyframe skipped"),
         }
+    }
+
+    /// A new segment at `at`: compressed against the probe's anchor while that is fresh, else an anchor itself.
+    fn new_open(&mut self, probe: &ProbeId, at: UnixMillis, report: &Report) -> Result<Open, SegmentError> {
+        let anchor = self.anchors.get(probe).filter(|(start, _)| at.0.saturating_sub(start.0) < ANCHOR_INTERVAL_MS);
+        let open = Open::new(at, report, anchor.cloned())?;
+        if open.anchor.is_none() {
+            if let Some(keyframe) = segment::first_entry(&open.raw) {
+                self.anchors.insert(probe.clone(), (at, Arc::from(keyframe)));
+            }
+        }
+        Ok(open)
     }
 
     fn flush(&mut self, now: UnixMillis) -> Result<(), ArchiveError> {
@@ -322,23 +430,25 @@ impl Writer {
             let mut parts = write.open_table(PARTS)?;
             for (probe, open) in &self.closing {
                 let probe = probe.as_str();
-                let blob = segment::compress(&open.raw)?;
+                let blob = segment::compress_with(&open.raw, open.dictionary())?;
                 written += blob.len() as u64;
                 parts.retain_in((probe, open.start.0, 0)..=(probe, open.start.0, u32::MAX), |_, _| false)?;
                 parts.insert((probe, open.start.0, 0), blob.as_slice())?;
-                segments.insert((open.start.0, probe), (open.end.0, 1))?;
+                segments.insert((open.start.0, probe), (open.end.0, 1, open.anchor_start()))?;
             }
             for (probe, open) in &mut self.open {
                 let probe = probe.as_str();
                 if open.raw.len() > open.flushed {
-                    let blob = segment::compress(&open.raw[open.flushed..])?;
+                    // Only the first part (the keyframe) is worth the anchor's dictionary; the rest is compacted later.
+                    let dictionary = if open.parts == 0 { open.dictionary() } else { None };
+                    let blob = segment::compress_with(&open.raw[open.flushed..], dictionary)?;
                     written += blob.len() as u64;
                     parts.insert((probe, open.start.0, open.parts), blob.as_slice())?;
                     open.parts += 1;
                     open.flushed = open.raw.len();
                 }
                 open.end = now.max(open.end);
-                segments.insert((open.start.0, probe), (open.end.0, open.parts))?;
+                segments.insert((open.start.0, probe), (open.end.0, open.parts, open.anchor_start()))?;
             }
             let mut events = write.open_table(EVENTS)?;
             for event in &self.events {
@@ -371,6 +481,7 @@ impl Writer {
         *self.status.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(error.to_string());
         self.failed_until = Some(UnixMillis(now.0 + RETRY_MS));
         self.open.clear();
+        self.anchors.clear();
         self.closing.clear();
         self.events.clear();
         // A full disk may be relieved by dropping old data.
@@ -390,19 +501,25 @@ impl Writer {
         }
         // Keep a tenth spare: the file grows before pages freed by a drop are reused.
         let budget = self.config.max_bytes / 10 * 9;
-        for _ in 0..50 {
+        let over = |db: &Database| -> Result<bool, ArchiveError> {
             // The file bounds the pages in use and costs nothing to ask; counting pages walks every table.
             let file = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(u64::MAX);
-            if file <= budget || tables::used_bytes(&db)? <= budget {
+            Ok(file > budget && tables::used_bytes(db)? > budget)
+        };
+        if !over(&db)? {
+            return Ok(());
+        }
+        let Some(first) = tables::first_start(&db)? else { return Ok(()) };
+        // Older and older cutoffs until enough went (an anchor stays while later segments need it).
+        let step = (now.0.saturating_sub(first.0) / 20).max(MAX_SEGMENT_SPAN_MS);
+        let mut cutoff = first.0.saturating_add(step);
+        while cutoff < now.0 {
+            let dropped = tables::drop_before(&db, UnixMillis(cutoff))?;
+            tracing::info!(before = cutoff, dropped, "history over its size budget; dropped the oldest");
+            if !over(&db)? {
                 break;
             }
-            let Some(first) = tables::first_start(&db)? else { break };
-            let span = now.0.saturating_sub(first.0);
-            let cutoff = UnixMillis(first.0 + (span / 20).max(MAX_SEGMENT_SPAN_MS));
-            if tables::drop_before(&db, cutoff)? == 0 {
-                break;
-            }
-            tracing::info!(before = cutoff.0, "history over its size budget; dropped the oldest");
+            cutoff = cutoff.saturating_add(step);
         }
         Ok(())
     }
@@ -418,6 +535,50 @@ impl Writer {
             Err(error) => tracing::warn!(%error, "history: reading its extent failed"),
         }
     }
+}
+
+/// True when a delta changes more than figures: anything added or removed,
+/// a container's state, a process's identity, a socket's state or owner.
+/// Figure-only deltas are coalesced ([`COALESCE_MS`]).
+fn is_structural(report: &Report, delta: &Delta) -> bool {
+    let removals = !delta.processes.removals.is_empty()
+        || !delta.containers.removals.is_empty()
+        || !delta.images.removals.is_empty()
+        || !delta.sockets.removals.is_empty()
+        || !delta.connections.removals.is_empty();
+    let host_moved = delta.host.as_ref().is_some_and(|host| {
+        host.id != report.host.id || host.hostname != report.host.hostname || host.interfaces != report.host.interfaces
+    });
+    removals
+        || host_moved
+        || delta.meta.is_some()
+        || !delta.images.upserts.is_empty()
+        || delta.processes.upserts.iter().any(|p| {
+            report.processes.get(&p.id).is_none_or(|old| {
+                old.name != p.name
+                    || old.cmdline != p.cmdline
+                    || old.user != p.user
+                    || old.ppid != p.ppid
+                    || old.container != p.container
+            })
+        })
+        || delta.containers.upserts.iter().any(|c| {
+            report.containers.get(&c.id).is_none_or(|old| {
+                old.state != c.state
+                    || old.health != c.health
+                    || old.restart_count != c.restart_count
+                    || old.networks != c.networks
+                    || old.ports != c.ports
+                    || old.name != c.name
+                    || old.main_pid != c.main_pid
+            })
+        })
+        || delta
+            .sockets
+            .upserts
+            .iter()
+            .any(|s| report.sockets.get(&s.id).is_none_or(|old| old.state != s.state || old.pid != s.pid))
+        || delta.connections.upserts.iter().any(|c| report.connections.get(&c.id).is_none_or(|old| old != c))
 }
 
 fn last_event_number(db: &Database) -> Option<u64> {

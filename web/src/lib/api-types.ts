@@ -140,9 +140,12 @@ export interface NodeDetails {
   controls: Control[];
 }
 
-export interface ChangeSet<T> {
+/** An update carries `id` and only the fields that changed: merge it into the held item. */
+export type Patch<T extends { id: string }> = Pick<T, 'id'> & Partial<T>;
+
+export interface ChangeSet<T extends { id: string }> {
   add: T[];
-  update: T[];
+  update: Patch<T>[];
   remove: string[];
 }
 
