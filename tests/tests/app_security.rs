@@ -208,15 +208,21 @@ fn a_probe_id_with_its_own_credential_cannot_be_used_without_it() {
     .unwrap();
     let rejected_before = app.state.metrics.rejected_connections.load(std::sync::atomic::Ordering::Relaxed);
 
-    // The shared token speaking for the listed ID, and the credential speaking for another host: refused.
+    // The shared token speaking for the listed ID or claiming its host, and the credential speaking
+    // for another host: refused.
     spawn_probe(&app, "bound-probe", "host-bound", &shared);
+    spawn_probe(&app, "squatter", "host-bound", &shared);
     spawn_probe(&app, "bound-probe", "host-other", credential);
-    wait_until("both impostors refused", Duration::from_secs(30), || {
+    wait_until("the impostors refused", Duration::from_secs(30), || {
         let rejected = app.state.metrics.rejected_connections.load(std::sync::atomic::Ordering::Relaxed);
-        (rejected >= rejected_before + 2).then_some(()).ok_or(format!("{rejected} rejected"))
+        (rejected >= rejected_before + 3).then_some(()).ok_or(format!("{rejected} rejected"))
     })
     .unwrap();
-    assert!(!probes(&app).contains(&"bound-probe".to_owned()), "no impostor registered");
+    let registered = probes(&app);
+    assert!(
+        !registered.iter().any(|p| p == "bound-probe" || p == "squatter"),
+        "no impostor registered: {registered:?}"
+    );
 
     // The real one: its credential, its host.
     spawn_probe(&app, "bound-probe", "host-bound", credential);
@@ -226,6 +232,8 @@ fn a_probe_id_with_its_own_credential_cannot_be_used_without_it() {
     .unwrap();
     let report = app.get_json("/api/report").unwrap();
     assert_eq!(report["bound-probe"]["host"]["id"], "host-bound");
+    // By now every impostor has tried more than once: still none got in.
+    assert!(!probes(&app).contains(&"squatter".to_owned()));
 }
 
 #[test]
