@@ -165,10 +165,10 @@ impl Store {
         Some(ViewGraph { view: view.as_str(), nodes, edges })
     }
 
-    pub fn details(&mut self, view: ViewId, node: &NodeId) -> Option<NodeDetails> {
+    pub fn details(&mut self, view: ViewId, node: &NodeId, options: &ViewOptions) -> Option<NodeDetails> {
         self.flush();
         let state = self.renderer.view(view)?;
-        let mut details = details(&self.renderer.ctx(&self.model), state, node, &self.history)?;
+        let mut details = details(&self.renderer.ctx(&self.model), state, node, options, &self.history)?;
         details.controls = crate::control::offered(&self.model, node);
         Some(details)
     }

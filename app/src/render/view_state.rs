@@ -423,10 +423,19 @@ fn remove_source<K: Eq + std::hash::Hash>(sources: &mut HashMap<K, Vec<Slot>>, k
     }
 }
 
+/// "1 container", "2 containers", "9 processes".
+fn plural(noun: &str, count: u32) -> String {
+    match (count, noun.ends_with('s') || noun.ends_with('x') || noun.ends_with("sh") || noun.ends_with("ch")) {
+        (1, _) => noun.to_owned(),
+        (_, true) => format!("{noun}es"),
+        (_, false) => format!("{noun}s"),
+    }
+}
+
 /// A node from its base, parents, the members a filter kept and its visible edge count.
 pub fn node_of_parts(id: &NodeId, base: &NodeBase, parents: Vec<NodeRef>, members: Members, connections: u32) -> Node {
     let minor_label = match base.group_noun {
-        Some(noun) => format!("{} {noun}{}", members.count, if members.count == 1 { "" } else { "s" }),
+        Some(noun) => format!("{} {}", members.count, plural(noun, members.count)),
         None => base.minor_label.clone(),
     };
     Node {

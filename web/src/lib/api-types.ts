@@ -61,6 +61,8 @@ export interface TopologyEdge {
   bytes_sent?: number | null;
   bytes_received?: number | null;
   retransmits?: number | null;
+  /** Failed connection attempts (refused, reset, timed out) seen on this edge, when the app reports them. */
+  failures?: number | null;
 }
 
 export interface ViewOptionSpec {
@@ -175,6 +177,10 @@ export interface ProbeInfo {
   last_seen: number;
   sources: string[];
   docker: DockerState;
+  /** Frames the probe dropped because its send queue was full. */
+  dropped_frames: number;
+  /** Set when another probe reported this probe's host ID first; `host` is then `{reported_host}~{probe}`. */
+  host_conflict: { reported_host: string; with_probe: string } | null;
 }
 
 export interface AppInfo {
