@@ -51,7 +51,11 @@ struct Chain {
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let tls = if config.app.starts_with("wss://") { Some(link::tls_config(config.ca_file.as_deref())?) } else { None };
+    let tls = match (&config.pinned_cert, config.app.starts_with("wss://")) {
+        (_, false) => None,
+        (Some(pinned), true) => Some(link::pinned_tls_config(pinned)?),
+        (None, true) => Some(link::tls_config(config.ca_file.as_deref())?),
+    };
     let shared = Shared::new(&config);
     let mut tasks = JoinSet::new();
     let (changed_sender, mut changed) = mpsc::channel::<()>(1);
