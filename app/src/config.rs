@@ -63,10 +63,10 @@ impl Default for AppConfig {
             control_timeout: Duration::from_secs(60),
             max_frame_bytes: 16 * 1024 * 1024,
             max_decoded_bytes: 64 * 1024 * 1024,
-            probe_timeout: Duration::from_secs(5),
-            ping_interval: Duration::from_secs(1),
+            probe_timeout: Duration::from_secs(3),
+            ping_interval: Duration::from_millis(500),
             client_timeout: Duration::from_secs(30),
-            coalesce: Duration::from_millis(50),
+            coalesce: Duration::from_millis(20),
         }
     }
 }

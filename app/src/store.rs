@@ -165,10 +165,10 @@ impl Store {
         Some(ViewGraph { view: view.as_str(), nodes, edges })
     }
 
-    pub fn details(&mut self, view: ViewId, node: &NodeId) -> Option<NodeDetails> {
+    pub fn details(&mut self, view: ViewId, node: &NodeId, options: &ViewOptions) -> Option<NodeDetails> {
         self.flush();
         let state = self.renderer.view(view)?;
-        let mut details = details(&self.renderer.ctx(&self.model), state, node, &self.history)?;
+        let mut details = details(&self.renderer.ctx(&self.model), state, node, options, &self.history)?;
         details.controls = crate::control::offered(&self.model, node);
         Some(details)
     }
@@ -395,9 +395,16 @@ mod tests {
                     let id = item["id"].as_str().unwrap().to_owned();
                     assert!(copy.insert(id.clone(), item.clone()).is_none(), "added {id} twice");
                 }
+                // An update carries the id and the fields that changed: merge them in.
                 for item in message[part]["update"].as_array().unwrap() {
                     let id = item["id"].as_str().unwrap().to_owned();
-                    assert!(copy.insert(id.clone(), item.clone()).is_some(), "updated {id} it never had");
+                    let held = copy.get_mut(&id).unwrap_or_else(|| panic!("updated {id} it never had"));
+                    let changed = item.as_object().unwrap();
+                    assert!(changed.len() > 1, "an update of {id} that changes nothing");
+                    for (key, value) in changed.iter().filter(|(key, _)| *key != "id") {
+                        assert_ne!(held.get(key), Some(value), "{id}: {key} sent unchanged");
+                        held[key] = value.clone();
+                    }
                 }
             }
         }

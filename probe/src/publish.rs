@@ -24,8 +24,9 @@ use crate::queue::SendQueue;
 use crate::Config;
 
 const HEARTBEAT: Duration = Duration::from_secs(5);
-/// Docker events come in bursts (create, network connect, start): gather them.
-const EVENT_DEBOUNCE: Duration = Duration::from_millis(30);
+/// Docker events come in bursts (create, network connect, start): gather what
+/// arrives together, without holding up a lone one.
+const EVENT_DEBOUNCE: Duration = Duration::from_millis(5);
 
 /// Random bits from the kernel (for IDs and jitter); never fails.
 pub fn random_u64() -> u64 {
@@ -114,10 +115,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
         let mut taken = probe.take().ok_or_else(|| anyhow::anyhow!("probe state lost"))?;
         let (returned, report) = tokio::task::spawn_blocking(move || {
-            if docker_changed {
+            let report = if docker_changed {
                 taken.on_docker_change();
-            }
-            let report = taken.collect();
+                // Only Docker changed: send that now; the next tick does the full pass.
+                taken.collect_docker().unwrap_or_else(|| taken.collect())
+            } else {
+                taken.collect()
+            };
             (taken, report)
         })
         .await?;

@@ -240,3 +240,38 @@ fn a_probe_with_no_controls_offers_none_and_refuses_them() {
     assert!(answer.json()["error"].as_str().unwrap().contains("--no-controls"), "{}", answer.body);
     assert_eq!(state_of(&container), "running");
 }
+
+#[test]
+fn a_host_shell_exists_only_with_the_probes_flag() {
+    let app = App::with(|_| {}, |probe| probe.host_shell = true);
+    let host = wait_until("the probe's host", Duration::from_secs(30), || {
+        let probes = app.get_json("/api/probes")?;
+        probes[0]["host"].as_str().map(str::to_owned).ok_or_else(|| "no probe yet".to_owned())
+    })
+    .unwrap();
+    let node = format!("host:{host}");
+    let details = wait_until("the host's details", Duration::from_secs(30), || {
+        app.get_json(&format!("/api/topology/hosts/{}", encode(&node)))
+    })
+    .unwrap();
+    let offered: Vec<&str> =
+        details["controls"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(offered, ["exec"], "{details}");
+    let mut shell = open_pipe(&app, &node, "exec", "?cols=90&rows=20");
+    send(&app, &mut shell, Message::Binary(b"echo host-$((6*7)); stty size\n".to_vec().into()));
+    read_until(&app, &mut shell, "host-42");
+    read_until(&app, &mut shell, "20 90");
+    send(&app, &mut shell, Message::Binary(b"exit\n".to_vec().into()));
+    read_until(&app, &mut shell, "\"type\":\"closed\"");
+
+    // Without the flag, the host offers nothing and a request is refused.
+    let plain = App::standalone();
+    let plain_host = wait_until("the other probe", Duration::from_secs(30), || {
+        let probes = plain.get_json("/api/probes")?;
+        probes[0]["host"].as_str().map(str::to_owned).ok_or_else(|| "no probe yet".to_owned())
+    })
+    .unwrap();
+    let path = format!("/api/control/{}/{}/exec", plain.probe_id(), encode(&format!("host:{plain_host}")));
+    let refused = plain.request("POST", &path, &[], "");
+    assert_eq!(refused.status, 409, "{}", refused.body);
+}

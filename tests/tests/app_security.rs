@@ -274,7 +274,7 @@ fn a_probe_reaches_an_https_app_over_wss_with_a_private_ca_and_refuses_what_it_c
         token: Some(token.into()),
         tls: Some(periscope_probe::link::tls_config(None).unwrap()),
     };
-    let error = runtime.block_on(periscope_probe::link::connect(&unverified)).err().expect("an unknown CA is refused");
+    let error = runtime.block_on(periscope_probe::link::connect(&unverified)).expect_err("an unknown CA is refused");
     assert!(format!("{error:#}").to_lowercase().contains("certificate"), "{error:#}");
 
     // The whole probe, over wss://, registers and reports.

@@ -69,24 +69,32 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
     request.extensions_mut().insert(client);
     let mut response = match check(&state, &request) {
         Ok(()) => next.run(request).await,
-        Err(refusal) => refusal,
+        Err(Refusal::Api(error)) => error.into_response(),
+        Err(Refusal::LogIn) => Redirect::to("/login").into_response(),
     };
     add_security_headers(response.headers_mut());
     response
 }
 
-fn check(state: &AppState, request: &Request) -> Result<(), Response> {
+/// Why the guard answers instead of the route.
+enum Refusal {
+    Api(ApiError),
+    /// A browser asking for a page without a session: the login page instead.
+    LogIn,
+}
+
+fn check(state: &AppState, request: &Request) -> Result<(), Refusal> {
     let config = &state.config;
     let headers = request.headers();
-    let host = request_host(request).ok_or_else(|| ApiError::ForbiddenHost(String::new()).into_response())?;
+    let host = request_host(request).ok_or_else(|| Refusal::Api(ApiError::ForbiddenHost(String::new())))?;
     if !host_allowed(&host, config) {
-        return Err(ApiError::ForbiddenHost(host).into_response());
+        return Err(Refusal::Api(ApiError::ForbiddenHost(host)));
     }
     let path = request.uri().path();
     let upgrade = headers.get(header::UPGRADE).is_some();
     let changes_state = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if upgrade || changes_state {
-        check_origin(headers, config).map_err(IntoResponse::into_response)?;
+        check_origin(headers, config).map_err(Refusal::Api)?;
     }
     if is_public(path) || authenticated(headers, state) {
         return Ok(());
@@ -100,9 +108,9 @@ fn check(state: &AppState, request: &Request) -> Result<(), Response> {
             .and_then(|accept| accept.to_str().ok())
             .is_some_and(|accept| accept.contains("text/html"));
     if wants_page {
-        Err(Redirect::to("/login").into_response())
+        Err(Refusal::LogIn)
     } else {
-        Err(ApiError::Unauthorized.into_response())
+        Err(Refusal::Api(ApiError::Unauthorized))
     }
 }
 

@@ -7,7 +7,8 @@
 //! The busybox test image must exist (the Docker tests build it:
 //! `cargo test -p periscope-tests --test docker_support`).
 //!
-//! Usage: `periscope-pipe-bench [MEGABYTES]` (default 50).
+//! Usage: `periscope-pipe-bench [MEGABYTES] [PIPE_BYTES_PER_SEC]` (default
+//! 50, and the probe's default cap of 4 MiB/s).
 
 use std::time::{Duration, Instant};
 
@@ -101,8 +102,13 @@ async fn main() -> anyhow::Result<()> {
         app: format!("ws://{address}/api/probe/ws"),
         token: Some(token),
         probe_id: Some(PROBE.into()),
+        pipe_bytes_per_sec: std::env::args()
+            .nth(2)
+            .and_then(|arg| arg.parse().ok())
+            .unwrap_or(periscope_probe::Config::default().pipe_bytes_per_sec),
         ..periscope_probe::Config::default()
     };
+    let cap = probe.pipe_bytes_per_sec;
     let tick = probe.tick();
     tokio::spawn(periscope_probe::run(probe));
 
@@ -117,7 +123,11 @@ async fn main() -> anyhow::Result<()> {
         anyhow::ensure!(Instant::now() < deadline, "the container never reached the app");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    println!("Pipe bench: {megabytes} MB through an exec pipe; probe tick {} ms\n", tick.as_millis());
+    println!(
+        "Pipe bench: {megabytes} MB through an exec pipe; probe tick {} ms, pipe cap {:.1} MiB/s\n",
+        tick.as_millis(),
+        cap as f64 / 1048576.0
+    );
     let baseline = report_lateness(&state, Instant::now() + Duration::from_secs(10)).await;
     let rss_before = rss_mib();
 

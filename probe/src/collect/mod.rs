@@ -343,6 +343,38 @@ impl Probe {
         self.previous = Some(report.clone());
         report
     }
+
+    /// A quick pass after a Docker event: containers and images as Docker now
+    /// has them, everything else as the last full pass left it, so a started
+    /// or stopped container reaches the app in milliseconds, not after a /proc
+    /// scan. Running containers keep their last stats; the next tick brings
+    /// the rest. `None` before the first full pass.
+    pub fn collect_docker(&mut self) -> Option<Report> {
+        let previous = self.previous.as_ref()?;
+        let docker = self.docker.as_mut()?;
+        let mut report = previous.clone();
+        report.containers = Default::default();
+        report.images = Default::default();
+        let mut pass = Pass { now: Instant::now(), report: &mut report, processes: Vec::new(), sources: Vec::new() };
+        docker.collect(&mut pass);
+        let docker_sources = std::mem::take(&mut pass.sources);
+        let ids: Vec<_> = report.containers.ids().cloned().collect();
+        for id in ids {
+            let Some(container) = report.containers.get_mut(&id) else { continue };
+            if container.state == periscope_report::ContainerState::Running {
+                container.stats = previous.containers.get(&id).and_then(|old| old.stats.clone());
+            }
+        }
+        for status in docker_sources {
+            match report.meta.sources.iter_mut().find(|s| s.source == status.source) {
+                Some(slot) => *slot = status,
+                None => report.meta.sources.push(status),
+            }
+        }
+        report.timestamp = unix_millis();
+        self.previous = Some(report.clone());
+        Some(report)
+    }
 }
 
 fn unavailable(source: Source, reason: &str) -> SourceStatus {

@@ -90,9 +90,9 @@ impl Controls {
         self.pipes.retain(|_, (events, _)| !events.is_closed());
         match message {
             AppMessage::Control { request, target, action } => self.control(request, target, action),
-            AppMessage::PipeInput { pipe, data } => self.to_pipe(pipe, PipeEvent::Input(data)),
-            AppMessage::PipeResize { pipe, cols, rows } => self.to_pipe(pipe, PipeEvent::Resize { cols, rows }),
-            AppMessage::PipeAck { pipe, bytes } => self.to_pipe(pipe, PipeEvent::Ack(bytes)),
+            AppMessage::PipeInput { pipe, data } => self.forward(pipe, PipeEvent::Input(data)),
+            AppMessage::PipeResize { pipe, cols, rows } => self.forward(pipe, PipeEvent::Resize { cols, rows }),
+            AppMessage::PipeAck { pipe, bytes } => self.forward(pipe, PipeEvent::Ack(bytes)),
             AppMessage::PipeClose { pipe } => {
                 if let Some((_, task)) = self.pipes.remove(&pipe) {
                     task.abort();
@@ -110,7 +110,7 @@ impl Controls {
         }
     }
 
-    fn to_pipe(&mut self, pipe: PipeId, event: PipeEvent) {
+    fn forward(&self, pipe: PipeId, event: PipeEvent) {
         let Some((events, _)) = self.pipes.get(&pipe) else { return };
         // A full event queue means the pipe's consumer is stuck; dropping input is the bounded choice.
         if events.try_send(event).is_err() {

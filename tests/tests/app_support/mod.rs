@@ -198,10 +198,16 @@ pub struct ViewClient {
 
 impl ViewClient {
     /// The next message, or `None` after `timeout`.
+    /// The next JSON message, skipping pings and pongs (the app pings from the start).
     pub fn next(&mut self, runtime: &tokio::runtime::Runtime, timeout: Duration) -> Option<Value> {
         runtime.block_on(async {
-            let message = tokio::time::timeout(timeout, self.socket.next()).await.ok()??.ok()?;
-            serde_json::from_str(message.to_text().ok()?).ok()
+            let deadline = tokio::time::Instant::now() + timeout;
+            loop {
+                let message = tokio::time::timeout_at(deadline, self.socket.next()).await.ok()??.ok()?;
+                if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+                    return serde_json::from_str(&text).ok();
+                }
+            }
         })
     }
 }

@@ -61,6 +61,8 @@ export interface TopologyEdge {
   bytes_sent?: number | null;
   bytes_received?: number | null;
   retransmits?: number | null;
+  /** Failed connection attempts (refused, reset, timed out) seen on this edge, when the app reports them. */
+  failures?: number | null;
 }
 
 export interface ViewOptionSpec {
@@ -140,9 +142,12 @@ export interface NodeDetails {
   controls: Control[];
 }
 
-export interface ChangeSet<T> {
+/** An update carries `id` and only the fields that changed: merge it into the held item. */
+export type Patch<T extends { id: string }> = Pick<T, 'id'> & Partial<T>;
+
+export interface ChangeSet<T extends { id: string }> {
   add: T[];
-  update: T[];
+  update: Patch<T>[];
   remove: string[];
 }
 
@@ -172,6 +177,10 @@ export interface ProbeInfo {
   last_seen: number;
   sources: string[];
   docker: DockerState;
+  /** Frames the probe dropped because its send queue was full. */
+  dropped_frames: number;
+  /** Set when another probe reported this probe's host ID first; `host` is then `{reported_host}~{probe}`. */
+  host_conflict: { reported_host: string; with_probe: string } | null;
 }
 
 export interface AppInfo {
