@@ -29,9 +29,7 @@ const EVENT_DEBOUNCE: Duration = Duration::from_millis(30);
 /// Random bits from the kernel (for IDs and jitter); never fails.
 pub fn random_u64() -> u64 {
     let mut bytes = [0u8; 8];
-    // SAFETY: the buffer is valid for its length; getrandom writes at most that many bytes.
-    let got = unsafe { libc::getrandom(bytes.as_mut_ptr() as *mut libc::c_void, bytes.len(), libc::GRND_NONBLOCK) };
-    if got == bytes.len() as isize {
+    if let Ok(8) = rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::NONBLOCK) {
         return u64::from_ne_bytes(bytes);
     }
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);

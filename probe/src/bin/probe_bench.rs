@@ -227,13 +227,7 @@ async fn serve(listener: TcpListener, sink: Arc<Sink>) {
 }
 
 fn clock_ticks() -> f64 {
-    // SAFETY: sysconf only reads a configuration value.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if ticks > 0 {
-        ticks as f64
-    } else {
-        100.0
-    }
+    rustix::param::clock_ticks_per_second().max(1) as f64
 }
 
 fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {

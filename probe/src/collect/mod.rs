@@ -117,9 +117,7 @@ static HELD_FILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsi
 fn held_file_limit() -> usize {
     static LIMIT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *LIMIT.get_or_init(|| {
-        // SAFETY: getrlimit writes into the struct we pass.
-        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 { limit.rlim_cur } else { 1024 };
+        let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(u64::MAX);
         usize::try_from(soft / 4).unwrap_or(256)
     })
 }
@@ -350,6 +348,7 @@ fn empty_report(probe: ProbeId, previous: Option<&Report>) -> Report {
                 uptime_secs: 0,
                 load: [0.0; 3],
                 cpu_count: 0,
+                cpu_model: String::new(),
                 cpu_percent: 0.0,
                 memory_used_bytes: 0,
                 memory_total_bytes: 0,

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use periscope_report::{ContainerId, HostId, Process, ProcessId, Source, SourceState, SourceStatus};
 
-use crate::collect::cgroup::{parse_proc_cgroup, CgroupPaths};
+use crate::collect::cgroup::{read_proc_cgroup, CgroupPaths};
 use crate::collect::{read_small, Collector, Held, Pass, ScannedProcess};
 
 const PF_KTHREAD: u32 = 0x0020_0000;
@@ -134,13 +134,11 @@ pub struct ProcessCollector {
 
 impl ProcessCollector {
     pub fn new(host: HostId, omit_cmd_args: bool) -> ProcessCollector {
-        // SAFETY: sysconf only reads configuration values.
-        let (ticks, page) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
         ProcessCollector {
             host,
             omit_cmd_args,
-            clock_ticks_per_sec: if ticks > 0 { ticks as f64 } else { 100.0 },
-            page_size: if page > 0 { page as u64 } else { 4096 },
+            clock_ticks_per_sec: rustix::param::clock_ticks_per_second().max(1) as f64,
+            page_size: rustix::param::page_size() as u64,
             users: HashMap::new(),
             users_loaded: None,
             known: HashMap::new(),
@@ -173,7 +171,7 @@ impl ProcessCollector {
         if self.omit_cmd_args {
             cmdline.truncate(1);
         }
-        let cgroup = read_small(format!("/proc/{pid}/cgroup")).map(|text| Arc::new(parse_proc_cgroup(&text)));
+        let cgroup = read_proc_cgroup(format!("/proc/{pid}/cgroup").as_ref()).map(Arc::new);
         let netns = std::fs::read_link(format!("/proc/{pid}/ns/net"))
             .ok()
             .and_then(|link| namespace_inode(&link.to_string_lossy()));
