@@ -19,8 +19,9 @@ struct Cli {
     #[arg(long, env = "PERISCOPE_TOKEN", hide_env_values = true)]
     token: Option<String>,
 
-    /// Run the app alone, for remote probes, without the built-in probe.
-    #[arg(long)]
+    /// Run the app alone, for remote probes, without the built-in probe (always so when built
+    /// without the `probe` feature).
+    #[arg(long, env = "PERISCOPE_NO_PROBE")]
     no_probe: bool,
 
     /// Extra origin allowed to open WebSockets (e.g. a UI dev server), repeatable.
@@ -33,6 +34,7 @@ struct Cli {
 }
 
 /// The probe's own flags, read from its environment variables (PERISCOPE_NO_DOCKER, …).
+#[cfg(feature = "probe")]
 #[derive(Debug, Parser)]
 struct ProbeEnv {
     #[command(flatten)]
@@ -46,7 +48,10 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,periscope=info".into()),
         )
         .init();
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if !cfg!(feature = "probe") {
+        cli.no_probe = true;
+    }
     if !cli.listen.ip().is_loopback() && cli.token.is_none() {
         anyhow::bail!(
             "listening on {} (beyond loopback) needs a probe token: pass --token or set PERISCOPE_TOKEN",
@@ -75,6 +80,25 @@ async fn main() -> anyhow::Result<()> {
     if cli.no_probe {
         return server.await.context("serving");
     }
+    run_with_probe(server, address, token).await
+}
+
+#[cfg(not(feature = "probe"))]
+async fn run_with_probe(
+    server: impl std::future::Future<Output = std::io::Result<()>>,
+    _address: SocketAddr,
+    _token: Option<String>,
+) -> anyhow::Result<()> {
+    server.await.context("serving")
+}
+
+/// Serves, with the built-in probe publishing to this app over loopback.
+#[cfg(feature = "probe")]
+async fn run_with_probe(
+    server: impl std::future::Future<Output = std::io::Result<()>>,
+    address: SocketAddr,
+    token: Option<String>,
+) -> anyhow::Result<()> {
     let mut probe = ProbeEnv::try_parse_from(["periscope-probe"]).context("reading the probe's settings")?.config;
     let host = if address.ip().is_unspecified() { "127.0.0.1".to_owned() } else { address.ip().to_string() };
     let host = if address.is_ipv6() && !address.ip().is_unspecified() { format!("[{host}]") } else { host };
