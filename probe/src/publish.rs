@@ -52,10 +52,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (changed_sender, mut changed) = mpsc::channel::<()>(1);
     if let Some(view) = shared.docker.clone() {
         let socket = config.docker_socket.clone();
-        tasks.spawn(async move { docker::follow(&socket, view, changed_sender).await });
+        let capabilities = shared.capabilities.clone();
+        tasks.spawn(async move { docker::follow(&socket, view, changed_sender, capabilities).await });
     }
     if let Some(table) = shared.conntrack.clone() {
-        tasks.spawn(conntrack::follow(table));
+        tasks.spawn(conntrack::follow(table, shared.capabilities.clone()));
     }
     let probe_config = config.clone();
     let probe_shared = shared.clone();

@@ -58,6 +58,12 @@ impl ReportBuilder {
         self
     }
 
+    /// Adds a source's state to the report's meta.
+    pub fn source(mut self, source: Source, state: SourceState) -> Self {
+        self.report.meta.sources.push(SourceStatus { source, state });
+        self
+    }
+
     /// Adds an interface address such as `"10.0.0.2/24"`.
     pub fn interface(mut self, name: &str, network: &str) -> Self {
         let (address, prefix) = network.split_once('/').expect("fixture network is addr/prefix");
@@ -319,6 +325,11 @@ pub fn arb_report() -> impl Strategy<Value = Report> {
                 source: Source::Docker,
                 state: SourceState::Unavailable { reason: "no socket".into() }
             }),
+            Just(SourceStatus {
+                source: Source::SocketOwners,
+                state: SourceState::Degraded { reason: "lacks CAP_SYS_PTRACE".into() }
+            }),
+            Just(SourceStatus { source: Source::Conntrack, state: SourceState::Denied { reason: "EPERM".into() } }),
         ],
         0..2,
     );

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use periscope_report::{Source, SourceState};
+use periscope_report::{Source, SourceState, SourceStatus};
 use serde::Serialize;
 
 use crate::state::AppState;
@@ -19,9 +19,33 @@ pub struct ProbeInfo {
     hostname: String,
     version: String,
     last_seen: u64,
+    /// The active sources.
     sources: Vec<Source>,
+    /// Every source the probe reported, with its state and, unless active, why.
+    source_states: Vec<SourceInfo>,
     docker: &'static str,
     dropped_frames: u64,
+}
+
+/// One source's state, flat for JSON readers: `{ "source", "state", "reason" }`.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct SourceInfo {
+    source: Source,
+    state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+impl From<&SourceStatus> for SourceInfo {
+    fn from(status: &SourceStatus) -> SourceInfo {
+        let state = match status.state {
+            SourceState::Active => "active",
+            SourceState::Unavailable { .. } => "unavailable",
+            SourceState::Degraded { .. } => "degraded",
+            SourceState::Denied { .. } => "denied",
+        };
+        SourceInfo { source: status.source, state, reason: status.state.reason().map(str::to_owned) }
+    }
 }
 
 async fn list(State(state): State<AppState>) -> Json<Vec<ProbeInfo>> {
@@ -46,6 +70,7 @@ async fn list(State(state): State<AppState>) -> Json<Vec<ProbeInfo>> {
                     .filter(|s| s.state == SourceState::Active)
                     .map(|s| s.source)
                     .collect(),
+                source_states: report.meta.sources.iter().map(SourceInfo::from).collect(),
                 docker: if active(Source::Docker) { "connected" } else { "unavailable" },
                 dropped_frames: report.meta.dropped_frames,
             }

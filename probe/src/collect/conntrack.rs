@@ -24,6 +24,7 @@ use periscope_report::{Connection, ConnectionId, Protocol, Source, SourceState, 
 use tracing::{debug, info, warn};
 
 use crate::collect::netlink::{self, read_u16_be, read_u32_be};
+use crate::collect::capabilities::{Cap, Capabilities};
 use crate::collect::{Collector, Pass};
 
 const NFNL_SUBSYS_CTNETLINK: u16 = 1;
@@ -308,7 +309,7 @@ pub fn dump() -> io::Result<Vec<Flow>> {
 
 /// Follows conntrack events into `table` until dropped; marks the source
 /// unavailable (once, with the reason) when conntrack cannot be used.
-pub async fn follow(table: Arc<Mutex<ConntrackTable>>) {
+pub async fn follow(table: Arc<Mutex<ConntrackTable>>, capabilities: Arc<Capabilities>) {
     let set_status = |status: SourceState| {
         if let Ok(mut table) = table.lock() {
             table.set_status(status);
@@ -318,7 +319,7 @@ pub async fn follow(table: Arc<Mutex<ConntrackTable>>) {
         Ok(fd) => fd,
         Err(error) => {
             warn!(%error, "conntrack events unavailable; short-lived connections will be missed");
-            set_status(SourceState::Unavailable { reason: format!("conntrack events: {error}") });
+            set_status(capabilities.state_for_error("conntrack events", &error, Some(Cap::NetAdmin)));
             return;
         }
     };

@@ -11,6 +11,7 @@
 //! Order: host, docker, process, cgroup (needs containers and processes),
 //! socket (needs processes), conntrack.
 
+pub mod capabilities;
 pub mod cgroup;
 pub mod conntrack;
 pub mod docker;
@@ -28,8 +29,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use periscope_report::{HostId, ProbeId, ProbeMeta, Report, Source, SourceState, SourceStatus, Table, UnixMillis};
-use tracing::{debug, instrument};
+use tracing::{debug, instrument, warn};
 
+use crate::collect::capabilities::{Access, Capabilities};
 use crate::collect::cgroup::{CgroupCollector, CgroupPaths};
 use crate::collect::conntrack::{ConntrackCollector, ConntrackTable};
 use crate::collect::docker::{DockerCollector, DockerView};
@@ -206,10 +208,18 @@ pub fn unix_millis() -> UnixMillis {
 pub struct Shared {
     pub docker: Option<Arc<Mutex<DockerView>>>,
     pub conntrack: Option<Arc<Mutex<ConntrackTable>>>,
+    /// What the probe may do here, checked once at start.
+    pub capabilities: Arc<Capabilities>,
 }
 
 impl Shared {
     pub fn new(config: &Config) -> Shared {
+        let capabilities = Arc::new(Capabilities::check());
+        for access in [&capabilities.foreign_processes, &capabilities.setns] {
+            if let Access::Denied(reason) = access {
+                warn!(euid = capabilities.euid, "{reason}");
+            }
+        }
         let docker = (!config.no_docker)
             .then(|| Arc::new(Mutex::new(DockerView::new(SourceState::Unavailable { reason: "connecting".into() }))));
         let conntrack = (!config.no_conntrack).then(|| {
@@ -219,7 +229,7 @@ impl Shared {
                 .unwrap_or(0);
             Arc::new(Mutex::new(ConntrackTable::new(netns, Duration::from_secs(config.connection_linger_secs))))
         });
-        Shared { docker, conntrack }
+        Shared { docker, conntrack, capabilities }
     }
 }
 
@@ -232,6 +242,7 @@ pub struct Probe {
     cgroup: CgroupCollector,
     pub sockets: SocketCollector,
     conntrack: Option<ConntrackCollector>,
+    capabilities: Arc<Capabilities>,
     steady: Steady,
     previous: Option<Report>,
     no_docker: bool,
@@ -260,6 +271,7 @@ impl Probe {
             cgroup: CgroupCollector::new(),
             sockets: SocketCollector::new(config.proc_net_only, Duration::from_secs(config.socket_check_secs)),
             conntrack: shared.conntrack.clone().map(ConntrackCollector::new),
+            capabilities: shared.capabilities.clone(),
             steady: Steady::new(Duration::from_secs(config.metrics_refresh_secs)),
             previous: None,
             no_docker: config.no_docker,
@@ -306,6 +318,7 @@ impl Probe {
             sources.push(unavailable(Source::Conntrack, "disabled by --no-conntrack"));
         }
         sources.push(unavailable(Source::Ebpf, "not built into this probe yet"));
+        self.reflect_capabilities(&mut sources);
         sources.sort_by_key(|status| status.source);
         report.meta.sources = sources;
         report.timestamp = unix_millis();
@@ -325,6 +338,29 @@ impl Probe {
         );
         self.previous = Some(report.clone());
         report
+    }
+}
+
+impl Probe {
+    /// What the start-up checks found, in the sources they limit: socket owners
+    /// (other users' fds), and sock_diag when it cannot enter other namespaces.
+    fn reflect_capabilities(&self, sources: &mut Vec<SourceStatus>) {
+        let denied_walks = self.sockets.last_stats.denied_walks;
+        let owners = match &self.capabilities.foreign_processes {
+            Access::Denied(reason) => SourceState::Degraded { reason: reason.clone() },
+            Access::Allowed if denied_walks > 0 => SourceState::Degraded {
+                reason: format!("the open files of {denied_walks} processes could not be read: permission denied"),
+            },
+            Access::Allowed => SourceState::Active,
+        };
+        sources.push(SourceStatus { source: Source::SocketOwners, state: owners });
+        if let Access::Denied(reason) = &self.capabilities.setns {
+            for status in sources.iter_mut().filter(|s| s.source == Source::SockDiag) {
+                if status.state == SourceState::Active {
+                    status.state = SourceState::Degraded { reason: reason.clone() };
+                }
+            }
+        }
     }
 }
 
@@ -375,7 +411,7 @@ pub async fn collect_once(config: &Config) -> anyhow::Result<Report> {
                 *guard = snapshot;
                 SourceState::Active
             }
-            Err(error) => SourceState::Unavailable { reason: format!("{error}") },
+            Err(error) => shared.capabilities.docker_socket_state(&config.docker_socket, &error),
         };
         if let Ok(mut guard) = view.lock() {
             guard.status = status;
@@ -389,7 +425,11 @@ pub async fn collect_once(config: &Config) -> anyhow::Result<Report> {
                     table.reset(&flows, Instant::now());
                     table.set_status(SourceState::Active);
                 }
-                Err(error) => table.set_status(SourceState::Unavailable { reason: format!("conntrack dump: {error}") }),
+                Err(error) => table.set_status(shared.capabilities.state_for_error(
+                    "conntrack dump",
+                    &error,
+                    Some(capabilities::Cap::NetAdmin),
+                )),
             }
         }
     }

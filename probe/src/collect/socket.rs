@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 use periscope_report::{Protocol, Socket, SocketId, SocketState, Source, SourceState, SourceStatus, TcpInfo};
 use tracing::{debug, warn};
 
+use crate::collect::capabilities::is_permission_denied;
 use crate::collect::proc_net::ProcNet;
 use crate::collect::sock_diag::SockDiag;
 use crate::collect::{Collector, Held, Pass, ScannedProcess};
@@ -303,13 +304,15 @@ pub struct SocketPassStats {
     /// Namespaces whose known sockets were looked up one by one this pass.
     pub checked_namespaces: usize,
     pub walks: usize,
+    /// Processes whose /proc/<pid>/fd could not be read: permission denied.
+    pub denied_walks: usize,
     pub failed_namespaces: usize,
 }
 
 pub struct SocketCollector {
     primary: Box<dyn SocketSource>,
     fallback: Option<ProcNet>,
-    primary_unavailable: Option<String>,
+    primary_unavailable: Option<SourceState>,
     owners: HashMap<u64, Owner>,
     walked: HashMap<Owner, Walked>,
     orphans: HashMap<u64, Instant>,
@@ -325,13 +328,23 @@ impl SocketCollector {
     /// `check_every`: how often a namespace whose counters did not move is checked anyway.
     pub fn new(proc_net_only: bool, check_every: Duration) -> SocketCollector {
         let (primary, fallback, primary_unavailable): (Box<dyn SocketSource>, _, _) = if proc_net_only {
-            (Box::new(ProcNet::new()), None, Some("disabled by --proc-net-only".to_owned()))
+            (
+                Box::new(ProcNet::new()),
+                None,
+                Some(SourceState::Unavailable { reason: "disabled by --proc-net-only".to_owned() }),
+            )
         } else {
             match SockDiag::new() {
                 Ok(diag) => (Box::new(diag), Some(ProcNet::new()), None),
                 Err(error) => {
                     warn!(%error, "netlink sock_diag unavailable, reading /proc/<pid>/net instead");
-                    (Box::new(ProcNet::new()), None, Some(format!("sock_diag: {error}")))
+                    let reason = format!("sock_diag: {error}");
+                    let state = if is_permission_denied(&error) {
+                        SourceState::Denied { reason }
+                    } else {
+                        SourceState::Unavailable { reason }
+                    };
+                    (Box::new(ProcNet::new()), None, Some(state))
                 }
             }
         };
@@ -351,9 +364,17 @@ impl SocketCollector {
     }
 
     fn walk(&mut self, owner: Owner, now: Instant) {
-        let Some(found) = walk_fds(owner.0) else {
+        let found = match walk_fds(owner.0) {
+            Ok(found) => found,
+            // Not ours to read: remembered as walked with nothing found, so it is
+            // tried again only at the rolling refresh, and counted, so the report
+            // says sockets lack owners for want of permission, not by chance.
+            Err(error) if is_permission_denied(&error) => {
+                self.last_stats.denied_walks += 1;
+                FdWalk { inodes: Vec::new(), open_fds: 0 }
+            }
             // The process vanished mid-pass: its entry goes with it next pass.
-            return;
+            Err(_) => return,
         };
         if let Some(previous) = self.walked.get(&owner) {
             for inode in &previous.inodes {
@@ -377,20 +398,26 @@ struct FdWalk {
     open_fds: u32,
 }
 
-/// Lists the socket inodes among `/proc/<pid>/fd`; `None` when the process is gone or unreadable.
-fn walk_fds(pid: u32) -> Option<FdWalk> {
-    let directory = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+/// Lists the socket inodes among `/proc/<pid>/fd`: an error when the process
+/// is gone, or when its files are not the probe's to read (permission denied).
+fn walk_fds(pid: u32) -> std::io::Result<FdWalk> {
+    let directory = std::fs::read_dir(format!("/proc/{pid}/fd"))?;
     let mut walk = FdWalk { inodes: Vec::new(), open_fds: 0 };
     for entry in directory.flatten() {
         walk.open_fds += 1;
         // Each readlink may race with close(): a vanished fd is simply skipped.
-        if let Ok(target) = std::fs::read_link(entry.path()) {
-            if let Some(inode) = socket_inode(target.as_os_str().as_encoded_bytes()) {
-                walk.inodes.push(inode);
+        match std::fs::read_link(entry.path()) {
+            Ok(target) => {
+                if let Some(inode) = socket_inode(target.as_os_str().as_encoded_bytes()) {
+                    walk.inodes.push(inode);
+                }
             }
+            // A listable directory with unreadable links: no ptrace access to the process.
+            Err(error) if is_permission_denied(&error) => return Err(error),
+            Err(_) => {}
         }
     }
-    Some(walk)
+    Ok(walk)
 }
 
 /// A dual-stack socket shows IPv4 peers as `::ffff:a.b.c.d`: report them as the
@@ -606,8 +633,8 @@ impl Collector for SocketCollector {
                     state: state(used_fallback, "not needed: sock_diag works"),
                 });
             }
-            Some(reason) => {
-                pass.sources.push(SourceStatus { source: Source::SockDiag, state: state(false, reason) });
+            Some(unavailable) => {
+                pass.sources.push(SourceStatus { source: Source::SockDiag, state: unavailable.clone() });
                 pass.sources.push(SourceStatus { source: Source::ProcNet, state: SourceState::Active });
             }
         }
