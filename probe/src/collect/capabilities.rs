@@ -82,31 +82,36 @@ impl Capabilities {
         (!missing.is_empty()).then(|| format!("the probe (uid {}) lacks {}", self.euid, missing.join(" and ")))
     }
 
-    /// A process not the probe's, read the way the socket collector reads it:
-    /// pid 1 (init: root, every capability) is the strictest target.
+    /// Processes not the probe's, read the way the socket collector reads
+    /// them: other users' first, then any other. Allowed when one can be
+    /// read (a process that still cannot is counted by the socket collector
+    /// as it walks).
     fn check_foreign_processes(&self) -> Access {
-        let own = std::process::id();
-        let target = if own != 1 { Some(1) } else { other_pid(own) };
         let needed: &[&[Cap]] = &[&[Cap::SysPtrace], &[Cap::DacReadSearch, Cap::DacOverride]];
-        let outcome = match target {
-            Some(pid) => try_read_process(pid),
-            // Nothing to try: judge by the capabilities alone.
-            None => match self.lacking(needed) {
-                Some(_) if self.euid != 0 => Err(io::Error::from(io::ErrorKind::PermissionDenied)),
-                _ => Ok(()),
-            },
-        };
-        match outcome {
-            Ok(()) => Access::Allowed,
-            Err(error) => {
-                let why = self.lacking(needed).unwrap_or_else(|| {
-                    format!("{error} (a security module, e.g. AppArmor or Yama's ptrace_scope, refuses it)")
-                });
-                Access::Denied(format!(
-                    "sockets of other users' processes have no owner and their network namespaces are not read: {why}"
-                ))
+        let candidates = foreign_pids(std::process::id(), self.euid);
+        let mut last_error = None;
+        for pid in candidates.iter().take(MAX_TRIES) {
+            match try_read_process(*pid) {
+                Ok(()) => return Access::Allowed,
+                Err(error) if is_permission_denied(&error) => last_error = Some(error),
+                // Gone meanwhile: try the next one.
+                Err(_) => {}
             }
         }
+        let error = match last_error {
+            Some(error) => error,
+            // Nothing to try: judge by the capabilities alone.
+            None if self.euid != 0 && self.lacking(needed).is_some() => {
+                io::Error::from(io::ErrorKind::PermissionDenied)
+            }
+            None => return Access::Allowed,
+        };
+        let why = self.lacking(needed).unwrap_or_else(|| {
+            format!("{error} (a security module, e.g. AppArmor or Yama's ptrace_scope, refuses it)")
+        });
+        Access::Denied(format!(
+            "sockets of other users' processes have no owner and their network namespaces are not read: {why}"
+        ))
     }
 
     /// `setns` into the probe's own network namespace: the kernel checks the
@@ -184,12 +189,22 @@ fn try_read_process(pid: u32) -> io::Result<()> {
     Ok(())
 }
 
-fn other_pid(own: u32) -> Option<u32> {
-    std::fs::read_dir("/proc")
-        .ok()?
+/// How many processes the start-up check tries before concluding.
+const MAX_TRIES: usize = 16;
+
+/// Pids other than `own`: those of other users than `euid` first.
+fn foreign_pids(own: u32, euid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let mut pids: Vec<(bool, u32)> = entries
         .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .find(|pid| *pid != own)
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let uid = entry.metadata().ok()?.uid();
+            (pid != own).then_some((uid == euid, pid))
+        })
+        .collect();
+    pids.sort();
+    pids.into_iter().map(|(_, pid)| pid).collect()
 }
 
 #[cfg(test)]

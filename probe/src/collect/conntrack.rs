@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use periscope_report::{Connection, ConnectionId, Protocol, Source, SourceState, SourceStatus};
 use tracing::{debug, info, warn};
 
-use crate::collect::netlink::{self, read_u16_be, read_u32_be};
 use crate::collect::capabilities::{Cap, Capabilities};
+use crate::collect::netlink::{self, read_u16_be, read_u32_be};
 use crate::collect::{Collector, Pass};
 
 const NFNL_SUBSYS_CTNETLINK: u16 = 1;

@@ -345,11 +345,13 @@ impl Probe {
     /// What the start-up checks found, in the sources they limit: socket owners
     /// (other users' fds), and sock_diag when it cannot enter other namespaces.
     fn reflect_capabilities(&self, sources: &mut Vec<SourceStatus>) {
-        let denied_walks = self.sockets.last_stats.denied_walks;
+        let denied = self.sockets.last_stats.denied_processes;
         let owners = match &self.capabilities.foreign_processes {
             Access::Denied(reason) => SourceState::Degraded { reason: reason.clone() },
-            Access::Allowed if denied_walks > 0 => SourceState::Degraded {
-                reason: format!("the open files of {denied_walks} processes could not be read: permission denied"),
+            Access::Allowed if denied > 0 => SourceState::Degraded {
+                reason: format!(
+                    "sockets of {denied} process(es) have no owner: reading their /proc/<pid>/fd was denied"
+                ),
             },
             Access::Allowed => SourceState::Active,
         };

@@ -292,6 +292,8 @@ struct Walked {
     inodes: Vec<u64>,
     open_fds: u32,
     at: Instant,
+    /// Its /proc/<pid>/fd was not the probe's to read (permission denied).
+    denied: bool,
 }
 
 /// Counters of the last pass, for logs and the benchmark.
@@ -304,8 +306,8 @@ pub struct SocketPassStats {
     /// Namespaces whose known sockets were looked up one by one this pass.
     pub checked_namespaces: usize,
     pub walks: usize,
-    /// Processes whose /proc/<pid>/fd could not be read: permission denied.
-    pub denied_walks: usize,
+    /// Live processes whose /proc/<pid>/fd could not be read at their last walk: permission denied.
+    pub denied_processes: usize,
     pub failed_namespaces: usize,
 }
 
@@ -364,15 +366,12 @@ impl SocketCollector {
     }
 
     fn walk(&mut self, owner: Owner, now: Instant) {
-        let found = match walk_fds(owner.0) {
-            Ok(found) => found,
+        let (found, denied) = match walk_fds(owner.0) {
+            Ok(found) => (found, false),
             // Not ours to read: remembered as walked with nothing found, so it is
             // tried again only at the rolling refresh, and counted, so the report
             // says sockets lack owners for want of permission, not by chance.
-            Err(error) if is_permission_denied(&error) => {
-                self.last_stats.denied_walks += 1;
-                FdWalk { inodes: Vec::new(), open_fds: 0 }
-            }
+            Err(error) if is_permission_denied(&error) => (FdWalk { inodes: Vec::new(), open_fds: 0 }, true),
             // The process vanished mid-pass: its entry goes with it next pass.
             Err(_) => return,
         };
@@ -388,7 +387,7 @@ impl SocketCollector {
             self.owners.entry(inode).or_insert(owner);
             self.orphans.remove(&inode);
         }
-        self.walked.insert(owner, Walked { inodes: found.inodes, open_fds: found.open_fds, at: now });
+        self.walked.insert(owner, Walked { inodes: found.inodes, open_fds: found.open_fds, at: now, denied });
         self.last_stats.walks += 1;
     }
 }
@@ -608,6 +607,7 @@ impl Collector for SocketCollector {
             }
         }
         self.last_stats.sockets = sockets.len();
+        self.last_stats.denied_processes = self.walked.values().filter(|walked| walked.denied).count();
 
         let ids: Vec<_> = pass.report.processes.ids().cloned().collect();
         for id in ids {
