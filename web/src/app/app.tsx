@@ -15,6 +15,7 @@ import { SearchBox } from '../features/search/components/search-box';
 import { useProbes } from '../features/status/api/use-probes';
 import { ConnectionBadge } from '../features/status/components/connection-badge';
 import { EmptyState } from '../features/status/components/empty-state';
+import { SourceBanner } from '../features/status/components/source-banner';
 import { TableView } from '../features/table/components/table-view';
 import { useTopologies } from '../features/topology-picker/api/use-topologies';
 import { TopologyPicker } from '../features/topology-picker/components/topology-picker';
@@ -97,6 +98,7 @@ export function App() {
           <ConnectionBadge state={stream.connection} detail={stream.connectionDetail} />
         </div>
       </header>
+      <SourceBanner probes={probes.data} />
       <div class="searchbar">
         <SearchBox
           value={url.search}

@@ -160,6 +160,23 @@ export type ViewMessage = FullMessage | DiffMessage;
 
 export type DockerState = 'connected' | 'unavailable';
 
+export type SourceName =
+  | 'host'
+  | 'proc'
+  | 'sock_diag'
+  | 'proc_net'
+  | 'conntrack'
+  | 'docker'
+  | 'ebpf'
+  | 'socket_owners';
+
+/** One source of a probe: `degraded` sees less, `denied` was refused by the host, with the reason why. */
+export interface SourceStateInfo {
+  source: SourceName;
+  state: 'active' | 'degraded' | 'denied' | 'unavailable';
+  reason?: string;
+}
+
 export interface ProbeInfo {
   id: string;
   host: string;
@@ -167,6 +184,7 @@ export interface ProbeInfo {
   version: string;
   last_seen: number;
   sources: string[];
+  source_states: SourceStateInfo[];
   docker: DockerState;
 }
 
