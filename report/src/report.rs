@@ -69,11 +69,17 @@ pub enum Source {
 pub enum SourceState {
     Active,
     /// Absent, disabled or not needed: the reason says which.
-    Unavailable { reason: String },
+    Unavailable {
+        reason: String,
+    },
     /// Working, but seeing less than it could; the reason says what is missing and why.
-    Degraded { reason: String },
+    Degraded {
+        reason: String,
+    },
     /// Refused by the host (permission denied): never reported as absent.
-    Denied { reason: String },
+    Denied {
+        reason: String,
+    },
 }
 
 impl SourceState {

@@ -2,6 +2,8 @@
 //! starts both in-process on a free loopback port, a busybox httpd server and
 //! a wget client, then runs `npm run e2e` (playwright-core driving Debian's
 //! headless Chromium; see web/e2e/topology.test.mjs for the steps).
+//! Screenshots go to target/screenshots/, never over the tracked ones in
+//! web/e2e/screenshots/ (the README's, refreshed by copying deliberately).
 
 use std::path::Path;
 use std::process::Command;
@@ -33,6 +35,7 @@ fn browser_shows_live_topology_details_search_and_table() {
     runtime.spawn(periscope_probe::run(probe));
 
     let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web");
+    let screenshots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
     let output = Command::new("npm")
         .args(["run", "e2e", "--silent"])
         .current_dir(&web)
@@ -40,6 +43,7 @@ fn browser_shows_live_topology_details_search_and_table() {
         .env("PERISCOPE_E2E_SERVER", &server.name)
         .env("PERISCOPE_E2E_CLIENT", &client.name)
         .env("PERISCOPE_E2E_LATE", &late)
+        .env("PERISCOPE_E2E_SCREENSHOTS", &screenshots)
         .output()
         .expect("running npm run e2e");
     // The script removes the late container itself; this covers a failure before it could.

@@ -13,8 +13,10 @@
 //                         with the default command this script also removes the
 //                         container afterwards; with a custom one the harness does.
 //   CHROMIUM_PATH         default /usr/bin/chromium
-//
-// Screenshots go to e2e/screenshots/ (graph.png, details.png, table.png).
+//   PERISCOPE_E2E_SCREENSHOTS  directory for graph.png, details.png and table.png
+//                         (default: the workspace's target/screenshots/, so a test
+//                         run leaves tracked files alone; copy one to
+//                         e2e/screenshots/ by hand to refresh the README's)
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -26,7 +28,7 @@ import { promisify } from 'node:util';
 import { launchChromium } from '../tools/chromium.mjs';
 
 const run = promisify(execFile);
-const SCREENSHOTS = fileURLToPath(new URL('./screenshots/', import.meta.url));
+const SCREENSHOTS = `${process.env.PERISCOPE_E2E_SCREENSHOTS || fileURLToPath(new URL('../../target/screenshots/', import.meta.url))}/`;
 
 const APP_URL = requiredEnv('PERISCOPE_URL');
 const SERVER = requiredEnv('PERISCOPE_E2E_SERVER');

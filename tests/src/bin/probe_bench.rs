@@ -6,10 +6,12 @@
 //! against a WebSocket sink on 127.0.0.1 that counts (and replays) what it
 //! receives; waits for the probe to settle; then measures over a window the
 //! probe's CPU (% of one core, from /proc/<pid>/stat), its RSS, and the bytes
-//! per second it sent. Every container is named `periscope-bench-…` and
+//! per second it sent. Every container is named `periscope-bench-<pid>-…` and
 //! removed afterwards. Traffic goes only to loopback and to these containers.
+//! The busybox image is the tests' own (`periscope_tests::docker`), so a
+//! bench run and a test run never build the same tag two ways.
 //!
-//! Run: `cargo build --release -p periscope-probe --bins &&
+//! Run: `cargo build --release -p periscope-probe -p periscope-tests --bins &&
 //! target/release/probe-bench --counts 20,100 --seconds 60`.
 
 use std::path::{Path, PathBuf};
@@ -22,10 +24,13 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use futures_util::StreamExt;
 use periscope_report::{apply, Codec, ProbeMessage, Report};
+use periscope_tests::docker::{docker, ensure_image, IMAGE};
 use tokio::net::TcpListener;
 
-const PREFIX: &str = "periscope-bench-";
-const IMAGE: &str = "periscope-test-busybox:latest";
+/// `periscope-bench-<pid>-`: this run's containers, and no one else's.
+fn prefix() -> String {
+    format!("periscope-bench-{}-", std::process::id())
+}
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -63,7 +68,10 @@ fn main() -> anyhow::Result<()> {
         None => std::env::current_exe()?.with_file_name("periscope-probe"),
     };
     if !probe.exists() {
-        bail!("{} not found: build it with `cargo build --release -p periscope-probe --bins`", probe.display());
+        bail!(
+            "{} not found: build it with `cargo build --release -p periscope-probe -p periscope-tests --bins`",
+            probe.display()
+        );
     }
     ensure_image()?;
     remove_bench_containers();
@@ -105,20 +113,21 @@ struct Row {
 
 fn measure(runtime: &tokio::runtime::Runtime, args: &Args, probe: &Path, count: usize) -> anyhow::Result<Row> {
     eprintln!("== {count} containers: starting");
+    let prefix = prefix();
     let servers = count / 2;
     let mut server_ips = Vec::new();
     for index in 0..servers {
-        let name = format!("{PREFIX}httpd-{index}");
+        let name = format!("{prefix}httpd-{index}");
         docker(&["run", "-d", "--name", &name, IMAGE, "httpd", "-f", "-p", "80", "-h", "/www"])?;
         server_ips.push(docker(&["inspect", "--format", "{{.NetworkSettings.IPAddress}}", &name])?);
     }
     for index in 0..count - servers {
         let ip = &server_ips[index % servers.max(1)];
         let script = format!("while true; do wget -q -O /dev/null http://{ip}/; sleep 0.2; done");
-        docker(&["run", "-d", "--name", &format!("{PREFIX}wget-{index}"), IMAGE, "sh", "-c", &script])?;
+        docker(&["run", "-d", "--name", &format!("{prefix}wget-{index}"), IMAGE, "sh", "-c", &script])?;
     }
     let idle = "for i in $(seq 200); do sleep 86400 & done; wait";
-    docker(&["run", "-d", "--name", &format!("{PREFIX}idle"), IMAGE, "sh", "-c", idle])?;
+    docker(&["run", "-d", "--name", &format!("{prefix}idle"), IMAGE, "sh", "-c", idle])?;
 
     let sink = Arc::new(Sink::default());
     let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0"))?;
@@ -245,16 +254,8 @@ fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
     Ok(kib * 1024)
 }
 
-fn docker(args: &[&str]) -> anyhow::Result<String> {
-    let output = Command::new("docker").args(args).output().context("running docker")?;
-    if !output.status.success() {
-        bail!("docker {} failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim());
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
-}
-
 fn remove_bench_containers() {
-    if let Ok(ids) = docker(&["ps", "-aq", "--filter", &format!("name={PREFIX}")]) {
+    if let Ok(ids) = docker(&["ps", "-aq", "--filter", &format!("name={}", prefix())]) {
         let ids: Vec<&str> = ids.lines().filter(|l| !l.is_empty()).collect();
         if !ids.is_empty() {
             let mut args = vec!["rm", "-f"];
@@ -263,34 +264,4 @@ fn remove_bench_containers() {
             let _ = docker(&args);
         }
     }
-}
-
-/// The busybox image the tests use (built the same way as tests/src/docker.rs does, if missing).
-fn ensure_image() -> anyhow::Result<()> {
-    if docker(&["image", "inspect", "--format", "{{.Id}}", IMAGE]).is_ok() {
-        return Ok(());
-    }
-    let root = std::env::temp_dir().join(format!("periscope-bench-rootfs-{}", std::process::id()));
-    for dir in ["bin", "etc", "tmp", "proc", "sys", "dev", "www"] {
-        std::fs::create_dir_all(root.join(dir))?;
-    }
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).context("copying /bin/busybox (install busybox-static)")?;
-    let applets = Command::new("/bin/busybox").arg("--list").output()?;
-    for applet in String::from_utf8_lossy(&applets.stdout).lines().filter(|a| !a.is_empty() && *a != "busybox") {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet))?;
-    }
-    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n")?;
-    std::fs::write(root.join("www/index.html"), "periscope bench page\n")?;
-    let status = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "tar -C '{}' -c . | docker import --change 'ENV PATH=/bin' --change 'CMD [\"/bin/sh\"]' - {IMAGE} >/dev/null",
-            root.display()
-        ))
-        .status()?;
-    let _ = std::fs::remove_dir_all(&root);
-    if !status.success() {
-        bail!("docker import failed ({status})");
-    }
-    Ok(())
 }
