@@ -42,6 +42,17 @@ impl App {
         App { runtime, address, state }
     }
 
+    /// The app alone on a free loopback port, for probes that run elsewhere
+    /// (a container, another user) and present `token`.
+    pub fn alone(token: &str) -> App {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let state = AppState::new(AppConfig { token: Some(token.to_owned()), ..AppConfig::default() });
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let address = listener.local_addr().unwrap();
+        runtime.spawn(periscope::serve(listener, state.clone()));
+        App { runtime, address, state }
+    }
+
     /// `GET path` as JSON; errors are strings for `wait_until`.
     pub fn get_json(&self, path: &str) -> Result<Value, String> {
         let body = http_get(self.address, path)?;
