@@ -40,7 +40,17 @@ fn build_probe_image() -> anyhow::Result<()> {
     // Cargo sets CARGO for the tests it runs; a plain `cargo` otherwise.
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "--profile", "image", "--target", MUSL_TARGET, "-p", "periscope-probe", "--bin", "periscope-probe"])
+        .args([
+            "build",
+            "--profile",
+            "image",
+            "--target",
+            MUSL_TARGET,
+            "-p",
+            "periscope-probe",
+            "--bin",
+            "periscope-probe",
+        ])
         .current_dir(&root)
         .status()
         .context("running cargo build for the musl probe")?;
