@@ -370,7 +370,8 @@ fn unavailable(source: Source, reason: &str) -> SourceStatus {
     SourceStatus { source, state: SourceState::Unavailable { reason: reason.to_owned() } }
 }
 
-fn empty_report(probe: ProbeId, previous: Option<&Report>) -> Report {
+/// A report with nothing collected yet (the host kept from `previous`, if any).
+pub fn empty_report(probe: ProbeId, previous: Option<&Report>) -> Report {
     Report {
         probe,
         seq: 0,
