@@ -14,12 +14,14 @@ pub struct AppConfig {
     pub max_frame_bytes: usize,
     /// Largest decoded (decompressed) probe message.
     pub max_decoded_bytes: usize,
-    /// A probe silent this long is dropped with its nodes.
+    /// A probe silent this long (no frame, no answer to the app's pings) is dropped with its nodes.
     pub probe_timeout: Duration,
+    /// How often the app pings each probe and view client.
+    pub ping_interval: Duration,
+    /// A view client that answers no ping for this long is closed.
+    pub client_timeout: Duration,
     /// How long changes are gathered before clients are sent one diff.
     pub coalesce: Duration,
-    /// A view nobody watched or asked for this long stops being kept up to date.
-    pub view_idle: Duration,
 }
 
 impl Default for AppConfig {
@@ -30,9 +32,10 @@ impl Default for AppConfig {
             read_only: false,
             max_frame_bytes: 16 * 1024 * 1024,
             max_decoded_bytes: 64 * 1024 * 1024,
-            probe_timeout: Duration::from_secs(15),
+            probe_timeout: Duration::from_secs(5),
+            ping_interval: Duration::from_secs(1),
+            client_timeout: Duration::from_secs(30),
             coalesce: Duration::from_millis(50),
-            view_idle: Duration::from_secs(60),
         }
     }
 }

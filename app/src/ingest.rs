@@ -1,13 +1,32 @@
-//! The probe channel's protocol, apart from the socket: decode a frame, bind
-//! the probe ID to this connection, apply the snapshot or delta, and say what
-//! to answer (a snapshot request on a gap, a rejection for a taken ID).
+//! The probe channel's protocol against the store, apart from the socket:
+//! bind the probe ID to its connection, key apart a host ID another probe
+//! already reports, apply the snapshot or delta, and say what to answer (a
+//! snapshot request on a gap, a rejection for a taken ID).
+//!
+//! Runs on the store thread; decoding happened before, off the async workers
+//! (see [`crate::api::probe_ws`]).
 
-use periscope_report::{AppMessage, Codec, ProbeId, ProbeMessage, SnapshotReason, UnixMillis};
+use periscope_report::{AppMessage, ApplyError, Delta, ProbeId, Report, SnapshotReason, UnixMillis};
 
 use crate::metrics::Metrics;
 use crate::registry::ConnectionId;
-use crate::state::AppState;
-use crate::store::DeltaOutcome;
+use crate::store::{DeltaOutcome, Store};
+
+/// A frame of the report chain.
+#[derive(Debug)]
+pub enum ReportFrame {
+    Snapshot(Report),
+    Delta(Delta),
+}
+
+impl ReportFrame {
+    pub fn probe(&self) -> &ProbeId {
+        match self {
+            ReportFrame::Snapshot(report) => &report.probe,
+            ReportFrame::Delta(delta) => &delta.probe,
+        }
+    }
+}
 
 /// What the socket loop should do after a frame.
 #[derive(Debug, PartialEq)]
@@ -18,143 +37,107 @@ pub enum Reply {
     Close(AppMessage),
 }
 
+/// The outcome of one frame: the reply, and the probe the connection is bound to afterwards.
+#[derive(Debug, PartialEq)]
+pub struct Ingested {
+    pub reply: Reply,
+    pub bound: Option<ProbeId>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
-    #[error("undecodable frame: {0}")]
-    Decode(#[from] periscope_report::DecodeError),
     #[error("frame for probe {got} on the connection of probe {bound}")]
     WrongProbe { bound: ProbeId, got: ProbeId },
 }
 
-/// One probe connection's state.
-pub struct ProbeSession {
-    state: AppState,
+/// Applies one report frame from `connection`, bound so far to `bound`.
+pub fn ingest(
+    store: &mut Store,
     connection: ConnectionId,
-    codec: Codec,
-    probe: Option<ProbeId>,
-}
-
-impl ProbeSession {
-    pub fn new(state: AppState) -> Self {
-        let codec = Codec::with_limit(state.config.max_decoded_bytes);
-        let connection = state.next_connection();
-        ProbeSession { state, connection, codec, probe: None }
-    }
-
-    pub fn probe(&self) -> Option<&ProbeId> {
-        self.probe.as_ref()
-    }
-
-    /// Handles one binary frame. Bad frames are logged and counted, and the connection keeps serving.
-    pub fn frame(&mut self, frame: &[u8], now: UnixMillis) -> Reply {
-        let state = self.state.clone();
-        let metrics = &state.metrics;
-        Metrics::inc(&metrics.frames_in);
-        Metrics::add(&metrics.bytes_in, frame.len() as u64);
-        match self.handle(frame, now) {
-            Ok(reply) => reply,
-            Err(error) => {
-                Metrics::inc(&metrics.bad_frames);
-                tracing::warn!(probe = ?self.probe, %error, bytes = frame.len(), "bad probe frame");
-                Reply::Nothing
-            }
+    bound: Option<ProbeId>,
+    frame: ReportFrame,
+    now: UnixMillis,
+) -> Result<Ingested, FrameError> {
+    if let Some(bound) = &bound {
+        if bound != frame.probe() {
+            return Err(FrameError::WrongProbe { bound: bound.clone(), got: frame.probe().clone() });
         }
     }
-
-    fn handle(&mut self, frame: &[u8], now: UnixMillis) -> Result<Reply, FrameError> {
-        let message: ProbeMessage = self.codec.decode(frame)?;
-        match message {
-            ProbeMessage::Snapshot(report) => {
-                if let Some(bound) = &self.probe {
-                    if *bound != report.probe {
-                        return Err(FrameError::WrongProbe { bound: bound.clone(), got: report.probe });
-                    }
-                }
-                let mut store = self.state.store();
-                if let Err(taken) = store.registry.claim(&report.probe, self.connection, now) {
-                    drop(store);
-                    Metrics::inc(&self.state.metrics.rejected_connections);
-                    tracing::warn!(probe = %taken.probe, "probe ID already bound to another connection; refusing");
-                    return Ok(Reply::Close(AppMessage::Rejected { reason: taken.to_string() }));
-                }
-                if self.probe.is_none() {
-                    tracing::info!(probe = %report.probe, host = %report.host.id, "probe registered");
-                }
-                self.probe = Some(report.probe.clone());
-                store.insert_snapshot(report, now);
-                drop(store);
-                Metrics::inc(&self.state.metrics.snapshots);
-                self.state.model_changed();
-                Ok(Reply::Nothing)
+    match frame {
+        ReportFrame::Snapshot(report) => {
+            if let Err(taken) = store.registry.claim(&report.probe, connection, now) {
+                Metrics::inc(&store.metrics().rejected_connections);
+                tracing::warn!(probe = %taken.probe, "probe ID already bound to another connection; refusing");
+                return Ok(Ingested { reply: Reply::Close(AppMessage::Rejected { reason: taken.to_string() }), bound });
             }
-            ProbeMessage::Delta(delta) => {
-                let Some(bound) = &self.probe else {
-                    // Whatever the probe thinks it sent, this connection has no base yet.
-                    tracing::info!(probe = %delta.probe, "delta before any snapshot; asking for one");
-                    return Ok(Reply::Send(AppMessage::RequestSnapshot { reason: SnapshotReason::Unknown }));
-                };
-                if *bound != delta.probe {
-                    return Err(FrameError::WrongProbe { bound: bound.clone(), got: delta.probe });
-                }
-                let mut store = self.state.store();
-                if !store.registry.is_bound(bound, self.connection) {
-                    // Dropped for silence meanwhile: bind again if nobody else took the ID.
-                    if let Err(taken) = store.registry.claim(bound, self.connection, now) {
-                        drop(store);
-                        Metrics::inc(&self.state.metrics.rejected_connections);
-                        return Ok(Reply::Close(AppMessage::Rejected { reason: taken.to_string() }));
-                    }
-                }
-                store.registry.touch(bound, self.connection, now);
-                let outcome = store.apply_delta(delta, now);
-                drop(store);
-                match outcome {
-                    DeltaOutcome::Applied => {
-                        Metrics::inc(&self.state.metrics.deltas);
-                        self.state.model_changed();
-                        Ok(Reply::Nothing)
-                    }
-                    DeltaOutcome::Unknown => {
-                        Ok(Reply::Send(AppMessage::RequestSnapshot { reason: SnapshotReason::Unknown }))
-                    }
-                    DeltaOutcome::Gap(error) => {
-                        Metrics::inc(&self.state.metrics.sequence_gaps);
-                        tracing::info!(probe = %bound, %error, "sequence gap; asking for a snapshot");
-                        let (expected, got) = match error {
-                            periscope_report::ApplyError::WrongBase { state_seq, base_seq } => (state_seq, base_seq),
-                            periscope_report::ApplyError::WrongProbe { .. } => (0, 0),
-                        };
-                        Ok(Reply::Send(AppMessage::RequestSnapshot {
-                            reason: SnapshotReason::SequenceGap { expected, got },
-                        }))
-                    }
-                }
+            if bound.is_none() {
+                tracing::info!(probe = %report.probe, host = %report.host.id, "probe registered");
             }
-            ProbeMessage::ControlResult { .. } | ProbeMessage::PipeOutput { .. } | ProbeMessage::PipeClosed { .. } => {
-                // Controls and pipes are not routed by this app version; the probe only answers requests we never send.
-                if let Some(probe) = &self.probe {
-                    self.state.store().registry.touch(probe, self.connection, now);
-                }
-                Ok(Reply::Nothing)
-            }
+            key_apart_duplicate_host(store, &report);
+            let probe = report.probe.clone();
+            store.insert_snapshot(report, now);
+            Metrics::inc(&store.metrics().snapshots);
+            Ok(Ingested { reply: Reply::Nothing, bound: Some(probe) })
         }
-    }
-
-    /// The channel closed: the probe's nodes go at once (unless another connection holds the ID).
-    pub fn closed(&mut self) {
-        let Some(probe) = self.probe.take() else { return };
-        let mut store = self.state.store();
-        if store.registry.release(&probe, self.connection) {
-            store.remove_probe(&probe);
-            drop(store);
-            tracing::info!(%probe, "probe disconnected; its nodes are removed");
-            self.state.model_changed();
+        ReportFrame::Delta(delta) => {
+            let Some(probe) = bound else {
+                // Whatever the probe thinks it sent, this connection has no base yet.
+                tracing::info!(probe = %delta.probe, "delta before any snapshot; asking for one");
+                let reply = Reply::Send(AppMessage::RequestSnapshot { reason: SnapshotReason::Unknown });
+                return Ok(Ingested { reply, bound: None });
+            };
+            store.registry.touch(&probe, connection, now);
+            let reply = match store.apply_delta(delta, now) {
+                DeltaOutcome::Applied => {
+                    Metrics::inc(&store.metrics().deltas);
+                    Reply::Nothing
+                }
+                DeltaOutcome::Unknown => Reply::Send(AppMessage::RequestSnapshot { reason: SnapshotReason::Unknown }),
+                DeltaOutcome::Gap(error) => {
+                    Metrics::inc(&store.metrics().sequence_gaps);
+                    tracing::info!(%probe, %error, "sequence gap; asking for a snapshot");
+                    let (expected, got) = match error {
+                        ApplyError::WrongBase { state_seq, base_seq } => (state_seq, base_seq),
+                        ApplyError::WrongProbe { .. } => (0, 0),
+                    };
+                    Reply::Send(AppMessage::RequestSnapshot { reason: SnapshotReason::SequenceGap { expected, got } })
+                }
+            };
+            Ok(Ingested { reply, bound: Some(probe) })
         }
     }
 }
 
-impl Drop for ProbeSession {
-    fn drop(&mut self) {
-        self.closed();
+/// Two probes reporting one host ID (cloned VMs share /etc/machine-id) would
+/// overwrite each other's nodes: the second is filed under `{host}~{probe}`
+/// until the first leaves, and both are flagged in `/api/probes`.
+fn key_apart_duplicate_host(store: &mut Store, report: &Report) {
+    if store.registry.alias(&report.probe).is_some_and(|alias| alias.reported == report.host.id) {
+        return;
     }
+    let Some(owner) = store.host_owner(&report.host.id, &report.probe) else { return };
+    let alias = store.registry.alias_host(&report.probe, &report.host.id, &owner);
+    Metrics::inc(&store.metrics().duplicate_hosts);
+    tracing::warn!(
+        probe = %report.probe,
+        %owner,
+        host = %report.host.id,
+        filed_as = %alias,
+        "two probes report the same host ID (a cloned machine-id?); keeping them apart"
+    );
+}
+
+/// The connection closed or fell silent: the probe's nodes go at once
+/// (unless another connection holds the ID). True when they went.
+pub fn closed(store: &mut Store, probe: &ProbeId, connection: ConnectionId) -> bool {
+    if !store.registry.release(probe, connection) {
+        return false;
+    }
+    store.remove_probe(probe);
+    // Probes kept apart from this one get their own host ID back.
+    if let Some((freed, alias)) = store.registry.free_host_of(probe) {
+        tracing::info!(probe = %freed, host = %alias.reported, "host ID free again; no longer keyed apart");
+        store.model.rekey_host(&freed, &alias.reported);
+    }
+    true
 }

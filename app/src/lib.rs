@@ -2,12 +2,14 @@
 //! renders the views and pushes their changes to browsers.
 //!
 //! - [`ingest`] speaks the probe protocol; [`store`] holds the [`model`]
-//!   (each probe's latest report), the [`render`] state, metric [`history`]
-//!   and the probe [`registry`].
+//!   (each probe's latest report), the [`render`] state, metric [`history`],
+//!   the probe [`registry`] and the view [`subscriptions`].
+//! - [`store_thread`] runs the store on its own thread behind a bounded
+//!   channel, coalescing changes into one render and one diff per group.
 //! - [`render`] is pure: from the model to views, incrementally, per probe.
 //! - [`api`] is the only module that knows HTTP: [`api::router`] builds it all.
-//! - [`state`] ties them together with a lock, change notification and the
-//!   background tasks (coalescing diffs, dropping silent probes).
+//! - [`state`] ties them together: settings, counters, the store thread's
+//!   handle, probe outboxes and the [`relay`] for control replies and pipes.
 //!
 //! ```no_run
 //! # async fn example() -> anyhow::Result<()> {
@@ -26,17 +28,22 @@ pub mod metrics;
 pub mod model;
 pub mod node_id;
 pub mod registry;
+pub mod relay;
 pub mod render;
 pub mod state;
 pub mod store;
+pub mod store_thread;
+pub mod subscriptions;
 pub mod view;
 
 use crate::state::AppState;
 
-/// Serves the API and UI on `listener` and runs the background tasks, until the future is dropped.
+/// Serves the API and UI on `listener` until the future is dropped, or until
+/// the store thread stops (a bug): then the app must not go on serving stale data.
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
-    let background = tokio::spawn(state.clone().run_background());
-    let result = axum::serve(listener, api::router(state)).await;
-    background.abort();
-    result
+    let stopped = state.clone();
+    tokio::select! {
+        result = axum::serve(listener, api::router(state)) => result,
+        reason = stopped.store_stopped() => Err(std::io::Error::other(format!("the store thread stopped: {reason}"))),
+    }
 }

@@ -20,6 +20,11 @@ pub struct Metrics {
     pub diffs_sent: AtomicU64,
     pub diff_bytes_sent: AtomicU64,
     pub view_clients: AtomicU64,
+    pub view_clients_lagged: AtomicU64,
+    /// Bytes of text sent to view clients: full views, diffs and heartbeats.
+    pub view_bytes_sent: AtomicU64,
+    pub duplicate_hosts: AtomicU64,
+    pub unrouted_replies: AtomicU64,
 }
 
 /// Gauges read from the store at scrape time.
@@ -28,6 +33,8 @@ pub struct Gauges {
     /// (view, nodes, edges) with default options.
     pub views: Vec<(&'static str, usize, usize)>,
     pub metric_series: usize,
+    /// Distinct (view, options) pairs watched.
+    pub view_groups: usize,
 }
 
 impl Metrics {
@@ -82,6 +89,24 @@ impl Metrics {
             self.render_micros_max.load(Ordering::Relaxed) as f64 / 1e6
         );
         counter(&mut out, "periscope_view_diffs_total", "Diff messages sent to view clients.", &self.diffs_sent);
+        counter(
+            &mut out,
+            "periscope_view_bytes_total",
+            "Bytes of messages sent to view clients (full views, diffs, heartbeats).",
+            &self.view_bytes_sent,
+        );
+        counter(
+            &mut out,
+            "periscope_view_clients_lagged_total",
+            "View clients that fell behind and were started over.",
+            &self.view_clients_lagged,
+        );
+        counter(
+            &mut out,
+            "periscope_probe_duplicate_hosts_total",
+            "Probes keyed apart because another probe reported their host ID.",
+            &self.duplicate_hosts,
+        );
         counter(&mut out, "periscope_view_diff_bytes_total", "Bytes of diff messages sent.", &self.diff_bytes_sent);
         let _ = writeln!(
             out,
@@ -111,6 +136,11 @@ impl Metrics {
             out,
             "# HELP periscope_metric_series Entities with sample history.\n# TYPE periscope_metric_series gauge\nperiscope_metric_series {}",
             gauges.metric_series
+        );
+        let _ = writeln!(
+            out,
+            "# HELP periscope_view_groups Distinct views and options watched.\n# TYPE periscope_view_groups gauge\nperiscope_view_groups {}",
+            gauges.view_groups
         );
         out
     }

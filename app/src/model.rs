@@ -79,6 +79,17 @@ impl Model {
         Ok(true)
     }
 
+    /// Files a probe's report under another host ID (see [`crate::registry::HostAlias`]).
+    pub fn rekey_host(&mut self, probe: &ProbeId, host: &HostId) {
+        let Some(report) = self.reports.get_mut(probe) else { return };
+        if self.host_probes.get(&report.host.id) == Some(probe) {
+            self.host_probes.remove(&report.host.id);
+        }
+        report.rekey_host(host);
+        self.host_probes.insert(host.clone(), probe.clone());
+        self.touch(probe.clone());
+    }
+
     /// Drops a probe's report and with it every node it contributed.
     pub fn remove(&mut self, probe: &ProbeId) -> Option<Report> {
         let report = self.reports.remove(probe)?;

@@ -1,8 +1,9 @@
-//! Which connection each probe ID is bound to, and when it was last heard.
+//! Which connection each probe ID is bound to, when it was last heard, and
+//! which probes report a host ID another probe already reports.
 
 use std::collections::HashMap;
 
-use periscope_report::{ProbeId, UnixMillis};
+use periscope_report::{HostId, ProbeId, UnixMillis};
 
 /// One probe channel (a WebSocket), numbered by the app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -21,9 +22,21 @@ pub struct Taken {
     pub probe: ProbeId,
 }
 
+/// A probe filed under another host ID because its own was taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostAlias {
+    /// The ID its reports are filed under: `{reported}~{probe}`.
+    pub host: HostId,
+    /// The ID it reports.
+    pub reported: HostId,
+    /// The probe that reported `reported` first.
+    pub conflicts_with: ProbeId,
+}
+
 #[derive(Debug, Default)]
 pub struct Registry {
     probes: HashMap<ProbeId, ProbeEntry>,
+    aliases: HashMap<ProbeId, HostAlias>,
 }
 
 impl Registry {
@@ -56,24 +69,40 @@ impl Registry {
     pub fn release(&mut self, probe: &ProbeId, connection: ConnectionId) -> bool {
         if self.is_bound(probe, connection) {
             self.probes.remove(probe);
+            self.aliases.remove(probe);
             true
         } else {
             false
         }
     }
 
-    /// Unbinds and returns probes not heard from since `deadline`.
-    pub fn expire(&mut self, deadline: UnixMillis) -> Vec<ProbeId> {
-        let silent: Vec<ProbeId> = self
-            .probes
-            .iter()
-            .filter(|(_, entry)| entry.last_seen < deadline)
-            .map(|(probe, _)| probe.clone())
-            .collect();
-        for probe in &silent {
-            self.probes.remove(probe);
+    /// Files `probe` under `{reported}~{probe}`, apart from `owner`, which reports `reported` too.
+    pub fn alias_host(&mut self, probe: &ProbeId, reported: &HostId, owner: &ProbeId) -> HostId {
+        let host = HostId::new(format!("{reported}~{probe}"));
+        let alias = HostAlias { host: host.clone(), reported: reported.clone(), conflicts_with: owner.clone() };
+        self.aliases.insert(probe.clone(), alias);
+        host
+    }
+
+    /// The host ID `probe`'s reports are filed under, when not their own.
+    pub fn host_alias(&self, probe: &ProbeId) -> Option<&HostId> {
+        self.aliases.get(probe).map(|alias| &alias.host)
+    }
+
+    pub fn alias(&self, probe: &ProbeId) -> Option<&HostAlias> {
+        self.aliases.get(probe)
+    }
+
+    /// `owner` has left: the first probe filed apart because of it gets its
+    /// host ID back, and any others are now kept apart from that one.
+    pub fn free_host_of(&mut self, owner: &ProbeId) -> Option<(ProbeId, HostAlias)> {
+        let heir =
+            self.aliases.iter().filter(|(_, alias)| alias.conflicts_with == *owner).map(|(p, _)| p).min()?.clone();
+        let alias = self.aliases.remove(&heir)?;
+        for other in self.aliases.values_mut().filter(|alias| alias.conflicts_with == *owner) {
+            other.conflicts_with = heir.clone();
         }
-        silent
+        Some((heir, alias))
     }
 
     pub fn get(&self, probe: &ProbeId) -> Option<&ProbeEntry> {
@@ -105,11 +134,17 @@ mod tests {
     }
 
     #[test]
-    fn silent_probes_expire() {
+    fn a_host_id_taken_by_another_probe_is_aliased_until_it_leaves() {
         let mut registry = Registry::default();
-        registry.claim(&ProbeId::new("old"), ConnectionId(1), UnixMillis(1_000)).unwrap();
-        registry.claim(&ProbeId::new("new"), ConnectionId(2), UnixMillis(20_000)).unwrap();
-        assert_eq!(registry.expire(UnixMillis(5_000)), vec![ProbeId::new("old")]);
-        assert_eq!(registry.len(), 1);
+        let host = HostId::new("machine");
+        let (first, second, third) = (ProbeId::new("p1"), ProbeId::new("p2"), ProbeId::new("p3"));
+        assert_eq!(registry.alias_host(&second, &host, &first), HostId::new("machine~p2"));
+        registry.alias_host(&third, &host, &first);
+        assert_eq!(registry.host_alias(&second), Some(&HostId::new("machine~p2")));
+        // The first leaves: one heir gets the ID back, the other is now kept apart from the heir.
+        let (heir, alias) = registry.free_host_of(&first).unwrap();
+        assert_eq!((heir.clone(), alias.reported), (second.clone(), host));
+        assert_eq!(registry.alias(&third).unwrap().conflicts_with, second);
+        assert!(registry.free_host_of(&first).is_none());
     }
 }

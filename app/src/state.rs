@@ -1,36 +1,48 @@
-//! The app's shared state and its background work: the store behind a lock,
-//! change notification, fan-out of view changes to clients, and the timers
-//! that coalesce changes and drop silent probes and idle views.
+//! The app's shared state: its settings and counters, the handle to the store
+//! thread, the outboxes of connected probes, and the relay for control
+//! replies and pipes. Cheap to clone; what every handler and task holds.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use periscope_report::UnixMillis;
-use tokio::sync::{broadcast, Notify};
+use periscope_report::{AppMessage, ProbeId, UnixMillis};
+use tokio::sync::mpsc;
 
 use crate::config::AppConfig;
 use crate::metrics::{Gauges, Metrics};
 use crate::registry::ConnectionId;
-use crate::render::view_state::Changes;
+use crate::relay::Relay;
 use crate::store::Store;
-use crate::view::ViewId;
-
-/// How many change batches a slow client may fall behind before it is sent the full view again.
-const CHANGE_BACKLOG: usize = 64;
+use crate::store_thread::{StoreGone, StoreThread};
+use crate::view::{ViewId, ViewOptions};
 
 pub struct Shared {
     pub config: AppConfig,
     pub app_id: String,
-    pub metrics: Metrics,
-    store: Mutex<Store>,
-    changes: HashMap<ViewId, broadcast::Sender<Arc<Changes>>>,
-    model_changed: Notify,
+    pub metrics: Arc<Metrics>,
+    pub relay: Relay,
+    store: StoreThread,
+    probe_outboxes: Mutex<HashMap<ProbeId, ProbeOutbox>>,
     next_connection: AtomicU64,
 }
 
-/// Cheap to clone; what every handler and task holds.
+/// A connected probe's queue of app → probe messages.
+struct ProbeOutbox {
+    connection: ConnectionId,
+    sender: mpsc::Sender<AppMessage>,
+}
+
+/// Why a message could not be queued for a probe.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeUnavailable {
+    #[error("probe {0} is not connected")]
+    NotConnected(ProbeId),
+    #[error("probe {0} is not keeping up; its queue is full")]
+    Busy(ProbeId),
+}
+
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 
@@ -48,109 +60,95 @@ pub fn now() -> UnixMillis {
 }
 
 impl AppState {
+    /// Starts the store thread; it stops when the last clone of the state is dropped.
     pub fn new(config: AppConfig) -> AppState {
-        let changes = ViewId::ALL.into_iter().map(|view| (view, broadcast::channel(CHANGE_BACKLOG).0)).collect();
+        let metrics = Arc::new(Metrics::default());
+        let store = StoreThread::start(Store::new(metrics.clone()), config.coalesce);
         AppState(Arc::new(Shared {
             config,
             app_id: random_hex(16),
-            metrics: Metrics::default(),
-            store: Mutex::new(Store::default()),
-            changes,
-            model_changed: Notify::new(),
+            metrics,
+            relay: Relay::default(),
+            store,
+            probe_outboxes: Mutex::new(HashMap::new()),
             next_connection: AtomicU64::new(1),
         }))
     }
 
-    /// The store, locked. Never hold it across an `.await`.
-    pub fn store(&self) -> MutexGuard<'_, Store> {
-        // A panic while holding the lock leaves the store as the panicking code left it; keep serving.
-        self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Runs `job` on the store thread. Keep jobs short and free of I/O;
+    /// serialize big answers after, outside the job.
+    pub async fn with_store<T, F>(&self, job: F) -> Result<T, StoreGone>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> T + Send + 'static,
+    {
+        self.store.call(job).await
+    }
+
+    /// [`AppState::with_store`] from outside the async runtime (tests, benches).
+    pub fn with_store_blocking<T, F>(&self, job: F) -> Result<T, StoreGone>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> T + Send + 'static,
+    {
+        self.store.call_blocking(job)
+    }
+
+    /// Queues a job on the store thread without waiting (dropped if the queue is full).
+    pub fn post_to_store<F: FnOnce(&mut Store) + Send + 'static>(&self, job: F) -> bool {
+        self.store.post(job)
+    }
+
+    /// Resolves when the store thread has stopped, with the reason.
+    pub async fn store_stopped(&self) -> String {
+        self.store.stopped().await
     }
 
     pub fn next_connection(&self) -> ConnectionId {
         ConnectionId(self.next_connection.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// Tells the publisher the model changed.
-    pub fn model_changed(&self) {
-        self.model_changed.notify_one();
+    /// Queues a message on a probe's channel (controls, pipe input).
+    pub fn send_to_probe(&self, probe: &ProbeId, message: AppMessage) -> Result<(), ProbeUnavailable> {
+        let outboxes = self.probe_outboxes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let outbox = outboxes.get(probe).ok_or_else(|| ProbeUnavailable::NotConnected(probe.clone()))?;
+        outbox.sender.try_send(message).map_err(|error| match error {
+            mpsc::error::TrySendError::Full(_) => ProbeUnavailable::Busy(probe.clone()),
+            mpsc::error::TrySendError::Closed(_) => ProbeUnavailable::NotConnected(probe.clone()),
+        })
     }
 
-    pub fn subscribe(&self, view: ViewId) -> broadcast::Receiver<Arc<Changes>> {
-        self.changes[&view].subscribe()
+    /// The probe channel `connection` now speaks for `probe`.
+    pub fn register_probe_outbox(&self, probe: ProbeId, connection: ConnectionId, sender: mpsc::Sender<AppMessage>) {
+        let mut outboxes = self.probe_outboxes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        outboxes.insert(probe, ProbeOutbox { connection, sender });
     }
 
-    pub fn watched(&self, view: ViewId) -> bool {
-        self.changes[&view].receiver_count() > 0
-    }
-
-    /// Sends view changes to their clients.
-    pub fn publish(&self, changes: Vec<(ViewId, Changes)>) {
-        for (view, changes) in changes {
-            // No receiver is fine: nobody watches that view right now.
-            let _ = self.changes[&view].send(Arc::new(changes));
+    pub fn unregister_probe_outbox(&self, probe: &ProbeId, connection: ConnectionId) {
+        let mut outboxes = self.probe_outboxes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if outboxes.get(probe).is_some_and(|outbox| outbox.connection == connection) {
+            outboxes.remove(probe);
         }
     }
 
-    /// Renders pending model changes into kept views and publishes the diffs.
-    pub fn refresh(&self) {
-        let started = Instant::now();
-        let changes = self.store().update();
-        self.metrics.record_render(started.elapsed());
-        self.publish(changes);
-    }
-
-    /// Scrape-time gauges; view counts only where known without rendering (a scrape never renders).
-    pub fn gauges(&self) -> Gauges {
-        let store = self.store();
-        let views = ViewId::ALL
-            .into_iter()
-            .filter_map(|view| store.counts_if_known(view).map(|c| (view.as_str(), c.nodes, c.edges)))
-            .collect();
-        Gauges { probes: store.registry.len(), views, metric_series: store.history.len() }
-    }
-
-    /// Runs until the runtime stops: coalesces model changes into diffs, drops silent probes and idle views.
-    pub async fn run_background(self) {
-        let publisher = tokio::spawn(self.clone().publish_loop());
-        let reaper = tokio::spawn(self.clone().reap_loop());
-        // Either ends only if it panicked; the other keeps going until shutdown.
-        let _ = tokio::join!(publisher, reaper);
-    }
-
-    async fn publish_loop(self) {
-        loop {
-            self.model_changed.notified().await;
-            // Gather whatever else arrives shortly, so clients get one diff, not dozens.
-            tokio::time::sleep(self.config.coalesce).await;
-            self.refresh();
-        }
-    }
-
-    async fn reap_loop(self) {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            self.reap(now());
-        }
-    }
-
-    /// Drops probes silent for the timeout, and views idle for `view_idle`.
-    pub fn reap(&self, now: UnixMillis) {
-        let timeout = u64::try_from(self.config.probe_timeout.as_millis()).unwrap_or(u64::MAX);
-        let idle = u64::try_from(self.config.view_idle.as_millis()).unwrap_or(u64::MAX);
-        let mut store = self.store();
-        let silent = store.registry.expire(UnixMillis(now.0.saturating_sub(timeout)));
-        for probe in &silent {
-            tracing::warn!(%probe, "probe silent for too long; removing its nodes");
-            Metrics::inc(&self.metrics.probes_timed_out);
-            store.remove_probe(probe);
-        }
-        store.forget_idle(UnixMillis(now.0.saturating_sub(idle)), |view| self.watched(view));
-        drop(store);
-        if !silent.is_empty() {
-            self.model_changed();
-        }
+    /// Scrape-time gauges, read from the last render (a scrape never renders).
+    pub async fn gauges(&self) -> Result<Gauges, StoreGone> {
+        self.with_store(|store| {
+            let views = ViewId::ALL
+                .into_iter()
+                .map(|view| {
+                    let counts = store.counts_now(view, &ViewOptions::default());
+                    (view.as_str(), counts.nodes, counts.edges)
+                })
+                .collect();
+            Gauges {
+                probes: store.registry.len(),
+                views,
+                metric_series: store.history.len(),
+                view_groups: store.subscriptions.groups(),
+            }
+        })
+        .await
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use periscope_report::{AppMessage, Codec};
+use periscope_report::{AppMessage, Codec, StreamEncoder};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::header::{HeaderValue, AUTHORIZATION};
@@ -26,6 +26,9 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 const STABLE_AFTER: Duration = Duration::from_secs(10);
 /// App → probe messages are small: controls and pipe input.
 const MAX_APP_MESSAGE: usize = 4 * 1024 * 1024;
+/// The app pings every second; this long without a word from it means the
+/// connection is dead (a half-open TCP connection never errors by itself).
+const APP_SILENT: Duration = Duration::from_secs(15);
 
 #[derive(Debug)]
 pub enum LinkEvent {
@@ -127,12 +130,21 @@ async fn pump(
 ) -> anyhow::Result<()> {
     let (mut sink, mut stream) = socket.split();
     let codec = Codec::with_limit(MAX_APP_MESSAGE);
+    // Queued frames are serialized bodies; each is compressed here, in send
+    // order, on this connection's stream (the queue may drop, the stream may not).
+    let mut encoder = StreamEncoder::new()?;
+    let silence = tokio::time::sleep(APP_SILENT);
+    tokio::pin!(silence);
     loop {
         tokio::select! {
-            frame = queue.pop(generation) => {
+            body = queue.pop(generation) => {
+                let frame = encoder.frame(&body)?;
                 sink.send(Message::Binary(frame.into())).await?;
             }
-            message = stream.next() => match message {
+            () = &mut silence => anyhow::bail!("the app sent nothing for {APP_SILENT:?}"),
+            message = stream.next() => {
+                silence.as_mut().reset(tokio::time::Instant::now() + APP_SILENT);
+                match message {
                 Some(Ok(Message::Binary(bytes))) => match codec.decode::<AppMessage>(&bytes) {
                     Ok(AppMessage::Rejected { reason }) => {
                         anyhow::bail!("the app rejected this probe: {reason}");
@@ -148,6 +160,7 @@ async fn pump(
                 // Pings are answered by tungstenite itself; text frames are not part of the protocol.
                 Some(Ok(_)) => {}
                 Some(Err(error)) => return Err(error.into()),
+                }
             }
         }
     }

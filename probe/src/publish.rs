@@ -130,7 +130,7 @@ fn handle_app_message(message: AppMessage, chain: &mut Chain, queue: &SendQueue,
         AppMessage::Control { request, target, action } => {
             info!(?request, ?target, ?action, "control requested; controls are not supported by this probe yet");
             let reply = ProbeMessage::ControlResult { request, result: Err("not supported yet".into()) };
-            if let (Some(generation), Ok(frame)) = (chain.generation, codec.encode(&reply)) {
+            if let (Some(generation), Ok(frame)) = (chain.generation, codec.serialize(&reply)) {
                 // A control reply is outside the report chain: it takes no sequence number.
                 let _ = queue.push(generation, frame);
             }
@@ -159,7 +159,8 @@ fn publish(mut report: Report, chain: &mut Chain, queue: &SendQueue, codec: &Cod
         }
         ProbeMessage::Delta(delta)
     };
-    let frame = match codec.encode(&message) {
+    // Serialized only: the link compresses at send time, on the connection's stream.
+    let frame = match codec.serialize(&message) {
         Ok(frame) => frame,
         Err(error) => {
             error!(%error, "cannot encode a report frame; skipping it");

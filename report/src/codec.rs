@@ -1,10 +1,16 @@
 //! The binary wire codec: a small header, then postcard, zstd-compressed.
 //!
 //! Frame layout: `b"PSCP"`, wire version (1 byte), compression (1 byte:
-//! 0 none, 1 zstd), body. Decoding treats every byte as hostile: any
-//! truncation, corruption, unknown version or oversized input is a typed
-//! error, and decompression stops at the configured limit, so a small frame
-//! cannot expand into gigabytes.
+//! 0 none, 1 zstd, 2 zstd stream), body. Decoding treats every byte as
+//! hostile: any truncation, corruption, unknown version or oversized input is
+//! a typed error, and decompression stops at the configured limit, so a small
+//! frame cannot expand into gigabytes.
+//!
+//! [`Codec`] frames stand alone. A probe's report channel instead uses a
+//! [`StreamEncoder`] and [`StreamDecoder`] pair, one per connection: every
+//! frame is a flushed block of one endless zstd stream, so a frame can refer
+//! back to earlier ones (a process seen a second ago costs its command line
+//! once, not twice), which is most of what a delta carries.
 
 use std::cell::RefCell;
 use std::io::Read;
@@ -13,12 +19,16 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// Bumped on any incompatible change of the wire types (see report/README.md).
-pub const WIRE_VERSION: u8 = 2;
+pub const WIRE_VERSION: u8 = 3;
 
 const MAGIC: &[u8; 4] = b"PSCP";
 const HEADER_LEN: usize = MAGIC.len() + 2;
 const COMPRESSION_NONE: u8 = 0;
 const COMPRESSION_ZSTD: u8 = 1;
+const COMPRESSION_ZSTD_STREAM: u8 = 2;
+/// A stream's history: 2^17 = 128 KiB of earlier frames (a snapshot and the
+/// last minutes of deltas on a busy host), for about 300 KiB per connection on each side.
+const STREAM_WINDOW_LOG: u32 = 17;
 /// Tiny bodies (an empty delta) grow when compressed.
 const COMPRESS_ABOVE: usize = 96;
 const ZSTD_LEVEL: i32 = 3;
@@ -49,6 +59,8 @@ pub enum DecodeError {
     Decompress(#[source] std::io::Error),
     #[error("malformed message: {0}")]
     Malformed(#[from] postcard::Error),
+    #[error("a stream frame on a connection without a stream decoder")]
+    UnexpectedStream,
 }
 
 thread_local! {
@@ -105,10 +117,7 @@ impl Codec {
     }
 
     pub fn encode<T: Serialize>(&self, message: &T) -> Result<Vec<u8>, EncodeError> {
-        let body = postcard::to_stdvec(message)?;
-        if body.len() > self.max_bytes {
-            return Err(EncodeError::TooLarge { size: body.len(), limit: self.max_bytes });
-        }
+        let body = self.serialize(message)?;
         let mut frame = Vec::with_capacity(HEADER_LEN + body.len() / 2);
         frame.extend_from_slice(MAGIC);
         frame.push(WIRE_VERSION);
@@ -122,7 +131,31 @@ impl Codec {
         Ok(frame)
     }
 
+    /// The message's uncompressed body, for a [`StreamEncoder`] to frame later.
+    pub fn serialize<T: Serialize>(&self, message: &T) -> Result<Vec<u8>, EncodeError> {
+        let body = postcard::to_stdvec(message)?;
+        if body.len() > self.max_bytes {
+            return Err(EncodeError::TooLarge { size: body.len(), limit: self.max_bytes });
+        }
+        Ok(body)
+    }
+
+    /// Decodes a frame that stands alone; a stream frame is an error here.
     pub fn decode<T: DeserializeOwned>(&self, frame: &[u8]) -> Result<T, DecodeError> {
+        let (compression, body) = self.split(frame)?;
+        match compression {
+            COMPRESSION_NONE => Ok(postcard::from_bytes(body)?),
+            COMPRESSION_ZSTD => {
+                let decoded = self.decompress(body)?;
+                Ok(postcard::from_bytes(&decoded)?)
+            }
+            COMPRESSION_ZSTD_STREAM => Err(DecodeError::UnexpectedStream),
+            other => Err(DecodeError::UnknownCompression(other)),
+        }
+    }
+
+    /// Checks the size and header; returns the compression byte and the body.
+    fn split<'f>(&self, frame: &'f [u8]) -> Result<(u8, &'f [u8]), DecodeError> {
         if frame.len() > self.max_bytes {
             return Err(DecodeError::TooLarge { limit: self.max_bytes });
         }
@@ -135,14 +168,7 @@ impl Codec {
         if version != WIRE_VERSION {
             return Err(DecodeError::UnsupportedVersion { found: version });
         }
-        match compression {
-            COMPRESSION_NONE => Ok(postcard::from_bytes(body)?),
-            COMPRESSION_ZSTD => {
-                let decoded = self.decompress(body)?;
-                Ok(postcard::from_bytes(&decoded)?)
-            }
-            other => Err(DecodeError::UnknownCompression(other)),
-        }
+        Ok((compression, body))
     }
 
     fn decompress(&self, body: &[u8]) -> Result<Vec<u8>, DecodeError> {
@@ -168,6 +194,133 @@ impl Codec {
     }
 }
 
+fn zstd_error(code: usize) -> std::io::Error {
+    std::io::Error::other(zstd::zstd_safe::get_error_name(code))
+}
+
+/// One connection's sending side: frames are flushed blocks of one zstd stream.
+///
+/// Frames must reach the peer's [`StreamDecoder`] in the order they were made,
+/// all of them: so frame at send time, after any queue that may drop.
+pub struct StreamEncoder {
+    context: zstd::zstd_safe::CCtx<'static>,
+}
+
+impl std::fmt::Debug for StreamEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StreamEncoder")
+    }
+}
+
+impl StreamEncoder {
+    pub fn new() -> Result<StreamEncoder, EncodeError> {
+        use zstd::zstd_safe::CParameter;
+        let mut context = zstd::zstd_safe::CCtx::try_create()
+            .ok_or_else(|| EncodeError::Compress(std::io::Error::other("cannot allocate a zstd context")))?;
+        for parameter in [CParameter::CompressionLevel(ZSTD_LEVEL), CParameter::WindowLog(STREAM_WINDOW_LOG)] {
+            context.set_parameter(parameter).map_err(|code| EncodeError::Compress(zstd_error(code)))?;
+        }
+        Ok(StreamEncoder { context })
+    }
+
+    /// Frames a body made by [`Codec::serialize`].
+    pub fn frame(&mut self, body: &[u8]) -> Result<Vec<u8>, EncodeError> {
+        let mut frame = Vec::with_capacity(HEADER_LEN + zstd::zstd_safe::compress_bound(body.len()));
+        frame.extend_from_slice(MAGIC);
+        frame.push(WIRE_VERSION);
+        frame.push(COMPRESSION_ZSTD_STREAM);
+        let mut input = zstd::zstd_safe::InBuffer::around(body);
+        loop {
+            if frame.capacity() - frame.len() < 64 {
+                frame.reserve(frame.capacity());
+            }
+            let position = frame.len();
+            let mut output = zstd::zstd_safe::OutBuffer::around_pos(&mut frame, position);
+            let remaining = self
+                .context
+                .compress_stream2(&mut output, &mut input, zstd::zstd_safe::zstd_sys::ZSTD_EndDirective::ZSTD_e_flush)
+                .map_err(|code| EncodeError::Compress(zstd_error(code)))?;
+            if remaining == 0 && input.pos() == body.len() {
+                return Ok(frame);
+            }
+        }
+    }
+
+    pub fn encode<T: Serialize>(&mut self, codec: &Codec, message: &T) -> Result<Vec<u8>, EncodeError> {
+        self.frame(&codec.serialize(message)?)
+    }
+}
+
+/// One connection's receiving side: decodes stream frames in order (and
+/// frames that stand alone). After an error the stream is lost: the
+/// connection must be closed.
+pub struct StreamDecoder {
+    codec: Codec,
+    context: zstd::zstd_safe::DCtx<'static>,
+    broken: bool,
+}
+
+impl std::fmt::Debug for StreamDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamDecoder").field("codec", &self.codec).field("broken", &self.broken).finish()
+    }
+}
+
+impl StreamDecoder {
+    pub fn new(codec: Codec) -> Result<StreamDecoder, DecodeError> {
+        Ok(StreamDecoder { codec, context: decompression_context().map_err(DecodeError::Decompress)?, broken: false })
+    }
+
+    /// True once a stream frame failed: later frames cannot be decoded.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    pub fn decode<T: DeserializeOwned>(&mut self, frame: &[u8]) -> Result<T, DecodeError> {
+        let (compression, body) = self.codec.split(frame)?;
+        if compression != COMPRESSION_ZSTD_STREAM {
+            return self.codec.decode(frame);
+        }
+        if self.broken {
+            return Err(DecodeError::Decompress(std::io::Error::other("the stream broke at an earlier frame")));
+        }
+        let decoded = self.inflate(body).inspect_err(|_| self.broken = true)?;
+        Ok(postcard::from_bytes(&decoded)?)
+    }
+
+    fn inflate(&mut self, body: &[u8]) -> Result<Vec<u8>, DecodeError> {
+        let limit = self.codec.max_bytes;
+        let mut decoded: Vec<u8> = Vec::with_capacity((body.len() * 4).clamp(256, limit + 1));
+        let mut input = zstd::zstd_safe::InBuffer::around(body);
+        loop {
+            if decoded.len() > limit {
+                return Err(DecodeError::TooLarge { limit });
+            }
+            if decoded.capacity() == decoded.len() {
+                let more = decoded.capacity().min(limit + 1 - decoded.len().min(limit)).max(64);
+                decoded.reserve(more);
+            }
+            let (position, consumed) = (decoded.len(), input.pos());
+            let mut output = zstd::zstd_safe::OutBuffer::around_pos(&mut decoded, position);
+            self.context
+                .decompress_stream(&mut output, &mut input)
+                .map_err(|code| DecodeError::Decompress(zstd_error(code)))?;
+            let (produced, room) = (output.pos() - position, output.pos() < output.capacity());
+            // All input taken and room left over: the flushed block is out.
+            if input.pos() == body.len() && (room || produced == 0) {
+                break;
+            }
+            if produced == 0 && input.pos() == consumed {
+                return Err(DecodeError::Decompress(std::io::Error::other("the zstd stream made no progress")));
+            }
+        }
+        if decoded.len() > limit {
+            return Err(DecodeError::TooLarge { limit });
+        }
+        Ok(decoded)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -185,6 +338,17 @@ mod tests {
             let codec = Codec::default();
             let frame = codec.encode(&report).unwrap();
             prop_assert_eq!(codec.decode::<Report>(&frame).unwrap(), report);
+        }
+
+        #[test]
+        fn a_stream_of_reports_round_trips(reports in prop::collection::vec(arb_report(), 1..6)) {
+            let codec = Codec::default();
+            let mut encoder = StreamEncoder::new().unwrap();
+            let mut decoder = StreamDecoder::new(codec).unwrap();
+            for report in reports {
+                let frame = encoder.encode(&codec, &report).unwrap();
+                prop_assert_eq!(decoder.decode::<Report>(&frame).unwrap(), report);
+            }
         }
 
         #[test]
@@ -216,6 +380,50 @@ mod tests {
             frame.extend_from_slice(&bytes);
             let _outcome = Codec::default().decode::<ProbeMessage>(&frame);
         }
+    }
+
+    #[test]
+    fn a_stream_decodes_in_order_and_later_frames_cost_less() {
+        let codec = Codec::default();
+        let mut encoder = StreamEncoder::new().unwrap();
+        let mut decoder = StreamDecoder::new(codec).unwrap();
+        // Bodies that do not compress on their own (a hash per line), as command lines of distinct processes.
+        let line: Vec<String> = (0..40u64)
+            .map(|i| format!("/usr/bin/worker --id {:016x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (i << 7)))
+            .collect();
+        let first = encoder.encode(&codec, &line).unwrap();
+        let second = encoder.encode(&codec, &line).unwrap();
+        assert!(second.len() * 4 < first.len(), "a repeated body refers back: {} then {}", first.len(), second.len());
+        assert_eq!(decoder.decode::<Vec<String>>(&first).unwrap(), line);
+        assert_eq!(decoder.decode::<Vec<String>>(&second).unwrap(), line);
+        // Frames that stand alone still decode on a stream connection.
+        assert_eq!(decoder.decode::<u32>(&codec.encode(&7u32).unwrap()).unwrap(), 7);
+        // And a stream frame is refused where no stream is kept.
+        let third = encoder.encode(&codec, &line).unwrap();
+        assert!(matches!(codec.decode::<Vec<String>>(&third), Err(DecodeError::UnexpectedStream)));
+    }
+
+    #[test]
+    fn a_lost_stream_frame_breaks_the_stream_for_good() {
+        let codec = Codec::default();
+        let mut encoder = StreamEncoder::new().unwrap();
+        let mut decoder = StreamDecoder::new(codec).unwrap();
+        let body: Vec<u64> = (0..2_000).collect();
+        let _lost = encoder.encode(&codec, &body).unwrap();
+        let next = encoder.encode(&codec, &body).unwrap();
+        assert!(decoder.decode::<Vec<u64>>(&next).is_err());
+        assert!(decoder.is_broken());
+        let again = encoder.encode(&codec, &body).unwrap();
+        assert!(decoder.decode::<Vec<u64>>(&again).is_err());
+    }
+
+    #[test]
+    fn a_stream_bomb_is_stopped_at_the_limit() {
+        let mut encoder = StreamEncoder::new().unwrap();
+        let frame = encoder.encode(&Codec::default(), &vec![0u8; 8 * 1024 * 1024]).unwrap();
+        assert!(frame.len() < 4096, "bomb frame is {} bytes", frame.len());
+        let mut decoder = StreamDecoder::new(Codec::with_limit(1024 * 1024)).unwrap();
+        assert!(matches!(decoder.decode::<Vec<u8>>(&frame), Err(DecodeError::TooLarge { .. })));
     }
 
     #[test]

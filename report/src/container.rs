@@ -90,6 +90,7 @@ pub struct PortMapping {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContainerStats {
     /// Percent of one core since the last tick.
+    #[serde(with = "crate::tenths")]
     pub cpu_percent: f64,
     pub memory_bytes: u64,
     pub memory_limit_bytes: Option<u64>,

@@ -131,6 +131,21 @@ pub fn apply(state: &mut Report, delta: Delta) -> Result<(), ApplyError> {
     Ok(())
 }
 
+impl Delta {
+    /// The delta for a report filed under another host ID (see [`Report::rekey_host`]).
+    pub fn rekey_host(&mut self, host: &crate::id::HostId) {
+        if let Some(changed) = self.host.as_mut() {
+            changed.id = host.clone();
+        }
+        for process in &mut self.processes.upserts {
+            process.id.host = host.clone();
+        }
+        for id in &mut self.processes.removals {
+            id.host = host.clone();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;

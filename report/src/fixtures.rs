@@ -180,8 +180,9 @@ fn arb_addr() -> impl Strategy<Value = SocketAddr> {
     (arb_ip(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::new(ip, port))
 }
 
+/// Shares travel as tenths of a percent (see `tenths`): arbitrary ones are too.
 fn arb_percent() -> impl Strategy<Value = f64> {
-    0.0..400.0f64
+    (0u32..4000).prop_map(|tenths| f64::from(tenths) / 10.0)
 }
 
 fn arb_protocol() -> impl Strategy<Value = Protocol> {

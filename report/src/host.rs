@@ -20,6 +20,7 @@ pub struct Host {
     /// The CPU's brand string from /proc/cpuinfo, e.g. `AMD EPYC 7B13`; empty when unknown.
     pub cpu_model: String,
     /// Busy share of all CPUs since the last tick, 0–100.
+    #[serde(with = "crate::tenths")]
     pub cpu_percent: f64,
     pub memory_used_bytes: u64,
     pub memory_total_bytes: u64,

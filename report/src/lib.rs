@@ -28,13 +28,14 @@ pub mod process;
 pub mod report;
 pub mod socket;
 pub mod table;
+pub mod tenths;
 
 #[cfg(any(test, feature = "test-fixtures"))]
 pub mod fixtures;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::codec::{Codec, DecodeError, EncodeError, WIRE_VERSION};
+pub use crate::codec::{Codec, DecodeError, EncodeError, StreamDecoder, StreamEncoder, WIRE_VERSION};
 pub use crate::container::{Container, ContainerNetwork, ContainerState, ContainerStats, Health, Image, PortMapping};
 pub use crate::delta::{apply, diff, ApplyError, Delta, TableDelta};
 pub use crate::host::{Host, Interface, IpNetwork};

@@ -21,6 +21,7 @@ pub struct Process {
     pub user: Arc<str>,
     pub threads: u32,
     /// Percent of one core since the last tick.
+    #[serde(with = "crate::tenths")]
     pub cpu_percent: f64,
     pub rss_bytes: u64,
     pub open_fds: u32,

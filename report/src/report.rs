@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::container::{Container, Image};
 use crate::host::Host;
-use crate::id::{HostId, ProbeId};
+use crate::id::{HostId, ProbeId, ProcessId};
 use crate::process::Process;
 use crate::socket::{Connection, Socket};
 use crate::table::Table;
@@ -91,5 +91,20 @@ impl SourceState {
                 Some(reason)
             }
         }
+    }
+}
+
+impl Report {
+    /// Files the report under another host ID (the app keys apart two probes
+    /// that report the same one, e.g. cloned VMs sharing /etc/machine-id).
+    pub fn rekey_host(&mut self, host: &HostId) {
+        if self.host.id == *host {
+            return;
+        }
+        self.host.id = host.clone();
+        self.processes = std::mem::take(&mut self.processes)
+            .iter()
+            .map(|process| Process { id: ProcessId { host: host.clone(), ..process.id.clone() }, ..process.clone() })
+            .collect();
     }
 }

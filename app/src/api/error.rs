@@ -23,6 +23,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("internal error")]
     Internal,
+    #[error("the app is stopping")]
+    Unavailable,
 }
 
 impl ApiError {
@@ -34,6 +36,7 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::ForbiddenOrigin(_) => StatusCode::FORBIDDEN,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

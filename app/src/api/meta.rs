@@ -7,6 +7,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 
+use crate::api::error::ApiError;
 use crate::state::AppState;
 
 /// The OpenAPI description of every route, kept beside the router (a test checks they agree).
@@ -41,9 +42,9 @@ async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let gauges = state.gauges();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(&gauges))
+async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let gauges = state.gauges().await.map_err(|_| ApiError::Unavailable)?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(&gauges)))
 }
 
 async fn healthz() -> &'static str {

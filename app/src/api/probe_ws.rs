@@ -1,7 +1,13 @@
 //! `WS /api/probe/ws`: the probe channel. Probes authenticate with a bearer
-//! token, send binary frames (a snapshot, then deltas), and get snapshot
-//! requests or a rejection back. [`serve_probe`] runs over a `Sink`/`Stream`
-//! pair so tests can drive it without a socket.
+//! token, send binary frames (a snapshot, then deltas, on one compressed
+//! stream), and get snapshot requests, controls or a rejection back.
+//!
+//! Each connection decodes its frames on the blocking pool (decompression
+//! may be costly) and hands them to the store thread; it pings the probe
+//! every [`AppConfig::ping_interval`](crate::config::AppConfig) and drops it
+//! after [`AppConfig::probe_timeout`](crate::config::AppConfig) without a
+//! word. [`serve_probe`] runs over a `Sink`/`Stream` pair so tests can drive
+//! it without a socket.
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -10,13 +16,19 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use periscope_report::{AppMessage, Codec};
+use periscope_report::{AppMessage, Codec, DecodeError, ProbeId, ProbeMessage, StreamDecoder};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::api::error::ApiError;
 use crate::api::guard::{check_origin, check_token};
-use crate::ingest::{ProbeSession, Reply};
+use crate::ingest::{self, Ingested, Reply, ReportFrame};
 use crate::metrics::Metrics;
+use crate::registry::ConnectionId;
 use crate::state::{now, AppState};
+
+/// App → probe messages (controls, pipe input) waiting for one probe's socket.
+const OUTBOX: usize = 256;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/probe/ws", get(upgrade))
@@ -26,9 +38,16 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug)]
 pub enum Incoming {
     Frame(Vec<u8>),
-    /// Pings, pongs and text: ignored.
+    /// Pongs, pings and text: not data, but proof the probe is alive.
     Other,
     Close,
+}
+
+/// What the socket loop sends.
+#[derive(Debug, PartialEq)]
+pub enum Outbound {
+    Frame(Vec<u8>),
+    Ping,
 }
 
 async fn upgrade(
@@ -44,7 +63,12 @@ async fn upgrade(
     let limit = state.config.max_frame_bytes;
     Ok(ws.max_message_size(limit).max_frame_size(limit).on_upgrade(move |socket: WebSocket| async move {
         let (sink, stream) = socket.split();
-        let sink = sink.with(|frame: Vec<u8>| async move { Ok::<_, axum::Error>(Message::Binary(frame.into())) });
+        let sink = sink.with(|outbound: Outbound| async move {
+            Ok::<_, axum::Error>(match outbound {
+                Outbound::Frame(frame) => Message::Binary(frame.into()),
+                Outbound::Ping => Message::Ping(Default::default()),
+            })
+        });
         let stream = stream.map(|message| match message {
             Ok(Message::Binary(bytes)) => Incoming::Frame(bytes.to_vec()),
             Ok(Message::Close(_)) | Err(_) => Incoming::Close,
@@ -54,49 +78,196 @@ async fn upgrade(
     }))
 }
 
+/// Why a connection's loop ended.
+#[derive(Debug)]
+enum End {
+    Closed,
+    Silent,
+    Rejected,
+    StreamBroken,
+    StoreGone,
+}
+
 /// Serves one probe until its channel closes or it falls silent; then its nodes are removed.
 pub async fn serve_probe<S, R>(state: AppState, mut sink: S, mut incoming: R)
 where
-    S: Sink<Vec<u8>> + Unpin,
+    S: Sink<Outbound> + Unpin,
     R: Stream<Item = Incoming> + Unpin,
 {
-    let timeout = state.config.probe_timeout;
-    let mut session = ProbeSession::new(state);
-    let span = tracing::info_span!("probe_connection", probe = tracing::field::Empty);
-    let codec = Codec::default();
-    loop {
-        let message = match tokio::time::timeout(timeout, incoming.next()).await {
-            Ok(Some(message)) => message,
-            Ok(None) => break,
-            Err(_) => {
-                span.in_scope(|| tracing::warn!(probe = ?session.probe(), "probe silent; closing its channel"));
-                break;
+    let mut connection = Connection::new(state.clone());
+    let (outbox, mut outgoing) = mpsc::channel::<AppMessage>(OUTBOX);
+    let mut ping = tokio::time::interval(state.config.ping_interval);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut heard = Instant::now();
+    let end = loop {
+        tokio::select! {
+            message = incoming.next() => {
+                heard = Instant::now();
+                let frame = match message {
+                    Some(Incoming::Frame(frame)) => frame,
+                    Some(Incoming::Other) => continue,
+                    Some(Incoming::Close) | None => break End::Closed,
+                };
+                match connection.frame(frame, &outbox).await {
+                    Ok(Reply::Nothing) => {}
+                    Ok(Reply::Send(message)) => {
+                        if send(&mut sink, &message).await.is_err() {
+                            break End::Closed;
+                        }
+                    }
+                    Ok(Reply::Close(message)) => {
+                        let _ = send(&mut sink, &message).await;
+                        break End::Rejected;
+                    }
+                    Err(end) => break end,
+                }
             }
-        };
-        let frame = match message {
-            Incoming::Frame(frame) => frame,
-            Incoming::Other => continue,
-            Incoming::Close => break,
-        };
-        let reply = session.frame(&frame, now());
-        if let Some(probe) = session.probe() {
-            span.record("probe", tracing::field::display(probe));
+            Some(message) = outgoing.recv() => {
+                if send(&mut sink, &message).await.is_err() {
+                    break End::Closed;
+                }
+            }
+            _ = ping.tick() => {
+                if heard.elapsed() >= state.config.probe_timeout {
+                    break End::Silent;
+                }
+                if sink.send(Outbound::Ping).await.is_err() {
+                    break End::Closed;
+                }
+            }
         }
-        let (message, close) = match reply {
-            Reply::Nothing => continue,
-            Reply::Send(message) => (message, false),
-            Reply::Close(message) => (message, true),
-        };
-        if send(&mut sink, &codec, &message).await.is_err() || close {
-            break;
-        }
+    };
+    if let End::Silent = end {
+        Metrics::inc(&state.metrics.probes_timed_out);
+        tracing::warn!(probe = ?connection.probe, timeout = ?state.config.probe_timeout, "probe silent; closing its channel");
+    } else {
+        tracing::debug!(probe = ?connection.probe, ?end, "probe channel ended");
     }
-    session.closed();
+    connection.closed().await;
     // Best effort: the peer may already be gone.
     let _ = sink.close().await;
 }
 
-async fn send<S: Sink<Vec<u8>> + Unpin>(sink: &mut S, codec: &Codec, message: &AppMessage) -> Result<(), ()> {
-    let frame = codec.encode(message).map_err(|_| ())?;
-    sink.send(frame).await.map_err(|_| ())
+async fn send<S: Sink<Outbound> + Unpin>(sink: &mut S, message: &AppMessage) -> Result<(), ()> {
+    let frame = Codec::default().encode(message).map_err(|_| ())?;
+    sink.send(Outbound::Frame(frame)).await.map_err(|_| ())
+}
+
+/// One probe connection's state between frames.
+struct Connection {
+    state: AppState,
+    id: ConnectionId,
+    /// Taken while a frame decodes on the blocking pool.
+    decoder: Option<StreamDecoder>,
+    probe: Option<ProbeId>,
+    span: tracing::Span,
+}
+
+impl Connection {
+    fn new(state: AppState) -> Connection {
+        let codec = Codec::with_limit(state.config.max_decoded_bytes);
+        let id = state.next_connection();
+        let decoder = StreamDecoder::new(codec).ok();
+        let span = tracing::info_span!("probe_connection", connection = id.0, probe = tracing::field::Empty);
+        Connection { state, id, decoder, probe: None, span }
+    }
+
+    /// Decodes and applies one frame. Bad frames are logged and counted, and
+    /// the connection keeps serving, unless its compressed stream broke.
+    async fn frame(&mut self, frame: Vec<u8>, outbox: &mpsc::Sender<AppMessage>) -> Result<Reply, End> {
+        let metrics = self.state.metrics.clone();
+        Metrics::inc(&metrics.frames_in);
+        Metrics::add(&metrics.bytes_in, frame.len() as u64);
+        let bytes = frame.len();
+        let message = match self.decode(frame).await {
+            Ok(message) => message,
+            Err(error) => {
+                Metrics::inc(&metrics.bad_frames);
+                self.span.in_scope(|| tracing::warn!(%error, bytes, "bad probe frame"));
+                return if self.decoder.as_ref().is_none_or(StreamDecoder::is_broken) {
+                    Err(End::StreamBroken)
+                } else {
+                    Ok(Reply::Nothing)
+                };
+            }
+        };
+        let report = match message {
+            ProbeMessage::Snapshot(report) => ReportFrame::Snapshot(report),
+            ProbeMessage::Delta(delta) => ReportFrame::Delta(delta),
+            other => {
+                match &self.probe {
+                    Some(probe) => self.state.relay.deliver(probe, other, &metrics),
+                    None => Metrics::inc(&metrics.bad_frames),
+                }
+                return Ok(Reply::Nothing);
+            }
+        };
+        let (connection, bound, now) = (self.id, self.probe.clone(), now());
+        let outcome = self
+            .state
+            .with_store(move |store| ingest::ingest(store, connection, bound, report, now))
+            .await
+            .map_err(|_| End::StoreGone)?;
+        match outcome {
+            Ok(Ingested { reply, bound }) => {
+                if self.probe.is_none() {
+                    if let Some(probe) = &bound {
+                        // Recorded once: a span field recorded again is appended, not replaced.
+                        self.span.record("probe", tracing::field::display(probe));
+                        self.state.register_probe_outbox(probe.clone(), self.id, outbox.clone());
+                    }
+                }
+                self.probe = bound;
+                Ok(reply)
+            }
+            Err(error) => {
+                Metrics::inc(&metrics.bad_frames);
+                self.span.in_scope(|| tracing::warn!(%error, "probe frame refused"));
+                Ok(Reply::Nothing)
+            }
+        }
+    }
+
+    /// Decodes on the blocking pool: a small frame can expand to the decoded-size limit.
+    async fn decode(&mut self, frame: Vec<u8>) -> Result<ProbeMessage, DecodeError> {
+        let broken = || DecodeError::Decompress(std::io::Error::other("no decoder for this connection"));
+        let mut decoder = self.decoder.take().ok_or_else(broken)?;
+        let (decoder, result) = tokio::task::spawn_blocking(move || {
+            let result = decoder.decode::<ProbeMessage>(&frame);
+            (decoder, result)
+        })
+        .await
+        .map_err(|_| broken())?;
+        self.decoder = Some(decoder);
+        result
+    }
+
+    /// The channel closed: the probe's nodes go at once (unless another connection holds the ID).
+    async fn closed(&mut self) {
+        let Some(probe) = self.probe.take() else { return };
+        self.state.unregister_probe_outbox(&probe, self.id);
+        let connection = self.id;
+        let removed = self
+            .state
+            .with_store(move |store| {
+                let removed = ingest::closed(store, &probe, connection);
+                (removed, probe)
+            })
+            .await;
+        if let Ok((true, probe)) = removed {
+            self.span.in_scope(|| tracing::info!(%probe, "probe disconnected; its nodes are removed"));
+        }
+    }
+}
+
+impl Drop for Connection {
+    /// A task cancelled mid-frame (shutdown) never reached `closed`: do it without waiting.
+    fn drop(&mut self) {
+        let Some(probe) = self.probe.take() else { return };
+        self.state.unregister_probe_outbox(&probe, self.id);
+        let connection = self.id;
+        self.state.post_to_store(move |store| {
+            ingest::closed(store, &probe, connection);
+        });
+    }
 }

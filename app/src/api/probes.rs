@@ -6,7 +6,9 @@ use axum::{Json, Router};
 use periscope_report::{Source, SourceState, SourceStatus};
 use serde::Serialize;
 
+use crate::api::error::ApiError;
 use crate::state::AppState;
+use crate::store::Store;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/probes", get(list))
@@ -25,6 +27,8 @@ pub struct ProbeInfo {
     source_states: Vec<SourceInfo>,
     docker: &'static str,
     dropped_frames: u64,
+    /// Set when another probe reported this probe's host ID first: `host` is then `{reported}~{probe}`.
+    host_conflict: Option<HostConflict>,
 }
 
 /// One source's state, flat for JSON readers: `{ "source", "state", "reason" }`.
@@ -48,9 +52,21 @@ impl From<&SourceStatus> for SourceInfo {
     }
 }
 
-async fn list(State(state): State<AppState>) -> Json<Vec<ProbeInfo>> {
-    let store = state.store();
-    let probes = store
+#[derive(Debug, Serialize, PartialEq)]
+pub struct HostConflict {
+    /// The host ID this probe reports.
+    reported_host: String,
+    /// The probe that reported it first.
+    with_probe: String,
+}
+
+async fn list(State(state): State<AppState>) -> Result<Json<Vec<ProbeInfo>>, ApiError> {
+    let probes = state.with_store(|store| probe_infos(store)).await.map_err(|_| ApiError::Unavailable)?;
+    Ok(Json(probes))
+}
+
+fn probe_infos(store: &Store) -> Vec<ProbeInfo> {
+    store
         .model
         .reports()
         .map(|report| {
@@ -73,8 +89,11 @@ async fn list(State(state): State<AppState>) -> Json<Vec<ProbeInfo>> {
                 source_states: report.meta.sources.iter().map(SourceInfo::from).collect(),
                 docker: if active(Source::Docker) { "connected" } else { "unavailable" },
                 dropped_frames: report.meta.dropped_frames,
+                host_conflict: store.registry.alias(&report.probe).map(|alias| HostConflict {
+                    reported_host: alias.reported.to_string(),
+                    with_probe: alias.conflicts_with.to_string(),
+                }),
             }
         })
-        .collect();
-    Json(probes)
+        .collect()
 }

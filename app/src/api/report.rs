@@ -13,11 +13,18 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/report", get(report))
 }
 
+/// Reports are copied on the store thread (their IDs and strings are shared,
+/// so a copy is cheap) and serialized on the blocking pool.
 async fn report(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let store = state.store();
-    let reports: std::collections::BTreeMap<String, &periscope_report::Report> =
-        store.model.reports().map(|report| (report.probe.to_string(), report)).collect();
-    let body = serde_json::to_vec(&reports).map_err(|_| ApiError::Internal)?;
-    drop(store);
+    let reports: Vec<periscope_report::Report> =
+        state.with_store(|store| store.model.reports().cloned().collect()).await.map_err(|_| ApiError::Unavailable)?;
+    let body = tokio::task::spawn_blocking(move || {
+        let by_probe: std::collections::BTreeMap<String, &periscope_report::Report> =
+            reports.iter().map(|report| (report.probe.to_string(), report)).collect();
+        serde_json::to_vec(&by_probe)
+    })
+    .await
+    .map_err(|_| ApiError::Internal)?
+    .map_err(|_| ApiError::Internal)?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body))
 }

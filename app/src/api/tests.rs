@@ -10,13 +10,13 @@ use futures::{SinkExt, StreamExt};
 use http_body_util::BodyExt;
 use periscope_report::fixtures::{ReportBuilder, HOST_NETNS};
 use periscope_report::{
-    diff, AppMessage, Codec, ContainerStats, ProbeMessage, Report, SnapshotReason, Source, SourceState, UnixMillis,
+    diff, AppMessage, Codec, ContainerStats, ProbeMessage, Report, SnapshotReason, Source, SourceState,
 };
 use serde_json::Value;
 use tower::ServiceExt;
 
-use crate::api::probe_ws::{serve_probe, Incoming};
-use crate::api::topology_ws::stream_view;
+use crate::api::probe_ws::{serve_probe, Incoming, Outbound};
+use crate::api::topology_ws::{stream_view, ClientEvent, ClientFrame};
 use crate::api::{meta::OPENAPI, router, ROUTES};
 use crate::config::AppConfig;
 use crate::state::{now, AppState};
@@ -35,14 +35,27 @@ fn web_host(seq: u64) -> Report {
         .build()
 }
 
-fn state_with(reports: &[Report]) -> AppState {
-    let state = AppState::new(AppConfig::default());
-    let mut store = state.store();
-    for report in reports {
-        store.insert_snapshot(report.clone(), now());
-    }
-    drop(store);
+async fn state_with(reports: &[Report]) -> AppState {
+    state_with_config(reports, AppConfig::default()).await
+}
+
+async fn state_with_config(reports: &[Report], config: AppConfig) -> AppState {
+    let state = AppState::new(config);
+    let reports = reports.to_vec();
     state
+        .with_store(move |store| {
+            for report in reports {
+                store.insert_snapshot(report, now());
+            }
+        })
+        .await
+        .unwrap();
+    state
+}
+
+/// Applies a delta on the store thread, as a probe's frame would.
+async fn apply(state: &AppState, delta: periscope_report::Delta) {
+    state.with_store(move |store| store.apply_delta(delta, now())).await.unwrap();
 }
 
 async fn get(state: &AppState, uri: &str) -> (StatusCode, String) {
@@ -60,7 +73,7 @@ async fn get_json(state: &AppState, uri: &str) -> (StatusCode, Value) {
 
 #[tokio::test]
 async fn info_and_health() {
-    let state = state_with(&[]);
+    let state = state_with(&[]).await;
     let (status, info) = get_json(&state, "/api").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(info["version"], env!("CARGO_PKG_VERSION"));
@@ -71,7 +84,7 @@ async fn info_and_health() {
 
 #[tokio::test]
 async fn topology_lists_every_view_with_counts_and_options() {
-    let state = state_with(&[web_host(1)]);
+    let state = state_with(&[web_host(1)]).await;
     let (status, list) = get_json(&state, "/api/topology").await;
     assert_eq!(status, StatusCode::OK);
     let list = list.as_array().unwrap();
@@ -81,13 +94,16 @@ async fn topology_lists_every_view_with_counts_and_options() {
     assert_eq!((containers["nodes"].as_u64(), containers["edges"].as_u64()), (Some(2), Some(1)));
     assert_eq!(containers["options"][0]["id"], "stopped");
     assert_eq!(containers["options"][0]["default"], "hide");
-    // Counts come from a cache for views nobody keeps: the renderer keeps none afterwards.
-    assert_eq!(state.store().renderer.materialized().count(), 0);
+    // Counts honour the options asked for: with stopped containers shown, the same here.
+    let (_, with_options) = get_json(&state, "/api/topology?stopped=show&unconnected=hide").await;
+    assert_eq!(with_options[2]["nodes"], 2);
+    let (status, _) = get_json(&state, "/api/topology?stopped=maybe").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
 async fn a_view_has_the_documented_node_and_edge_fields() {
-    let state = state_with(&[web_host(1)]);
+    let state = state_with(&[web_host(1)]).await;
     let (status, graph) = get_json(&state, "/api/topology/containers?stopped=show").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(graph["view"], "containers");
@@ -123,7 +139,7 @@ async fn a_view_has_the_documented_node_and_edge_fields() {
 
 #[tokio::test]
 async fn errors_are_json_with_the_right_status() {
-    let state = state_with(&[web_host(1)]);
+    let state = state_with(&[web_host(1)]).await;
     for (uri, status) in [
         ("/api/topology/pods", StatusCode::NOT_FOUND),
         ("/api/topology/containers/container:nope", StatusCode::NOT_FOUND),
@@ -139,7 +155,7 @@ async fn errors_are_json_with_the_right_status() {
 
 #[tokio::test]
 async fn node_details_have_metrics_connections_children_and_parents() {
-    let state = state_with(&[web_host(1)]);
+    let state = state_with(&[web_host(1)]).await;
     let (status, details) = get_json(&state, "/api/topology/containers/container:web").await;
     assert_eq!(status, StatusCode::OK, "{details}");
     assert_eq!(details["node"]["id"], "container:web");
@@ -166,7 +182,7 @@ async fn node_details_have_metrics_connections_children_and_parents() {
 
 #[tokio::test]
 async fn report_probes_and_metrics() {
-    let state = state_with(&[web_host(1)]);
+    let state = state_with(&[web_host(1)]).await;
     let (status, report) = get_json(&state, "/api/report").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(report["probe-a"]["host"]["hostname"], "a");
@@ -188,7 +204,7 @@ async fn probes_name_each_degraded_or_denied_source_with_its_reason() {
         .source(Source::SocketOwners, SourceState::Degraded { reason: "lacks CAP_SYS_PTRACE".into() })
         .source(Source::Docker, SourceState::Denied { reason: "permission denied on /var/run/docker.sock".into() })
         .build();
-    let state = state_with(&[report]);
+    let state = state_with(&[report]).await;
     let (_, probes) = get_json(&state, "/api/probes").await;
     assert_eq!(probes[0]["sources"], serde_json::json!(["proc"]));
     assert_eq!(
@@ -211,7 +227,7 @@ async fn every_route_is_described_in_openapi_and_served() {
     }
     let documented = spec["paths"].as_object().unwrap().len();
     assert_eq!(documented, ROUTES.iter().map(|(_, p)| p).collect::<std::collections::BTreeSet<_>>().len());
-    let state = state_with(&[web_host(1)]);
+    let state = state_with(&[web_host(1)]).await;
     for (_, path) in ROUTES {
         let uri = path.replace("{view}", "containers").replace("{node}", "container:web");
         let (status, _) = get(&state, &uri).await;
@@ -221,24 +237,30 @@ async fn every_route_is_described_in_openapi_and_served() {
 
 #[tokio::test]
 async fn the_ui_is_served_at_the_root() {
-    let state = state_with(&[]);
+    let state = state_with(&[]).await;
     let response = router(state).oneshot(Request::builder().uri("/").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
 }
 
-/// Collects the next message of a view stream as JSON, with a deadline.
-async fn next_json(rx: &mut mpsc::Receiver<String>) -> Value {
-    let text = tokio::time::timeout(Duration::from_secs(5), rx.next()).await.expect("a message in time").unwrap();
-    serde_json::from_str(&text).unwrap()
+/// Collects the next message of a view stream as JSON (skipping pings and heartbeats), with a deadline.
+async fn next_json(rx: &mut mpsc::Receiver<ClientFrame>) -> Value {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(5), rx.next()).await.expect("a message in time").unwrap();
+        let ClientFrame::Text(text) = frame else { continue };
+        let value: Value = serde_json::from_str(&text).unwrap();
+        if value["type"] != "heartbeat" {
+            return value;
+        }
+    }
 }
 
 #[tokio::test]
 async fn a_view_stream_sends_the_view_then_only_what_changed() {
     let first = web_host(1);
-    let state = state_with(std::slice::from_ref(&first));
-    let (sink, mut sent) = mpsc::channel::<String>(16);
-    let (mut client, incoming) = mpsc::channel::<()>(1);
+    let state = state_with(std::slice::from_ref(&first)).await;
+    let (sink, mut sent) = mpsc::channel::<ClientFrame>(16);
+    let (mut client, incoming) = mpsc::channel::<ClientEvent>(1);
     let task = tokio::spawn(stream_view(state.clone(), ViewId::Containers, ViewOptions::default(), sink, incoming));
 
     let full = next_json(&mut sent).await;
@@ -255,8 +277,7 @@ async fn a_view_stream_sends_the_view_then_only_what_changed() {
         network_rx_bytes: 0,
         network_tx_bytes: 0,
     });
-    state.store().apply_delta(diff(&first, &second), now());
-    state.refresh();
+    apply(&state, diff(&first, &second)).await;
     let message = next_json(&mut sent).await;
     assert_eq!(message["type"], "diff");
     assert_eq!(message["nodes"]["update"].as_array().unwrap().len(), 1);
@@ -269,38 +290,49 @@ async fn a_view_stream_sends_the_view_then_only_what_changed() {
     let mut third_full = second.clone();
     third_full.seq = 3;
     third_full.containers.insert(third.containers.iter().next().unwrap().clone());
-    state.store().apply_delta(diff(&second, &third_full), now());
-    state.refresh();
+    apply(&state, diff(&second, &third_full)).await;
     let message = next_json(&mut sent).await;
     assert_eq!(message["nodes"]["add"][0]["id"], "container:new");
     let mut fourth = third_full.clone();
     fourth.seq = 4;
     fourth.containers.get_mut(&periscope_report::ContainerId::new("new")).unwrap().state =
         periscope_report::ContainerState::Exited;
-    state.store().apply_delta(diff(&third_full, &fourth), now());
-    state.refresh();
+    apply(&state, diff(&third_full, &fourth)).await;
     let message = next_json(&mut sent).await;
     assert_eq!(message["nodes"]["remove"], serde_json::json!(["container:new"]));
 
-    // The client goes away: the loop ends.
+    // The client goes away: the loop ends and its subscription goes.
     client.close_channel();
     tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
-    assert!(!state.watched(ViewId::Containers));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while state.with_store(|store| store.subscriptions.len()).await.unwrap() > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the subscription outlived its client");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 fn frame(message: &ProbeMessage) -> Incoming {
     Incoming::Frame(Codec::default().encode(message).unwrap())
 }
 
-async fn next_app_message(rx: &mut mpsc::Receiver<Vec<u8>>) -> Option<AppMessage> {
-    let bytes = tokio::time::timeout(Duration::from_secs(5), rx.next()).await.expect("an answer in time")?;
-    Some(Codec::default().decode(&bytes).unwrap())
+/// The next message the app sends a probe, skipping pings.
+async fn next_app_message(rx: &mut mpsc::Receiver<Outbound>) -> Option<AppMessage> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), rx.next()).await.expect("an answer in time")? {
+            Outbound::Frame(bytes) => return Some(Codec::default().decode(&bytes).unwrap()),
+            Outbound::Ping => continue,
+        }
+    }
+}
+
+async fn model_len(state: &AppState) -> usize {
+    state.with_store(|store| store.model.len()).await.unwrap()
 }
 
 #[tokio::test]
 async fn the_probe_channel_applies_reports_asks_on_gaps_survives_bad_frames_and_binds_ids() {
-    let state = state_with(&[]);
-    let (to_probe, mut from_app) = mpsc::channel::<Vec<u8>>(8);
+    let state = state_with(&[]).await;
+    let (to_probe, mut from_app) = mpsc::channel::<Outbound>(8);
     let (mut probe, incoming) = mpsc::channel::<Incoming>(8);
     let task = tokio::spawn(serve_probe(state.clone(), to_probe, incoming));
 
@@ -319,36 +351,69 @@ async fn the_probe_channel_applies_reports_asks_on_gaps_survives_bad_frames_and_
         Some(AppMessage::RequestSnapshot { reason: SnapshotReason::SequenceGap { expected: 2, got: 3 } })
     );
     assert_eq!(state.metrics.bad_frames.load(std::sync::atomic::Ordering::Relaxed), 1);
-    assert_eq!(state.store().model.report(&first.probe).map(|r| r.seq), Some(2));
+    let probe_id = first.probe.clone();
+    let seq = state.with_store(move |store| store.model.report(&probe_id).map(|r| r.seq)).await.unwrap();
+    assert_eq!(seq, Some(2));
 
     // A second connection claiming the same probe ID is refused and closed.
-    let (to_other, mut from_app_other) = mpsc::channel::<Vec<u8>>(8);
+    let (to_other, mut from_app_other) = mpsc::channel::<Outbound>(8);
     let (mut other, other_incoming) = mpsc::channel::<Incoming>(8);
     let other_task = tokio::spawn(serve_probe(state.clone(), to_other, other_incoming));
     other.send(frame(&ProbeMessage::Snapshot(first.clone()))).await.unwrap();
     assert!(matches!(next_app_message(&mut from_app_other).await, Some(AppMessage::Rejected { .. })));
     tokio::time::timeout(Duration::from_secs(5), other_task).await.unwrap().unwrap();
-    assert!(state.store().model.report(&first.probe).is_some(), "the first connection keeps its probe");
+    assert_eq!(model_len(&state).await, 1, "the first connection keeps its probe");
 
     // The channel closes: the probe's nodes go at once.
     probe.close_channel();
     tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
-    assert!(state.store().model.is_empty());
+    assert_eq!(model_len(&state).await, 0);
 }
 
+/// A probe that stops answering (SIGSTOP, a half-open connection) is
+/// dropped after the timeout, counted, and its nodes removed.
 #[tokio::test]
-async fn a_silent_probe_is_removed_after_the_timeout() {
-    let state = state_with(&[]);
-    let report = web_host(1);
-    {
-        let mut store = state.store();
-        store.registry.claim(&report.probe, state.next_connection(), UnixMillis(1_000)).unwrap();
-        store.insert_snapshot(report, UnixMillis(1_000));
+async fn a_silent_probe_is_removed_after_the_timeout_and_counted() {
+    let config = AppConfig {
+        probe_timeout: Duration::from_millis(400),
+        ping_interval: Duration::from_millis(100),
+        ..AppConfig::default()
+    };
+    let state = state_with_config(&[], config).await;
+    let (to_probe, mut from_app) = mpsc::channel::<Outbound>(64);
+    let (mut probe, incoming) = mpsc::channel::<Incoming>(8);
+    let task = tokio::spawn(serve_probe(state.clone(), to_probe, incoming));
+    probe.send(frame(&ProbeMessage::Snapshot(web_host(1)))).await.unwrap();
+    // Pings come while the probe says nothing; it never answers, and keeps its channel open.
+    assert_eq!(tokio::time::timeout(Duration::from_secs(5), from_app.next()).await.unwrap(), Some(Outbound::Ping));
+    tokio::time::timeout(Duration::from_secs(5), task).await.expect("closed for silence").unwrap();
+    assert_eq!(model_len(&state).await, 0);
+    assert_eq!(state.metrics.probes_timed_out.load(std::sync::atomic::Ordering::Relaxed), 1);
+    drop(probe);
+}
+
+/// Answering pings (as a live probe's WebSocket does by itself) keeps a quiet probe connected.
+#[tokio::test]
+async fn a_quiet_probe_that_answers_pings_stays() {
+    let config = AppConfig {
+        probe_timeout: Duration::from_millis(400),
+        ping_interval: Duration::from_millis(100),
+        ..AppConfig::default()
+    };
+    let state = state_with_config(&[], config).await;
+    let (to_probe, mut from_app) = mpsc::channel::<Outbound>(64);
+    let (mut probe, incoming) = mpsc::channel::<Incoming>(64);
+    let task = tokio::spawn(serve_probe(state.clone(), to_probe, incoming));
+    probe.send(frame(&ProbeMessage::Snapshot(web_host(1)))).await.unwrap();
+    for _ in 0..12 {
+        let ping = tokio::time::timeout(Duration::from_secs(5), from_app.next()).await.unwrap();
+        assert_eq!(ping, Some(Outbound::Ping));
+        probe.send(Incoming::Other).await.unwrap();
     }
-    state.reap(UnixMillis(15_000));
-    assert_eq!(state.store().model.len(), 1);
-    state.reap(UnixMillis(16_001));
-    assert!(state.store().model.is_empty());
+    assert_eq!(model_len(&state).await, 1, "a probe answering pings for 1.2 s outlives a 0.4 s timeout");
+    assert_eq!(state.metrics.probes_timed_out.load(std::sync::atomic::Ordering::Relaxed), 0);
+    probe.close_channel();
+    tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
 }
 
 /// The upgrades over a real loopback socket: token and Origin checks, then a live view.
@@ -386,12 +451,75 @@ async fn websocket_upgrades_check_token_and_origin() {
     let mut nodes = 0;
     while nodes == 0 && tokio::time::Instant::now() < deadline {
         let message = tokio::time::timeout(Duration::from_secs(5), view.next()).await.unwrap().unwrap().unwrap();
-        let value: Value = serde_json::from_str(message.to_text().unwrap()).unwrap();
+        let tokio_tungstenite::tungstenite::Message::Text(text) = message else { continue };
+        let value: Value = serde_json::from_str(&text).unwrap();
         nodes = match value["type"].as_str() {
             Some("full") => value["nodes"].as_array().unwrap().len(),
-            _ => value["nodes"]["add"].as_array().unwrap().len(),
+            Some("diff") => value["nodes"]["add"].as_array().unwrap().len(),
+            _ => 0,
         };
     }
     assert!(nodes > 0, "the view shows the probe's containers");
     server.abort();
+}
+
+/// Cloned machines share /etc/machine-id: two probes reporting one host ID
+/// both stay visible, the second keyed apart and flagged, until the first leaves.
+#[tokio::test]
+async fn two_probes_with_one_host_id_are_kept_apart() {
+    let state = state_with(&[]).await;
+    let original = web_host(1);
+    let mut clone = web_host(1);
+    clone.probe = periscope_report::ProbeId::new("probe-clone");
+    let (to_first, _from_first) = mpsc::channel::<Outbound>(64);
+    let (mut first, first_incoming) = mpsc::channel::<Incoming>(8);
+    let first_task = tokio::spawn(serve_probe(state.clone(), to_first, first_incoming));
+    first.send(frame(&ProbeMessage::Snapshot(original))).await.unwrap();
+    let (to_second, _from_second) = mpsc::channel::<Outbound>(64);
+    let (mut second, second_incoming) = mpsc::channel::<Incoming>(8);
+    let _second_task = tokio::spawn(serve_probe(state.clone(), to_second, second_incoming));
+    second.send(frame(&ProbeMessage::Snapshot(clone))).await.unwrap();
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let probes = loop {
+        let (_, probes) = get_json(&state, "/api/probes").await;
+        if probes.as_array().unwrap().len() == 2 {
+            break probes;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "both probes registered: {probes}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let by_id = |id: &str| probes.as_array().unwrap().iter().find(|p| p["id"] == id).unwrap().clone();
+    assert_eq!(by_id("probe-a")["host"], "a");
+    assert!(by_id("probe-a")["host_conflict"].is_null());
+    assert_eq!(by_id("probe-clone")["host"], "a~probe-clone");
+    assert_eq!(by_id("probe-clone")["host_conflict"]["with_probe"], "probe-a");
+    let (_, hosts) = get_json(&state, "/api/topology/hosts").await;
+    let ids: Vec<&str> = hosts["nodes"].as_array().unwrap().iter().filter_map(|n| n["id"].as_str()).collect();
+    assert!(ids.contains(&"host:a") && ids.contains(&"host:a~probe-clone"), "{ids:?}");
+    let (_, metrics) = get(&state, "/metrics").await;
+    assert!(metrics.contains("periscope_probe_duplicate_hosts_total 1"), "{metrics}");
+
+    // The first leaves: the clone gets the host ID back.
+    first.close_channel();
+    tokio::time::timeout(Duration::from_secs(5), first_task).await.unwrap().unwrap();
+    let (_, probes) = get_json(&state, "/api/probes").await;
+    assert_eq!(probes[0]["id"], "probe-clone");
+    assert_eq!(probes[0]["host"], "a");
+    assert!(probes[0]["host_conflict"].is_null());
+}
+
+/// A bug that panics on the store thread must not leave the app serving stale data.
+#[tokio::test]
+async fn a_panic_on_the_store_thread_stops_the_app() {
+    let state = state_with(&[web_host(1)]).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = tokio::spawn(crate::serve(listener, state.clone()));
+    assert!(state.post_to_store(|_| panic!("a bug in a store job")));
+    let outcome = tokio::time::timeout(Duration::from_secs(5), server).await.expect("serve ends").unwrap();
+    let error = outcome.expect_err("serve reports the stop");
+    assert!(error.to_string().contains("a bug in a store job"), "{error}");
+    assert!(state.with_store(|store| store.model.len()).await.is_err());
+    let (status, body) = get_json(&state, "/api/topology/containers").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::api::error::ApiError;
 use crate::node_id::NodeId;
 use crate::render::output::{NodeDetails, ViewGraph};
-use crate::state::{now, AppState};
+use crate::state::AppState;
 use crate::view::{ViewId, ViewOptions, OPTION_SPECS};
 
 pub fn router() -> Router<AppState> {
@@ -43,27 +43,31 @@ pub fn parse(view: &str, query: &[(String, String)]) -> Result<(ViewId, ViewOpti
     Ok((view, options))
 }
 
-async fn list(State(state): State<AppState>) -> Json<Vec<TopologySummary>> {
-    let mut store = state.store();
-    let mut summaries = Vec::new();
-    let mut changes = Vec::new();
-    for view in ViewId::ALL {
-        let (counts, more) = store.counts(view, now());
-        changes.extend(more);
-        summaries.push(TopologySummary {
-            id: view.as_str(),
-            label: view.label(),
-            nodes: counts.nodes,
-            edges: counts.edges,
-            options: OPTION_SPECS
-                .iter()
-                .map(|spec| OptionSummary { id: spec.id, values: spec.values, default: spec.default })
-                .collect(),
-        });
-    }
-    drop(store);
-    state.publish(changes);
-    Json(summaries)
+async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Result<Json<Vec<TopologySummary>>, ApiError> {
+    // Counts honour the options the client shows the view with.
+    let options = ViewOptions::from_pairs(query.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let counts = state
+        .with_store(move |store| ViewId::ALL.map(|view| (view, store.counts(view, &options))))
+        .await
+        .map_err(|_| ApiError::Unavailable)?;
+    Ok(Json(
+        counts
+            .into_iter()
+            .map(|(view, counts)| TopologySummary {
+                id: view.as_str(),
+                label: view.label(),
+                nodes: counts.nodes,
+                edges: counts.edges,
+                options: OPTION_SPECS
+                    .iter()
+                    .map(|spec| OptionSummary { id: spec.id, values: spec.values, default: spec.default })
+                    .collect(),
+            })
+            .collect(),
+    ))
 }
 
 async fn view(
@@ -72,12 +76,8 @@ async fn view(
     Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Json<ViewGraph>, ApiError> {
     let (view, options) = parse(&view, &query)?;
-    let mut store = state.store();
-    let changes = store.ready(view, now());
-    let graph = store.graph(view, &options).ok_or(ApiError::Internal)?;
-    drop(store);
-    state.publish(changes);
-    Ok(Json(graph))
+    let graph = state.with_store(move |store| store.graph(view, &options)).await.map_err(|_| ApiError::Unavailable)?;
+    graph.map(Json).ok_or(ApiError::Internal)
 }
 
 async fn details(
@@ -86,10 +86,7 @@ async fn details(
 ) -> Result<Json<NodeDetails>, ApiError> {
     let view: ViewId = view.parse()?;
     let node_id: NodeId = node.parse()?;
-    let mut store = state.store();
-    let changes = store.ready(view, now());
-    let details = store.details(view, &node_id);
-    drop(store);
-    state.publish(changes);
+    let details =
+        state.with_store(move |store| store.details(view, &node_id)).await.map_err(|_| ApiError::Unavailable)?;
     details.map(Json).ok_or(ApiError::UnknownNode { view: view.as_str(), node })
 }

@@ -1,28 +1,54 @@
 //! `WS /api/topology/{view}/ws`: the full view first, then diffs of only what
-//! changed, as soon as the model changes (coalesced by the publisher).
+//! changed, as soon as the model changes (coalesced by the store thread,
+//! which serializes each diff once for every client with the same options).
+//!
+//! Liveness both ways: the app pings (a client that answers nothing for
+//! [`AppConfig::client_timeout`](crate::config::AppConfig) is closed) and sends
+//! a `heartbeat` message when it has had nothing to say for
+//! [`HEARTBEAT`], so a browser can tell a quiet view from a dead connection.
 //!
 //! [`stream_view`] is written over a `Sink`/`Stream` pair so tests drive it
 //! with channels instead of a socket.
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::api::error::ApiError;
 use crate::api::guard::check_origin;
 use crate::api::topology::parse;
 use crate::metrics::Metrics;
-use crate::render::output::ViewMessage;
-use crate::state::{now, AppState};
+use crate::state::AppState;
+use crate::subscriptions::{Outgoing, OUTBOX_CAPACITY};
 use crate::view::{ViewId, ViewOptions};
 
-/// Browsers send nothing but pings and close frames; anything big is refused.
+/// Browsers send nothing but pongs and close frames; anything big is refused.
 const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
+/// A quiet view still sends this often, so the UI can notice a dead link.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+const HEARTBEAT_MESSAGE: &str = r#"{"type":"heartbeat"}"#;
+
+/// What the socket loop sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientFrame {
+    Text(String),
+    Ping,
+}
+
+/// What the socket loop needs to know about a client message.
+#[derive(Debug)]
+pub enum ClientEvent {
+    /// A pong or anything else: the client is alive.
+    Alive,
+    Close,
+}
 
 pub async fn upgrade(
     State(state): State<AppState>,
@@ -35,80 +61,92 @@ pub async fn upgrade(
     let (view, options) = parse(&view, &query)?;
     Ok(ws.max_message_size(MAX_CLIENT_MESSAGE).on_upgrade(move |socket: WebSocket| async move {
         let (sink, stream) = socket.split();
-        let sink = sink.with(|text: String| async move { Ok::<_, axum::Error>(Message::Text(text.into())) });
-        let stream = stream
-            .take_while(|message| std::future::ready(matches!(message, Ok(m) if !matches!(m, Message::Close(_)))));
+        let sink = sink.with(|frame: ClientFrame| async move {
+            Ok::<_, axum::Error>(match frame {
+                ClientFrame::Text(text) => Message::Text(text.into()),
+                ClientFrame::Ping => Message::Ping(Default::default()),
+            })
+        });
+        let stream = stream.map(|message| match message {
+            Ok(Message::Close(_)) | Err(_) => ClientEvent::Close,
+            Ok(_) => ClientEvent::Alive,
+        });
         stream_view(state, view, options, Box::pin(sink), Box::pin(stream)).await;
     }))
 }
 
-/// Sends the view, then its diffs, until the client goes away (its stream ends) or a send fails.
-pub async fn stream_view<S, R, T>(state: AppState, view: ViewId, options: ViewOptions, mut sink: S, mut incoming: R)
+/// Sends the view, then its diffs, until the client goes away, a send
+/// fails, or the client stops answering pings.
+pub async fn stream_view<S, R>(state: AppState, view: ViewId, options: ViewOptions, mut sink: S, mut incoming: R)
 where
-    S: Sink<String> + Unpin,
-    R: Stream<Item = T> + Unpin,
+    S: Sink<ClientFrame> + Unpin,
+    R: Stream<Item = ClientEvent> + Unpin,
 {
     state.metrics.view_clients.fetch_add(1, Ordering::Relaxed);
     let _gauge = ClientGauge(state.clone());
-    let (mut changes, first, mut sent) = {
-        let mut store = state.store();
-        let pending = store.ready(view, now());
-        // Subscribed under the lock: every change after this snapshot reaches us.
-        let changes = state.subscribe(view);
-        let Some((graph, sent)) = store.snapshot(view, &options) else { return };
-        drop(store);
-        state.publish(pending);
-        (changes, ViewMessage::Full { view: graph.view, nodes: graph.nodes, edges: graph.edges }, sent)
-    };
-    if send(&mut sink, &first).await.is_err() {
-        return;
-    }
-    loop {
-        tokio::select! {
-            change = changes.recv() => {
-                let message = match change {
-                    Ok(change) => {
-                        let store = state.store();
-                        let Some(view_state) = store.renderer.view(view) else { continue };
-                        let (nodes, edges) = view_state.diff(&options, &mut sent, &change);
-                        drop(store);
-                        if nodes.is_empty() && edges.is_empty() {
-                            continue;
+    let mut ping = tokio::time::interval(state.config.ping_interval.max(Duration::from_secs(1)) * 5);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut heard = Instant::now();
+    'subscription: loop {
+        // A fresh outbox each time: a client that fell behind starts over from a full view.
+        let (outbox, mut messages) = mpsc::channel(OUTBOX_CAPACITY);
+        let Ok(Ok(client)) = state.with_store(move |store| store.subscribe(view, options, outbox)).await else {
+            return;
+        };
+        let _subscribed = Unsubscribe { state: state.clone(), client };
+        let mut quiet = Box::pin(tokio::time::sleep(HEARTBEAT));
+        loop {
+            let frame = tokio::select! {
+                message = messages.recv() => match message {
+                    Some(Outgoing::Full(message)) => {
+                        let text = tokio::task::spawn_blocking(move || serde_json::to_string(&message)).await;
+                        match text {
+                            Ok(Ok(text)) => ClientFrame::Text(text),
+                            _ => return,
                         }
-                        ViewMessage::Diff { view: view.as_str(), nodes, edges }
                     }
-                    Err(RecvError::Lagged(_)) => {
-                        // Too far behind to patch: start the client over.
-                        let store = state.store();
-                        let Some((graph, fresh)) = store.snapshot(view, &options) else { break };
-                        drop(store);
-                        sent = fresh;
-                        ViewMessage::Full { view: graph.view, nodes: graph.nodes, edges: graph.edges }
+                    Some(Outgoing::Diff(text)) => ClientFrame::Text(text.to_string()),
+                    // Dropped by the store: too far behind to patch.
+                    None => continue 'subscription,
+                },
+                event = incoming.next() => match event {
+                    Some(ClientEvent::Alive) => {
+                        heard = Instant::now();
+                        continue;
                     }
-                    Err(RecvError::Closed) => break,
-                };
-                match send(&mut sink, &message).await {
-                    Ok(bytes) => {
-                        Metrics::inc(&state.metrics.diffs_sent);
-                        Metrics::add(&state.metrics.diff_bytes_sent, bytes as u64);
+                    Some(ClientEvent::Close) | None => return,
+                },
+                _ = ping.tick() => {
+                    if heard.elapsed() >= state.config.client_timeout {
+                        tracing::info!(view = view.as_str(), "a view client stopped answering pings; closing it");
+                        return;
                     }
-                    Err(()) => break,
+                    ClientFrame::Ping
                 }
+                () = &mut quiet => ClientFrame::Text(HEARTBEAT_MESSAGE.to_owned()),
+            };
+            if let ClientFrame::Text(text) = &frame {
+                Metrics::add(&state.metrics.view_bytes_sent, text.len() as u64);
+                quiet.as_mut().reset(Instant::now() + HEARTBEAT);
             }
-            message = incoming.next() => {
-                if message.is_none() {
-                    break;
-                }
+            if sink.send(frame).await.is_err() {
+                return;
             }
         }
     }
 }
 
-async fn send<S: Sink<String> + Unpin>(sink: &mut S, message: &ViewMessage) -> Result<usize, ()> {
-    let text = serde_json::to_string(message).map_err(|_| ())?;
-    let bytes = text.len();
-    sink.send(text).await.map_err(|_| ())?;
-    Ok(bytes)
+/// Leaves the store's subscriptions when the stream ends, however it ends.
+struct Unsubscribe {
+    state: AppState,
+    client: crate::subscriptions::ClientId,
+}
+
+impl Drop for Unsubscribe {
+    fn drop(&mut self) {
+        let client = self.client;
+        self.state.post_to_store(move |store| store.unsubscribe(client));
+    }
 }
 
 struct ClientGauge(AppState);

@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use periscope_probe::collect::host::HostCollector;
-use periscope_probe::collect::{empty_report, Pass};
+use periscope_probe::collect::{empty_report, Collector, Pass};
 use sysinfo::{MemoryRefreshKind, System};
 
 fn main() -> anyhow::Result<()> {

@@ -110,6 +110,10 @@ struct Known {
 /// most processes on a host sleep, and their stat files are most of a scan's cost.
 const IDLE_AFTER: u32 = 3;
 const IDLE_EVERY: Duration = Duration::from_secs(10);
+/// A new process is reported once it has been seen this long: a `sleep 1` or
+/// a `wget` of a client loop never is (its connections still show, through
+/// conntrack), so its command line is not sent for a process already gone.
+const REPORT_AFTER: Duration = Duration::from_millis(1_500);
 
 pub struct ProcessCollector {
     host: HostId,
@@ -261,9 +265,14 @@ impl Collector for ProcessCollector {
             }
             let previous = self.known.remove(&pid).filter(|known| known.start_time == stat.start_time);
             if previous.is_none() && self.scanned {
-                // First sight: report it from the next scan on, if it is still there.
+                // New: report it once it has lived [`REPORT_AFTER`], if it is still there.
                 match self.pending.get(&pid) {
-                    Some((start_time, ..)) if *start_time == stat.start_time => {}
+                    Some((start_time, _, first_seen, _))
+                        if *start_time == stat.start_time && now.duration_since(*first_seen) >= REPORT_AFTER => {}
+                    Some((start_time, cpu_ticks, first_seen, _)) if *start_time == stat.start_time => {
+                        pending.insert(pid, (*start_time, *cpu_ticks, *first_seen, file));
+                        continue;
+                    }
                     _ => {
                         pending.insert(pid, (stat.start_time, stat.cpu_ticks, now, file));
                         continue;

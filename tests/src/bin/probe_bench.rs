@@ -1,12 +1,14 @@
 //! `probe-bench`: the probe's cost on a busy Docker host.
 //!
 //! For each container count N it starts N/2 busybox `httpd` servers and N/2
-//! clients looping `wget` against them every 0.2 s, plus one container
+//! clients looping `wget` against them (every 0.2 s and every 1 s, in turn:
+//! `--client-sleeps`), plus one container
 //! holding 200 idle processes; runs the release `periscope-probe` binary
 //! against a WebSocket sink on 127.0.0.1 that counts (and replays) what it
 //! receives; waits for the probe to settle; then measures over a window the
 //! probe's CPU (% of one core, from /proc/<pid>/stat), its RSS, and the bytes
-//! per second it sent. Every container is named `periscope-bench-<pid>-…` and
+//! per second it sent, counted as read off the TCP socket (WebSocket framing
+//! included). Every container is named `periscope-bench-<pid>-…` and
 //! removed afterwards. Traffic goes only to loopback and to these containers.
 //! The busybox image is the tests' own (`periscope_tests::docker`), so a
 //! bench run and a test run never build the same tag two ways.
@@ -23,7 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Parser;
 use futures_util::StreamExt;
-use periscope_report::{apply, Codec, ProbeMessage, Report};
+use periscope_report::{apply, Codec, ProbeMessage, Report, StreamDecoder};
 use periscope_tests::docker::{docker, ensure_image, IMAGE};
 use tokio::net::TcpListener;
 
@@ -46,6 +48,9 @@ struct Args {
     /// The probe's tick.
     #[arg(long, default_value_t = 1000)]
     tick_ms: u64,
+    /// Seconds each client sleeps between two requests, assigned in turn (issue 13's workload: 0.2 and 1).
+    #[arg(long, value_delimiter = ',', default_value = "0.2,1")]
+    client_sleeps: Vec<String>,
     /// The probe binary (default: `periscope-probe` beside this one).
     #[arg(long)]
     probe: Option<PathBuf>,
@@ -53,6 +58,7 @@ struct Args {
 
 #[derive(Default)]
 struct Sink {
+    /// Bytes read off the TCP sockets: WebSocket frames as on the wire, headers included.
     bytes: AtomicU64,
     frames: AtomicU64,
     report: Mutex<Option<Report>>,
@@ -123,7 +129,8 @@ fn measure(runtime: &tokio::runtime::Runtime, args: &Args, probe: &Path, count: 
     }
     for index in 0..count - servers {
         let ip = &server_ips[index % servers.max(1)];
-        let script = format!("while true; do wget -q -O /dev/null http://{ip}/; sleep 0.2; done");
+        let pause = &args.client_sleeps[index % args.client_sleeps.len().max(1)];
+        let script = format!("while true; do wget -q -O /dev/null http://{ip}/; sleep {pause}; done");
         docker(&["run", "-d", "--name", &format!("{prefix}wget-{index}"), IMAGE, "sh", "-c", &script])?;
     }
     let idle = "for i in $(seq 200); do sleep 86400 & done; wait";
@@ -192,17 +199,35 @@ fn measure_child(child: &mut Child, args: &Args, sink: &Sink) -> anyhow::Result<
     })
 }
 
-/// Accepts probe connections, counting binary bytes and replaying the report chain.
+/// Accepts probe connections, counting the bytes read off the TCP socket (the
+/// WebSocket framing included, as on the wire) and replaying the report chain.
 async fn serve(listener: TcpListener, sink: Arc<Sink>) {
-    let codec = Codec::default();
     while let Ok((stream, _)) = listener.accept().await {
-        let Ok(mut socket) = tokio_tungstenite::accept_async(stream).await else { continue };
-        while let Some(Ok(message)) = socket.next().await {
+        let counted = CountingStream { inner: stream, read: sink.clone() };
+        let Ok(socket) = tokio_tungstenite::accept_async(counted).await else { continue };
+        // Each connection's frames are one compressed stream.
+        let Ok(mut decoder) = StreamDecoder::new(Codec::default()) else { continue };
+        let (mut outgoing, mut incoming) = socket.split();
+        // Like the app, ping every second: a probe that hears nothing for long reconnects.
+        let mut ping = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            let message = tokio::select! {
+                _ = ping.tick() => {
+                    let ping = tokio_tungstenite::tungstenite::Message::Ping(Default::default());
+                    if futures_util::SinkExt::send(&mut outgoing, ping).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+                message = incoming.next() => match message {
+                    Some(Ok(message)) => message,
+                    _ => break,
+                },
+            };
             let tokio_tungstenite::tungstenite::Message::Binary(frame) = message else { continue };
-            sink.bytes.fetch_add(frame.len() as u64, Ordering::Relaxed);
             sink.frames.fetch_add(1, Ordering::Relaxed);
             let Ok(mut report) = sink.report.lock() else { continue };
-            match codec.decode::<ProbeMessage>(&frame) {
+            match decoder.decode::<ProbeMessage>(&frame) {
                 Ok(ProbeMessage::Snapshot(snapshot)) => {
                     sink.snapshot_bytes.store(frame.len() as u64, Ordering::Relaxed);
                     *report = Some(snapshot);
@@ -232,6 +257,50 @@ async fn serve(listener: TcpListener, sink: Arc<Sink>) {
                 Err(error) => eprintln!("   sink: undecodable frame: {error}"),
             }
         }
+    }
+}
+
+/// A TCP stream that counts the bytes read from it into the sink.
+struct CountingStream {
+    inner: tokio::net::TcpStream,
+    read: Arc<Sink>,
+}
+
+impl tokio::io::AsyncRead for CountingStream {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        let read = (buf.filled().len() - before) as u64;
+        self.read.bytes.fetch_add(read, Ordering::Relaxed);
+        poll
+    }
+}
+
+impl tokio::io::AsyncWrite for CountingStream {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use periscope_report::{apply, AppMessage, Codec, ProbeMessage, Report};
+use periscope_report::{apply, AppMessage, Codec, ProbeMessage, Report, StreamDecoder};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
@@ -125,8 +125,17 @@ async fn serve(stream: tokio::net::TcpStream, state: Arc<Mutex<AppState>>, mut c
         state.connections
     };
     let codec = Codec::default();
+    // Each connection's frames are one compressed stream.
+    let mut decoder = StreamDecoder::new(codec).expect("a zstd context");
+    // Like the app, ping every second: a probe that hears nothing for long reconnects.
+    let mut ping = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
+            _ = ping.tick() => {
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+            }
             command = commands.recv() => match command {
                 Some(Command::Send(message)) => {
                     let frame = codec.encode(&message).expect("encode an app message");
@@ -140,7 +149,7 @@ async fn serve(stream: tokio::net::TcpStream, state: Arc<Mutex<AppState>>, mut c
                 }
             },
             message = socket.next() => match message {
-                Some(Ok(Message::Binary(bytes))) => receive(&state, connection, &codec, &bytes),
+                Some(Ok(Message::Binary(bytes))) => receive(&state, connection, &mut decoder, &bytes),
                 Some(Ok(_)) => {}
                 _ => return,
             },
@@ -148,9 +157,9 @@ async fn serve(stream: tokio::net::TcpStream, state: Arc<Mutex<AppState>>, mut c
     }
 }
 
-fn receive(state: &Mutex<AppState>, connection: u32, codec: &Codec, bytes: &[u8]) {
+fn receive(state: &Mutex<AppState>, connection: u32, decoder: &mut StreamDecoder, bytes: &[u8]) {
     let mut state = state.lock().unwrap();
-    let message = match codec.decode::<ProbeMessage>(bytes) {
+    let message = match decoder.decode::<ProbeMessage>(bytes) {
         Ok(message) => message,
         Err(error) => {
             state.errors.push(format!("decode: {error}"));

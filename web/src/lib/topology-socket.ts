@@ -9,11 +9,19 @@ export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
 const FIRST_RETRY_MS = 500;
 const MAX_RETRY_MS = 10_000;
+/** The app sends at least a heartbeat every 5 s; this long without a message means the link is dead. */
+export const SILENCE_MS = 15_000;
+
+/** Half the delay fixed, half random, so a restarted app is not hit by every browser at once. */
+export function withJitter(ms: number, random: () => number = Math.random): number {
+  return ms / 2 + random() * (ms / 2);
+}
 
 export class TopologySocket {
   private socket: WebSocket | null = null;
   private retryMs = FIRST_RETRY_MS;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private silenceTimer: ReturnType<typeof setTimeout> | null = null;
   private stopped = false;
   state: ConnectionState = 'connecting';
 
@@ -37,8 +45,10 @@ export class TopologySocket {
     socket.onopen = () => {
       this.retryMs = FIRST_RETRY_MS;
       this.setState('open');
+      this.watchSilence(socket);
     };
     socket.onmessage = (event: MessageEvent) => {
+      this.watchSilence(socket);
       if (typeof event.data !== 'string') return;
       let message: ViewMessage;
       try {
@@ -58,17 +68,37 @@ export class TopologySocket {
     socket.onclose = (event: CloseEvent) => {
       if (this.socket !== socket) return;
       this.socket = null;
+      this.clearSilence();
       if (this.stopped) return;
       this.setState('reconnecting', event.reason || `closed (${event.code})`);
-      this.retryTimer = setTimeout(() => this.connect(), this.retryMs);
+      this.retryTimer = setTimeout(() => this.connect(), withJitter(this.retryMs));
       this.retryMs = Math.min(MAX_RETRY_MS, this.retryMs * 2);
     };
     // Errors are always followed by close, which schedules the retry.
     socket.onerror = () => {};
   }
 
+  /** A half-open connection never closes by itself: give up on it after a silence. */
+  private watchSilence(socket: WebSocket): void {
+    this.clearSilence();
+    this.silenceTimer = setTimeout(() => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      socket.close();
+      this.setState('reconnecting', `no message for ${SILENCE_MS / 1000} s`);
+      this.retryTimer = setTimeout(() => this.connect(), withJitter(this.retryMs));
+      this.retryMs = Math.min(MAX_RETRY_MS, this.retryMs * 2);
+    }, SILENCE_MS);
+  }
+
+  private clearSilence(): void {
+    if (this.silenceTimer !== null) clearTimeout(this.silenceTimer);
+    this.silenceTimer = null;
+  }
+
   close(): void {
     this.stopped = true;
+    this.clearSilence();
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     const socket = this.socket;
     this.socket = null;
