@@ -22,6 +22,7 @@ pub mod collect;
 pub mod link;
 pub mod publish;
 pub mod queue;
+pub mod sys;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -26,16 +26,6 @@ const HEARTBEAT: Duration = Duration::from_secs(5);
 /// Docker events come in bursts (create, network connect, start): gather them.
 const EVENT_DEBOUNCE: Duration = Duration::from_millis(30);
 
-/// Random bits from the kernel (for IDs and jitter); never fails.
-pub fn random_u64() -> u64 {
-    let mut bytes = [0u8; 8];
-    if let Ok(8) = rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::NONBLOCK) {
-        return u64::from_ne_bytes(bytes);
-    }
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    (nanos as u64) ^ u64::from(std::process::id()).rotate_left(32)
-}
-
 /// Where the chain of frames stands on the current connection.
 struct Chain {
     generation: Option<u64>,

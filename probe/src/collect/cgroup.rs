@@ -17,7 +17,8 @@ use periscope_report::{ContainerId, ContainerState, ContainerStats};
 use procfs::process::MountInfos;
 use procfs::{FromRead, ProcessCGroups};
 
-use crate::collect::{read_small, Collector, Held, Pass};
+use crate::collect::{Collector, Pass};
+use crate::sys::held::{read_small, Held};
 
 /// Where a process sits in each hierarchy, from /proc/<pid>/cgroup.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

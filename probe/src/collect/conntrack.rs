@@ -24,8 +24,8 @@ use periscope_report::{Connection, ConnectionId, Protocol, Source, SourceState, 
 use tracing::{debug, info, warn};
 
 use crate::collect::capabilities::{Cap, Capabilities};
-use crate::collect::netlink::{self, read_u16_be, read_u32_be};
 use crate::collect::{Collector, Pass};
+use crate::sys::netlink::{self, read_u16_be, read_u32_be};
 
 const NFNL_SUBSYS_CTNETLINK: u16 = 1;
 const IPCTNL_MSG_CT_NEW: u16 = 0;

@@ -17,7 +17,8 @@ use periscope_report::{Host, HostId, Interface, IpNetwork, Source, SourceState, 
 
 use sysinfo::{CpuRefreshKind, Networks, System};
 
-use crate::collect::{read_small, Collector, Held, Pass};
+use crate::collect::{Collector, Pass};
+use crate::sys::held::{read_small, Held};
 
 const INTERFACES_EVERY: Duration = Duration::from_secs(10);
 

@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 use periscope_report::{ContainerId, HostId, Process, ProcessId, Source, SourceState, SourceStatus};
 
 use crate::collect::cgroup::{read_proc_cgroup, CgroupPaths};
-use crate::collect::{read_small, Collector, Held, Pass, ScannedProcess};
+use crate::collect::{Collector, Pass, ScannedProcess};
+use crate::sys::held::{read_small, Held};
 
 const PF_KTHREAD: u32 = 0x0020_0000;
 

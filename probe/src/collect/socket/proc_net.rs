@@ -12,8 +12,7 @@ use periscope_report::{Protocol, SocketState, Source};
 use procfs::net::{TcpNetEntries, UdpNetEntries};
 use procfs::FromReadSI;
 
-use crate::collect::sock_diag::udp_state;
-use crate::collect::socket::{tcp_state, Netns, RawSocket, SocketSource};
+use crate::collect::socket::source::{tcp_state, udp_state, Netns, RawSocket, SocketSource};
 
 /// Reads /proc/<pid>/net tables.
 pub struct ProcNet {

@@ -14,8 +14,8 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use periscope_report::{Protocol, SocketState, Source, TcpInfo};
 
-use crate::collect::netlink::{self, read_u16_be, read_u32_ne, read_u64_ne};
-use crate::collect::socket::{tcp_state, Checked, DiagKey, Netns, RawSocket, SocketSource};
+use crate::collect::socket::source::{tcp_state, udp_state, Checked, DiagKey, Netns, RawSocket, SocketSource};
+use crate::sys::netlink::{self, read_u16_be, read_u32_ne, read_u64_ne};
 
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const INET_DIAG_INFO: u16 = 2;
@@ -273,14 +273,6 @@ pub fn parse_diag_message(payload: &[u8], protocol: Protocol) -> Option<RawSocke
         tcp,
         diag: Some(diag),
     })
-}
-
-pub fn udp_state(kernel_state: u8) -> periscope_report::SocketState {
-    if kernel_state == 1 {
-        periscope_report::SocketState::Established
-    } else {
-        periscope_report::SocketState::Listen
-    }
 }
 
 fn address(family: u8, bytes: &[u8]) -> Option<IpAddr> {
