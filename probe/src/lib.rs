@@ -50,6 +50,10 @@ pub struct Config {
     #[arg(long, env = "PERISCOPE_PROBE_ID")]
     pub probe_id: Option<String>,
 
+    /// Where the host's procfs is mounted (e.g. /host/proc in a container that mounts it there).
+    #[arg(long = "proc-root", env = "PERISCOPE_PROC_ROOT", default_value = "/proc")]
+    pub proc_root: PathBuf,
+
     /// The Docker engine's socket.
     #[arg(long, env = "PERISCOPE_DOCKER_SOCKET", default_value = "/var/run/docker.sock")]
     pub docker_socket: PathBuf,
@@ -99,6 +103,7 @@ impl Default for Config {
             tick_ms: 1000,
             host_id: None,
             probe_id: None,
+            proc_root: PathBuf::from("/proc"),
             docker_socket: PathBuf::from("/var/run/docker.sock"),
             no_docker: false,
             no_conntrack: false,

@@ -16,7 +16,7 @@ fn main() -> anyhow::Result<()> {
     println!("| per tick, {ticks} ticks | CPU (µs) | wall (µs) |");
     println!("| --- | --- | --- |");
 
-    let mut held = HostCollector::new(periscope_report::HostId::new("bench"));
+    let mut held = HostCollector::new(periscope_report::HostId::new("bench"), Default::default());
     let mut report = empty_report(periscope_report::ProbeId::new("bench"), None);
     // Interfaces are read on the first pass only (every 10 s in the probe): leave them out of the loop.
     let now = Instant::now();

@@ -17,6 +17,8 @@ use std::path::Path;
 
 use periscope_report::SourceState;
 
+use crate::sys::proc_root::ProcRoot;
+
 /// Capability numbers (linux/capability.h) of the ones the probe uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cap {
@@ -59,14 +61,17 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
-    /// Runs the checks against the live system.
-    pub fn check() -> Capabilities {
+    /// Runs the checks against the live system, reading procfs under `proc`.
+    pub fn check(proc: &ProcRoot) -> Capabilities {
         let euid = rustix::process::geteuid().as_raw();
-        let effective = procfs::process::Process::myself().and_then(|me| me.status()).map(|s| s.capeff).unwrap_or(0);
+        let effective = procfs::process::Process::new_with_root(proc.file("self"))
+            .and_then(|me| me.status())
+            .map(|s| s.capeff)
+            .unwrap_or(0);
         let mut capabilities =
             Capabilities { euid, effective, foreign_processes: Access::Allowed, setns: Access::Allowed };
-        capabilities.foreign_processes = capabilities.check_foreign_processes();
-        capabilities.setns = capabilities.check_setns();
+        capabilities.foreign_processes = capabilities.check_foreign_processes(proc);
+        capabilities.setns = capabilities.check_setns(proc);
         capabilities
     }
 
@@ -86,12 +91,16 @@ impl Capabilities {
     /// them: other users' first, then any other. Allowed when one can be
     /// read (a process that still cannot is counted by the socket collector
     /// as it walks).
-    fn check_foreign_processes(&self) -> Access {
+    fn check_foreign_processes(&self, proc: &ProcRoot) -> Access {
         let needed: &[&[Cap]] = &[&[Cap::SysPtrace], &[Cap::DacReadSearch, Cap::DacOverride]];
-        let candidates = foreign_pids(std::process::id(), self.euid);
+        let own = std::fs::read_link(proc.file("self"))
+            .ok()
+            .and_then(|link| link.to_str()?.parse().ok())
+            .unwrap_or_else(std::process::id);
+        let candidates = foreign_pids(proc, own, self.euid);
         let mut last_error = None;
         for pid in candidates.iter().take(MAX_TRIES) {
-            match try_read_process(*pid) {
+            match try_read_process(proc, *pid) {
                 Ok(()) => return Access::Allowed,
                 Err(error) if is_permission_denied(&error) => last_error = Some(error),
                 // Gone meanwhile: try the next one.
@@ -116,12 +125,17 @@ impl Capabilities {
 
     /// `setns` into the probe's own network namespace: the kernel checks the
     /// same capability as for any other one, and nothing changes if it works.
-    fn check_setns(&self) -> Access {
-        let attempt = std::thread::Builder::new().name("periscope-setns-check".into()).spawn(|| -> io::Result<()> {
-            let own = std::fs::File::open("/proc/self/ns/net")?;
-            rustix::thread::move_into_link_name_space(own.as_fd(), Some(rustix::thread::LinkNameSpaceType::Network))?;
-            Ok(())
-        });
+    fn check_setns(&self, proc: &ProcRoot) -> Access {
+        let own_netns = proc.file("self/ns/net");
+        let attempt =
+            std::thread::Builder::new().name("periscope-setns-check".into()).spawn(move || -> io::Result<()> {
+                let own = std::fs::File::open(own_netns)?;
+                rustix::thread::move_into_link_name_space(
+                    own.as_fd(),
+                    Some(rustix::thread::LinkNameSpaceType::Network),
+                )?;
+                Ok(())
+            });
         let result = match attempt {
             Ok(handle) => handle.join().unwrap_or_else(|_| Err(io::Error::other("setns check thread panicked"))),
             Err(error) => Err(error),
@@ -180,9 +194,9 @@ pub fn is_permission_denied(error: &io::Error) -> bool {
 
 /// Lists `pid`'s open files and reads one link and its network namespace,
 /// as the socket collector does.
-fn try_read_process(pid: u32) -> io::Result<()> {
-    std::fs::read_link(format!("/proc/{pid}/ns/net"))?;
-    let mut entries = std::fs::read_dir(format!("/proc/{pid}/fd"))?;
+fn try_read_process(proc: &ProcRoot, pid: u32) -> io::Result<()> {
+    std::fs::read_link(proc.pid_file(pid, "ns/net"))?;
+    let mut entries = std::fs::read_dir(proc.pid_file(pid, "fd"))?;
     if let Some(entry) = entries.next() {
         std::fs::read_link(entry?.path())?;
     }
@@ -193,8 +207,8 @@ fn try_read_process(pid: u32) -> io::Result<()> {
 const MAX_TRIES: usize = 16;
 
 /// Pids other than `own`: those of other users than `euid` first.
-fn foreign_pids(own: u32, euid: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+fn foreign_pids(proc: &ProcRoot, own: u32, euid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir(proc.path()) else { return Vec::new() };
     let mut pids: Vec<(bool, u32)> = entries
         .flatten()
         .filter_map(|entry| {
@@ -265,7 +279,7 @@ mod tests {
     /// Against this machine: the checks run, and as root with every capability everything is allowed.
     #[test]
     fn checks_run_here() {
-        let found = Capabilities::check();
+        let found = Capabilities::check(&ProcRoot::default());
         assert_eq!(found.euid, rustix::process::geteuid().as_raw());
         if found.euid == 0 && found.has(Cap::SysPtrace) && found.has(Cap::SysAdmin) {
             assert_eq!(found.foreign_processes, Access::Allowed);

@@ -19,6 +19,7 @@ use procfs::{FromRead, ProcessCGroups};
 
 use crate::collect::{Collector, Pass};
 use crate::sys::held::{read_small, Held};
+use crate::sys::proc_root::ProcRoot;
 
 /// Where a process sits in each hierarchy, from /proc/<pid>/cgroup.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -154,6 +155,7 @@ const LIMIT_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Fills `stats` of every running container from its cgroup files.
 pub struct CgroupCollector {
+    proc: ProcRoot,
     mounts: CgroupMounts,
     last_cpu: HashMap<ContainerId, CpuSample>,
     limits: HashMap<ContainerId, (Option<u64>, Instant)>,
@@ -170,9 +172,11 @@ struct ContainerFiles {
 }
 
 impl CgroupCollector {
-    pub fn new() -> CgroupCollector {
-        let mounts = MountInfos::from_file("/proc/self/mountinfo").map(CgroupMounts::from).unwrap_or_default();
+    /// Finds the hierarchies from the probe's own mountinfo under `proc`.
+    pub fn new(proc: ProcRoot) -> CgroupCollector {
+        let mounts = MountInfos::from_file(proc.file("self/mountinfo")).map(CgroupMounts::from).unwrap_or_default();
         CgroupCollector {
+            proc,
             mounts,
             last_cpu: HashMap::new(),
             limits: HashMap::new(),
@@ -183,6 +187,7 @@ impl CgroupCollector {
 
     fn read_stats(&mut self, id: &ContainerId, main_pid: u32, paths: &CgroupPaths, now: Instant) -> ContainerStats {
         let files = self.files.entry(id.clone()).or_default();
+        let proc = &self.proc;
         let buffer = &mut self.buffer;
         // Paths are built only when a file is not held open yet (the first
         // read, or after it failed): joining them is most of the work otherwise.
@@ -227,7 +232,7 @@ impl CgroupCollector {
         let (network_rx_bytes, network_tx_bytes) = read_parsed(
             &mut files.net_dev,
             buffer,
-            || Some(format!("/proc/{main_pid}/net/dev").into()),
+            || Some(proc.pid_file(main_pid, "net/dev")),
             |text| Some(parse_net_dev(text)),
         )
         .unwrap_or((0, 0));
@@ -271,7 +276,7 @@ fn parse_number(text: &str) -> Option<u64> {
 
 impl Default for CgroupCollector {
     fn default() -> Self {
-        CgroupCollector::new()
+        CgroupCollector::new(ProcRoot::default())
     }
 }
 

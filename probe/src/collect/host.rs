@@ -19,6 +19,7 @@ use sysinfo::{CpuRefreshKind, Networks, System};
 
 use crate::collect::{Collector, Pass};
 use crate::sys::held::{read_small, Held};
+use crate::sys::proc_root::ProcRoot;
 
 const INTERFACES_EVERY: Duration = Duration::from_secs(10);
 
@@ -64,12 +65,13 @@ pub fn machine_id() -> Option<String> {
         .find(|id| !id.is_empty())
 }
 
-pub fn hostname() -> String {
-    read_small("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|| "unknown".into())
+pub fn hostname(proc: &ProcRoot) -> String {
+    read_small(proc.file("sys/kernel/hostname")).map(|h| h.trim().to_owned()).unwrap_or_else(|| "unknown".into())
 }
 
 pub struct HostCollector {
     id: HostId,
+    proc: ProcRoot,
     os: String,
     kernel: String,
     cpu_count: u32,
@@ -81,15 +83,15 @@ pub struct HostCollector {
     buffer: Vec<u8>,
 }
 
-/// Read every tick, held open: /proc/stat, meminfo, uptime, loadavg, hostname.
-const TICK_FILES: [&str; 5] =
-    ["/proc/stat", "/proc/meminfo", "/proc/uptime", "/proc/loadavg", "/proc/sys/kernel/hostname"];
+/// Read every tick under the proc root, held open: stat, meminfo, uptime, loadavg, hostname.
+const TICK_FILES: [&str; 5] = ["stat", "meminfo", "uptime", "loadavg", "sys/kernel/hostname"];
 
 impl HostCollector {
-    pub fn new(id: HostId) -> HostCollector {
+    pub fn new(id: HostId, proc: ProcRoot) -> HostCollector {
         let facts = StaticFacts::read();
         HostCollector {
             id,
+            proc,
             os: facts.os,
             kernel: facts.kernel,
             cpu_count: facts.cpu_count,
@@ -124,12 +126,15 @@ impl Collector for HostCollector {
         // was a large allocation that made malloc consolidate its free lists.
         let [stat, meminfo, uptime, loadavg, hostname] = &mut self.files;
         let buffer = &mut self.buffer;
-        let cpu = stat.read_text(|| TICK_FILES[0].into(), buffer).and_then(parse_cpu_times);
-        let meminfo = meminfo.read_text(|| TICK_FILES[1].into(), buffer).and_then(parse_meminfo);
-        let uptime = uptime.read_text(|| TICK_FILES[2].into(), buffer).and_then(parse_uptime);
-        let loadavg = loadavg.read_text(|| TICK_FILES[3].into(), buffer).and_then(parse_loadavg);
-        let hostname =
-            hostname.read_text(|| TICK_FILES[4].into(), buffer).map(|text| text.trim().to_owned()).unwrap_or_default();
+        let proc = &self.proc;
+        let cpu = stat.read_text(|| proc.file(TICK_FILES[0]), buffer).and_then(parse_cpu_times);
+        let meminfo = meminfo.read_text(|| proc.file(TICK_FILES[1]), buffer).and_then(parse_meminfo);
+        let uptime = uptime.read_text(|| proc.file(TICK_FILES[2]), buffer).and_then(parse_uptime);
+        let loadavg = loadavg.read_text(|| proc.file(TICK_FILES[3]), buffer).and_then(parse_loadavg);
+        let hostname = hostname
+            .read_text(|| proc.file(TICK_FILES[4]), buffer)
+            .map(|text| text.trim().to_owned())
+            .unwrap_or_default();
         let cpu_percent = match (cpu, self.last_cpu) {
             (Some((busy, total)), Some((last_busy, last_total))) if total > last_total => {
                 busy.saturating_sub(last_busy) as f64 / (total - last_total) as f64 * 100.0

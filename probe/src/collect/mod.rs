@@ -34,6 +34,7 @@ use crate::collect::host::HostCollector;
 use crate::collect::process::ProcessCollector;
 use crate::collect::socket::SocketCollector;
 use crate::collect::steady::Steady;
+use crate::sys::proc_root::ProcRoot;
 use crate::Config;
 
 /// One source of the report: a name (for logs and spans) and a collect step.
@@ -78,7 +79,8 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(config: &Config) -> Shared {
-        let capabilities = Arc::new(Capabilities::check());
+        let proc = ProcRoot::new(&config.proc_root);
+        let capabilities = Arc::new(Capabilities::check(&proc));
         for access in [&capabilities.foreign_processes, &capabilities.setns] {
             if let Access::Denied(reason) = access {
                 warn!(euid = capabilities.euid, "{reason}");
@@ -87,7 +89,7 @@ impl Shared {
         let docker = (!config.no_docker)
             .then(|| Arc::new(Mutex::new(DockerView::new(SourceState::Unavailable { reason: "connecting".into() }))));
         let conntrack = (!config.no_conntrack).then(|| {
-            let netns = std::fs::read_link("/proc/self/ns/net")
+            let netns = std::fs::read_link(proc.file("self/ns/net"))
                 .ok()
                 .and_then(|link| process::namespace_inode(&link.to_string_lossy()))
                 .unwrap_or(0);
@@ -117,23 +119,30 @@ pub struct Probe {
 
 impl Probe {
     pub fn new(config: &Config, shared: &Shared) -> Probe {
+        let proc = ProcRoot::new(&config.proc_root);
         let host_id = HostId::new(
-            config.host_id.clone().filter(|id| !id.is_empty()).or_else(host::machine_id).unwrap_or_else(host::hostname),
-        );
-        let probe_id = ProbeId::new(
             config
-                .probe_id
+                .host_id
                 .clone()
                 .filter(|id| !id.is_empty())
-                .unwrap_or_else(|| format!("{}-{:08x}", host::hostname(), crate::sys::random::random_u64() as u32)),
+                .or_else(host::machine_id)
+                .unwrap_or_else(|| host::hostname(&proc)),
         );
+        let probe_id =
+            ProbeId::new(config.probe_id.clone().filter(|id| !id.is_empty()).unwrap_or_else(|| {
+                format!("{}-{:08x}", host::hostname(&proc), crate::sys::random::random_u64() as u32)
+            }));
         Probe {
             probe_id,
-            host: HostCollector::new(host_id.clone()),
+            host: HostCollector::new(host_id.clone(), proc.clone()),
             docker: shared.docker.clone().map(DockerCollector::new),
-            processes: ProcessCollector::new(host_id, config.omit_cmd_args),
-            cgroup: CgroupCollector::new(),
-            sockets: SocketCollector::new(config.proc_net_only, Duration::from_secs(config.socket_check_secs)),
+            processes: ProcessCollector::new(host_id, config.omit_cmd_args, proc.clone()),
+            cgroup: CgroupCollector::new(proc.clone()),
+            sockets: SocketCollector::new(
+                config.proc_net_only,
+                Duration::from_secs(config.socket_check_secs),
+                proc.clone(),
+            ),
             conntrack: shared.conntrack.clone().map(ConntrackCollector::new),
             capabilities: shared.capabilities.clone(),
             steady: Steady::new(Duration::from_secs(config.metrics_refresh_secs)),

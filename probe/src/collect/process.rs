@@ -23,6 +23,7 @@ use periscope_report::{ContainerId, HostId, Process, ProcessId, Source, SourceSt
 use crate::collect::cgroup::{read_proc_cgroup, CgroupPaths};
 use crate::collect::{Collector, Pass, ScannedProcess};
 use crate::sys::held::{read_small, Held};
+use crate::sys::proc_root::ProcRoot;
 
 const PF_KTHREAD: u32 = 0x0020_0000;
 
@@ -118,6 +119,7 @@ const REPORT_AFTER: Duration = Duration::from_millis(1_500);
 
 pub struct ProcessCollector {
     host: HostId,
+    proc: ProcRoot,
     omit_cmd_args: bool,
     clock_ticks_per_sec: f64,
     page_size: u64,
@@ -138,9 +140,11 @@ pub struct ProcessCollector {
 }
 
 impl ProcessCollector {
-    pub fn new(host: HostId, omit_cmd_args: bool) -> ProcessCollector {
+    /// Reads processes under `proc` (the host's /proc, or a captured tree in a test).
+    pub fn new(host: HostId, omit_cmd_args: bool, proc: ProcRoot) -> ProcessCollector {
         ProcessCollector {
             host,
+            proc,
             omit_cmd_args,
             clock_ticks_per_sec: rustix::param::clock_ticks_per_second().max(1) as f64,
             page_size: rustix::param::page_size() as u64,
@@ -166,18 +170,20 @@ impl ProcessCollector {
     }
 
     fn read_stat(&mut self, pid: u32, file: &mut Held) -> Option<ProcStat> {
-        parse_stat(file.read_text(|| format!("/proc/{pid}/stat").into(), &mut self.stat_buffer)?)
+        let proc = &self.proc;
+        parse_stat(file.read_text(|| proc.pid_file(pid, "stat"), &mut self.stat_buffer)?)
     }
 
     fn learn(&mut self, stat: &ProcStat, now: Instant) -> Option<Known> {
         let pid = stat.pid;
-        let uid = std::fs::metadata(format!("/proc/{pid}")).ok()?.uid();
-        let mut cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).map(|b| parse_cmdline(&b)).unwrap_or_default();
+        let uid = std::fs::metadata(self.proc.pid_dir(pid)).ok()?.uid();
+        let mut cmdline =
+            std::fs::read(self.proc.pid_file(pid, "cmdline")).map(|b| parse_cmdline(&b)).unwrap_or_default();
         if self.omit_cmd_args {
             cmdline.truncate(1);
         }
-        let cgroup = read_proc_cgroup(format!("/proc/{pid}/cgroup").as_ref()).map(Arc::new);
-        let netns = std::fs::read_link(format!("/proc/{pid}/ns/net"))
+        let cgroup = read_proc_cgroup(&self.proc.pid_file(pid, "cgroup")).map(Arc::new);
+        let netns = std::fs::read_link(self.proc.pid_file(pid, "ns/net"))
             .ok()
             .and_then(|link| namespace_inode(&link.to_string_lossy()));
         Some(Known {
@@ -209,12 +215,12 @@ impl Collector for ProcessCollector {
 
     fn collect(&mut self, pass: &mut Pass<'_>) {
         let now = pass.now;
-        let directory = match std::fs::read_dir("/proc") {
+        let directory = match std::fs::read_dir(self.proc.path()) {
             Ok(directory) => directory,
             Err(error) => {
                 pass.sources.push(SourceStatus {
                     source: Source::Proc,
-                    state: SourceState::Unavailable { reason: format!("/proc: {error}") },
+                    state: SourceState::Unavailable { reason: format!("{}: {error}", self.proc.path().display()) },
                 });
                 return;
             }
@@ -352,7 +358,7 @@ mod tests {
     /// while user processes, this one included, are reported on every scan.
     #[test]
     fn kernel_threads_are_remembered_not_reported() {
-        let mut collector = ProcessCollector::new(HostId::new("test"), false);
+        let mut collector = ProcessCollector::new(HostId::new("test"), false, ProcRoot::default());
         let start = Instant::now();
         let own = std::process::id();
         for tick in 0..3 {

@@ -43,6 +43,7 @@ use crate::collect::socket::sock_diag::SockDiag;
 use crate::collect::socket::source::{Checked, Netns, RawSocket, SocketKinds, SocketSource};
 use crate::collect::{Collector, Pass, ScannedProcess};
 use crate::sys::held::Held;
+use crate::sys::proc_root::ProcRoot;
 
 /// Every process is re-walked at least this often.
 pub const REWALK_AFTER: Duration = Duration::from_secs(60);
@@ -70,6 +71,7 @@ pub fn parse_sockstat(text: &str, kinds: &mut SocketKinds) {
 
 /// A namespace's sockstat files, held open, read through `pid`.
 struct SockstatFiles {
+    proc: ProcRoot,
     pid: u32,
     v4: Held,
     v6: Held,
@@ -77,10 +79,10 @@ struct SockstatFiles {
 
 /// `None` when the reader pid is gone; a kernel without IPv6 has no sockstat6.
 fn read_sockstat(files: &mut SockstatFiles, buffer: &mut Vec<u8>) -> Option<SocketKinds> {
-    let pid = files.pid;
+    let (pid, proc) = (files.pid, &files.proc);
     let mut kinds = SocketKinds::default();
-    parse_sockstat(files.v4.read_text(|| format!("/proc/{pid}/net/sockstat").into(), buffer)?, &mut kinds);
-    if let Some(text) = files.v6.read_text(|| format!("/proc/{pid}/net/sockstat6").into(), buffer) {
+    parse_sockstat(files.v4.read_text(|| proc.pid_file(pid, "net/sockstat"), buffer)?, &mut kinds);
+    if let Some(text) = files.v6.read_text(|| proc.pid_file(pid, "net/sockstat6"), buffer) {
         parse_sockstat(text, &mut kinds);
     }
     Some(kinds)
@@ -208,6 +210,7 @@ pub struct SocketPassStats {
 }
 
 pub struct SocketCollector {
+    proc: ProcRoot,
     primary: Box<dyn SocketSource>,
     fallback: Option<ProcNet>,
     primary_unavailable: Option<SourceState>,
@@ -224,16 +227,16 @@ pub struct SocketCollector {
 impl SocketCollector {
     /// sock_diag when it works here (unless `proc_net_only`), else /proc/<pid>/net.
     /// `check_every`: how often a namespace whose counters did not move is checked anyway.
-    pub fn new(proc_net_only: bool, check_every: Duration) -> SocketCollector {
+    pub fn new(proc_net_only: bool, check_every: Duration, proc: ProcRoot) -> SocketCollector {
         let (primary, fallback, primary_unavailable): (Box<dyn SocketSource>, _, _) = if proc_net_only {
             (
-                Box::new(ProcNet::new()),
+                Box::new(ProcNet::new(proc.clone())),
                 None,
                 Some(SourceState::Unavailable { reason: "disabled by --proc-net-only".to_owned() }),
             )
         } else {
-            match SockDiag::new() {
-                Ok(diag) => (Box::new(diag), Some(ProcNet::new()), None),
+            match SockDiag::new(proc.clone()) {
+                Ok(diag) => (Box::new(diag), Some(ProcNet::new(proc.clone())), None),
                 Err(error) => {
                     warn!(%error, "netlink sock_diag unavailable, reading /proc/<pid>/net instead");
                     let reason = format!("sock_diag: {error}");
@@ -242,11 +245,12 @@ impl SocketCollector {
                     } else {
                         SourceState::Unavailable { reason }
                     };
-                    (Box::new(ProcNet::new()), None, Some(state))
+                    (Box::new(ProcNet::new(proc.clone())), None, Some(state))
                 }
             }
         };
         SocketCollector {
+            proc,
             primary,
             fallback,
             primary_unavailable,
@@ -262,7 +266,7 @@ impl SocketCollector {
     }
 
     fn walk(&mut self, owner: Owner, now: Instant) {
-        let (found, denied) = match walk_fds(owner.0) {
+        let (found, denied) = match walk_fds(&self.proc, owner.0) {
             Ok(found) => (found, false),
             // Not ours to read: remembered as walked with nothing found, so it is
             // tried again only at the rolling refresh, and counted, so the report
@@ -295,8 +299,8 @@ struct FdWalk {
 
 /// Lists the socket inodes among `/proc/<pid>/fd`: an error when the process
 /// is gone, or when its files are not the probe's to read (permission denied).
-fn walk_fds(pid: u32) -> std::io::Result<FdWalk> {
-    let directory = std::fs::read_dir(format!("/proc/{pid}/fd"))?;
+fn walk_fds(proc: &ProcRoot, pid: u32) -> std::io::Result<FdWalk> {
+    let directory = std::fs::read_dir(proc.pid_file(pid, "fd"))?;
     let mut walk = FdWalk { inodes: Vec::new(), open_fds: 0 };
     for entry in directory.flatten() {
         walk.open_fds += 1;
@@ -356,10 +360,14 @@ impl Collector for SocketCollector {
         let mut to_check: Vec<Netns> = Vec::new();
         self.sockstat.retain(|inode, _| namespaces.contains_key(inode));
         for (&inode, &pid) in &namespaces {
-            let files =
-                self.sockstat.entry(inode).or_insert_with(|| SockstatFiles { pid, v4: Held::new(), v6: Held::new() });
+            let files = self.sockstat.entry(inode).or_insert_with(|| SockstatFiles {
+                proc: self.proc.clone(),
+                pid,
+                v4: Held::new(),
+                v6: Held::new(),
+            });
             if files.pid != pid {
-                *files = SockstatFiles { pid, v4: Held::new(), v6: Held::new() };
+                *files = SockstatFiles { proc: self.proc.clone(), pid, v4: Held::new(), v6: Held::new() };
             }
             let Some(kinds) = read_sockstat(files, &mut self.buffer) else {
                 // The reader exited mid-pass: keep last tick's view of this namespace.

@@ -13,21 +13,17 @@ use procfs::net::{TcpNetEntries, UdpNetEntries};
 use procfs::FromReadSI;
 
 use crate::collect::socket::source::{tcp_state, udp_state, Netns, RawSocket, SocketSource};
+use crate::sys::proc_root::ProcRoot;
 
 /// Reads /proc/<pid>/net tables.
 pub struct ProcNet {
+    proc: ProcRoot,
     buffer: Vec<u8>,
 }
 
 impl ProcNet {
-    pub fn new() -> ProcNet {
-        ProcNet { buffer: Vec::with_capacity(64 * 1024) }
-    }
-}
-
-impl Default for ProcNet {
-    fn default() -> Self {
-        ProcNet::new()
+    pub fn new(proc: ProcRoot) -> ProcNet {
+        ProcNet { proc, buffer: Vec::with_capacity(64 * 1024) }
     }
 }
 
@@ -44,7 +40,7 @@ impl SocketSource for ProcNet {
                 continue;
             }
             self.buffer.clear();
-            let path = format!("/proc/{}/net/{file}", netns.pid);
+            let path = self.proc.pid_file(netns.pid, &format!("net/{file}"));
             match std::fs::File::open(&path).and_then(|mut f| f.read_to_end(&mut self.buffer)) {
                 Ok(_) => {}
                 // A kernel without IPv6 has no tcp6; other files may vanish with the pid.
@@ -52,7 +48,7 @@ impl SocketSource for ProcNet {
                 Err(error) => return Err(error),
             }
             parse_table(&self.buffer, protocol, out)
-                .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, format!("{path}: {error}")))?;
+                .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {error}", path.display())))?;
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ use periscope_report::{Protocol, SocketState, Source, TcpInfo};
 
 use crate::collect::socket::source::{tcp_state, udp_state, Checked, DiagKey, Netns, RawSocket, SocketSource};
 use crate::sys::netlink::{self, read_u16_be, read_u32_ne, read_u64_ne};
+use crate::sys::proc_root::ProcRoot;
 
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const INET_DIAG_INFO: u16 = 2;
@@ -36,6 +37,7 @@ const MAX_LOOKUPS: usize = 128;
 
 /// Reads sockets through INET_DIAG, one netlink socket per network namespace.
 pub struct SockDiag {
+    proc: ProcRoot,
     sockets: HashMap<u64, OwnedFd>,
     buffer: Vec<u8>,
     seq: u32,
@@ -43,8 +45,8 @@ pub struct SockDiag {
 
 impl SockDiag {
     /// Checks that sock_diag works in the probe's own namespace.
-    pub fn new() -> io::Result<SockDiag> {
-        let mut probe = SockDiag { sockets: HashMap::new(), buffer: vec![0; 64 * 1024], seq: 1 };
+    pub fn new(proc: ProcRoot) -> io::Result<SockDiag> {
+        let mut probe = SockDiag { proc, sockets: HashMap::new(), buffer: vec![0; 64 * 1024], seq: 1 };
         let fd = netlink::open(rustix::net::netlink::SOCK_DIAG, 0, false)?;
         let mut found = Vec::new();
         probe.dump(fd.as_fd(), libc::AF_INET as u8, Protocol::Tcp, TCP_LISTENING, &mut found)?;
@@ -56,7 +58,7 @@ impl SockDiag {
     fn take_socket(&mut self, netns: &Netns) -> io::Result<OwnedFd> {
         match self.sockets.remove(&netns.inode) {
             Some(fd) => Ok(fd),
-            None => open_in_netns(netns.pid),
+            None => open_in_netns(&self.proc, netns.pid),
         }
     }
 
@@ -228,8 +230,8 @@ impl SocketSource for SockDiag {
 }
 
 /// Opens a sock_diag socket inside the network namespace of `pid`.
-fn open_in_netns(pid: u32) -> io::Result<OwnedFd> {
-    let namespace = File::open(format!("/proc/{pid}/ns/net"))?;
+fn open_in_netns(proc: &ProcRoot, pid: u32) -> io::Result<OwnedFd> {
+    let namespace = File::open(proc.pid_file(pid, "ns/net"))?;
     // setns on this thread only; the thread exits right after, so no other
     // code runs in the foreign namespace.
     let worker = std::thread::Builder::new().name("periscope-setns".into()).spawn(move || {
@@ -375,7 +377,7 @@ mod tests {
         udp6.connect(peer6.local_addr().unwrap()).unwrap();
 
         let netns = own_namespace();
-        let mut diag = SockDiag::new().unwrap();
+        let mut diag = SockDiag::new(ProcRoot::default()).unwrap();
         let mut table = Vec::new();
         diag.read(&netns, &mut table).unwrap();
         let owned = diag.take_socket(&netns).unwrap();
