@@ -369,19 +369,11 @@ mod tests {
         }
 
         /// Writes /proc/<pid>/{stat,cmdline,cgroup,ns/net} in the kernel's formats.
-        fn process(
-            &self,
-            pid: u32,
-            comm: &str,
-            flags: u32,
-            cpu_ticks: u64,
-            start_time: u64,
-            cmdline: &str,
-            cgroup: &str,
-        ) {
+        /// `stat` is (comm, flags, CPU ticks, start time).
+        fn process(&self, pid: u32, stat: (&str, u32, u64, u64), cmdline: &str, cgroup: &str) {
             let dir = self.root.join(pid.to_string());
             std::fs::create_dir_all(dir.join("ns")).unwrap();
-            self.stat(pid, comm, flags, cpu_ticks, start_time);
+            self.stat(pid, stat.0, stat.1, stat.2, stat.3);
             std::fs::write(dir.join("cmdline"), cmdline.replace(' ', "\0") + "\0").unwrap();
             std::fs::write(dir.join("cgroup"), cgroup).unwrap();
             let netns = dir.join("ns/net");
@@ -434,14 +426,11 @@ mod tests {
     fn process_lifecycle_on_a_captured_tree() {
         let tree = Tree::new("lifecycle");
         let id = "ab".repeat(32);
-        tree.process(1, "init", 0x400100, 500, 10, "/sbin/init", "0::/init.scope\n");
-        tree.process(2, "kthreadd", 0x208040, 0, 11, "", "0::/\n");
+        tree.process(1, ("init", 0x400100, 500, 10), "/sbin/init", "0::/init.scope\n");
+        tree.process(2, ("kthreadd", 0x208040, 0, 11), "", "0::/\n");
         tree.process(
             100,
-            "httpd",
-            0x400100,
-            20,
-            5000,
+            ("httpd", 0x400100, 20, 5000),
             "httpd -f -p 80",
             &format!("0::/system.slice/docker-{id}.scope\n"),
         );
@@ -458,7 +447,7 @@ mod tests {
 
         // A second: init used 100 ticks (a whole core at 100 Hz); a wget starts.
         tree.stat(1, "init", 0x400100, 600, 10);
-        tree.process(200, "wget", 0x400000, 0, 6000, "wget -q http://172.17.0.2/", "0::/\n");
+        tree.process(200, ("wget", 0x400000, 0, 6000), "wget -q http://172.17.0.2/", "0::/\n");
         let (report, _) = scan_tree(&mut collector, at(1000));
         let ticks = collector.clock_ticks_per_sec;
         assert_eq!(reported(&report, 1).unwrap().cpu_percent, (100.0 / ticks * 100.0 * 10.0).round() / 10.0);
@@ -471,10 +460,7 @@ mod tests {
         // httpd execs nginx: same pid and start time, a new name and command line.
         tree.process(
             100,
-            "nginx",
-            0x400100,
-            20,
-            5000,
+            ("nginx", 0x400100, 20, 5000),
             "nginx -g daemon",
             &format!("0::/system.slice/docker-{id}.scope\n"),
         );
@@ -490,7 +476,7 @@ mod tests {
         tree.exit(200);
         let (report, _) = scan_tree(&mut collector, at(later + 1000));
         assert!(reported(&report, 200).is_none(), "an exited process is gone from the next report");
-        tree.process(200, "sleep", 0x400000, 0, 9000, "sleep 5", "0::/\n");
+        tree.process(200, ("sleep", 0x400000, 0, 9000), "sleep 5", "0::/\n");
         let (report, _) = scan_tree(&mut collector, at(later + 2000));
         assert!(reported(&report, 200).is_none(), "a reused pid is a new process");
         assert_eq!(report.processes.len(), 2);
