@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use periscope_probe::collect::host::HostCollector;
 use periscope_probe::collect::{empty_report, Collector, Pass};
-use sysinfo::{MemoryRefreshKind, System};
+use sysinfo::{MemoryRefreshKind, Networks, System};
 
 fn main() -> anyhow::Result<()> {
     let ticks: u32 = std::env::args().nth(1).map(|n| n.parse()).transpose()?.unwrap_or(20_000);
@@ -43,6 +43,13 @@ fn main() -> anyhow::Result<()> {
         std::hint::black_box(facts);
     })?;
     println!("| sysinfo refreshes of the same facts | {cpu:.1} | {wall:.1} |");
+
+    // Interfaces (every 10 s, and on Docker changes): sysinfo reads each one's statistics too.
+    let count = Networks::new_with_refreshed_list()?.iter().count();
+    let (cpu, wall) = measure(ticks / 100, || {
+        std::hint::black_box(Networks::new_with_refreshed_list().map(|n| n.iter().count()).ok());
+    })?;
+    println!("| interfaces: sysinfo `Networks` list, {count} interfaces | {cpu:.1} | {wall:.1} |");
     Ok(())
 }
 

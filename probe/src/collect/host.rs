@@ -3,7 +3,9 @@
 //! The host ID is /etc/machine-id (stable across reboots) unless overridden.
 //! Facts that rarely change come from sysinfo: the OS, kernel and CPU model
 //! once at start, and the interfaces (the probe's own network namespace)
-//! every [`INTERFACES_EVERY`] or when Docker reports a change; IPv6
+//! every [`INTERFACES_EVERY`] or when Docker reports a change (at most every
+//! [`INTERFACES_AT_MOST`]: sysinfo reads each interface's statistics too,
+//! milliseconds with dozens of veths, and a busy engine sends many events); IPv6
 //! link-local addresses are left out (every container's veth has one and they
 //! name no routable network). What moves every tick (CPU share, memory,
 //! load, uptime) is read from files held open and parsed in place: sysinfo
@@ -22,6 +24,7 @@ use crate::sys::held::{read_small, Held};
 use crate::sys::proc_root::ProcRoot;
 
 const INTERFACES_EVERY: Duration = Duration::from_secs(10);
+const INTERFACES_AT_MOST: Duration = Duration::from_secs(2);
 
 pub fn parse_loadavg(text: &str) -> Option<[f64; 3]> {
     let mut fields = text.split_ascii_whitespace().map(|f| f.parse::<f64>().ok());
@@ -79,6 +82,8 @@ pub struct HostCollector {
     last_cpu: Option<(u64, u64)>,
     interfaces: Vec<Interface>,
     interfaces_at: Option<Instant>,
+    /// Docker reported a change: read the interfaces again as soon as [`INTERFACES_AT_MOST`] allows.
+    interfaces_stale: bool,
     files: [Held; 5],
     buffer: Vec<u8>,
 }
@@ -99,6 +104,7 @@ impl HostCollector {
             last_cpu: None,
             interfaces: Vec::new(),
             interfaces_at: None,
+            interfaces_stale: false,
             files: Default::default(),
             buffer: Vec::with_capacity(4096),
         }
@@ -106,7 +112,7 @@ impl HostCollector {
 
     /// Forces the next pass to re-read interfaces (a container started or stopped).
     pub fn refresh_interfaces(&mut self) {
-        self.interfaces_at = None;
+        self.interfaces_stale = true;
     }
 }
 
@@ -117,7 +123,12 @@ impl Collector for HostCollector {
 
     fn collect(&mut self, pass: &mut Pass<'_>) {
         let now = pass.now;
-        if self.interfaces_at.is_none_or(|at| now.duration_since(at) >= INTERFACES_EVERY) {
+        let due = |at: Instant| {
+            let since = now.duration_since(at);
+            since >= INTERFACES_EVERY || (self.interfaces_stale && since >= INTERFACES_AT_MOST)
+        };
+        if self.interfaces_at.is_none_or(due) {
+            self.interfaces_stale = false;
             self.interfaces = interfaces();
             self.interfaces_at = Some(now);
         }
@@ -209,6 +220,11 @@ fn interfaces() -> Vec<Interface> {
                 .filter(|network| !is_link_local(network.addr))
                 .map(|network| IpNetwork { address: network.addr, prefix_len: network.prefix })
                 .collect(),
+        })
+        // sysinfo keeps addresses in a hash set: sort them, or every refresh would be a change.
+        .map(|mut interface| {
+            interface.addresses.sort();
+            interface
         })
         .filter(|interface| !interface.addresses.is_empty())
         .collect();

@@ -221,10 +221,10 @@ impl Probe {
         let denied = self.sockets.last_stats.denied_processes;
         let owners = match &self.capabilities.foreign_processes {
             Access::Denied(reason) => SourceState::Degraded { reason: reason.clone() },
+            // No count in the text: it moves as processes come and go, and each
+            // change of the meta would be a delta.
             Access::Allowed if denied > 0 => SourceState::Degraded {
-                reason: format!(
-                    "sockets of {denied} process(es) have no owner: reading their /proc/<pid>/fd was denied"
-                ),
+                reason: "sockets of some processes have no owner: reading their /proc/<pid>/fd was denied".into(),
             },
             Access::Allowed => SourceState::Active,
         };
