@@ -1,6 +1,7 @@
-//! Embeds the web UI: uses web/dist when it is built; otherwise tries
-//! `npm ci` (if needed) and `npm run build` in web/; if that cannot work,
-//! embeds a small page saying how to build the UI. Never fails the build.
+//! Embeds the web UI: uses web/dist when it is built and newer than the UI's
+//! sources; otherwise tries `npm ci` (if needed) and `npm run build` in web/;
+//! if that cannot work, embeds a small page saying how to build the UI (or
+//! the stale build, if there is one). Never fails the build.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,7 +17,12 @@ fn main() {
     }
     println!("cargo:rerun-if-env-changed=PERISCOPE_SKIP_UI_BUILD");
 
-    if !dist.join("index.html").exists() && std::env::var_os("PERISCOPE_SKIP_UI_BUILD").is_none() {
+    let stale = match modified(&dist.join("index.html")) {
+        None => true,
+        Some(built) => newest(&web, &["src", "index.html", "package.json", "package-lock.json", "vite.config.ts"])
+            .is_some_and(|source| source > built),
+    };
+    if stale && std::env::var_os("PERISCOPE_SKIP_UI_BUILD").is_none() {
         if let Err(reason) = build_ui(&web) {
             println!("cargo:warning=web UI not built ({reason}); embedding a placeholder page");
         }
@@ -31,6 +37,29 @@ fn main() {
         placeholder
     };
     println!("cargo:rustc-env=PERISCOPE_UI_DIR={}", folder.display());
+}
+
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|metadata| metadata.modified()).ok()
+}
+
+/// The newest modification time under these entries of `root` (files and folders, recursively).
+fn newest(root: &Path, entries: &[&str]) -> Option<std::time::SystemTime> {
+    fn walk(path: &Path, newest: &mut Option<std::time::SystemTime>) {
+        if let Some(time) = modified(path) {
+            *newest = (*newest).max(Some(time));
+        }
+        if let Ok(children) = std::fs::read_dir(path) {
+            for child in children.flatten() {
+                walk(&child.path(), newest);
+            }
+        }
+    }
+    let mut found = None;
+    for entry in entries {
+        walk(&root.join(entry), &mut found);
+    }
+    found
 }
 
 fn build_ui(web: &Path) -> Result<(), String> {

@@ -1,15 +1,38 @@
 //! The app's settings, as the binary or a test sets them.
 
+use std::net::SocketAddr;
 use std::time::Duration;
+
+use crate::credentials::Credentials;
+
+/// Shortest token accepted: a short token can be guessed over the network.
+pub const MIN_TOKEN_LEN: usize = 16;
 
 #[derive(Debug, Clone)]
 pub struct AppConfig {
-    /// Probes must send `Authorization: Bearer <token>` when set.
+    /// The probes' shared token: probes must send `Authorization: Bearer <token>` when set.
     pub token: Option<String>,
-    /// Origins (scheme://host[:port]) allowed to open WebSockets besides the app's own.
+    /// The token for people and scripts (UI cookie or `Authorization: Bearer`): every route but
+    /// `/healthz`, the login page and the probe channel needs it when set.
+    pub ui_token: Option<String>,
+    /// Per-probe credentials: a listed probe ID connects only with its own token (and host).
+    pub credentials: Credentials,
+    /// The address the app listens on: its IP is a Host the app serves, its port the one Origins must name.
+    pub listen: Option<SocketAddr>,
+    /// Host names served besides loopback names and IP literals (DNS rebinding protection).
+    pub allowed_hosts: Vec<String>,
+    /// Origins (scheme://host[:port]) allowed to open WebSockets and POST besides the app's own.
     pub allowed_origins: Vec<String>,
-    /// Refuse state-changing controls.
+    /// Served over HTTPS: the session cookie is marked Secure.
+    pub tls: bool,
+    /// Refuse every control and pipe with 403.
     pub read_only: bool,
+    /// Pipes (logs, terminals) one client address may hold open at once.
+    pub max_pipes_per_client: usize,
+    /// A pipe with no traffic either way for this long is closed.
+    pub pipe_idle: Duration,
+    /// How long a control may take on the probe before the caller is told it timed out.
+    pub control_timeout: Duration,
     /// Largest WebSocket message accepted from a probe.
     pub max_frame_bytes: usize,
     /// Largest decoded (decompressed) probe message.
@@ -28,14 +51,22 @@ impl Default for AppConfig {
     fn default() -> Self {
         AppConfig {
             token: None,
+            ui_token: None,
+            credentials: Credentials::default(),
+            listen: None,
+            allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
+            tls: false,
             read_only: false,
+            max_pipes_per_client: 8,
+            pipe_idle: Duration::from_secs(600),
+            control_timeout: Duration::from_secs(60),
             max_frame_bytes: 16 * 1024 * 1024,
             max_decoded_bytes: 64 * 1024 * 1024,
-            probe_timeout: Duration::from_secs(5),
-            ping_interval: Duration::from_secs(1),
+            probe_timeout: Duration::from_secs(3),
+            ping_interval: Duration::from_millis(500),
             client_timeout: Duration::from_secs(30),
-            coalesce: Duration::from_millis(50),
+            coalesce: Duration::from_millis(20),
         }
     }
 }

@@ -45,13 +45,25 @@ struct ProbeHistory {
     keys: HashSet<MetricKey>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct History {
     series: HashMap<MetricKey, VecDeque<Sample>>,
     probes: HashMap<ProbeId, ProbeHistory>,
+    retention_ms: u64,
+}
+
+impl Default for History {
+    fn default() -> Self {
+        History::with_retention(RETENTION_MS)
+    }
 }
 
 impl History {
+    /// Samples kept for `retention_ms` (past details rebuild a longer range from the archive).
+    pub fn with_retention(retention_ms: u64) -> History {
+        History { series: HashMap::new(), probes: HashMap::new(), retention_ms }
+    }
+
     /// Samples the report's entities if the probe's last sample is an interval old.
     pub fn sample(&mut self, report: &Report, now: UnixMillis) {
         let probe = self.probes.entry(report.probe.clone()).or_default();
@@ -60,12 +72,13 @@ impl History {
         }
         probe.last_sample = Some(now);
         let t_secs = u32::try_from(now.0 / 1000).unwrap_or(u32::MAX);
+        let retention_ms = self.retention_ms;
         let mut keys = HashSet::with_capacity(probe.keys.len());
         let mut record = |key: MetricKey, cpu: f64, memory: u64| {
             let sample =
                 Sample { t_secs, cpu: cpu as f32, memory_kib: u32::try_from(memory / 1024).unwrap_or(u32::MAX) };
             let series = self.series.entry(key.clone()).or_default();
-            let oldest = t_secs.saturating_sub((RETENTION_MS / 1000) as u32);
+            let oldest = t_secs.saturating_sub(u32::try_from(retention_ms / 1000).unwrap_or(u32::MAX));
             while series.front().is_some_and(|s| s.t_secs < oldest) {
                 series.pop_front();
             }

@@ -98,7 +98,7 @@ pub fn ingest(
                     tracing::info!(%probe, %error, "sequence gap; asking for a snapshot");
                     let (expected, got) = match error {
                         ApplyError::WrongBase { state_seq, base_seq } => (state_seq, base_seq),
-                        ApplyError::WrongProbe { .. } => (0, 0),
+                        ApplyError::WrongProbe { .. } | ApplyError::UnknownEntity(_) => (0, 0),
                     };
                     Reply::Send(AppMessage::RequestSnapshot { reason: SnapshotReason::SequenceGap { expected, got } })
                 }

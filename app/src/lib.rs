@@ -6,6 +6,8 @@
 //!   the probe [`registry`] and the view [`subscriptions`].
 //! - [`store_thread`] runs the store on its own thread behind a bounded
 //!   channel, coalescing changes into one render and one diff per group.
+//! - [`archive`] keeps history in an embedded store, fed by the store
+//!   without ever blocking it, and rebuilds past models for time travel.
 //! - [`render`] is pure: from the model to views, incrementally, per probe.
 //! - [`api`] is the only module that knows HTTP: [`api::router`] builds it all.
 //! - [`state`] ties them together: settings, counters, the store thread's
@@ -21,7 +23,11 @@
 //! ```
 
 pub mod api;
+pub mod archive;
+pub mod audit;
 pub mod config;
+pub mod control;
+pub mod credentials;
 pub mod history;
 pub mod ingest;
 pub mod metrics;
@@ -30,10 +36,12 @@ pub mod node_id;
 pub mod registry;
 pub mod relay;
 pub mod render;
+pub mod sessions;
 pub mod state;
 pub mod store;
 pub mod store_thread;
 pub mod subscriptions;
+pub mod tls;
 pub mod view;
 
 use crate::state::AppState;
@@ -42,8 +50,30 @@ use crate::state::AppState;
 /// the store thread stops (a bug): then the app must not go on serving stale data.
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
     let stopped = state.clone();
+    let _pipes = AbortOnDrop(tokio::spawn(state.clone().expire_pipes()));
+    let service = api::router(state).into_make_service_with_connect_info::<api::guard::ClientAddr>();
     tokio::select! {
-        result = axum::serve(listener, api::router(state)) => result,
+        result = axum::serve(listener, service) => result,
         reason = stopped.store_stopped() => Err(std::io::Error::other(format!("the store thread stopped: {reason}"))),
+    }
+}
+
+/// [`serve`] over HTTPS.
+pub async fn serve_tls(listener: tls::TlsListener, state: AppState) -> std::io::Result<()> {
+    let stopped = state.clone();
+    let _pipes = AbortOnDrop(tokio::spawn(state.clone().expire_pipes()));
+    let service = api::router(state).into_make_service_with_connect_info::<api::guard::ClientAddr>();
+    tokio::select! {
+        result = axum::serve(listener, service) => result,
+        reason = stopped.store_stopped() => Err(std::io::Error::other(format!("the store thread stopped: {reason}"))),
+    }
+}
+
+/// Stops a background task when the server future is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -10,10 +10,13 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use periscope_report::{AppMessage, ProbeId, UnixMillis};
 use tokio::sync::mpsc;
 
+use crate::archive::Archive;
+use crate::audit::Audit;
 use crate::config::AppConfig;
 use crate::metrics::{Gauges, Metrics};
 use crate::registry::ConnectionId;
 use crate::relay::Relay;
+use crate::sessions::Sessions;
 use crate::store::Store;
 use crate::store_thread::{StoreGone, StoreThread};
 use crate::view::{ViewId, ViewOptions};
@@ -23,6 +26,12 @@ pub struct Shared {
     pub app_id: String,
     pub metrics: Arc<Metrics>,
     pub relay: Relay,
+    /// Every control and pipe, for the log and `GET /api/audit`.
+    pub audit: Audit,
+    /// Browser sessions started on the login page.
+    pub sessions: Sessions,
+    /// History, when on: read by the time-travel and events routes, fed by the store's recorder.
+    pub archive: Option<Archive>,
     store: StoreThread,
     probe_outboxes: Mutex<HashMap<ProbeId, ProbeOutbox>>,
     next_connection: AtomicU64,
@@ -62,13 +71,23 @@ pub fn now() -> UnixMillis {
 impl AppState {
     /// Starts the store thread; it stops when the last clone of the state is dropped.
     pub fn new(config: AppConfig) -> AppState {
+        AppState::with_archive(config, None)
+    }
+
+    /// The state with history kept in `archive` (see `Archive::open`).
+    pub fn with_archive(config: AppConfig, archive: Option<Archive>) -> AppState {
         let metrics = Arc::new(Metrics::default());
-        let store = StoreThread::start(Store::new(metrics.clone()), config.coalesce);
+        let mut store = Store::new(metrics.clone());
+        store.recorder = archive.as_ref().map(Archive::recorder);
+        let store = StoreThread::start(store, config.coalesce);
         AppState(Arc::new(Shared {
             config,
             app_id: random_hex(16),
             metrics,
             relay: Relay::default(),
+            audit: Audit::default(),
+            sessions: Sessions::default(),
+            archive,
             store,
             probe_outboxes: Mutex::new(HashMap::new()),
             next_connection: AtomicU64::new(1),
@@ -124,10 +143,26 @@ impl AppState {
         outboxes.insert(probe, ProbeOutbox { connection, sender });
     }
 
+    /// The channel closed: its pending controls fail and its pipes close.
     pub fn unregister_probe_outbox(&self, probe: &ProbeId, connection: ConnectionId) {
         let mut outboxes = self.probe_outboxes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if outboxes.get(probe).is_some_and(|outbox| outbox.connection == connection) {
             outboxes.remove(probe);
+            drop(outboxes);
+            self.relay.probe_gone(probe);
+        }
+    }
+
+    /// Runs until dropped: closes pipes nobody attached to in time.
+    pub async fn expire_pipes(self) {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            for (probe, pipe) in self.relay.expire_unattached(Instant::now()) {
+                tracing::info!(%probe, ?pipe, "pipe never attached; closing it");
+                // The probe may be gone already; then the pipe went with it.
+                let _ = self.send_to_probe(&probe, AppMessage::PipeClose { pipe });
+            }
         }
     }
 

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use periscope_report::{ApplyError, Delta, HostId, ProbeId, Report, UnixMillis};
 
+use crate::archive::Recorder;
 use crate::history::History;
 use crate::metrics::Metrics;
 use crate::model::Model;
@@ -37,6 +38,8 @@ pub struct Store {
     pub history: History,
     pub registry: Registry,
     pub subscriptions: Subscriptions,
+    /// Hands what was applied to the history writer (when history is on); never blocks.
+    pub recorder: Option<Recorder>,
     metrics: Arc<Metrics>,
     /// The model generation the views were last rendered at.
     rendered: u64,
@@ -71,6 +74,7 @@ impl Store {
             history: History::default(),
             registry: Registry::default(),
             subscriptions: Subscriptions::default(),
+            recorder: None,
             metrics,
             rendered: 0,
         }
@@ -85,6 +89,9 @@ impl Store {
             report.rekey_host(alias);
         }
         self.history.sample(&report, now);
+        if let Some(recorder) = &mut self.recorder {
+            recorder.snapshot(now, &report);
+        }
         self.model.insert_snapshot(report);
     }
 
@@ -93,10 +100,14 @@ impl Store {
             delta.rekey_host(alias);
         }
         let probe = delta.probe.clone();
+        let copy = self.recorder.as_ref().map(|_| delta.clone());
         match self.model.apply_delta(delta) {
             Ok(true) => {
                 if let Some(report) = self.model.report(&probe) {
                     self.history.sample(report, now);
+                    if let (Some(recorder), Some(copy)) = (&mut self.recorder, copy) {
+                        recorder.delta(now, copy, report);
+                    }
                 }
                 DeltaOutcome::Applied
             }
@@ -106,7 +117,11 @@ impl Store {
     }
 
     pub fn remove_probe(&mut self, probe: &ProbeId) {
-        self.model.remove(probe);
+        if self.model.remove(probe).is_some() {
+            if let Some(recorder) = &mut self.recorder {
+                recorder.removed(crate::state::now(), probe);
+            }
+        }
         self.history.remove_probe(probe);
     }
 
@@ -153,7 +168,9 @@ impl Store {
     pub fn details(&mut self, view: ViewId, node: &NodeId) -> Option<NodeDetails> {
         self.flush();
         let state = self.renderer.view(view)?;
-        details(&self.renderer.ctx(&self.model), state, node, &self.history)
+        let mut details = details(&self.renderer.ctx(&self.model), state, node, &self.history)?;
+        details.controls = crate::control::offered(&self.model, node);
+        Some(details)
     }
 
     /// Node and edge counts of a view with these options.
@@ -378,9 +395,16 @@ mod tests {
                     let id = item["id"].as_str().unwrap().to_owned();
                     assert!(copy.insert(id.clone(), item.clone()).is_none(), "added {id} twice");
                 }
+                // An update carries the id and the fields that changed: merge them in.
                 for item in message[part]["update"].as_array().unwrap() {
                     let id = item["id"].as_str().unwrap().to_owned();
-                    assert!(copy.insert(id.clone(), item.clone()).is_some(), "updated {id} it never had");
+                    let held = copy.get_mut(&id).unwrap_or_else(|| panic!("updated {id} it never had"));
+                    let changed = item.as_object().unwrap();
+                    assert!(changed.len() > 1, "an update of {id} that changes nothing");
+                    for (key, value) in changed.iter().filter(|(key, _)| *key != "id") {
+                        assert_ne!(held.get(key), Some(value), "{id}: {key} sent unchanged");
+                        held[key] = value.clone();
+                    }
                 }
             }
         }

@@ -19,6 +19,7 @@
 //! ```
 
 pub mod collect;
+pub mod control;
 pub mod link;
 pub mod publish;
 pub mod queue;
@@ -34,9 +35,37 @@ pub struct Config {
     #[arg(long, env = "PERISCOPE_APP", default_value = "ws://127.0.0.1:4040/api/probe/ws")]
     pub app: String,
 
-    /// Token sent as `Authorization: Bearer <token>` when connecting to the app.
-    #[arg(long, env = "PERISCOPE_TOKEN", hide_env_values = true)]
+    /// Token sent as `Authorization: Bearer <token>` when connecting to the app (the app's probe
+    /// token, or this probe's own from the app's credentials file). Prefer --token-file or the
+    /// environment: a command line is visible to every user of the host.
+    #[arg(long, env = "PERISCOPE_PROBE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+
+    /// File holding the token (surrounding whitespace ignored).
+    #[arg(long = "token-file", env = "PERISCOPE_PROBE_TOKEN_FILE", conflicts_with = "token")]
+    pub token_file: Option<PathBuf>,
+
+    /// PEM file of the CA certificate(s) that sign the app's certificate, for `wss://` to an app with a
+    /// private CA (default: the system's trusted roots).
+    #[arg(long = "ca-file", env = "PERISCOPE_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+
+    /// For the app's built-in probe over `wss://`: trust exactly the certificate in this PEM file
+    /// (the app's own), whatever name it carries. Not a command-line flag.
+    #[arg(skip)]
+    pub pinned_cert: Option<PathBuf>,
+
+    /// Refuse every control and pipe (stop, restart, logs, exec, …) whatever the app asks.
+    #[arg(long = "no-controls", env = "PERISCOPE_NO_CONTROLS")]
+    pub no_controls: bool,
+
+    /// Allow a shell on this host itself (not in a container) through the app's terminal. Off by default.
+    #[arg(long = "host-shell", env = "PERISCOPE_HOST_SHELL", conflicts_with = "no_controls")]
+    pub host_shell: bool,
+
+    /// Most bytes per second one pipe (logs, terminal) sends to the app.
+    #[arg(long = "pipe-bytes-per-sec", env = "PERISCOPE_PIPE_BYTES_PER_SEC", default_value_t = 4 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub pipe_bytes_per_sec: u64,
 
     /// Milliseconds between two collections (Docker events are sent at once, whatever this is).
     #[arg(long = "tick-ms", env = "PERISCOPE_TICK_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(50..))]
@@ -70,7 +99,8 @@ pub struct Config {
     #[arg(long, env = "PERISCOPE_PROC_NET_ONLY")]
     pub proc_net_only: bool,
 
-    /// Report only argv[0] of each process, hiding arguments (which may hold secrets).
+    /// Report only argv[0] of each process, hiding every argument. Without it, values of
+    /// secret-looking flags and variables (`--token X`, `*_KEY=…`, URL passwords) are redacted.
     #[arg(long, env = "PERISCOPE_OMIT_CMD_ARGS")]
     pub omit_cmd_args: bool,
 
@@ -100,6 +130,12 @@ impl Default for Config {
         Config {
             app: "ws://127.0.0.1:4040/api/probe/ws".into(),
             token: None,
+            token_file: None,
+            ca_file: None,
+            pinned_cert: None,
+            no_controls: false,
+            host_shell: false,
+            pipe_bytes_per_sec: 4 * 1024 * 1024,
             tick_ms: 1000,
             host_id: None,
             probe_id: None,
@@ -120,6 +156,26 @@ impl Default for Config {
 impl Config {
     pub fn tick(&self) -> Duration {
         Duration::from_millis(self.tick_ms.max(50))
+    }
+
+    /// The token to present: `--token`, or the content of `--token-file`. An empty one is an error.
+    pub fn resolved_token(&self) -> anyhow::Result<Option<String>> {
+        let token = match (&self.token, &self.token_file) {
+            (Some(token), _) => Some(token.trim().to_owned()),
+            (None, Some(path)) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|error| anyhow::anyhow!("reading the token file {}: {error}", path.display()))?
+                    .trim()
+                    .to_owned(),
+            ),
+            (None, None) => None,
+        };
+        if token.as_deref() == Some("") {
+            anyhow::bail!(
+                "the probe token is empty: set PERISCOPE_PROBE_TOKEN or --token-file to the app's probe token"
+            );
+        }
+        Ok(token)
     }
 }
 

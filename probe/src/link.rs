@@ -1,11 +1,15 @@
-//! The one WebSocket to the app, kept up with capped exponential backoff
-//! and jitter.
+//! The one WebSocket to the app (`ws://`, or `wss://` verifying the app's
+//! certificate against the system's roots or `--ca-file`), kept up with
+//! capped exponential backoff and jitter.
 //!
 //! The link sends the frames the publish loop queues and hands every app
-//! message back to it; it knows nothing of reports. Its state is an
+//! message back to it; it knows nothing of reports. Control replies and pipe
+//! output come through a second, bounded channel that is served only when no
+//! report frame waits, so a busy pipe never delays a delta. Its state is an
 //! explicit [`LinkEvent`] stream: `Connected(generation)` after each
 //! successful upgrade, `App(message)`, `Disconnected`.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,13 +67,136 @@ impl Backoff {
     }
 }
 
+/// How to reach the app.
+pub struct Target {
+    pub url: String,
+    pub token: Option<String>,
+    /// For `wss://`: the TLS settings (roots to verify the app's certificate against).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// The TLS client settings for `wss://`: the CAs in `ca_file`, else the system's trusted roots.
+pub fn tls_config(ca_file: Option<&Path>) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                .map_err(|error| anyhow::anyhow!("reading the CA file {}: {error}", path.display()))?
+                .collect::<Result<_, _>>()
+                .map_err(|error| anyhow::anyhow!("reading the CA file {}: {error}", path.display()))?;
+            if certificates.is_empty() {
+                anyhow::bail!("the CA file {} holds no PEM certificate", path.display());
+            }
+            for certificate in certificates {
+                roots.add(certificate).map_err(|error| anyhow::anyhow!("a CA in {}: {error}", path.display()))?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for certificate in found.certs {
+                // A broken system certificate is skipped, as browsers do.
+                let _ = roots.add(certificate);
+            }
+        }
+    }
+    // ring is deprecated in rustls only for lacking post-quantum key exchange; aws-lc-rs, the
+    // alternative, builds a large C library, and nothing here calls for it yet.
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// TLS settings that accept exactly the certificate in `pem` (the first one
+/// there), whatever its name and issuer: for the app's built-in probe, which
+/// reaches its own app on loopback under a name the certificate may not carry.
+pub fn pinned_tls_config(pem: &Path) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+
+    let certificate = CertificateDer::pem_file_iter(pem)
+        .map_err(|error| anyhow::anyhow!("reading {}: {error}", pem.display()))?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("{} holds no PEM certificate", pem.display()))?
+        .map_err(|error| anyhow::anyhow!("reading {}: {error}", pem.display()))?;
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Arc::new(PinnedCert { certificate, provider: provider.clone() });
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Accepts one exact certificate; the handshake signature is still checked against it.
+#[derive(Debug)]
+struct PinnedCert {
+    certificate: rustls::pki_types::CertificateDer<'static>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for PinnedCert {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        if end_entity.as_ref() == self.certificate.as_ref() {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 /// Connects, pumps and reconnects until dropped.
-pub async fn maintain(url: String, token: Option<String>, queue: Arc<SendQueue>, events: mpsc::Sender<LinkEvent>) {
+pub async fn maintain(
+    target: Target,
+    queue: Arc<SendQueue>,
+    mut side: mpsc::Receiver<Vec<u8>>,
+    events: mpsc::Sender<LinkEvent>,
+) {
+    let url = target.url.clone();
     let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
     let mut failures = 0u32;
     loop {
-        match connect(&url, token.as_deref()).await {
+        match connect(&target).await {
             Ok(socket) => {
+                // Replies meant for the previous connection mean nothing on this one.
+                while side.try_recv().is_ok() {}
                 let generation = queue.start_generation();
                 if failures > 0 {
                     info!(app = %url, after_failures = failures, "connected to the app");
@@ -81,7 +208,7 @@ pub async fn maintain(url: String, token: Option<String>, queue: Arc<SendQueue>,
                     return;
                 }
                 let started = tokio::time::Instant::now();
-                let outcome = pump(socket, generation, &queue, &events)
+                let outcome = pump(socket, generation, &queue, &mut side, &events)
                     .instrument(info_span!("app_connection", app = %url, generation))
                     .await;
                 queue.start_generation();
@@ -109,14 +236,16 @@ pub async fn maintain(url: String, token: Option<String>, queue: Arc<SendQueue>,
     }
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(url: &str, token: Option<&str>) -> anyhow::Result<Socket> {
-    let mut request = url.into_client_request()?;
-    if let Some(token) = token {
+pub async fn connect(target: &Target) -> anyhow::Result<Socket> {
+    let mut request = target.url.as_str().into_client_request()?;
+    if let Some(token) = &target.token {
         request.headers_mut().insert(AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}"))?);
     }
-    let (socket, _response) = tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(request))
+    let connector = target.tls.clone().map(tokio_tungstenite::Connector::Rustls);
+    let connecting = tokio_tungstenite::connect_async_tls_with_config(request, None, false, connector);
+    let (socket, _response) = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
         .await
         .map_err(|_| anyhow::anyhow!("connecting timed out after {CONNECT_TIMEOUT:?}"))??;
     Ok(socket)
@@ -126,6 +255,7 @@ async fn pump(
     socket: Socket,
     generation: u64,
     queue: &SendQueue,
+    side: &mut mpsc::Receiver<Vec<u8>>,
     events: &mpsc::Sender<LinkEvent>,
 ) -> anyhow::Result<()> {
     let (mut sink, mut stream) = socket.split();
@@ -137,7 +267,13 @@ async fn pump(
     tokio::pin!(silence);
     loop {
         tokio::select! {
+            // Reports first: pipe output waits for them, never the reverse.
+            biased;
             body = queue.pop(generation) => {
+                let frame = encoder.frame(&body)?;
+                sink.send(Message::Binary(frame.into())).await?;
+            }
+            Some(body) = side.recv() => {
                 let frame = encoder.frame(&body)?;
                 sink.send(Message::Binary(frame.into())).await?;
             }

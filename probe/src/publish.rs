@@ -18,13 +18,15 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, error, info, warn};
 
 use crate::collect::{conntrack, docker, Probe, Shared};
+use crate::control::{Controls, Outbox};
 use crate::link::{self, LinkEvent};
 use crate::queue::SendQueue;
 use crate::Config;
 
 const HEARTBEAT: Duration = Duration::from_secs(5);
-/// Docker events come in bursts (create, network connect, start): gather them.
-const EVENT_DEBOUNCE: Duration = Duration::from_millis(30);
+/// Docker events come in bursts (create, network connect, start): gather what
+/// arrives together, without holding up a lone one.
+const EVENT_DEBOUNCE: Duration = Duration::from_millis(5);
 
 /// Where the chain of frames stands on the current connection.
 struct Chain {
@@ -37,6 +39,7 @@ struct Chain {
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    let tls = if config.app.starts_with("wss://") { Some(link::tls_config(config.ca_file.as_deref())?) } else { None };
     let shared = Shared::new(&config);
     let mut tasks = JoinSet::new();
     let (changed_sender, mut changed) = mpsc::channel::<()>(1);
@@ -55,7 +58,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let queue = Arc::new(SendQueue::new(config.send_queue as usize));
     let (link_sender, mut link_events) = mpsc::channel::<LinkEvent>(16);
-    tasks.spawn(link::maintain(config.app.clone(), config.token.clone(), queue.clone(), link_sender));
+    let (outbox, side) = Outbox::new();
+    let mut controls = Controls::new(&config, outbox);
+    let target = link::Target { url: config.app.clone(), token: config.resolved_token()?, tls };
+    tasks.spawn(link::maintain(target, queue.clone(), side, link_sender));
 
     let codec = Codec::default();
     let mut chain = Chain {
@@ -85,10 +91,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 Some(LinkEvent::Disconnected) => {
                     chain.generation = None;
                     chain.last_sent = None;
+                    controls.close_all();
                     continue;
                 }
                 Some(LinkEvent::App(message)) => {
-                    if !handle_app_message(message, &mut chain, &queue, &codec) {
+                    if !handle_app_message(message, &mut chain, &mut controls) {
                         continue;
                     }
                 }
@@ -97,10 +104,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
         let mut taken = probe.take().ok_or_else(|| anyhow::anyhow!("probe state lost"))?;
         let (returned, report) = tokio::task::spawn_blocking(move || {
-            if docker_changed {
+            let report = if docker_changed {
                 taken.on_docker_change();
-            }
-            let report = taken.collect();
+                // Only Docker changed: send that now; the next tick does the full pass.
+                taken.collect_docker().unwrap_or_else(|| taken.collect())
+            } else {
+                taken.collect()
+            };
             (taken, report)
         })
         .await?;
@@ -110,24 +120,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 }
 
 /// Returns true when the message calls for a collection and a frame now.
-fn handle_app_message(message: AppMessage, chain: &mut Chain, queue: &SendQueue, codec: &Codec) -> bool {
+/// Controls and pipes go to [`Controls`]; their replies travel outside the
+/// report chain (no sequence number).
+fn handle_app_message(message: AppMessage, chain: &mut Chain, controls: &mut Controls) -> bool {
     match message {
         AppMessage::RequestSnapshot { reason } => {
             info!(?reason, "the app asked for a snapshot");
             chain.need_snapshot = true;
             true
         }
-        AppMessage::Control { request, target, action } => {
-            info!(?request, ?target, ?action, "control requested; controls are not supported by this probe yet");
-            let reply = ProbeMessage::ControlResult { request, result: Err("not supported yet".into()) };
-            if let (Some(generation), Ok(frame)) = (chain.generation, codec.serialize(&reply)) {
-                // A control reply is outside the report chain: it takes no sequence number.
-                let _ = queue.push(generation, frame);
-            }
-            false
-        }
         other => {
-            debug!(message = ?other, "pipes are not supported by this probe yet; ignored");
+            controls.handle(other);
             false
         }
     }

@@ -373,10 +373,10 @@ mod tests {
 
         #[test]
         fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
-            let mut frame = b"PSCP\x01\x00".to_vec();
+            let mut frame = b"PSCP\x03\x00".to_vec();
             frame.extend_from_slice(&bytes);
             let _outcome = Codec::default().decode::<ProbeMessage>(&frame);
-            let mut frame = b"PSCP\x01\x01".to_vec();
+            let mut frame = b"PSCP\x03\x01".to_vec();
             frame.extend_from_slice(&bytes);
             let _outcome = Codec::default().decode::<ProbeMessage>(&frame);
         }

@@ -25,6 +25,14 @@ pub struct Container {
     pub created: UnixMillis,
     pub started: Option<UnixMillis>,
     pub restart_count: u32,
+    /// The main process's exit code from the last time it stopped (Docker's `State.ExitCode`);
+    /// `None` until it has exited once.
+    pub exit_code: Option<i32>,
+    /// Docker's `State.OOMKilled`: the kernel's OOM killer struck the container's cgroup
+    /// before it last stopped.
+    pub oom_killed: bool,
+    /// When the container last stopped (Docker's `State.FinishedAt`).
+    pub finished: Option<UnixMillis>,
     pub networks: Vec<ContainerNetwork>,
     pub ports: Vec<PortMapping>,
     /// The container's init process on the host, when running.

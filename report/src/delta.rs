@@ -4,12 +4,13 @@
 //! it to any other base is an error, so a lost frame can never corrupt the
 //! app's copy silently: the app asks for a snapshot instead.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::container::{Container, Image};
+use crate::container::{Container, ContainerStats, Image};
 use crate::host::Host;
-use crate::id::ProbeId;
-use crate::process::Process;
+use crate::id::{ContainerId, ProbeId, ProcessId};
+use crate::process::{Process, ProcessMetrics};
 use crate::report::{ProbeMeta, Report};
 use crate::socket::{Connection, Socket};
 use crate::table::{Entity, Table};
@@ -31,6 +32,10 @@ pub struct Delta {
     pub images: TableDelta<Image>,
     pub sockets: TableDelta<Socket>,
     pub connections: TableDelta<Connection>,
+    /// Processes whose metrics alone changed: a few bytes each instead of the whole process.
+    pub process_metrics: Vec<(ProcessId, ProcessMetrics)>,
+    /// Containers whose stats alone changed.
+    pub container_stats: Vec<(ContainerId, Option<ContainerStats>)>,
 }
 
 impl Delta {
@@ -43,6 +48,83 @@ impl Delta {
             && self.images.is_empty()
             && self.sockets.is_empty()
             && self.connections.is_empty()
+            && self.process_metrics.is_empty()
+            && self.container_stats.is_empty()
+    }
+}
+
+/// An entity with a part that moves far more often than the rest (CPU,
+/// memory): when only that part changed, a delta carries a patch of it.
+pub trait Metered: Entity {
+    type Metrics: Clone + PartialEq + std::fmt::Debug + Serialize + DeserializeOwned;
+
+    fn metrics(&self) -> Self::Metrics;
+    fn set_metrics(&mut self, metrics: Self::Metrics);
+}
+
+impl Metered for Process {
+    type Metrics = ProcessMetrics;
+
+    fn metrics(&self) -> ProcessMetrics {
+        ProcessMetrics {
+            threads: self.threads,
+            cpu_percent: self.cpu_percent,
+            rss_bytes: self.rss_bytes,
+            open_fds: self.open_fds,
+        }
+    }
+
+    fn set_metrics(&mut self, metrics: ProcessMetrics) {
+        self.threads = metrics.threads;
+        self.cpu_percent = metrics.cpu_percent;
+        self.rss_bytes = metrics.rss_bytes;
+        self.open_fds = metrics.open_fds;
+    }
+}
+
+impl Metered for Container {
+    type Metrics = Option<ContainerStats>;
+
+    fn metrics(&self) -> Option<ContainerStats> {
+        self.stats.clone()
+    }
+
+    fn set_metrics(&mut self, stats: Option<ContainerStats>) {
+        self.stats = stats;
+    }
+}
+
+/// Metric patches by entity ID.
+pub type Patches<E> = Vec<(<E as Entity>::Id, <E as Metered>::Metrics)>;
+
+/// Upserts and metric patches from `previous` to `next`.
+fn metered_between<E: Metered>(previous: &Table<E>, next: &Table<E>) -> (TableDelta<E>, Patches<E>) {
+    let mut upserts = Vec::new();
+    let mut patches = Vec::new();
+    for entity in next.iter() {
+        match previous.get(entity.id()) {
+            Some(before) if before == entity => {}
+            Some(before) => {
+                let mut patched = before.clone();
+                patched.set_metrics(entity.metrics());
+                if patched == *entity {
+                    patches.push((entity.id().clone(), entity.metrics()));
+                } else {
+                    upserts.push(entity.clone());
+                }
+            }
+            None => upserts.push(entity.clone()),
+        }
+    }
+    let removals = previous.ids().filter(|id| !next.contains(id)).cloned().collect();
+    (TableDelta { upserts, removals }, patches)
+}
+
+fn patch<E: Metered>(table: &mut Table<E>, patches: Patches<E>) {
+    for (id, metrics) in patches {
+        if let Some(entity) = table.get_mut(&id) {
+            entity.set_metrics(metrics);
+        }
     }
 }
 
@@ -87,11 +169,15 @@ pub enum ApplyError {
     WrongProbe { state: ProbeId, delta: ProbeId },
     #[error("delta based on seq {base_seq} applied to a report at seq {state_seq}")]
     WrongBase { state_seq: u64, base_seq: u64 },
+    #[error("delta patches the metrics of {0}, which the report does not hold")]
+    UnknownEntity(String),
 }
 
 /// What changed from `previous` to `next`. Both should come from one probe;
 /// the delta carries `next`'s probe, so `apply` rejects it otherwise.
 pub fn diff(previous: &Report, next: &Report) -> Delta {
+    let (processes, process_metrics) = metered_between(&previous.processes, &next.processes);
+    let (containers, container_stats) = metered_between(&previous.containers, &next.containers);
     Delta {
         probe: next.probe.clone(),
         base_seq: previous.seq,
@@ -99,11 +185,13 @@ pub fn diff(previous: &Report, next: &Report) -> Delta {
         timestamp: next.timestamp,
         meta: (previous.meta != next.meta).then(|| next.meta.clone()),
         host: (previous.host != next.host).then(|| next.host.clone()),
-        processes: TableDelta::between(&previous.processes, &next.processes),
-        containers: TableDelta::between(&previous.containers, &next.containers),
+        processes,
+        containers,
         images: TableDelta::between(&previous.images, &next.images),
         sockets: TableDelta::between(&previous.sockets, &next.sockets),
         connections: TableDelta::between(&previous.connections, &next.connections),
+        process_metrics,
+        container_stats,
     }
 }
 
@@ -114,6 +202,13 @@ pub fn apply(state: &mut Report, delta: Delta) -> Result<(), ApplyError> {
     }
     if state.seq != delta.base_seq {
         return Err(ApplyError::WrongBase { state_seq: state.seq, base_seq: delta.base_seq });
+    }
+    // Patches name entities kept from the base: check them all before changing anything.
+    if let Some((id, _)) = delta.process_metrics.iter().find(|(id, _)| !state.processes.contains(id)) {
+        return Err(ApplyError::UnknownEntity(format!("process {id}")));
+    }
+    if let Some((id, _)) = delta.container_stats.iter().find(|(id, _)| !state.containers.contains(id)) {
+        return Err(ApplyError::UnknownEntity(format!("container {id}")));
     }
     state.seq = delta.seq;
     state.timestamp = delta.timestamp;
@@ -128,6 +223,8 @@ pub fn apply(state: &mut Report, delta: Delta) -> Result<(), ApplyError> {
     delta.images.apply_to(&mut state.images);
     delta.sockets.apply_to(&mut state.sockets);
     delta.connections.apply_to(&mut state.connections);
+    patch(&mut state.processes, delta.process_metrics);
+    patch(&mut state.containers, delta.container_stats);
     Ok(())
 }
 
@@ -141,6 +238,9 @@ impl Delta {
             process.id.host = host.clone();
         }
         for id in &mut self.processes.removals {
+            id.host = host.clone();
+        }
+        for (id, _) in &mut self.process_metrics {
             id.host = host.clone();
         }
     }
@@ -158,6 +258,30 @@ mod tests {
         fn apply_of_diff_gives_next(previous in arb_report(), next in arb_report()) {
             let mut next = next;
             next.probe = previous.probe.clone();
+            let mut state = previous.clone();
+            apply(&mut state, diff(&previous, &next)).unwrap();
+            prop_assert_eq!(state, next);
+        }
+
+        #[test]
+        fn apply_of_diff_gives_next_when_metrics_move(
+            previous in arb_report(),
+            moves in prop::collection::vec((any::<prop::sample::Index>(), 0u32..4000, any::<u64>(), any::<bool>()), 0..8),
+        ) {
+            let mut next = previous.clone();
+            next.seq = previous.seq.wrapping_add(1);
+            let ids: Vec<_> = next.processes.ids().cloned().collect();
+            for (index, tenths, rss, rename) in moves {
+                if ids.is_empty() {
+                    break;
+                }
+                let process = next.processes.get_mut(index.get(&ids)).unwrap();
+                process.cpu_percent = f64::from(tenths) / 10.0;
+                process.rss_bytes = rss;
+                if rename {
+                    process.name = format!("{}-renamed", process.name).into();
+                }
+            }
             let mut state = previous.clone();
             apply(&mut state, diff(&previous, &next)).unwrap();
             prop_assert_eq!(state, next);
@@ -187,6 +311,45 @@ mod tests {
         let mut state = a.clone();
         assert!(matches!(apply(&mut state, diff(&a, &b)), Err(ApplyError::WrongProbe { .. })));
         assert_eq!(state, a);
+    }
+
+    #[test]
+    fn a_change_of_metrics_alone_is_a_patch_not_an_upsert() {
+        let a = ReportBuilder::new("a")
+            .seq(1)
+            .process(10, "sh", None)
+            .process(11, "nginx", Some("web"))
+            .container("web", "web", "nginx", "172.17.0.2")
+            .build();
+        let mut b = a.clone();
+        b.seq = 2;
+        let sh = b.processes.iter().find(|p| p.id.pid == 10).unwrap().id.clone();
+        b.processes.get_mut(&sh).unwrap().cpu_percent = 42.5;
+        let nginx = b.processes.iter().find(|p| p.id.pid == 11).unwrap().id.clone();
+        b.processes.get_mut(&nginx).unwrap().name = "nginx: worker".into();
+        b.containers.get_mut(&crate::id::ContainerId::new("web")).unwrap().stats = Some(ContainerStats {
+            cpu_percent: 3.0,
+            memory_bytes: 7,
+            memory_limit_bytes: None,
+            network_rx_bytes: 1,
+            network_tx_bytes: 2,
+        });
+        let delta = diff(&a, &b);
+        assert_eq!(
+            delta.process_metrics.iter().map(|(id, m)| (id.pid, m.cpu_percent)).collect::<Vec<_>>(),
+            [(10, 42.5)]
+        );
+        assert_eq!(delta.processes.upserts.iter().map(|p| p.id.pid).collect::<Vec<_>>(), [11]);
+        assert_eq!(delta.container_stats.len(), 1);
+        assert!(delta.containers.is_empty());
+        let mut state = a.clone();
+        apply(&mut state, delta.clone()).unwrap();
+        assert_eq!(state, b);
+
+        // A patch for something the base lacks is refused, and the state kept.
+        let mut other = ReportBuilder::new("a").seq(1).build();
+        assert!(matches!(apply(&mut other, delta), Err(ApplyError::UnknownEntity(_))));
+        assert_eq!(other, ReportBuilder::new("a").seq(1).build());
     }
 
     #[test]

@@ -112,6 +112,9 @@ impl ReportBuilder {
             created: UnixMillis(1_700_000_000_000),
             started: Some(UnixMillis(1_700_000_000_000)),
             restart_count: 0,
+            exit_code: None,
+            oom_killed: false,
+            finished: None,
             networks: vec![ContainerNetwork {
                 name: "bridge".into(),
                 addresses: vec![ip.parse().expect("fixture ip")],
@@ -266,6 +269,9 @@ fn arb_container() -> impl Strategy<Value = Container> {
             created: UnixMillis(1),
             started: main_pid.map(|_| UnixMillis(2)),
             restart_count: 0,
+            exit_code: None,
+            oom_killed: false,
+            finished: None,
             networks: vec![ContainerNetwork { name: "bridge".into(), addresses }],
             ports: ports
                 .into_iter()

@@ -37,11 +37,11 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::codec::{Codec, DecodeError, EncodeError, StreamDecoder, StreamEncoder, WIRE_VERSION};
 pub use crate::container::{Container, ContainerNetwork, ContainerState, ContainerStats, Health, Image, PortMapping};
-pub use crate::delta::{apply, diff, ApplyError, Delta, TableDelta};
+pub use crate::delta::{apply, diff, ApplyError, Delta, Metered, TableDelta};
 pub use crate::host::{Host, Interface, IpNetwork};
 pub use crate::id::{ConnectionId, ContainerId, HostId, ImageId, ParseIdError, ProbeId, ProcessId, SocketId};
 pub use crate::message::{AppMessage, ControlAction, ControlTarget, PipeId, ProbeMessage, RequestId, SnapshotReason};
-pub use crate::process::Process;
+pub use crate::process::{Process, ProcessMetrics};
 pub use crate::report::{ProbeMeta, Report, Source, SourceState, SourceStatus};
 pub use crate::socket::{Connection, Protocol, Socket, SocketState, TcpInfo};
 pub use crate::table::{Entity, Table};

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::delta::Delta;
-use crate::id::{ContainerId, ProcessId};
+use crate::id::{ContainerId, HostId, ProcessId};
 use crate::report::Report;
 
 /// Probe → app.
@@ -56,6 +56,13 @@ pub enum AppMessage {
     Rejected {
         reason: String,
     },
+    /// The app forwarded `bytes` of a pipe's output to its client: the probe
+    /// may send that much more (a credit window, so a fast pipe never fills
+    /// the channel that reports share).
+    PipeAck {
+        pipe: PipeId,
+        bytes: u32,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +83,8 @@ pub struct PipeId(pub u64);
 pub enum ControlTarget {
     Container(ContainerId),
     Process(ProcessId),
+    /// The probe's own host: only [`ControlAction::Exec`], and only when the probe allows a host shell.
+    Host(HostId),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -87,10 +96,15 @@ pub enum ControlAction {
     Pause,
     Unpause,
     Remove,
-    /// Opens a pipe streaming the container's logs.
-    Logs,
-    /// Opens a pipe to an interactive shell in the container.
-    Exec,
+    /// Opens a pipe streaming the container's logs: the last `tail` lines, then live.
+    Logs {
+        tail: u32,
+    },
+    /// Opens a pipe to an interactive shell (a TTY of `cols` × `rows`) in the container.
+    Exec {
+        cols: u16,
+        rows: u16,
+    },
     /// Sends SIGTERM to a process.
     Kill,
 }

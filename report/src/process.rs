@@ -28,3 +28,14 @@ pub struct Process {
     /// From the process's cgroup, not from walking parents.
     pub container: Option<ContainerId>,
 }
+
+/// The part of a process that moves every few ticks; a delta patches only
+/// this when nothing else changed (see [`crate::delta::Metered`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ProcessMetrics {
+    pub threads: u32,
+    #[serde(with = "crate::tenths")]
+    pub cpu_percent: f64,
+    pub rss_bytes: u64,
+    pub open_fds: u32,
+}

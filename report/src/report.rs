@@ -60,6 +60,10 @@ pub enum Source {
     Conntrack,
     Docker,
     Ebpf,
+    /// Not a data source: the probe accepts container controls, logs and exec pipes (no `--no-controls`).
+    Controls,
+    /// Not a data source: the probe opens a shell on its host when asked (`--host-shell`).
+    HostShell,
     /// The walk of /proc/<pid>/fd that finds which process owns each socket.
     SocketOwners,
 }

@@ -71,11 +71,22 @@ fn snapshot_then_deltas_and_a_snapshot_on_request() {
     assert_eq!(replayed.meta.dropped_frames, 0);
 }
 
+/// The probe answers a control with Docker's own error text, or, with
+/// `--no-controls`, refuses it at the source whatever the app asks.
 #[test]
-fn controls_are_answered_not_supported_yet() {
+fn controls_get_dockers_own_errors_and_no_controls_refuses_at_the_source() {
+    for (no_controls, expected) in [(false, "No such container: nope"), (true, "--no-controls")] {
+        let result = control_result(no_controls);
+        assert!(result.as_ref().is_err_and(|text| text.contains(expected)), "{result:?} lacks {expected:?}");
+    }
+}
+
+fn control_result(no_controls: bool) -> Result<Option<periscope_report::PipeId>, String> {
     let runtime = runtime();
     let app = FakeApp::start(&runtime, "127.0.0.1:0");
-    spawn_probe(&runtime, config(&app.url(), Duration::from_secs(30)));
+    let mut probe = config(&app.url(), Duration::from_secs(30));
+    probe.no_controls = no_controls;
+    spawn_probe(&runtime, probe);
     wait_until("a snapshot", Duration::from_secs(20), || {
         app.with(|s| s.snapshots().count()).gt(&0).then_some(()).ok_or("none".to_owned())
     })
@@ -85,7 +96,7 @@ fn controls_are_answered_not_supported_yet() {
         target: ControlTarget::Container(periscope_report::ContainerId::new("nope")),
         action: ControlAction::Stop,
     });
-    let result = wait_until("the control result", Duration::from_secs(10), || {
+    wait_until("the control result", Duration::from_secs(10), || {
         app.with(|s| {
             s.frames.iter().find_map(|f| match &f.message {
                 ProbeMessage::ControlResult { request: RequestId(7), result } => Some(result.clone()),
@@ -94,8 +105,7 @@ fn controls_are_answered_not_supported_yet() {
         })
         .ok_or("no result yet".to_owned())
     })
-    .unwrap();
-    assert_eq!(result, Err("not supported yet".to_owned()));
+    .unwrap()
 }
 
 #[test]

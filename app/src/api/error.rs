@@ -15,12 +15,44 @@ pub enum ApiError {
     BadNodeId(#[from] periscope_report::ParseIdError),
     #[error("{0}")]
     BadOption(#[from] crate::view::BadOption),
-    #[error("missing or wrong bearer token")]
+    #[error("missing or wrong token: log in at /login, or send `Authorization: Bearer <token>`")]
     Unauthorized,
-    #[error("WebSocket from origin {0:?} refused")]
+    #[error("missing or wrong probe token")]
+    ProbeUnauthorized,
+    #[error("origin {0:?} refused: only the app's own origin (or one given with --allow-origin) may open WebSockets or send requests that change state")]
     ForbiddenOrigin(String),
+    #[error("host {0:?} is not served by this app (DNS rebinding protection): add the name with --allow-host")]
+    ForbiddenHost(String),
+    #[error("the app runs with --read-only: controls and pipes are refused")]
+    ReadOnly,
+    #[error("{0}")]
+    UnknownControl(#[from] crate::control::UnknownControl),
+    #[error("{0}")]
+    Control(#[from] crate::control::ControlError),
+    #[error("{0}")]
+    ProbeUnavailable(#[from] crate::state::ProbeUnavailable),
+    #[error("the probe refused or failed: {0}")]
+    ProbeFailed(String),
+    #[error("probe {0} disconnected before answering")]
+    ProbeVanished(String),
+    #[error("the probe did not answer within {0} s")]
+    ControlTimeout(u64),
+    #[error("{0}")]
+    TooManyPipes(#[from] crate::relay::TooManyPipes),
+    #[error("no pipe {0:?} waiting to be attached (it was attached already, expired, or never existed)")]
+    UnknownPipe(String),
+    #[error("this pipe was opened by another client")]
+    NotYourPipe,
     #[error("no such route: {0}")]
     NotFound(String),
+    #[error("bad parameter {name}: {reason}")]
+    BadParameter { name: &'static str, reason: String },
+    #[error("history is off (the app runs with --no-history)")]
+    HistoryOff,
+    #[error("no history at {at}: {}", match range { Some((from, to)) => format!("it holds {from} to {to}"), None => "it holds nothing yet".to_owned() })]
+    NoHistoryAt { at: u64, range: Option<(u64, u64)> },
+    #[error("history store: {0}")]
+    History(String),
     #[error("internal error")]
     Internal,
     #[error("the app is stopping")]
@@ -32,9 +64,27 @@ impl ApiError {
         match self {
             ApiError::UnknownView(_) | ApiError::UnknownNode { .. } | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadNodeId(_) => StatusCode::NOT_FOUND,
-            ApiError::BadOption(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::ForbiddenOrigin(_) => StatusCode::FORBIDDEN,
+            ApiError::BadOption(_) | ApiError::BadParameter { .. } => StatusCode::BAD_REQUEST,
+            ApiError::HistoryOff => StatusCode::CONFLICT,
+            ApiError::NoHistoryAt { .. } => StatusCode::NOT_FOUND,
+            ApiError::History(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unauthorized | ApiError::ProbeUnauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::ForbiddenOrigin(_) | ApiError::ForbiddenHost(_) | ApiError::ReadOnly | ApiError::NotYourPipe => {
+                StatusCode::FORBIDDEN
+            }
+            ApiError::UnknownControl(_) | ApiError::UnknownPipe(_) => StatusCode::NOT_FOUND,
+            ApiError::Control(error) => match error {
+                crate::control::ControlError::UnknownProbe(_) | crate::control::ControlError::UnknownNode { .. } => {
+                    StatusCode::NOT_FOUND
+                }
+                crate::control::ControlError::InvalidForState { .. }
+                | crate::control::ControlError::NotOffered { .. } => StatusCode::CONFLICT,
+                crate::control::ControlError::ControlsOff(_) => StatusCode::FORBIDDEN,
+            },
+            ApiError::ProbeUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::ProbeFailed(_) | ApiError::ProbeVanished(_) => StatusCode::BAD_GATEWAY,
+            ApiError::ControlTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::TooManyPipes(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }

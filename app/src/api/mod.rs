@@ -4,9 +4,13 @@
 //! extract, call one store or render function, and map the result. Only this
 //! module knows HTTP. Every error is an [`error::ApiError`] with a JSON body.
 
+pub mod control;
 pub mod error;
 pub mod guard;
+pub mod history;
+pub mod login;
 pub mod meta;
+pub mod pipe;
 pub mod probe_ws;
 pub mod probes;
 pub mod report;
@@ -29,6 +33,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/probes"),
     ("get", "/api/probe/ws"),
     ("get", "/api/report"),
+    ("post", "/api/control/{probe}/{node}/{control}"),
+    ("get", "/api/pipe/{id}"),
+    ("get", "/api/audit"),
+    ("post", "/api/login"),
+    ("post", "/api/logout"),
+    ("get", "/login"),
+    ("get", "/api/history"),
+    ("get", "/api/events"),
     ("get", "/metrics"),
     ("get", "/healthz"),
 ];
@@ -40,9 +52,17 @@ pub fn router(state: AppState) -> Router {
         .merge(probes::router())
         .merge(probe_ws::router())
         .merge(report::router())
+        .merge(control::router())
+        .merge(pipe::router())
+        .merge(login::router())
+        .merge(history::router())
         .fallback(ui::serve)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard))
         .with_state(state)
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod history_tests;

@@ -1,6 +1,9 @@
 //! `WS /api/probe/ws`: the probe channel. Probes authenticate with a bearer
-//! token, send binary frames (a snapshot, then deltas, on one compressed
-//! stream), and get snapshot requests, controls or a rejection back.
+//! token (the shared probe token, or their own from the credentials file,
+//! which also binds the probe ID and host they may report), send binary
+//! frames (a snapshot, then deltas, control results and pipe output, on one
+//! compressed stream), and get snapshot requests, controls, pipe traffic or
+//! a rejection back.
 //!
 //! Each connection decodes its frames on the blocking pool (decompression
 //! may be costly) and hands them to the store thread; it pings the probe
@@ -21,7 +24,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::api::error::ApiError;
-use crate::api::guard::{check_origin, check_token};
+use crate::api::guard::check_probe_token;
+use crate::credentials::ProbeAuth;
 use crate::ingest::{self, Ingested, Reply, ReportFrame};
 use crate::metrics::Metrics;
 use crate::registry::ConnectionId;
@@ -55,11 +59,15 @@ async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    if let Err(error) = check_token(&headers, &state.config).and_then(|()| check_origin(&headers, &state.config)) {
-        Metrics::inc(&state.metrics.rejected_connections);
-        tracing::warn!(%error, "probe connection refused");
-        return Err(error);
-    }
+    // Host and Origin were checked by the guard (api/guard.rs); the probe token is checked here.
+    let auth = match check_probe_token(&headers, &state.config) {
+        Ok(auth) => auth,
+        Err(error) => {
+            Metrics::inc(&state.metrics.rejected_connections);
+            tracing::warn!(%error, "probe connection refused");
+            return Err(error);
+        }
+    };
     let limit = state.config.max_frame_bytes;
     Ok(ws.max_message_size(limit).max_frame_size(limit).on_upgrade(move |socket: WebSocket| async move {
         let (sink, stream) = socket.split();
@@ -74,7 +82,7 @@ async fn upgrade(
             Ok(Message::Close(_)) | Err(_) => Incoming::Close,
             Ok(_) => Incoming::Other,
         });
-        serve_probe(state, Box::pin(sink), Box::pin(stream)).await;
+        serve_probe_as(state, auth, Box::pin(sink), Box::pin(stream)).await;
     }))
 }
 
@@ -88,13 +96,23 @@ enum End {
     StoreGone,
 }
 
-/// Serves one probe until its channel closes or it falls silent; then its nodes are removed.
-pub async fn serve_probe<S, R>(state: AppState, mut sink: S, mut incoming: R)
+/// Serves one probe that needed no token (tests, a tokenless loopback app).
+pub async fn serve_probe<S, R>(state: AppState, sink: S, incoming: R)
 where
     S: Sink<Outbound> + Unpin,
     R: Stream<Item = Incoming> + Unpin,
 {
-    let mut connection = Connection::new(state.clone());
+    serve_probe_as(state, ProbeAuth::Open, sink, incoming).await
+}
+
+/// Serves one probe until its channel closes or it falls silent; then its
+/// nodes are removed, its pending controls fail and its pipes close.
+pub async fn serve_probe_as<S, R>(state: AppState, auth: ProbeAuth, mut sink: S, mut incoming: R)
+where
+    S: Sink<Outbound> + Unpin,
+    R: Stream<Item = Incoming> + Unpin,
+{
+    let mut connection = Connection::new(state.clone(), auth);
     let (outbox, mut outgoing) = mpsc::channel::<AppMessage>(OUTBOX);
     let mut ping = tokio::time::interval(state.config.ping_interval);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -160,16 +178,18 @@ struct Connection {
     /// Taken while a frame decodes on the blocking pool.
     decoder: Option<StreamDecoder>,
     probe: Option<ProbeId>,
+    /// The credential the probe presented: which probe IDs and hosts it may report.
+    auth: ProbeAuth,
     span: tracing::Span,
 }
 
 impl Connection {
-    fn new(state: AppState) -> Connection {
+    fn new(state: AppState, auth: ProbeAuth) -> Connection {
         let codec = Codec::with_limit(state.config.max_decoded_bytes);
         let id = state.next_connection();
         let decoder = StreamDecoder::new(codec).ok();
         let span = tracing::info_span!("probe_connection", connection = id.0, probe = tracing::field::Empty);
-        Connection { state, id, decoder, probe: None, span }
+        Connection { state, id, decoder, probe: None, auth, span }
     }
 
     /// Decodes and applies one frame. Bad frames are logged and counted, and
@@ -192,7 +212,15 @@ impl Connection {
             }
         };
         let report = match message {
-            ProbeMessage::Snapshot(report) => ReportFrame::Snapshot(report),
+            ProbeMessage::Snapshot(report) => {
+                if let Err(refused) = self.state.config.credentials.check(&self.auth, &report.probe, &report.host.id) {
+                    Metrics::inc(&metrics.rejected_connections);
+                    let (probe, host) = (&report.probe, &report.host.id);
+                    self.span.in_scope(|| tracing::warn!(%probe, %host, %refused, "probe identity refused"));
+                    return Ok(Reply::Close(AppMessage::Rejected { reason: refused.to_string() }));
+                }
+                ReportFrame::Snapshot(report)
+            }
             ProbeMessage::Delta(delta) => ReportFrame::Delta(delta),
             other => {
                 match &self.probe {

@@ -59,8 +59,10 @@ async fn apply(state: &AppState, delta: periscope_report::Delta) {
 }
 
 async fn get(state: &AppState, uri: &str) -> (StatusCode, String) {
-    let response =
-        router(state.clone()).oneshot(Request::builder().uri(uri).body(Body::empty()).unwrap()).await.unwrap();
+    let response = router(state.clone())
+        .oneshot(Request::builder().uri(uri).header("host", "localhost:4040").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     let status = response.status();
     let body = response.into_body().collect().await.unwrap().to_bytes();
     (status, String::from_utf8_lossy(&body).into_owned())
@@ -238,7 +240,10 @@ async fn every_route_is_described_in_openapi_and_served() {
 #[tokio::test]
 async fn the_ui_is_served_at_the_root() {
     let state = state_with(&[]).await;
-    let response = router(state).oneshot(Request::builder().uri("/").body(Body::empty()).unwrap()).await.unwrap();
+    let response = router(state)
+        .oneshot(Request::builder().uri("/").header("host", "localhost:4040").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
 }

@@ -7,6 +7,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use crate::api::error::ApiError;
+use crate::api::history;
 use crate::node_id::NodeId;
 use crate::render::output::{NodeDetails, ViewGraph};
 use crate::state::AppState;
@@ -76,6 +77,9 @@ async fn view(
     Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Json<ViewGraph>, ApiError> {
     let (view, options) = parse(&view, &query)?;
+    if let Some(at) = history::time_param(&query, "at")? {
+        return history::past_graph(&state, view, options, at).await.map(Json);
+    }
     let graph = state.with_store(move |store| store.graph(view, &options)).await.map_err(|_| ApiError::Unavailable)?;
     graph.map(Json).ok_or(ApiError::Internal)
 }
@@ -83,10 +87,21 @@ async fn view(
 async fn details(
     State(state): State<AppState>,
     Path((view, node)): Path<(String, String)>,
+    Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Json<NodeDetails>, ApiError> {
     let view: ViewId = view.parse()?;
     let node_id: NodeId = node.parse()?;
-    let details =
-        state.with_store(move |store| store.details(view, &node_id)).await.map_err(|_| ApiError::Unavailable)?;
+    let (at, from) = (history::time_param(&query, "at")?, history::time_param(&query, "from")?);
+    let mut details = if at.is_some() || from.is_some() {
+        history::past_details(&state, view, node_id, at, from).await?
+    } else {
+        state.with_store(move |store| store.details(view, &node_id)).await.map_err(|_| ApiError::Unavailable)?
+    };
+    if state.config.read_only {
+        // Read-only: the UI shows no control buttons.
+        if let Some(details) = details.as_mut() {
+            details.controls.clear();
+        }
+    }
     details.map(Json).ok_or(ApiError::UnknownNode { view: view.as_str(), node })
 }

@@ -15,14 +15,12 @@ use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::api::error::ApiError;
-use crate::api::guard::check_origin;
 use crate::api::topology::parse;
 use crate::metrics::Metrics;
 use crate::state::AppState;
@@ -54,11 +52,15 @@ pub async fn upgrade(
     State(state): State<AppState>,
     Path(view): Path<String>,
     Query(query): Query<Vec<(String, String)>>,
-    headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    check_origin(&headers, &state.config)?;
+    // Host, Origin and the token were checked by the guard (api/guard.rs).
     let (view, options) = parse(&view, &query)?;
+    if let Some(at) = crate::api::history::time_param(&query, "at")? {
+        let archive = crate::api::history::archive_at(&state, at)?;
+        let playback = crate::api::history::playback_from_query(&query)?;
+        return Ok(crate::api::history::upgrade_past(ws, state, archive, view, options, at, playback));
+    }
     Ok(ws.max_message_size(MAX_CLIENT_MESSAGE).on_upgrade(move |socket: WebSocket| async move {
         let (sink, stream) = socket.split();
         let sink = sink.with(|frame: ClientFrame| async move {

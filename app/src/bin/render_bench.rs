@@ -10,7 +10,11 @@
 //! and diffing for a client of the containers and processes views. Prints
 //! a Markdown table and the app's RSS.
 //!
-//! Usage: `periscope-render-bench [HOSTS] [CONTAINERS] [PROCESSES]`.
+//! Usage: `periscope-render-bench [HOSTS] [CONTAINERS] [PROCESSES]`;
+//! `periscope-render-bench --history [HOSTS]` measures history instead (see `render_bench/history.rs`).
+
+#[path = "render_bench/history.rs"]
+mod history;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -95,6 +99,9 @@ fn report(shape: &Shape, h: u32, seq: u64, variant: u32) -> Report {
             created: UnixMillis(1_700_000_000_000),
             started: Some(UnixMillis(1_700_000_000_000)),
             restart_count: 0,
+            exit_code: None,
+            oom_killed: false,
+            finished: None,
             networks: vec![ContainerNetwork { name: "bridge".into(), addresses: vec![IpAddr::V4(container_ip(c))] }],
             ports: vec![PortMapping {
                 protocol: Protocol::Tcp,
@@ -246,6 +253,14 @@ fn ms(duration: Duration) -> String {
 
 fn main() {
     let args: Vec<u32> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(dir) = argv.iter().position(|a| a == "--history-stats").and_then(|i| argv.get(i + 1)) {
+        return history::stats(std::path::Path::new(dir));
+    }
+    if std::env::args().any(|a| a == "--history") {
+        let shape = Shape { hosts: args.first().copied().unwrap_or(100), containers: 20, processes: 10 };
+        return history::run(&shape);
+    }
     let shape = Shape {
         hosts: args.first().copied().unwrap_or(500),
         containers: args.get(1).copied().unwrap_or(20),

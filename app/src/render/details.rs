@@ -84,7 +84,7 @@ fn connections(state: &ViewState, id: &NodeId) -> Connections {
 }
 
 /// The entities whose samples make up a node's metrics.
-fn member_keys(ctx: &Ctx<'_>, id: &NodeId) -> Vec<MetricKey> {
+pub fn member_keys(ctx: &Ctx<'_>, id: &NodeId) -> Vec<MetricKey> {
     let containers = |keep: &dyn Fn(&periscope_report::Container) -> bool| -> Vec<MetricKey> {
         ctx.model
             .reports()
@@ -212,7 +212,7 @@ fn sorted(mut nodes: Vec<Node>) -> Vec<Node> {
 }
 
 fn label_of(key: &str) -> &'static str {
-    const LABELS: [(&str, &str); 24] = [
+    const LABELS: [(&str, &str); 25] = [
         ("id", "ID"),
         ("pid", "PID"),
         ("ppid", "Parent PID"),
@@ -227,6 +227,7 @@ fn label_of(key: &str) -> &'static str {
         ("hostname", "Hostname"),
         ("ports", "Ports"),
         ("restart_count", "Restarts"),
+        ("started", "Started"),
         ("health", "Health"),
         ("compose_project", "Compose project"),
         ("compose_service", "Compose service"),

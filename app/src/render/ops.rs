@@ -229,6 +229,23 @@ pub fn process_part(report: &Report, process: &Process, refs: &ParentRefs) -> No
     part
 }
 
+/// Unix milliseconds as `2024-11-28T18:06:12Z` (UTC, whole seconds), for people.
+pub fn iso_time(time: periscope_report::UnixMillis) -> String {
+    let seconds = time.0 / 1000;
+    let (days, rest) = (seconds / 86_400, seconds % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
+}
+
 pub fn container_part(report: &Report, container: &Container) -> NodePart {
     let ip = container.networks.iter().flat_map(|network| &network.addresses).next();
     let ports: Vec<String> = container
@@ -248,6 +265,7 @@ pub fn container_part(report: &Report, container: &Container) -> NodePart {
         .meta("host", report.host.hostname.clone())
         .meta("ports", ports.join(", "))
         .meta("restart_count", container.restart_count.to_string())
+        .meta("started", container.started.map(iso_time).unwrap_or_default())
         .parent(host_ref(report))
         .parent(NodeRef {
             view: ViewId::ContainersByImage.as_str(),
@@ -300,5 +318,19 @@ pub fn host_part(report: &Report) -> NodePart {
 pub fn uncontained_nodes(report: &Report, nodes: &mut HashMap<NodeId, NodePart>) {
     for process in report.processes.iter().filter(|p| p.container.is_none()) {
         add_part(nodes, NodeId::Uncontained(report.host.id.clone()), uncontained_part(report, process));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use periscope_report::UnixMillis;
+
+    use super::iso_time;
+
+    #[test]
+    fn times_for_people() {
+        assert_eq!(iso_time(UnixMillis(0)), "1970-01-01T00:00:00Z");
+        assert_eq!(iso_time(UnixMillis(1_732_817_172_123)), "2024-11-28T18:06:12Z");
+        assert_eq!(iso_time(UnixMillis(951_782_400_000)), "2000-02-29T00:00:00Z");
     }
 }

@@ -94,11 +94,53 @@ pub struct ViewGraph {
     pub edges: Vec<Edge>,
 }
 
+/// What changed in one view for one client. An update carries the `id` and
+/// only the top-level fields that changed (a CPU figure moving sends the
+/// metrics, not the whole node): merge it into the held node or edge.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChangeSet<T> {
     pub add: Vec<T>,
-    pub update: Vec<T>,
+    pub update: Vec<Patch>,
     pub remove: Vec<String>,
+}
+
+/// A JSON object: `id` and the fields that changed.
+pub type Patch = serde_json::Map<String, serde_json::Value>;
+
+/// `id` and the top-level fields of `new` that differ from `old`.
+pub fn patch<T: Serialize>(id: &str, old: &T, new: &T) -> Patch {
+    let mut patch = Patch::new();
+    patch.insert("id".into(), serde_json::Value::String(id.to_owned()));
+    match (serde_json::to_value(old), serde_json::to_value(new)) {
+        (Ok(serde_json::Value::Object(old)), Ok(serde_json::Value::Object(new))) => {
+            for (key, value) in new {
+                if old.get(&key) != Some(&value) {
+                    patch.insert(key, value);
+                }
+            }
+        }
+        // Not an object: nothing to merge into, send it whole under its id.
+        (_, Ok(value)) => {
+            patch.insert("value".into(), value);
+        }
+        (_, Err(_)) => {}
+    }
+    patch
+}
+
+/// `value` to `digits` significant digits: a user sees "1.12 GB", not the
+/// bytes, so a move in the fourth digit is no change worth sending.
+pub fn significant(value: f64, digits: i32) -> f64 {
+    if value == 0.0 || !value.is_finite() {
+        return value;
+    }
+    let scale = 10f64.powi(digits - 1 - value.abs().log10().floor() as i32);
+    (value * scale).round() / scale
+}
+
+/// [`significant`] for counts that stay integers.
+pub fn significant_u64(value: u64, digits: i32) -> u64 {
+    significant(value as f64, digits) as u64
 }
 
 impl<T> Default for ChangeSet<T> {
@@ -169,10 +211,15 @@ pub struct ChildGroup {
     pub nodes: Vec<Node>,
 }
 
+/// A control a node offers: `POST /api/control/{probe}/{node}/{id}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Control {
     pub id: &'static str,
     pub label: &'static str,
+    /// The probe that runs it.
+    pub probe: String,
+    /// Opens a pipe (logs, terminal) rather than changing state.
+    pub pipe: bool,
 }
 
 /// `GET /api/topology/{view}/{node}`.

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::node_id::NodeId;
 use crate::render::address::Slot;
-use crate::render::output::{ChangeSet, Edge, Node, NodeMetrics, NodeRef};
+use crate::render::output::{patch, significant_u64, ChangeSet, Edge, Node, NodeMetrics, NodeRef};
 use crate::render::part::{EdgePart, Members, NodeBase, NodePart, NodeSum, TcpSum};
 use crate::view::{Stopped, ViewId, ViewOptions};
 
@@ -246,9 +246,10 @@ impl ViewState {
             target,
             connections: part.connections,
             ports: part.ports.keys().copied().collect(),
-            rtt_us: part.tcp.mean_rtt_us(),
-            bytes_sent: part.tcp.known().map(|tcp| tcp.bytes_sent),
-            bytes_received: part.tcp.known().map(|tcp| tcp.bytes_received),
+            // As a user reads them: two digits of RTT, three of bytes.
+            rtt_us: part.tcp.mean_rtt_us().map(|rtt| significant_u64(u64::from(rtt), 2) as u32),
+            bytes_sent: part.tcp.known().map(|tcp| significant_u64(tcp.bytes_sent, 3)),
+            bytes_received: part.tcp.known().map(|tcp| significant_u64(tcp.bytes_received, 3)),
             retransmits: part.tcp.known().map(TcpSum::retransmits_u32),
         })
     }
@@ -372,12 +373,11 @@ impl SentView {
     }
 }
 
-fn apply_change<K: Clone + Eq + std::hash::Hash + std::fmt::Display, T: Clone + PartialEq>(
-    sent: &mut HashMap<K, T>,
-    key: &K,
-    now: Option<T>,
-    changes: &mut ChangeSet<T>,
-) {
+fn apply_change<K, T>(sent: &mut HashMap<K, T>, key: &K, now: Option<T>, changes: &mut ChangeSet<T>)
+where
+    K: Clone + Eq + std::hash::Hash + std::fmt::Display,
+    T: Clone + PartialEq + serde::Serialize,
+{
     match (sent.get(key), now) {
         (None, Some(value)) => {
             sent.insert(key.clone(), value.clone());
@@ -385,8 +385,8 @@ fn apply_change<K: Clone + Eq + std::hash::Hash + std::fmt::Display, T: Clone + 
         }
         (Some(old), Some(value)) => {
             if *old != value {
-                sent.insert(key.clone(), value.clone());
-                changes.update.push(value);
+                changes.update.push(patch(&key.to_string(), old, &value));
+                sent.insert(key.clone(), value);
             }
         }
         (Some(_), None) => {
@@ -403,7 +403,7 @@ fn display_key<K: std::fmt::Display>(key: &K) -> String {
 
 fn sort_changes<T>(changes: &mut ChangeSet<T>, id: impl Fn(&T) -> &String) {
     changes.add.sort_by(|a, b| id(a).cmp(id(b)));
-    changes.update.sort_by(|a, b| id(a).cmp(id(b)));
+    changes.update.sort_by(|a, b| a.get("id").and_then(|v| v.as_str()).cmp(&b.get("id").and_then(|v| v.as_str())));
     changes.remove.sort();
 }
 
@@ -438,7 +438,11 @@ pub fn node_of_parts(id: &NodeId, base: &NodeBase, parents: Vec<NodeRef>, member
         stack: members.count.max(1),
         rank: base.rank.clone(),
         pseudo: id.is_pseudo(),
-        metrics: NodeMetrics { cpu: members.cpu(), memory: members.memory() },
+        // As a user reads them: a tenth of a percent, three digits of bytes.
+        metrics: NodeMetrics {
+            cpu: members.cpu().map(|cpu| (cpu * 10.0).round() / 10.0),
+            memory: members.memory().map(|memory| significant_u64(memory, 3)),
+        },
         connections,
         parents,
         metadata: base.metadata.iter().cloned().collect(),

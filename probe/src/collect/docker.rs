@@ -301,6 +301,7 @@ pub fn container_from_inspect(inspect: &ContainerInspectResponse) -> Option<Cont
             *pid > 0 && matches!(status, ContainerState::Running | ContainerState::Paused | ContainerState::Restarting)
         })
         .and_then(|pid| u32::try_from(pid).ok());
+    let finished = state.and_then(|s| s.finished_at.as_deref()).and_then(parse_rfc3339_millis).filter(|t| t.0 > 0);
     let mut command: Vec<String> = inspect.path.iter().cloned().collect();
     command.extend(inspect.args.iter().flatten().cloned());
     let settings = inspect.network_settings.as_ref();
@@ -347,7 +348,7 @@ pub fn container_from_inspect(inspect: &ContainerInspectResponse) -> Option<Cont
         name: inspect.name.as_deref().unwrap_or("").trim_start_matches('/').to_owned(),
         image: ImageId::new(inspect.image.clone().unwrap_or_default()),
         image_name: config.and_then(|c| c.image.clone()).unwrap_or_default(),
-        command: command.join(" "),
+        command: crate::collect::redact::redact_command(&command.join(" ")),
         hostname: config.and_then(|c| c.hostname.clone()).unwrap_or_default(),
         labels: config
             .and_then(|c| c.labels.as_ref())
@@ -358,6 +359,11 @@ pub fn container_from_inspect(inspect: &ContainerInspectResponse) -> Option<Cont
         created: inspect.created.as_deref().and_then(parse_rfc3339_millis).unwrap_or_default(),
         started: state.and_then(|s| s.started_at.as_deref()).and_then(parse_rfc3339_millis).filter(|t| t.0 > 0),
         restart_count: inspect.restart_count.and_then(|c| u32::try_from(c).ok()).unwrap_or(0),
+        // Docker keeps the last exit code while the container runs again (0 before it ever stopped);
+        // it is meaningful once there is a finish time.
+        exit_code: finished.and(state.and_then(|s| s.exit_code)).and_then(|code| i32::try_from(code).ok()),
+        oom_killed: state.and_then(|s| s.oom_killed).unwrap_or(false),
+        finished,
         networks,
         ports,
         main_pid,
@@ -465,6 +471,8 @@ mod tests {
         assert_eq!(container.command, "httpd -f -p 80 -h /www");
         assert!(container.main_pid.is_some());
         assert!(container.created.0 > 1_600_000_000_000 && container.started.is_some());
+        // Running and never stopped: no exit code yet.
+        assert_eq!((container.exit_code, container.oom_killed, container.finished), (None, false, None));
         assert_eq!(container.networks.len(), 1);
         assert_eq!(container.networks[0].name, "bridge");
         assert!(container.networks[0].addresses.iter().any(|ip| ip.is_ipv4()));

@@ -17,6 +17,7 @@ pub mod conntrack;
 pub mod docker;
 pub mod host;
 pub mod process;
+pub mod redact;
 pub mod socket;
 pub mod steady;
 
@@ -113,6 +114,8 @@ pub struct Probe {
     previous: Option<Report>,
     no_docker: bool,
     no_conntrack: bool,
+    no_controls: bool,
+    host_shell: bool,
     /// Hold metrics within their deadband (off for one-off reports).
     pub settle: bool,
 }
@@ -149,6 +152,8 @@ impl Probe {
             previous: None,
             no_docker: config.no_docker,
             no_conntrack: config.no_conntrack,
+            no_controls: config.no_controls,
+            host_shell: config.host_shell && !config.no_controls,
             settle: true,
         }
     }
@@ -191,6 +196,16 @@ impl Probe {
             sources.push(unavailable(Source::Conntrack, "disabled by --no-conntrack"));
         }
         sources.push(unavailable(Source::Ebpf, "not built into this probe yet"));
+        sources.push(if self.no_controls {
+            unavailable(Source::Controls, "disabled by --no-controls")
+        } else {
+            SourceStatus { source: Source::Controls, state: SourceState::Active }
+        });
+        sources.push(if self.host_shell {
+            SourceStatus { source: Source::HostShell, state: SourceState::Active }
+        } else {
+            unavailable(Source::HostShell, "off (enable with --host-shell)")
+        });
         self.reflect_capabilities(&mut sources);
         sources.sort_by_key(|status| status.source);
         report.meta.sources = sources;
@@ -211,6 +226,38 @@ impl Probe {
         );
         self.previous = Some(report.clone());
         report
+    }
+
+    /// A quick pass after a Docker event: containers and images as Docker now
+    /// has them, everything else as the last full pass left it, so a started
+    /// or stopped container reaches the app in milliseconds, not after a /proc
+    /// scan. Running containers keep their last stats; the next tick brings
+    /// the rest. `None` before the first full pass.
+    pub fn collect_docker(&mut self) -> Option<Report> {
+        let previous = self.previous.as_ref()?;
+        let docker = self.docker.as_mut()?;
+        let mut report = previous.clone();
+        report.containers = Default::default();
+        report.images = Default::default();
+        let mut pass = Pass { now: Instant::now(), report: &mut report, processes: Vec::new(), sources: Vec::new() };
+        docker.collect(&mut pass);
+        let docker_sources = std::mem::take(&mut pass.sources);
+        let ids: Vec<_> = report.containers.ids().cloned().collect();
+        for id in ids {
+            let Some(container) = report.containers.get_mut(&id) else { continue };
+            if container.state == periscope_report::ContainerState::Running {
+                container.stats = previous.containers.get(&id).and_then(|old| old.stats.clone());
+            }
+        }
+        for status in docker_sources {
+            match report.meta.sources.iter_mut().find(|s| s.source == status.source) {
+                Some(slot) => *slot = status,
+                None => report.meta.sources.push(status),
+            }
+        }
+        report.timestamp = unix_millis();
+        self.previous = Some(report.clone());
+        Some(report)
     }
 }
 

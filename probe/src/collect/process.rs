@@ -182,6 +182,7 @@ impl ProcessCollector {
         if self.omit_cmd_args {
             cmdline.truncate(1);
         }
+        crate::collect::redact::redact_args(&mut cmdline);
         let cgroup = read_proc_cgroup(&self.proc.pid_file(pid, "cgroup")).map(Arc::new);
         let netns = std::fs::read_link(self.proc.pid_file(pid, "ns/net"))
             .ok()

@@ -227,7 +227,8 @@ async fn serve(listener: TcpListener, sink: Arc<Sink>) {
             let tokio_tungstenite::tungstenite::Message::Binary(frame) = message else { continue };
             sink.frames.fetch_add(1, Ordering::Relaxed);
             let Ok(mut report) = sink.report.lock() else { continue };
-            match decoder.decode::<ProbeMessage>(&frame) {
+            let decoded = decoder.decode::<ProbeMessage>(&frame);
+            match decoded {
                 Ok(ProbeMessage::Snapshot(snapshot)) => {
                     sink.snapshot_bytes.store(frame.len() as u64, Ordering::Relaxed);
                     *report = Some(snapshot);
@@ -236,8 +237,14 @@ async fn serve(listener: TcpListener, sink: Arc<Sink>) {
                     if let Ok(mut changes) = sink.changes.lock() {
                         let tables = [
                             (u64::from(delta.host.is_some()), 0),
-                            (delta.processes.upserts.len() as u64, delta.processes.removals.len() as u64),
-                            (delta.containers.upserts.len() as u64, delta.containers.removals.len() as u64),
+                            (
+                                (delta.processes.upserts.len() + delta.process_metrics.len()) as u64,
+                                delta.processes.removals.len() as u64,
+                            ),
+                            (
+                                (delta.containers.upserts.len() + delta.container_stats.len()) as u64,
+                                delta.containers.removals.len() as u64,
+                            ),
                             (delta.images.upserts.len() as u64, delta.images.removals.len() as u64),
                             (delta.sockets.upserts.len() as u64, delta.sockets.removals.len() as u64),
                             (delta.connections.upserts.len() as u64, delta.connections.removals.len() as u64),

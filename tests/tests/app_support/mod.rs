@@ -22,20 +22,53 @@ pub struct App {
 
 impl App {
     pub fn standalone() -> App {
+        App::with(|_| {}, |_| {})
+    }
+
+    /// The app keeping history in `dir` (as the `periscope` binary does by default).
+    pub fn with_history(dir: &std::path::Path) -> App {
+        let archive = periscope::archive::Archive::open(periscope::archive::HistoryConfig::new(dir)).expect("history");
+        App::start(Some(archive), |_| {}, |_| {})
+    }
+
+    /// Stops the app and its probe, then history's writer, so another app can open the same store.
+    pub fn stop(self) {
+        let App { runtime, state, .. } = self;
+        drop(runtime);
+        let archive = state.archive.clone();
+        drop(state);
+        if let Some(archive) = archive {
+            archive.close();
+        }
+    }
+
+    /// The app and its probe, each configured further by the caller (after the defaults are set).
+    pub fn with(app: impl FnOnce(&mut AppConfig), probe: impl FnOnce(&mut periscope_probe::Config)) -> App {
+        App::start(None, app, probe)
+    }
+
+    fn start(
+        archive: Option<periscope::archive::Archive>,
+        app: impl FnOnce(&mut AppConfig),
+        probe: impl FnOnce(&mut periscope_probe::Config),
+    ) -> App {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let token = periscope::state::random_hex(16);
-        let state = AppState::new(AppConfig { token: Some(token.clone()), ..AppConfig::default() });
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let address = listener.local_addr().unwrap();
+        let mut config = AppConfig { token: Some(token.clone()), listen: Some(address), ..AppConfig::default() };
+        app(&mut config);
+        let state = AppState::with_archive(config, archive);
         runtime.spawn(periscope::serve(listener, state.clone()));
-        let probe = periscope_probe::Config {
+        let mut probe_config = periscope_probe::Config {
             app: format!("ws://{address}/api/probe/ws"),
             token: Some(token),
             probe_id: Some(format!("app-e2e-{}", address.port())),
             ..periscope_probe::Config::default()
         };
+        probe(&mut probe_config);
         runtime.spawn(async move {
-            if let Err(error) = periscope_probe::run(probe).await {
+            if let Err(error) = periscope_probe::run(probe_config).await {
                 eprintln!("built-in probe stopped: {error:#}");
             }
         });
@@ -46,11 +79,40 @@ impl App {
     /// (a container, another user) and present `token`.
     pub fn alone(token: &str) -> App {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let state = AppState::new(AppConfig { token: Some(token.to_owned()), ..AppConfig::default() });
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let address = listener.local_addr().unwrap();
+        let config = AppConfig { token: Some(token.to_owned()), listen: Some(address), ..AppConfig::default() };
+        let state = AppState::new(config);
         runtime.spawn(periscope::serve(listener, state.clone()));
         App { runtime, address, state }
+    }
+
+    /// The built-in probe's ID.
+    pub fn probe_id(&self) -> String {
+        format!("app-e2e-{}", self.address.port())
+    }
+
+    /// Any HTTP request; `(status, headers, body)`.
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Response {
+        http(self.address, method, path, headers, body)
+    }
+
+    /// Opens a WebSocket at `path` with extra headers; the HTTP status when refused.
+    pub fn websocket(&self, path: &str, headers: &[(&str, &str)]) -> Result<Socket, u16> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let url = format!("ws://{}{path}", self.address);
+        let mut request = url.as_str().into_client_request().unwrap();
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        match self.runtime.block_on(tokio_tungstenite::connect_async(request)) {
+            Ok((socket, _)) => Ok(socket),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+            Err(error) => panic!("websocket {path}: {error}"),
+        }
     }
 
     /// `GET path` as JSON; errors are strings for `wait_until`.
@@ -68,6 +130,65 @@ impl App {
     }
 }
 
+/// An HTTP answer: status, the header block as text, and the body.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl Response {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|error| panic!("{error}: {}", self.body))
+    }
+
+    /// A response header's value (first match, name case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+}
+
+/// A raw HTTP/1.1 request (Connection: close) with `Host: {address}` unless `headers` names one.
+pub fn http(address: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Response {
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2)).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
+        request.push_str(&format!("Host: {address}\r\n"));
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("read");
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_owned() };
+    Response { status, head: head.to_owned(), body }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { break };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
 pub fn http_get(address: SocketAddr, path: &str) -> Result<String, String> {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2)).map_err(|e| e.to_string())?;
     stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
@@ -81,7 +202,7 @@ pub fn http_get(address: SocketAddr, path: &str) -> Result<String, String> {
     Ok(body.to_owned())
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 pub struct ViewClient {
     socket: Socket,
@@ -89,10 +210,16 @@ pub struct ViewClient {
 
 impl ViewClient {
     /// The next message, or `None` after `timeout`.
+    /// The next JSON message, skipping pings and pongs (the app pings from the start).
     pub fn next(&mut self, runtime: &tokio::runtime::Runtime, timeout: Duration) -> Option<Value> {
         runtime.block_on(async {
-            let message = tokio::time::timeout(timeout, self.socket.next()).await.ok()??.ok()?;
-            serde_json::from_str(message.to_text().ok()?).ok()
+            let deadline = tokio::time::Instant::now() + timeout;
+            loop {
+                let message = tokio::time::timeout_at(deadline, self.socket.next()).await.ok()??.ok()?;
+                if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+                    return serde_json::from_str(&text).ok();
+                }
+            }
         })
     }
 }

@@ -9,7 +9,10 @@ import { isEmptyQuery, matchesNode, parseSearch } from '../lib/search-query';
 import { PALETTES, useTheme } from '../lib/theme';
 import { useTopologyStream } from '../lib/use-topology-stream';
 import { useUrlState } from '../lib/use-url-state';
+import { ControlButtons, type OpenedPipe } from '../features/controls/components/control-buttons';
 import { DetailsPanel } from '../features/details/components/details-panel';
+import { LogPanel } from '../features/logs/components/log-panel';
+import { TerminalPanel } from '../features/terminal/components/terminal-panel';
 import { GraphView } from '../features/graph/components/graph-view';
 import { SearchBox } from '../features/search/components/search-box';
 import { useProbes } from '../features/status/api/use-probes';
@@ -19,15 +22,31 @@ import { SourceBanner } from '../features/status/components/source-banner';
 import { TableView } from '../features/table/components/table-view';
 import { useTopologies } from '../features/topology-picker/api/use-topologies';
 import { TopologyPicker } from '../features/topology-picker/components/topology-picker';
+import { TimelineStrip } from '../features/timeline/components/timeline-strip';
+import { useTimeTravel } from '../features/timeline/use-time-travel';
 
 export function App() {
   const [url, setUrl] = useUrlState();
   const [theme, toggleTheme] = useTheme();
   const palette = PALETTES[theme];
-  const stream = useTopologyStream(url.view, url.options);
+  const travel = useTimeTravel(url.view, url.options);
+  // Time travel is one more query parameter on the view's socket and details (docs/api.md, "History").
+  const shownOptions = useMemo(
+    () => (travel.at === null ? url.options : { ...url.options, at: String(travel.at) }),
+    [url.options, travel.at],
+  );
+  const detailsOptions = useMemo(
+    () =>
+      travel.history?.enabled && (travel.at !== null || travel.windowId !== '15m')
+        ? { ...shownOptions, from: String(travel.span.from) }
+        : shownOptions,
+    [shownOptions, travel.history?.enabled, travel.windowId, Math.floor(travel.span.from / 60_000)],
+  );
+  const stream = useTopologyStream(url.view, shownOptions);
   const topologies = useTopologies(url.options);
   const probes = useProbes();
   const [readOnly, setReadOnly] = useState(false);
+  const [pipe, setPipe] = useState<OpenedPipe | null>(null);
 
   useEffect(() => {
     fetchAppInfo()
@@ -38,10 +57,15 @@ export function App() {
   }, []);
 
   const query = useMemo(() => parseSearch(url.search), [url.search]);
-  const matcher = useMemo(
-    () => (isEmptyQuery(query) ? null : (node: Parameters<typeof matchesNode>[1]) => matchesNode(query, node)),
-    [query],
-  );
+  const compared = travel.comparison;
+  const matcher = useMemo(() => {
+    if (compared) {
+      // Compare mode highlights what appeared or changed since the picked moment.
+      const ids = new Set([...compared.appeared, ...compared.changed].map((node) => node.id));
+      return (node: Parameters<typeof matchesNode>[1]) => ids.has(node.id);
+    }
+    return isEmptyQuery(query) ? null : (node: Parameters<typeof matchesNode>[1]) => matchesNode(query, node);
+  }, [query, compared]);
   const snapshot = stream.store.snapshot();
   const matchCount = useMemo(() => {
     if (!matcher) return null;
@@ -113,7 +137,7 @@ export function App() {
         </span>
       </div>
       <main class={`content ${url.selected ? 'with-details' : ''}`}>
-        <div class="stage">
+        <div class={`stage ${travel.at !== null ? 'stage-past' : ''}`}>
           {url.mode === 'graph' ? (
             <GraphView
               store={stream.store}
@@ -145,14 +169,24 @@ export function App() {
             key={`${url.view}/${url.selected}`}
             view={url.view}
             nodeId={url.selected}
-            options={url.options}
+            options={detailsOptions}
             palette={palette}
             readOnly={readOnly}
             onClose={() => select(null)}
             onOpen={(view, id) => setUrl({ view, selected: id })}
+            renderControls={(controls, nodeId, label) => (
+              <ControlButtons controls={controls} nodeId={nodeId} nodeLabel={label} onPipe={setPipe} />
+            )}
           />
         ) : null}
       </main>
+      {pipe?.kind === 'logs' ? (
+        <LogPanel key={pipe.url} url={pipe.url} title={pipe.title} onClose={() => setPipe(null)} />
+      ) : null}
+      {pipe?.kind === 'exec' ? (
+        <TerminalPanel key={pipe.url} url={pipe.url} title={pipe.title} onClose={() => setPipe(null)} />
+      ) : null}
+      <TimelineStrip travel={travel} view={url.view} onOpen={(view, id) => setUrl({ view, selected: id })} />
     </div>
   );
 }

@@ -24,6 +24,10 @@ export function apiUrl(path: string, params?: URLSearchParams, scheme: 'http' | 
 
 async function getJson<T>(path: string, params?: URLSearchParams, signal?: AbortSignal): Promise<T> {
   const response = await fetch(apiUrl(path, params), { signal, headers: { accept: 'application/json' } });
+  if (response.status === 401 && typeof window !== 'undefined') {
+    // The session expired (or never was): the app's login page sets a new one.
+    window.location.assign(new URL('login', document.baseURI).toString());
+  }
   if (!response.ok) {
     let message = `${response.status} ${response.statusText}`;
     try {

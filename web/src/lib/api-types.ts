@@ -120,10 +120,14 @@ export interface ChildGroup {
   nodes: TopologyNode[];
 }
 
+/** A control a node offers: POST api/control/{probe}/{node}/{id}. */
 export interface Control {
   id: string;
   label: string;
-  icon?: string;
+  /** The probe that runs it. */
+  probe: string;
+  /** Opens a pipe (logs, terminal) rather than changing state. */
+  pipe: boolean;
 }
 
 export interface NodeDetails {
@@ -136,9 +140,12 @@ export interface NodeDetails {
   controls: Control[];
 }
 
-export interface ChangeSet<T> {
+/** An update carries `id` and only the fields that changed: merge it into the held item. */
+export type Patch<T extends { id: string }> = Pick<T, 'id'> & Partial<T>;
+
+export interface ChangeSet<T extends { id: string }> {
   add: T[];
-  update: T[];
+  update: Patch<T>[];
   remove: string[];
 }
 

@@ -87,11 +87,31 @@ describe('GraphStore', () => {
     );
     const snapshot = store.snapshot();
     expect(snapshot.nodes.get('a')?.label).toBe('again');
-    expect(snapshot.nodes.has('ghost')).toBe(true);
+    // An update holds only what changed: a node it names that we lack cannot be drawn from it.
+    expect(snapshot.nodes.has('ghost')).toBe(false);
     expect(snapshot.edges.size).toBe(0);
     expect(change.problems).toHaveLength(5);
-    expect(change.addedNodes).toEqual(['ghost']);
+    expect(change.addedNodes).toEqual([]);
     expect(change.updatedNodes).toEqual(['a']);
+  });
+
+  it('merges an update of only the changed fields into the held node and edge', () => {
+    const store = storeWith([makeNode('a', { label: 'web' }), makeNode('b')], [makeEdge('a', 'b')]);
+    const edgeId = [...store.snapshot().edges.keys()][0] ?? '';
+    const change = store.apply(
+      diff({
+        nodes: { update: [{ id: 'a', metrics: { cpu: 42, memory: 1024 } }] },
+        edges: { update: [{ id: edgeId, connections: 7 }] },
+      }),
+    );
+    const snapshot = store.snapshot();
+    expect(change.problems).toEqual([]);
+    expect(snapshot.nodes.get('a')?.label).toBe('web');
+    expect(snapshot.nodes.get('a')?.metrics.cpu).toBe(42);
+    expect(snapshot.edges.get(edgeId)?.connections).toBe(7);
+    expect(snapshot.edges.get(edgeId)?.source).toBe('a');
+    expect(change.updatedNodes).toEqual(['a']);
+    expect(change.updatedEdges).toEqual([edgeId]);
   });
 
   it('ignores a diff for another view or before any full view', () => {

@@ -141,19 +141,28 @@ export class GraphStore {
       }
       this.nodes.set(node.id, node);
     }
-    for (const node of message.nodes.update) {
-      if (this.nodes.has(node.id)) {
-        change.updatedNodes.push(node.id);
-      } else {
-        change.problems.push(`update of unknown node ${node.id}`);
-        change.addedNodes.push(node.id);
+    // Updates carry only the fields that changed: merge them into what is held.
+    for (const patch of message.nodes.update) {
+      const held = this.nodes.get(patch.id);
+      if (held === undefined) {
+        change.problems.push(`update of unknown node ${patch.id}`);
+        continue;
       }
-      this.nodes.set(node.id, node);
+      change.updatedNodes.push(patch.id);
+      this.nodes.set(patch.id, { ...held, ...patch });
     }
-    for (const edge of [...message.edges.add, ...message.edges.update]) {
+    for (const edge of message.edges.add) {
       const existed = this.edges.has(edge.id);
       if (!this.insertEdge(edge, change)) continue;
       (existed ? change.updatedEdges : change.addedEdges).push(edge.id);
+    }
+    for (const patch of message.edges.update) {
+      const held = this.edges.get(patch.id);
+      if (held === undefined) {
+        change.problems.push(`update of unknown edge ${patch.id}`);
+        continue;
+      }
+      if (this.insertEdge({ ...held, ...patch }, change)) change.updatedEdges.push(patch.id);
     }
     this.dropDanglingEdges(change);
     return change;

@@ -36,6 +36,7 @@ describe('TopologySocket', () => {
     const states: string[] = [];
     const socket = new TopologySocket('ws://app/api/topology/containers/ws', new GraphStore(), (state) => states.push(state));
     const first = FakeSocket.made[0];
+    if (!first) throw new Error('no socket was made');
     first.onopen?.();
     // Heartbeats keep it open.
     for (let i = 0; i < 4; i++) {

@@ -1,7 +1,9 @@
 // The details panel of the selected node: metadata, live metrics,
 // connections, children, parents, and the place for control buttons.
 
-import type { MetricSeries, NodeDetails } from '../../../lib/api-types';
+import type { ComponentChildren } from 'preact';
+
+import type { Control, MetricSeries, NodeDetails } from '../../../lib/api-types';
 import { formatMetric } from '../../../lib/format';
 import type { Palette } from '../../../lib/theme';
 import type { ViewOptions } from '../../../lib/view-options';
@@ -18,6 +20,8 @@ export interface DetailsPanelProps {
   onClose: () => void;
   /** Open a node, possibly in another view (parents, children). */
   onOpen: (view: string, id: string) => void;
+  /** Draws the node's control buttons (the page composes them from the controls feature). */
+  renderControls?: (controls: Control[], nodeId: string, label: string) => ComponentChildren;
 }
 
 export function DetailsPanel(props: DetailsPanelProps) {
@@ -41,24 +45,23 @@ export function DetailsPanel(props: DetailsPanelProps) {
   );
 }
 
-function DetailsBody({ details, view, palette, readOnly, onOpen }: DetailsPanelProps & { details: NodeDetails }) {
+function DetailsBody({
+  details,
+  view,
+  palette,
+  readOnly,
+  onOpen,
+  renderControls,
+}: DetailsPanelProps & { details: NodeDetails }) {
   const colors = [palette.accent, palette.nodeBorder, palette.match];
   return (
     <div class="details-body">
       <section class="details-section" data-testid="details-controls">
         <h3>Controls</h3>
-        {details.controls.length === 0 ? (
-          <p class="muted">No controls for this node.</p>
+        {details.controls.length === 0 || readOnly || !renderControls ? (
+          <p class="muted">{readOnly ? 'Read-only mode: no controls.' : 'No controls for this node.'}</p>
         ) : (
-          <div class="controls">
-            {details.controls.map((control) => (
-              // Running controls lands with the controls issue; until then the
-              // buttons show what will be possible.
-              <button type="button" key={control.id} disabled title={readOnly ? 'Read-only mode' : 'Coming soon'}>
-                {control.label}
-              </button>
-            ))}
-          </div>
+          renderControls(details.controls, details.node.id, details.node.label)
         )}
       </section>
 
