@@ -175,6 +175,8 @@ export type SourceName =
   | 'conntrack'
   | 'docker'
   | 'ebpf'
+  | 'controls'
+  | 'host_shell'
   | 'socket_owners';
 
 /** One source of a probe: `degraded` sees less, `denied` was refused by the host, with the reason why. */

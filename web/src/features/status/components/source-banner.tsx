@@ -22,6 +22,8 @@ const LABELS: Record<string, string> = {
   conntrack: 'conntrack',
   docker: 'Docker',
   ebpf: 'eBPF',
+  controls: 'controls',
+  host_shell: 'host shell',
   socket_owners: 'socket owners',
 };
 
