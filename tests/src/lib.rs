@@ -6,6 +6,7 @@
 //! [`image`] builds the probe's own image from the musl binary. [`wait_until`] polls a condition with a
 //! deadline, so no test sleeps for a fixed time.
 
+pub mod bench;
 pub mod docker;
 pub mod image;
 

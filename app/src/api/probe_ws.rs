@@ -157,7 +157,8 @@ where
     };
     if let End::Silent = end {
         Metrics::inc(&state.metrics.probes_timed_out);
-        tracing::warn!(probe = ?connection.probe, timeout = ?state.config.probe_timeout, "probe silent; closing its channel");
+        let timeout = state.config.probe_timeout;
+        connection.span.in_scope(|| tracing::warn!(?timeout, "probe silent; closing its channel"));
     } else {
         tracing::debug!(probe = ?connection.probe, ?end, "probe channel ended");
     }

@@ -48,6 +48,8 @@ const MEMORY_UNITS: Record<string, number> = {
 };
 
 const METRIC_PATTERN = /^(cpu|memory|mem|connections|conns|conn)\s*(>=|<=|!=|==|=|>|<)\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-z%]*)(?=\s|$)/i;
+/** A metric and a comparison with no number yet: "cpu >" while typing. */
+const PARTIAL_METRIC_PATTERN = /^(cpu|memory|mem|connections|conns|conn)\s*(>=|<=|!=|==|=|>|<)\s*(?!\d|\.\d)/i;
 const FIELD_PATTERN = /^(-?)([a-z_][\w.-]*):(?:"([^"]*)"?|(\S*))/i;
 const TERM_PATTERN = /^(-?)(?:"([^"]*)"?|(\S+))/;
 
@@ -65,7 +67,14 @@ export function parseSearch(input: string): SearchQuery {
 
 function readMetric(rest: string, clauses: Clause[], errors: string[]): number | null {
   const match = METRIC_PATTERN.exec(rest);
-  if (!match) return null;
+  if (!match) {
+    // Say what is missing instead of searching for the words "cpu" and ">".
+    const partial = PARTIAL_METRIC_PATTERN.exec(rest);
+    if (!partial) return null;
+    const [whole, name = '', op = ''] = partial;
+    errors.push(`"${name} ${op}" needs a number, e.g. ${name.toLowerCase()} ${op} ${name.toLowerCase().startsWith('mem') ? '100MB' : name.toLowerCase() === 'cpu' ? '5%' : '3'}`);
+    return whole.length;
+  }
   const [whole, name = '', rawOp = '', number = '', rawUnit = ''] = match;
   const metric = METRIC_ALIASES[name.toLowerCase()];
   if (!metric) return null;

@@ -13,6 +13,11 @@ function probe(id: string, states: ProbeInfo['source_states']): ProbeInfo {
     sources: [],
     source_states: states,
     docker: 'connected',
+    dropped_frames: 0,
+    host_conflict: null,
+    connections: 'sockets',
+    ebpf_unavailable: null,
+    traced_overflow: 0,
   };
 }
 
