@@ -54,9 +54,10 @@ async fn list(
     for view in ViewId::ALL {
         chosen.push((view, ViewOptions::for_view(view, query.iter().map(|(k, v)| (k.as_str(), v.as_str())))?));
     }
+    let now = crate::state::now();
     let counts = state
         .with_store(move |store| {
-            chosen.into_iter().map(|(view, options)| (view, store.counts(view, &options))).collect::<Vec<_>>()
+            chosen.into_iter().map(|(view, options)| (view, store.counts(view, &options, now))).collect::<Vec<_>>()
         })
         .await
         .map_err(|_| ApiError::Unavailable)?;

@@ -8,9 +8,9 @@ use crate::node_id::NodeId;
 use crate::render::ops::{self, image_name, Ctx};
 use crate::render::output::NodeKind;
 use crate::render::output::{
-    ChildGroup, Connection, Connections, MetadataRow, MetricSeries, Node, NodeDetails, NodeRef, Sample,
+    ChildGroup, Connection, Connections, MetadataRow, MetricSeries, Node, NodeDetails, NodeRef, Rates, Sample,
 };
-use crate::render::part::{Members, NodeBase, NodePart, TcpSum};
+use crate::render::part::{Members, NodeBase, NodePart, TcpSum, TracedSum};
 use crate::render::view_state::{node_of_parts, EdgeKey, ViewState};
 use crate::view::{Stopped, ViewId, ViewOptions};
 
@@ -101,10 +101,13 @@ fn connections(state: &ViewState, id: &NodeId) -> Connections {
                 port,
                 count: 0,
                 tcp: TcpSum::default(),
+                traced: TracedSum::default(),
+                inbound: inbound_edge,
                 addresses: Vec::new(),
             });
             merged.count += row.count;
             merged.tcp.add(&row.tcp);
+            merged.traced.add(&row.traced);
             if !merged.addresses.contains(&address) {
                 merged.addresses.push(address);
             }
@@ -123,6 +126,9 @@ struct Merged {
     port: u16,
     count: u32,
     tcp: TcpSum,
+    traced: TracedSum,
+    /// A row of the server's: edges carry the client's byte counts, so they are swapped.
+    inbound: bool,
     addresses: Vec<String>,
 }
 
@@ -140,9 +146,12 @@ impl Merged {
             port: Some(self.port),
             count: self.count,
             rtt_us: self.tcp.mean_rtt_us(),
-            bytes_sent: self.tcp.known().map(|tcp| tcp.bytes_sent),
-            bytes_received: self.tcp.known().map(|tcp| tcp.bytes_received),
+            // What the client sent is what this (server) node received, and the other way round.
+            bytes_sent: self.tcp.known().map(|tcp| if self.inbound { tcp.bytes_received } else { tcp.bytes_sent }),
+            bytes_received: self.tcp.known().map(|tcp| if self.inbound { tcp.bytes_sent } else { tcp.bytes_received }),
             retransmits: self.tcp.known().map(TcpSum::retransmits_u32),
+            per_minute: self.traced.rates().map(Rates::of),
+            failing: self.traced.last_minute.has_failures(),
         }
     }
 }
@@ -221,7 +230,7 @@ pub fn member_keys(ctx: &Ctx<'_>, id: &NodeId) -> Vec<MetricKey> {
                     .collect()
             })
             .unwrap_or_default(),
-        NodeId::Internet | NodeId::Address(_) => Vec::new(),
+        NodeId::Internet | NodeId::Address(_) | NodeId::Command { .. } => Vec::new(),
     }
 }
 

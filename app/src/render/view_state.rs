@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::node_id::NodeId;
 use crate::render::address::Slot;
-use crate::render::output::{patch, significant_u64, ChangeSet, Edge, Node, NodeMetrics, NodeRef};
+use crate::render::output::{patch, significant_u64, ChangeSet, Edge, Node, NodeMetrics, NodeRef, Rates};
 use crate::render::part::{EdgePart, Members, NodeBase, NodePart, NodeSum, TcpSum};
 use crate::view::{Stopped, ViewId, ViewOptions};
 
@@ -251,6 +251,13 @@ impl ViewState {
             bytes_sent: part.tcp.known().map(|tcp| significant_u64(tcp.bytes_sent, 3)),
             bytes_received: part.tcp.known().map(|tcp| significant_u64(tcp.bytes_received, 3)),
             retransmits: part.tcp.known().map(TcpSum::retransmits_u32),
+            total_connections: part.traced.known().map(|traced| traced.total),
+            per_minute: part.traced.rates().map(Rates::of),
+            failing: part.traced.last_minute.has_failures(),
+            failures: part
+                .traced
+                .rates()
+                .map(|counts| counts.refused + counts.unanswered + counts.reset + counts.retransmits),
         })
     }
 

@@ -137,7 +137,7 @@ const IDLE_EVERY: Duration = Duration::from_secs(10);
 /// A new process is reported once it has been seen this long: a `sleep 1` or
 /// a `wget` of a client loop never is (its connections still show, through
 /// conntrack), so its command line is not sent for a process already gone.
-const REPORT_AFTER: Duration = Duration::from_millis(1_500);
+pub const REPORT_AFTER: Duration = Duration::from_millis(1_500);
 
 pub struct ProcessCollector {
     host: HostId,

@@ -94,7 +94,7 @@ fn main() -> anyhow::Result<()> {
     let probe = Running::spawn(
         Command::new(args.bin.join("periscope-probe"))
             .args(["--app", &format!("ws://{app_address}/api/probe/ws")])
-            .env("PERISCOPE_TOKEN", format!("{TOKEN}-probe"))
+            .env("PERISCOPE_PROBE_TOKEN", format!("{TOKEN}-probe"))
             .env("PERISCOPE_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null()),

@@ -10,7 +10,8 @@
 //! counting stream. After a warm-up it reports, over the window:
 //! - probe → app bytes/s and browser (containers view) bytes/s, as read off the sockets;
 //! - `docker run` returning → the container in `GET /api/topology/containers`
-//!   (median, p95), and → its `add` on the view WebSocket;
+//!   (median, p95), → its `add` on the view WebSocket, and → its row drawn in
+//!   the containers table in headless Chromium (`web/bench/latency.mjs`);
 //! - probe stopped with SIGSTOP → its nodes gone from the REST view.
 //!
 //! Every container is named `periscope-test-wire-…` and removed afterwards;
@@ -71,19 +72,21 @@ fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
     ensure_image()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    println!("| containers | probe → app (bytes/s) | containers view (bytes/s) | docker run → REST, median / p95 (ms) | → view WebSocket, median / p95 (ms) | SIGSTOP → nodes gone (s) |");
-    println!("| --- | --- | --- | --- | --- | --- |");
+    println!("| containers | probe → app (bytes/s) | containers view (bytes/s) | docker run → REST, median / p95 (ms) | → view WebSocket, median / p95 (ms) | → row drawn in Chromium, median / p95 (ms) | SIGSTOP → nodes gone (s) |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
     for &count in &args.counts {
         let _cleanup = Cleanup::new(PREFIX);
         let row = runtime.block_on(measure(&args, count))?;
         println!(
-            "| {count} + 1 idle | {:.0} | {:.0} | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} |",
+            "| {count} + 1 idle | {:.0} | {:.0} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} |",
             row.probe_bytes_per_sec,
             row.view_bytes_per_sec,
             row.rest.0,
             row.rest.1,
             row.view.0,
             row.view.1,
+            row.browser.0,
+            row.browser.1,
             row.stop_detected_secs
         );
     }
@@ -95,6 +98,7 @@ struct Row {
     view_bytes_per_sec: f64,
     rest: (f64, f64),
     view: (f64, f64),
+    browser: (f64, f64),
     stop_detected_secs: f64,
 }
 
@@ -120,7 +124,8 @@ async fn measure(args: &Args, count: usize) -> anyhow::Result<Row> {
     let _app = Running::spawn(
         Command::new(args.bin.join("periscope"))
             .args(["--no-probe", "--no-history", "--listen", &app_address.to_string()])
-            .env("PERISCOPE_TOKEN", TOKEN)
+            // No UI token: on loopback the UI is open, so the browser needs no login.
+            .env_remove("PERISCOPE_TOKEN")
             .env("PERISCOPE_PROBE_TOKEN", PROBE_TOKEN)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -136,7 +141,7 @@ async fn measure(args: &Args, count: usize) -> anyhow::Result<Row> {
     let probe = Running::spawn(
         Command::new(args.bin.join("periscope-probe"))
             .args(["--app", &format!("ws://{relay_address}/api/probe/ws")])
-            .env("PERISCOPE_TOKEN", PROBE_TOKEN)
+            .env("PERISCOPE_PROBE_TOKEN", PROBE_TOKEN)
             .env("PERISCOPE_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
@@ -190,6 +195,9 @@ async fn measure(args: &Args, count: usize) -> anyhow::Result<Row> {
         view.push(seen.saturating_duration_since(returned).as_secs_f64() * 1000.0);
     }
 
+    eprintln!("   {} new containers, seen in Chromium", args.runs);
+    let browser = browser_latency(app_address, args.runs).await?;
+
     eprintln!("   stopping the probe with SIGSTOP");
     let pid = probe.pid().to_string();
     Command::new("kill").args(["-STOP", &pid]).status()?;
@@ -206,8 +214,27 @@ async fn measure(args: &Args, count: usize) -> anyhow::Result<Row> {
         view_bytes_per_sec,
         rest: median_p95(&mut rest),
         view: median_p95(&mut view),
+        browser,
         stop_detected_secs,
     })
+}
+
+/// Runs web/bench/latency.mjs (Chromium, the containers table) against the app: (median, p95) in ms.
+async fn browser_latency(app: SocketAddr, runs: usize) -> anyhow::Result<(f64, f64)> {
+    let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web");
+    let output = tokio::process::Command::new("node")
+        .arg("bench/latency.mjs")
+        .current_dir(&web)
+        .env("PERISCOPE_URL", format!("http://{app}/"))
+        .env("PERISCOPE_LATENCY_RUNS", runs.to_string())
+        .output()
+        .await
+        .context("running node bench/latency.mjs in web/ (npm ci first)")?;
+    if !output.status.success() {
+        bail!("the browser latency run failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout).context("latency.mjs prints JSON")?;
+    Ok((result["median_ms"].as_f64().unwrap_or(f64::NAN), result["p95_ms"].as_f64().unwrap_or(f64::NAN)))
 }
 
 fn median_p95(values: &mut [f64]) -> (f64, f64) {

@@ -21,6 +21,7 @@ import { ResourceView } from '../features/resources/components/resource-view';
 import { SearchBox } from '../features/search/components/search-box';
 import { useProbes } from '../features/status/api/use-probes';
 import { ConnectionBadge } from '../features/status/components/connection-badge';
+import { TracerBadge } from '../features/status/components/tracer-badge';
 import { EmptyState } from '../features/status/components/empty-state';
 import { OutageBanner } from '../features/status/components/outage-banner';
 import { ShortcutsDialog } from '../features/status/components/shortcuts-dialog';
@@ -171,6 +172,7 @@ export function App() {
           <button type="button" class="theme-toggle" data-testid="theme-toggle" onClick={toggleTheme}>
             {theme === 'dark' ? 'Light' : 'Dark'}
           </button>
+          <TracerBadge probes={probes.data} />
           <button type="button" class="help-button" title="Keyboard shortcuts (?)" aria-label="Keyboard shortcuts" onClick={() => setShortcutsOpen(true)}>
             ?
           </button>

@@ -38,6 +38,14 @@ export const topologyNode = z.strictObject({
   metadata: z.record(z.string(), z.string()),
 });
 
+const rates = z.strictObject({
+  connections: z.number(),
+  refused: z.number(),
+  unanswered: z.number(),
+  reset: z.number(),
+  retransmits: z.number(),
+});
+
 export const topologyEdge = z.strictObject({
   id: z.string(),
   source: z.string(),
@@ -49,6 +57,9 @@ export const topologyEdge = z.strictObject({
   bytes_received: nullableNumber.optional(),
   retransmits: nullableNumber.optional(),
   failures: nullableNumber.optional(),
+  total_connections: nullableNumber.optional(),
+  per_minute: rates.nullable().optional(),
+  failing: z.boolean().optional(),
 });
 
 export const topologySummary = z.strictObject({
@@ -75,6 +86,8 @@ const connection = z.strictObject({
   bytes_sent: nullableNumber,
   bytes_received: nullableNumber,
   retransmits: nullableNumber,
+  per_minute: rates.nullable(),
+  failing: z.boolean(),
 });
 
 export const nodeDetails = z.strictObject({
@@ -126,6 +139,9 @@ export const probeInfo = z.strictObject({
   docker: z.enum(['connected', 'unavailable']),
   dropped_frames: z.number(),
   host_conflict: z.strictObject({ reported_host: z.string(), with_probe: z.string() }).nullable(),
+  connections: z.enum(['ebpf', 'sockets']),
+  ebpf_unavailable: z.string().nullable(),
+  traced_overflow: z.number(),
 });
 
 export const appInfo = z.strictObject({
