@@ -34,6 +34,9 @@ pub enum EventKind {
     ProbeConnected,
     /// The probe disconnected or went silent; its nodes left the views.
     ProbeLost,
+    /// Connections of an edge started failing (refused, unanswered, reset or retransmitted in the
+    /// last minute; `node` the client, `peer` the server). Last so stored events keep their tags.
+    EdgeFailing,
 }
 
 /// A link to a node of a view, as the timeline shows it.
