@@ -9,7 +9,9 @@ use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt};
 use http_body_util::BodyExt;
 use periscope_report::fixtures::{ReportBuilder, HOST_NETNS};
-use periscope_report::{diff, AppMessage, Codec, ContainerStats, ProbeMessage, Report, SnapshotReason};
+use periscope_report::{
+    diff, AppMessage, Codec, ContainerStats, ProbeMessage, Report, SnapshotReason, Source, SourceState,
+};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -225,6 +227,27 @@ async fn report_probes_and_metrics() {
     assert_eq!(status, StatusCode::OK);
     assert!(metrics.contains("periscope_probe_frames_total 0"), "{metrics}");
     assert!(metrics.contains("periscope_view_nodes{view=\"containers\"} 2"), "{metrics}");
+}
+
+#[tokio::test]
+async fn probes_name_each_degraded_or_denied_source_with_its_reason() {
+    let report = ReportBuilder::new("a")
+        .source(Source::Proc, SourceState::Active)
+        .source(Source::SocketOwners, SourceState::Degraded { reason: "lacks CAP_SYS_PTRACE".into() })
+        .source(Source::Docker, SourceState::Denied { reason: "permission denied on /var/run/docker.sock".into() })
+        .build();
+    let state = state_with(&[report]).await;
+    let (_, probes) = get_json(&state, "/api/probes").await;
+    assert_eq!(probes[0]["sources"], serde_json::json!(["proc"]));
+    assert_eq!(
+        probes[0]["source_states"],
+        serde_json::json!([
+            { "source": "proc", "state": "active" },
+            { "source": "socket_owners", "state": "degraded", "reason": "lacks CAP_SYS_PTRACE" },
+            { "source": "docker", "state": "denied", "reason": "permission denied on /var/run/docker.sock" },
+        ])
+    );
+    assert_eq!(probes[0]["docker"], "unavailable", "denied is not connected");
 }
 
 #[tokio::test]
@@ -560,8 +583,9 @@ async fn the_probe_span_names_its_probe_once_whatever_the_frames() {
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
     let _default = tracing::subscriber::set_default(subscriber);
+    // Long enough that a loaded machine still applies every frame before the probe counts as silent.
     let config = AppConfig {
-        probe_timeout: Duration::from_millis(300),
+        probe_timeout: Duration::from_millis(1_500),
         ping_interval: Duration::from_millis(100),
         ..AppConfig::default()
     };

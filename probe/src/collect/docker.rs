@@ -28,6 +28,7 @@ use periscope_report::{
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use crate::collect::capabilities::Capabilities;
 use crate::collect::{Collector, Pass};
 
 const REQUEST_TIMEOUT_SECS: u64 = 10;
@@ -114,28 +115,37 @@ impl Collector for DockerCollector {
 }
 
 /// Keeps `view` current until dropped, sending on `changed` after each change.
-pub async fn follow(socket: &Path, view: Arc<Mutex<DockerView>>, changed: mpsc::Sender<()>) {
+/// `capabilities` tells a socket that denies the probe from an absent engine.
+pub async fn follow(
+    socket: &Path,
+    view: Arc<Mutex<DockerView>>,
+    changed: mpsc::Sender<()>,
+    capabilities: Arc<Capabilities>,
+) {
     let mut delay = RETRY_MIN;
     let mut outage_logged = false;
     loop {
-        match session(socket, &view, &changed).await {
+        let status = match session(socket, &view, &changed).await {
             Ok(()) => {
                 warn!(socket = %socket.display(), "Docker event stream ended; reconnecting");
                 outage_logged = true;
                 delay = RETRY_MIN;
+                SourceState::Unavailable { reason: format!("the Docker event stream at {} ended", socket.display()) }
             }
             Err(error) => {
+                let status = capabilities.docker_socket_state(socket, &error);
                 if !outage_logged {
-                    warn!(socket = %socket.display(), error = %error, "Docker unavailable; reporting host, processes and sockets without it, and retrying");
+                    warn!(socket = %socket.display(), reason = status.reason().unwrap_or_default(), "Docker unavailable; reporting host, processes and sockets without it, and retrying");
                     outage_logged = true;
                 } else {
                     debug!(error = %error, "Docker still unavailable");
                 }
                 delay = (delay * 2).min(RETRY_MAX);
+                status
             }
-        }
+        };
         if let Ok(mut view) = view.lock() {
-            view.status = SourceState::Unavailable { reason: format!("no Docker engine at {}", socket.display()) };
+            view.status = status;
         }
         let _ = changed.try_send(()); // Full means a poke is already pending.
         tokio::time::sleep(delay).await;
