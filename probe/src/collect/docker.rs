@@ -9,7 +9,7 @@
 //! replaces them (processes keep their container from cgroups meanwhile).
 //! Container stats are not asked of Docker at all: see `cgroup`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -43,11 +43,20 @@ pub struct DockerView {
     /// Network ID → driver, so each container network says whether its addresses are host-local.
     pub drivers: HashMap<String, String>,
     pub status: SourceState,
+    /// Containers Docker sent an `oom` event for since they last started. Docker's own
+    /// `State.OOMKilled` comes from its exit notice, which can race the OOM notice and miss it.
+    pub oom_killed: HashSet<ContainerId>,
 }
 
 impl DockerView {
     pub fn new(status: SourceState) -> DockerView {
-        DockerView { containers: BTreeMap::new(), images: BTreeMap::new(), drivers: HashMap::new(), status }
+        DockerView {
+            containers: BTreeMap::new(),
+            images: BTreeMap::new(),
+            drivers: HashMap::new(),
+            status,
+            oom_killed: HashSet::new(),
+        }
     }
 }
 
@@ -152,6 +161,7 @@ pub async fn snapshot(socket: &Path) -> Result<DockerView, bollard::errors::Erro
         images: list_images(&docker).await?,
         drivers,
         status: SourceState::Active,
+        oom_killed: HashSet::new(),
     })
 }
 
@@ -260,6 +270,17 @@ async fn handle_event(docker: &Docker, view: &Mutex<DockerView>, event: &EventMe
                     | "health_status"
             );
             let Some(id) = actor.and_then(|a| a.id.clone()) else { return false };
+            if let Ok(mut view) = view.lock() {
+                match action {
+                    "oom" => {
+                        view.oom_killed.insert(ContainerId::new(id.as_str()));
+                    }
+                    "start" | "destroy" => {
+                        view.oom_killed.remove(&ContainerId::new(id.as_str()));
+                    }
+                    _ => {}
+                }
+            }
             relevant && refresh_container(docker, view, &id, action == "destroy").await
         }
         Some(EventMessageTypeEnum::NETWORK) if matches!(action, "connect" | "disconnect") => {
@@ -327,7 +348,10 @@ async fn refresh_container(docker: &Docker, view: &Mutex<DockerView>, id: &str, 
     }
     let Ok(mut view) = view.lock() else { return false };
     match container {
-        Some(container) => view.containers.insert(container.id.clone(), container.clone()).as_ref() != Some(&container),
+        Some(mut container) => {
+            container.oom_killed |= view.oom_killed.contains(&container.id);
+            view.containers.insert(container.id.clone(), container.clone()).as_ref() != Some(&container)
+        }
         None => view.containers.remove(&ContainerId::new(id)).is_some(),
     }
 }
