@@ -85,7 +85,7 @@ impl EdgeWatcher {
 }
 
 fn label(state: &ViewState, id: &NodeId) -> String {
-    state.node_sum(id).map(|sum| sum.base.label.clone()).unwrap_or_else(|| id.to_string())
+    state.node_sum(id).map(|sum| sum.base.label.to_string()).unwrap_or_else(|| id.to_string())
 }
 
 fn edge_event(at: UnixMillis, kind: EventKind, key: &EdgeKey, labels: &(String, String)) -> Event {

@@ -23,8 +23,8 @@ pub fn nodes(_ctx: &Ctx<'_>, report: &Report, nodes: &mut HashMap<NodeId, NodePa
     for container in &report.containers {
         let id = node_id(container);
         let part = match &id {
-            NodeId::ComposeService { project, service } => NodePart::new(NodeKind::ComposeService, service, project)
-                .rank(project)
+            NodeId::ComposeService { project, service } => NodePart::new(NodeKind::ComposeService, service.as_str(), project.as_str())
+                .rank(project.as_str())
                 .meta("project", project)
                 .meta("service", service)
                 .parent(NodeRef {

@@ -91,7 +91,7 @@ fn connections(state: &ViewState, id: &NodeId) -> Connections {
         let Some(edge) = state.edge_part(key) else { continue };
         let inbound_edge = key.target == *id || is_member_end(id, &key.target);
         let other = if inbound_edge { &key.source } else { &key.target };
-        let label = state.node_sum(other).map(|sum| sum.base.label.clone()).unwrap_or_else(|| other.to_string());
+        let label = state.node_sum(other).map(|sum| sum.base.label.to_string()).unwrap_or_else(|| other.to_string());
         let table = if inbound_edge { &mut inbound } else { &mut outbound };
         for (&(client_ip, server_ip, port), row) in &edge.rows {
             let address = if inbound_edge { client_ip } else { server_ip }.to_string();
@@ -181,10 +181,10 @@ fn project_node(state: &ViewState, id: &NodeId, options: &ViewOptions) -> Option
     }
     let base = NodeBase {
         kind: NodeKind::ComposeProject,
-        label: project.clone(),
-        minor_label: format!("{services} service{}", if services == 1 { "" } else { "s" }),
-        rank: project.clone(),
-        metadata: vec![("project", project.clone())],
+        label: project.as_str().into(),
+        minor_label: format!("{services} service{}", if services == 1 { "" } else { "s" }).into(),
+        rank: project.as_str().into(),
+        metadata: vec![("project", project.into())],
         group_noun: None,
     };
     let connections = incident_keys(state, id).len() as u32;
@@ -309,10 +309,7 @@ fn process_node(report: &periscope_report::Report, process: &periscope_report::P
 
 /// A node outside any view's edges (a child listed in details).
 fn standalone(id: &NodeId, part: &NodePart) -> Node {
-    let mut members = Members::default();
-    for class in &part.members {
-        members.add(class);
-    }
+    let members = part.members.total();
     node_of_parts(id, &part.base, part.parents.iter().map(|p| NodeRef::clone(p)).collect(), members, 0)
 }
 

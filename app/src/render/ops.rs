@@ -237,6 +237,9 @@ pub fn process_class(report: &Report, process: &Process) -> Class {
 pub struct ParentRefs {
     host: Arc<NodeRef>,
     containers: HashMap<ContainerId, Arc<NodeRef>>,
+    /// Text every process of the host repeats, made once per host.
+    hostname: Arc<str>,
+    container_names: HashMap<ContainerId, Arc<str>>,
 }
 
 impl ParentRefs {
@@ -244,26 +247,30 @@ impl ParentRefs {
         ParentRefs {
             host: Arc::new(host_ref(report)),
             containers: report.containers.iter().map(|c| (c.id.clone(), Arc::new(container_ref(c)))).collect(),
+            hostname: report.host.hostname.as_str().into(),
+            container_names: report.containers.iter().map(|c| (c.id.clone(), Arc::from(c.name.as_str()))).collect(),
         }
     }
 }
 
 pub fn process_part(report: &Report, process: &Process, refs: &ParentRefs) -> NodePart {
     let container = process.container.as_ref().and_then(|id| report.containers.get(id));
+    let container_name = container.and_then(|c| refs.container_names.get(&c.id)).cloned();
     let mut part =
-        NodePart::new(NodeKind::Process, &*process.name, format!("{} (pid {})", report.host.hostname, process.id.pid))
-            .rank(container.map(|c| c.name.clone()).unwrap_or_else(|| report.host.hostname.clone()))
-            .meta("pid", process.id.pid.to_string())
-            .meta("ppid", process.ppid.to_string())
-            .meta("command", process.cmdline.join(" "))
-            .meta("user", &*process.user)
-            .meta("threads", process.threads.to_string())
-            .meta("host", report.host.hostname.clone())
+        NodePart::new(NodeKind::Process, process.name.clone(), format!("{} (pid {})", refs.hostname, process.id.pid))
+            .rank(container_name.clone().unwrap_or_else(|| refs.hostname.clone()))
+            .meta("pid", process.id.pid)
+            .meta("ppid", process.ppid)
+            .meta("command", process.cmdline.clone())
+            .meta("user", process.user.clone())
+            .meta("threads", process.threads)
+            .meta("host", refs.hostname.clone())
             .parent(refs.host.clone())
             .member(process_class(report, process), Members::one(Some(process.cpu_percent), Some(process.rss_bytes)));
     if let Some(container) = container {
         let link = refs.containers.get(&container.id).cloned().unwrap_or_else(|| Arc::new(container_ref(container)));
-        part = part.meta("container", container.name.clone()).parent(link);
+        let name = container_name.unwrap_or_else(|| container.name.as_str().into());
+        part = part.meta("container", name).parent(link);
     }
     part
 }

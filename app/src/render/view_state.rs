@@ -56,8 +56,8 @@ pub struct HostShare {
 pub struct ViewState {
     pub view: ViewId,
     shares: HashMap<Slot, HostShare>,
-    node_sources: HashMap<NodeId, Vec<Slot>>,
-    edge_sources: HashMap<EdgeKey, Vec<Slot>>,
+    node_sources: HashMap<NodeId, Sources>,
+    edge_sources: HashMap<EdgeKey, Sources>,
     nodes: HashMap<NodeId, NodeSum>,
     edges: HashMap<EdgeKey, EdgePart>,
     adjacency: HashMap<NodeId, HashSet<EdgeKey>>,
@@ -414,19 +414,61 @@ fn sort_changes<T>(changes: &mut ChangeSet<T>, id: impl Fn(&T) -> &String) {
     changes.remove.sort();
 }
 
-fn add_source<K: Clone + Eq + std::hash::Hash>(sources: &mut HashMap<K, Vec<Slot>>, key: &K, slot: Slot) {
-    let slots = sources.entry(key.clone()).or_default();
-    if let Err(at) = slots.binary_search(&slot) {
-        slots.insert(at, slot);
+/// The hosts contributing to a node or edge, in slot order. Most have one
+/// (every process, most containers and edges): that one needs no allocation.
+#[derive(Debug, Clone)]
+enum Sources {
+    One(Slot),
+    Many(Vec<Slot>),
+}
+
+impl Sources {
+    fn iter(&self) -> std::slice::Iter<'_, Slot> {
+        match self {
+            Sources::One(slot) => std::slice::from_ref(slot).iter(),
+            Sources::Many(slots) => slots.iter(),
+        }
     }
 }
 
-fn remove_source<K: Eq + std::hash::Hash>(sources: &mut HashMap<K, Vec<Slot>>, key: &K, slot: Slot) {
-    if let Some(slots) = sources.get_mut(key) {
-        slots.retain(|s| *s != slot);
-        if slots.is_empty() {
-            sources.remove(key);
+impl<'a> IntoIterator for &'a Sources {
+    type Item = &'a Slot;
+    type IntoIter = std::slice::Iter<'a, Slot>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+fn add_source<K: Clone + Eq + std::hash::Hash>(sources: &mut HashMap<K, Sources>, key: &K, slot: Slot) {
+    match sources.get_mut(key) {
+        None => {
+            sources.insert(key.clone(), Sources::One(slot));
         }
+        Some(Sources::One(held)) if *held == slot => {}
+        Some(entry @ Sources::One(_)) => {
+            let Sources::One(held) = *entry else { return };
+            *entry = Sources::Many(if held < slot { vec![held, slot] } else { vec![slot, held] });
+        }
+        Some(Sources::Many(slots)) => {
+            if let Err(at) = slots.binary_search(&slot) {
+                slots.insert(at, slot);
+            }
+        }
+    }
+}
+
+fn remove_source<K: Eq + std::hash::Hash>(sources: &mut HashMap<K, Sources>, key: &K, slot: Slot) {
+    let empty = match sources.get_mut(key) {
+        None => return,
+        Some(Sources::One(held)) => *held == slot,
+        Some(Sources::Many(slots)) => {
+            slots.retain(|s| *s != slot);
+            slots.is_empty()
+        }
+    };
+    if empty {
+        sources.remove(key);
     }
 }
 
@@ -443,16 +485,16 @@ fn plural(noun: &str, count: u32) -> String {
 pub fn node_of_parts(id: &NodeId, base: &NodeBase, parents: Vec<NodeRef>, members: Members, connections: u32) -> Node {
     let minor_label = match base.group_noun {
         Some(noun) => format!("{} {}", members.count, plural(noun, members.count)),
-        None => base.minor_label.clone(),
+        None => base.minor_label.to_string(),
     };
     Node {
         id: id.to_string(),
-        label: base.label.clone(),
+        label: base.label.to_string(),
         minor_label,
         kind: base.kind,
         shape: base.kind.shape(),
         stack: members.count.max(1),
-        rank: base.rank.clone(),
+        rank: base.rank.to_string(),
         pseudo: id.is_pseudo(),
         // As a user reads them: a tenth of a percent, three digits of bytes.
         metrics: NodeMetrics {
@@ -461,6 +503,6 @@ pub fn node_of_parts(id: &NodeId, base: &NodeBase, parents: Vec<NodeRef>, member
         },
         connections,
         parents,
-        metadata: base.metadata.iter().cloned().collect(),
+        metadata: base.metadata.iter().map(|(key, value)| (*key, value.to_string())).collect(),
     }
 }
