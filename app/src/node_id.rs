@@ -9,31 +9,31 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use periscope_report::{ContainerId, HostId, ParseIdError, ProcessId};
 
+/// Text is `Arc<str>` and the rare wide variant is boxed: a view keeps each
+/// ID in three or four maps, and an edge key holds two, so every byte of the
+/// enum counts hundreds of thousands of times (40 bytes, was 64).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum NodeId {
     Host(HostId),
     Container(ContainerId),
     Process(ProcessId),
     /// All processes with one `comm`, across hosts.
-    ProcessName(String),
+    ProcessName(Arc<str>),
     /// Short-lived processes of one command in one container (or outside any, on `host`),
     /// folded into one node: each `wget` run of a loop is not a node of its own.
-    Command {
-        host: HostId,
-        container: Option<ContainerId>,
-        name: String,
-    },
+    Command(Box<CommandNode>),
     /// All containers of one image, named without tag or digest.
-    Image(String),
+    Image(Arc<str>),
     /// All containers with one hostname.
-    Hostname(String),
-    ComposeProject(String),
+    Hostname(Arc<str>),
+    ComposeProject(Arc<str>),
     ComposeService {
-        project: String,
-        service: String,
+        project: Arc<str>,
+        service: Arc<str>,
     },
     /// Public addresses.
     Internet,
@@ -43,7 +43,19 @@ pub enum NodeId {
     Uncontained(HostId),
 }
 
+/// The command node of [`NodeId::Command`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CommandNode {
+    pub host: HostId,
+    pub container: Option<ContainerId>,
+    pub name: Arc<str>,
+}
+
 impl NodeId {
+    pub fn command(host: HostId, container: Option<ContainerId>, name: impl Into<Arc<str>>) -> NodeId {
+        NodeId::Command(Box::new(CommandNode { host, container, name: name.into() }))
+    }
+
     /// Pseudo nodes stand for something no probe reports as an entity.
     pub fn is_pseudo(&self) -> bool {
         matches!(self, NodeId::Internet | NodeId::Address(_) | NodeId::Uncontained(_))
@@ -57,7 +69,8 @@ impl fmt::Display for NodeId {
             NodeId::Container(container) => write!(f, "container:{container}"),
             NodeId::Process(process) => write!(f, "process:{process}"),
             NodeId::ProcessName(name) => write!(f, "process-name:{name}"),
-            NodeId::Command { host, container, name } => {
+            NodeId::Command(command) => {
+                let CommandNode { host, container, name } = &**command;
                 let container = container.as_ref().map(ContainerId::as_str).unwrap_or("-");
                 // The name is escaped so that the first '@' starts the host, which may hold anything.
                 let name = name.replace('%', "%25").replace('@', "%40");
@@ -90,29 +103,29 @@ impl FromStr for NodeId {
             "host" => NodeId::Host(rest.parse()?),
             "container" => NodeId::Container(rest.parse()?),
             "process" => NodeId::Process(rest.parse()?),
-            "process-name" => NodeId::ProcessName(rest.to_owned()),
+            "process-name" => NodeId::ProcessName(rest.into()),
             "command" => {
                 let (container, rest) = rest.split_once(':').ok_or_else(|| err("expected container:name@host"))?;
                 let (name, host) = rest.split_once('@').ok_or_else(|| err("expected name@host"))?;
-                NodeId::Command {
-                    host: host.parse()?,
-                    container: match container {
+                NodeId::command(
+                    host.parse()?,
+                    match container {
                         "-" => None,
                         id => Some(id.parse()?),
                     },
-                    name: name.replace("%40", "@").replace("%25", "%"),
-                }
+                    name.replace("%40", "@").replace("%25", "%"),
+                )
             }
-            "image" => NodeId::Image(rest.to_owned()),
-            "hostname" => NodeId::Hostname(rest.to_owned()),
-            "compose-project" => NodeId::ComposeProject(rest.to_owned()),
+            "image" => NodeId::Image(rest.into()),
+            "hostname" => NodeId::Hostname(rest.into()),
+            "compose-project" => NodeId::ComposeProject(rest.into()),
             "compose-service" => {
                 // Compose project names cannot contain '/', service names may not either; split at the first.
                 let (project, service) = rest.split_once('/').ok_or_else(|| err("expected project/service"))?;
                 if project.is_empty() || service.is_empty() {
                     return Err(err("empty project or service"));
                 }
-                NodeId::ComposeService { project: project.to_owned(), service: service.to_owned() }
+                NodeId::ComposeService { project: project.into(), service: service.into() }
             }
             "address" => NodeId::Address(rest.parse().map_err(|_| err("bad IP address"))?),
             "uncontained" => NodeId::Uncontained(rest.parse()?),
@@ -131,17 +144,18 @@ mod tests {
     }
 
     #[test]
+    fn an_id_stays_small() {
+        assert!(std::mem::size_of::<NodeId>() <= 40, "{} bytes", std::mem::size_of::<NodeId>());
+    }
+
+    #[test]
     fn text_forms_round_trip() {
         round_trip(NodeId::Host(HostId::new("host-a")));
         round_trip(NodeId::Container(ContainerId::new("3f2a".repeat(16))));
         round_trip(NodeId::Process(ProcessId { host: HostId::new("h@b:c"), pid: 7, start_time: 99 }));
         round_trip(NodeId::ProcessName("nginx: worker".into()));
-        round_trip(NodeId::Command { host: HostId::new("h@b:c"), container: None, name: "a@b%40:c".into() });
-        round_trip(NodeId::Command {
-            host: HostId::new("h"),
-            container: Some(ContainerId::new("ab".repeat(32))),
-            name: "wget".into(),
-        });
+        round_trip(NodeId::command(HostId::new("h@b:c"), None, "a@b%40:c"));
+        round_trip(NodeId::command(HostId::new("h"), Some(ContainerId::new("ab".repeat(32))), "wget"));
         round_trip(NodeId::Image("registry:5000/team/app".into()));
         round_trip(NodeId::Hostname("web".into()));
         round_trip(NodeId::ComposeProject("shop".into()));

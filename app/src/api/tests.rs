@@ -510,6 +510,16 @@ async fn two_probes_with_one_host_id_are_kept_apart() {
     let (mut first, first_incoming) = mpsc::channel::<Incoming>(8);
     let first_task = tokio::spawn(serve_probe(state.clone(), to_first, first_incoming));
     first.send(frame(&ProbeMessage::Snapshot(original))).await.unwrap();
+    // The clone must come second: wait until the first holds the host ID.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, probes) = get_json(&state, "/api/probes").await;
+        if probes.as_array().unwrap().len() == 1 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the first probe registered: {probes}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let (to_second, _from_second) = mpsc::channel::<Outbound>(64);
     let (mut second, second_incoming) = mpsc::channel::<Incoming>(8);
     let _second_task = tokio::spawn(serve_probe(state.clone(), to_second, second_incoming));

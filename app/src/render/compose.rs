@@ -23,16 +23,18 @@ pub fn nodes(_ctx: &Ctx<'_>, report: &Report, nodes: &mut HashMap<NodeId, NodePa
     for container in &report.containers {
         let id = node_id(container);
         let part = match &id {
-            NodeId::ComposeService { project, service } => NodePart::new(NodeKind::ComposeService, service.as_str(), project.as_str())
-                .rank(project.as_str())
-                .meta("project", project)
-                .meta("service", service)
-                .parent(NodeRef {
-                    view: ViewId::Compose.as_str(),
-                    id: NodeId::ComposeProject(project.clone()).to_string(),
-                    label: project.clone(),
-                })
-                .member(container_class(container), Members::container(container)),
+            NodeId::ComposeService { project, service } => {
+                NodePart::new(NodeKind::ComposeService, service.clone(), project.clone())
+                    .rank(project.clone())
+                    .meta("project", project)
+                    .meta("service", service)
+                    .parent(NodeRef {
+                        view: ViewId::Compose.as_str(),
+                        id: NodeId::ComposeProject(project.clone()).to_string(),
+                        label: project.to_string(),
+                    })
+                    .member(container_class(container), Members::container(container))
+            }
             _ => container_part(report, container),
         };
         add_part(nodes, id, part);

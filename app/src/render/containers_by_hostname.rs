@@ -11,7 +11,7 @@ use crate::render::part::{Members, NodePart};
 use crate::render::resolve::Endpoint;
 
 fn node_id(container: &Container) -> NodeId {
-    NodeId::Hostname(container.hostname.clone())
+    NodeId::Hostname(container.hostname.as_str().into())
 }
 
 pub fn nodes(_ctx: &Ctx<'_>, report: &Report, nodes: &mut HashMap<NodeId, NodePart>) {

@@ -11,7 +11,7 @@ use crate::render::part::{Members, NodePart};
 use crate::render::resolve::Endpoint;
 
 fn node_id(container: &Container) -> NodeId {
-    NodeId::Image(image_name(&container.image_name).to_owned())
+    NodeId::Image(image_name(&container.image_name).into())
 }
 
 pub fn nodes(_ctx: &Ctx<'_>, report: &Report, nodes: &mut HashMap<NodeId, NodePart>) {

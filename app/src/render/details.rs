@@ -66,7 +66,7 @@ pub fn details(
 /// The edges of a node, or of a compose project's services (leaving out traffic inside the project).
 fn incident_keys<'a>(state: &'a ViewState, id: &NodeId) -> Vec<&'a EdgeKey> {
     let in_project =
-        |node: &NodeId, project: &str| matches!(node, NodeId::ComposeService { project: p, .. } if p == project);
+        |node: &NodeId, project: &str| matches!(node, NodeId::ComposeService { project: p, .. } if **p == *project);
     let mut keys: Vec<&EdgeKey> = match id {
         NodeId::ComposeProject(project) if state.node_sum(id).is_none() => state
             .node_ids()
@@ -181,10 +181,10 @@ fn project_node(state: &ViewState, id: &NodeId, options: &ViewOptions) -> Option
     }
     let base = NodeBase {
         kind: NodeKind::ComposeProject,
-        label: project.as_str().into(),
+        label: project.clone(),
         minor_label: format!("{services} service{}", if services == 1 { "" } else { "s" }).into(),
-        rank: project.as_str().into(),
-        metadata: vec![("project", project.into())],
+        rank: project.clone(),
+        metadata: vec![("project", project.clone().into())],
         group_noun: None,
     };
     let connections = incident_keys(state, id).len() as u32;
@@ -212,9 +212,9 @@ pub fn member_keys(ctx: &Ctx<'_>, id: &NodeId) -> Vec<MetricKey> {
             .filter(|process| *process.name == **name)
             .map(|process| MetricKey::Process(process.id.clone()))
             .collect(),
-        NodeId::Image(name) => containers(&|c| image_name(&c.image_name) == name),
-        NodeId::Hostname(name) => containers(&|c| c.hostname == *name),
-        NodeId::ComposeProject(project) => containers(&|c| c.compose_project() == Some(project)),
+        NodeId::Image(name) => containers(&|c| image_name(&c.image_name) == &**name),
+        NodeId::Hostname(name) => containers(&|c| *c.hostname == **name),
+        NodeId::ComposeProject(project) => containers(&|c| c.compose_project() == Some(&**project)),
         NodeId::ComposeService { project, service } => {
             containers(&|c| c.compose_project() == Some(project) && c.compose_service() == Some(service))
         }
@@ -256,9 +256,9 @@ fn children(ctx: &Ctx<'_>, id: &NodeId, options: &ViewOptions) -> Vec<ChildGroup
         NodeId::Host(host) => {
             container_group(&|c| ctx.model.host_report(host).is_some_and(|report| report.containers.contains(&c.id)))
         }
-        NodeId::Image(name) => container_group(&|c| image_name(&c.image_name) == name),
-        NodeId::Hostname(name) => container_group(&|c| c.hostname == *name),
-        NodeId::ComposeProject(project) => container_group(&|c| c.compose_project() == Some(project)),
+        NodeId::Image(name) => container_group(&|c| image_name(&c.image_name) == &**name),
+        NodeId::Hostname(name) => container_group(&|c| *c.hostname == **name),
+        NodeId::ComposeProject(project) => container_group(&|c| c.compose_project() == Some(&**project)),
         NodeId::ComposeService { project, service } => {
             container_group(&|c| c.compose_project() == Some(project) && c.compose_service() == Some(service))
         }

@@ -138,7 +138,7 @@ pub fn add_part(nodes: &mut HashMap<NodeId, NodePart>, id: NodeId, part: NodePar
 /// name whose processes were all too short-lived to be listed.
 fn edge_made_part(ctx: &Ctx<'_>, id: &NodeId) -> Option<NodePart> {
     match id {
-        NodeId::Command { host, container, name } => Some(command_part(ctx, host, container.as_ref(), name)),
+        NodeId::Command(command) => Some(command_part(ctx, &command.host, command.container.as_ref(), &command.name)),
         NodeId::ProcessName(name) => Some(
             NodePart::new(NodeKind::Process, name.clone(), "short-lived").rank(name.clone()).meta("name", name.clone()),
         ),
@@ -315,7 +315,7 @@ pub fn container_part(report: &Report, container: &Container) -> NodePart {
         .parent(host_ref(report))
         .parent(NodeRef {
             view: ViewId::ContainersByImage.as_str(),
-            id: NodeId::Image(image_name(&container.image_name).to_owned()).to_string(),
+            id: NodeId::Image(image_name(&container.image_name).into()).to_string(),
             label: image_name(&container.image_name).to_owned(),
         })
         .member(container_class(container), Members::container(container));

@@ -12,8 +12,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::render::address::Slot;
-use crate::render::sorted_map::SortedMap;
 use crate::render::output::{NodeKind, NodeRef};
+use crate::render::sorted_map::SortedMap;
 use periscope_report::FlowCounts;
 
 use crate::render::resolve::{TcpFacts, TracedFacts};

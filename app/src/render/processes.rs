@@ -22,7 +22,7 @@ pub fn endpoint(ctx: &Ctx<'_>, endpoint: &Endpoint) -> Option<NodeId> {
     match endpoint {
         Endpoint::Process(id) => ctx.process(id).map(|_| NodeId::Process(id.clone())),
         Endpoint::Command { host, container, name } => {
-            Some(NodeId::Command { host: host.clone(), container: container.clone(), name: name.to_string() })
+            Some(NodeId::command(host.clone(), container.clone(), name.clone()))
         }
         other => pseudo_node(other),
     }

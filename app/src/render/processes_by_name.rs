@@ -17,14 +17,14 @@ pub fn nodes(_ctx: &Ctx<'_>, report: &Report, nodes: &mut HashMap<NodeId, NodePa
             .meta("name", &*process.name)
             .group("process")
             .member(process_class(report, process), Members::one(Some(process.cpu_percent), Some(process.rss_bytes)));
-        add_part(nodes, NodeId::ProcessName(process.name.to_string()), part);
+        add_part(nodes, NodeId::ProcessName(process.name.clone()), part);
     }
 }
 
 pub fn endpoint(ctx: &Ctx<'_>, endpoint: &Endpoint) -> Option<NodeId> {
     match endpoint {
-        Endpoint::Process(id) => ctx.process(id).map(|process| NodeId::ProcessName(process.name.to_string())),
-        Endpoint::Command { name, .. } => Some(NodeId::ProcessName(name.to_string())),
+        Endpoint::Process(id) => ctx.process(id).map(|process| NodeId::ProcessName(process.name.clone())),
+        Endpoint::Command { name, .. } => Some(NodeId::ProcessName(name.clone())),
         other => pseudo_node(other),
     }
 }

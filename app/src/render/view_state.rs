@@ -60,7 +60,39 @@ pub struct ViewState {
     edge_sources: HashMap<EdgeKey, Sources>,
     nodes: HashMap<NodeId, NodeSum>,
     edges: HashMap<EdgeKey, EdgePart>,
-    adjacency: HashMap<NodeId, HashSet<EdgeKey>>,
+    adjacency: HashMap<NodeId, EdgeSet>,
+}
+
+/// The edges at one node, sorted. A node has a few edges (a hub some
+/// thousands); a hash set allocates room for several at its first.
+#[derive(Debug, Default, Clone)]
+pub struct EdgeSet(Vec<EdgeKey>);
+
+impl EdgeSet {
+    pub fn insert(&mut self, key: EdgeKey) {
+        if let Err(at) = self.0.binary_search(&key) {
+            self.0.insert(at, key);
+        }
+    }
+
+    pub fn remove(&mut self, key: &EdgeKey) {
+        if let Ok(at) = self.0.binary_search(key) {
+            self.0.remove(at);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a> IntoIterator for &'a EdgeSet {
+    type Item = &'a EdgeKey;
+    type IntoIter = std::slice::Iter<'a, EdgeKey>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
 }
 
 impl ViewState {
@@ -367,7 +399,7 @@ impl ViewState {
 pub struct SentView {
     nodes: HashMap<NodeId, Node>,
     edges: HashMap<EdgeKey, Edge>,
-    adjacency: HashMap<NodeId, HashSet<EdgeKey>>,
+    adjacency: HashMap<NodeId, EdgeSet>,
 }
 
 impl SentView {
