@@ -45,6 +45,24 @@ pub struct AppConfig {
     pub client_timeout: Duration,
     /// How long changes are gathered before clients are sent one diff.
     pub coalesce: Duration,
+    /// Connections (HTTP, WebSocket, probe) open at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Connections one client address may hold open at once.
+    pub max_connections_per_address: usize,
+    /// A connection must send its request headers within this long, or it is closed (slowloris).
+    pub header_read_timeout: Duration,
+    /// View WebSockets open at once; more are refused with 503.
+    pub max_view_clients: usize,
+    /// Decoded (decompressed) bytes per second one probe connection may send; past its
+    /// budget (a burst of `max_decoded_bytes`) the app stops reading it until the debt is paid.
+    pub probe_decoded_bytes_per_sec: u64,
+    /// A probe connection that sent this many bad frames within a minute is closed.
+    pub max_bad_frames: u32,
+    /// A probe connection that sent no snapshot within this long is closed.
+    pub probe_register_timeout: Duration,
+    /// Entities (processes, containers, images, sockets, connections) one probe may report;
+    /// a snapshot or delta past it is refused, never rendered.
+    pub max_entities_per_probe: usize,
 }
 
 impl Default for AppConfig {
@@ -67,6 +85,14 @@ impl Default for AppConfig {
             ping_interval: Duration::from_millis(500),
             client_timeout: Duration::from_secs(30),
             coalesce: Duration::from_millis(20),
+            max_connections: 1024,
+            max_connections_per_address: 512,
+            header_read_timeout: Duration::from_secs(10),
+            max_view_clients: 400,
+            probe_decoded_bytes_per_sec: 8 * 1024 * 1024,
+            max_bad_frames: 10,
+            probe_register_timeout: Duration::from_secs(30),
+            max_entities_per_probe: 50_000,
         }
     }
 }
