@@ -172,8 +172,14 @@ async fn a_decompression_flood_is_held_to_its_budget_and_starves_nothing() {
         flooder.send(&ProbeMessage::Snapshot(host(&format!("flood-{i}"), 1))).await;
         let bomb = bomb.clone();
         flooders.push(tokio::spawn(async move {
-            while flood_started.elapsed() < flood_for && !flooder.is_closed() {
-                flooder.send_raw(bomb.clone()).await;
+            // Sends block once the app stops reading (TCP pushes back): stop at the end all the same.
+            let end = tokio::time::sleep_until((flood_started + flood_for).into());
+            tokio::pin!(end);
+            while !flooder.is_closed() {
+                tokio::select! {
+                    () = &mut end => break,
+                    () = flooder.send_raw(bomb.clone()) => {}
+                }
             }
             flooder
         }));
@@ -202,13 +208,13 @@ async fn a_decompression_flood_is_held_to_its_budget_and_starves_nothing() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let elapsed = flood_started.elapsed();
+    let frames = state.metrics.frames_in.load(std::sync::atomic::Ordering::Relaxed) - frames_before;
     for flooder in flooders {
-        flooder.await.unwrap();
+        drop(flooder.await.unwrap());
     }
     eprintln!("slowest /healthz during the flood: {slowest_health:?}");
 
     // Each connection decoded at most its burst, then its rate, plus the frame that went into debt.
-    let frames = state.metrics.frames_in.load(std::sync::atomic::Ordering::Relaxed) - frames_before;
     let flood_frames = frames.saturating_sub(seq + CONNECTIONS as u64);
     let per_connection = (LIMIT as f64 + RATE as f64 * elapsed.as_secs_f64()) / EXPANDS_TO as f64 + 1.0;
     let bound = (per_connection.ceil() as u64) * CONNECTIONS as u64;
