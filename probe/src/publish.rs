@@ -41,6 +41,10 @@ pub const SNAPSHOT_REQUEST_INTERVAL: Duration = Duration::from_secs(2);
 pub const CONTROLS_PER_SEC: f64 = 10.0;
 /// Other app messages (pipe input, resizes, acknowledgements) per second (a burst of twice that).
 pub const APP_MESSAGES_PER_SEC: f64 = 2000.0;
+/// App messages of any kind read per second: past it the probe stops reading
+/// the link for a moment, so the socket pushes back on the sender instead of
+/// the probe spending a core on decoding what it would refuse.
+pub const READ_MESSAGES_PER_SEC: f64 = 2500.0;
 /// How often a budget's refusals are summed up in the log.
 const BUDGET_LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -57,10 +61,14 @@ impl Bucket {
         Bucket { rate, level: rate * 2.0, last: now }
     }
 
-    fn take(&mut self, now: Instant) -> bool {
+    fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.level = (self.level + elapsed * self.rate).min(self.rate * 2.0);
         self.last = now;
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        self.refill(now);
         if self.level >= 1.0 {
             self.level -= 1.0;
             true
@@ -76,6 +84,7 @@ pub struct AppBudget {
     last_snapshot: Option<Instant>,
     controls: Bucket,
     others: Bucket,
+    read: Bucket,
     /// Requests and messages held back or refused since the last log line.
     held: u64,
     logged: Instant,
@@ -102,12 +111,15 @@ impl AppBudget {
             last_snapshot: None,
             controls: Bucket::new(CONTROLS_PER_SEC, now),
             others: Bucket::new(APP_MESSAGES_PER_SEC, now),
+            read: Bucket::new(READ_MESSAGES_PER_SEC, now),
             held: 0,
             logged: now,
         }
     }
 
     pub fn judge(&mut self, message: &AppMessage, now: Instant) -> Verdict {
+        // Spent even when empty: `pause` then says how long the debt takes to pay.
+        self.read.take(now);
         let verdict = match message {
             AppMessage::RequestSnapshot { .. } => {
                 if self.last_snapshot.is_none_or(|last| now.saturating_duration_since(last) >= SNAPSHOT_REQUEST_INTERVAL) {
@@ -126,6 +138,12 @@ impl AppBudget {
             self.held += 1;
         }
         verdict
+    }
+
+    /// How long to stop reading app messages, when they came faster than [`READ_MESSAGES_PER_SEC`].
+    pub fn pause(&mut self, now: Instant) -> Option<Duration> {
+        self.read.refill(now);
+        (self.read.level < 1.0).then(|| Duration::from_secs_f64((1.0 - self.read.level) / self.read.rate))
     }
 
     /// Requests held back or refused since the last call, when a log line is due.
@@ -194,18 +212,24 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         last_frame_at: Instant::now(),
         bytes_sent: 0,
     };
+    // While the app sends faster than the probe reads, the link waits (and its socket with it).
+    let mut paused_until: Option<Instant> = None;
     let mut ticker = tokio::time::interval(config.tick());
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         let mut docker_changed = false;
         tokio::select! {
             _ = ticker.tick() => {}
+            () = tokio::time::sleep_until(paused_until.unwrap_or_else(Instant::now)), if paused_until.is_some() => {
+                paused_until = None;
+                continue;
+            }
             Some(()) = changed.recv() => {
                 tokio::time::sleep(EVENT_DEBOUNCE).await;
                 while changed.try_recv().is_ok() {}
                 docker_changed = true;
             }
-            event = link_events.recv() => match event {
+            event = link_events.recv(), if paused_until.is_none() => match event {
                 Some(LinkEvent::Connected(generation)) => {
                     chain.generation = Some(generation);
                     chain.need_snapshot = true;
@@ -217,7 +241,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                     continue;
                 }
                 Some(LinkEvent::App(message)) => {
-                    if !handle_app_message(message, &mut chain, &mut controls, &mut budget) {
+                    let collect = handle_app_message(message, &mut chain, &mut controls, &mut budget);
+                    paused_until = budget.pause(Instant::now()).map(|pause| Instant::now() + pause);
+                    if !collect {
                         continue;
                     }
                 }
@@ -377,5 +403,21 @@ mod tests {
         let handled = (0..burst * 2).filter(|_| budget.judge(&ack, start) == Verdict::Handle).count();
         assert_eq!(handled, burst);
         assert_eq!(budget.judge(&ack, start), Verdict::Drop);
+    }
+
+    #[test]
+    fn reading_pauses_when_messages_come_faster_than_the_read_budget() {
+        let start = Instant::now();
+        let mut budget = AppBudget::new(start);
+        let burst = (READ_MESSAGES_PER_SEC * 2.0) as usize;
+        for _ in 0..burst - 1 {
+            budget.judge(&snapshot_request(), start);
+        }
+        assert_eq!(budget.pause(start), None);
+        budget.judge(&snapshot_request(), start);
+        budget.judge(&snapshot_request(), start);
+        let pause = budget.pause(start).expect("in debt");
+        assert!(pause <= Duration::from_millis(2), "{pause:?}");
+        assert_eq!(budget.pause(start + pause), None);
     }
 }

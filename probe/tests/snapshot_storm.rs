@@ -90,8 +90,12 @@ async fn a_snapshot_request_storm_leaves_the_probe_within_its_budget() {
         (snapshots.load(Ordering::Relaxed), lines.load(Ordering::Relaxed), cpu_seconds(pid));
     let storm_started = Instant::now();
     let mut sent = 0u64;
-    while storm_started.elapsed() < STORM {
-        sink.send(Message::Binary(request.clone().into())).await.expect("the probe stays connected");
+    // Sends block once the probe stops reading (its socket pushes back): the storm ends on time all the same.
+    while let Some(left) = STORM.checked_sub(storm_started.elapsed()) {
+        match tokio::time::timeout(left, sink.send(Message::Binary(request.clone().into()))).await {
+            Ok(sent_one) => sent_one.expect("the probe stays connected"),
+            Err(_) => break,
+        }
         sent += 1;
     }
     let elapsed = storm_started.elapsed().as_secs_f64();
@@ -106,6 +110,6 @@ async fn a_snapshot_request_storm_leaves_the_probe_within_its_budget() {
     let most = elapsed / TICK.as_secs_f64() + elapsed / SNAPSHOT_REQUEST_INTERVAL.as_secs_f64() + 3.0;
     assert!((served as f64) <= most, "{served} snapshots for {sent} requests in {elapsed:.1} s (at most {most:.0})");
     assert!(logged < 100, "{logged} log lines during the storm");
-    assert!(cpu < 0.5, "the probe used {:.0} % of a core during the storm", cpu * 100.0);
+    assert!(cpu < 0.25, "the probe used {:.0} % of a core during the storm", cpu * 100.0);
     assert!(probe.0.try_wait().unwrap().is_none(), "the probe is still running");
 }
