@@ -96,3 +96,56 @@ impl Default for AppConfig {
         }
     }
 }
+
+/// The command-line flags of the input budgets (README "Budgets"), kept here
+/// so `main.rs` only flattens them in and applies them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LimitFlags {
+    /// Connections (HTTP, WebSocket, probe) open at once; more are answered 503 and closed.
+    /// Keep `ulimit -n` above it.
+    #[arg(long = "max-connections", env = "PERISCOPE_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+
+    /// Connections one client address may hold open at once.
+    #[arg(long = "max-connections-per-address", env = "PERISCOPE_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 512)]
+    pub max_connections_per_address: usize,
+
+    /// Seconds a connection has to send its request headers (slowloris protection).
+    #[arg(long = "header-read-timeout-secs", env = "PERISCOPE_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+
+    /// View WebSockets open at once; more are refused with 503.
+    #[arg(long = "max-view-clients", env = "PERISCOPE_MAX_VIEW_CLIENTS", default_value_t = 400)]
+    pub max_view_clients: usize,
+
+    /// Decoded bytes per second one probe connection may send (after a burst of one largest
+    /// frame); past it the app stops reading that connection until the debt is paid.
+    #[arg(long = "probe-bytes-per-sec", env = "PERISCOPE_PROBE_BYTES_PER_SEC", default_value_t = 8 * 1024 * 1024)]
+    pub probe_bytes_per_sec: u64,
+
+    /// Entities (processes, containers, images, sockets, connections) one probe may report;
+    /// a snapshot or delta past it is refused and never rendered.
+    #[arg(long = "max-entities-per-probe", env = "PERISCOPE_MAX_ENTITIES_PER_PROBE", default_value_t = 50_000)]
+    pub max_entities_per_probe: usize,
+
+    /// Seconds a probe connection has to send its first snapshot.
+    #[arg(long = "probe-register-timeout-secs", env = "PERISCOPE_PROBE_REGISTER_TIMEOUT_SECS", default_value_t = 30)]
+    pub probe_register_timeout_secs: u64,
+
+    /// Bad frames within a minute after which a probe connection is closed.
+    #[arg(long = "max-bad-frames", env = "PERISCOPE_MAX_BAD_FRAMES", default_value_t = 10)]
+    pub max_bad_frames: u32,
+}
+
+impl LimitFlags {
+    pub fn apply(&self, config: &mut AppConfig) {
+        config.max_connections = self.max_connections.max(1);
+        config.max_connections_per_address = self.max_connections_per_address.max(1);
+        config.header_read_timeout = Duration::from_secs(self.header_read_timeout_secs.max(1));
+        config.max_view_clients = self.max_view_clients;
+        config.probe_decoded_bytes_per_sec = self.probe_bytes_per_sec.max(1024);
+        config.max_entities_per_probe = self.max_entities_per_probe;
+        config.probe_register_timeout = Duration::from_secs(self.probe_register_timeout_secs.max(1));
+        config.max_bad_frames = self.max_bad_frames.max(1);
+    }
+}
