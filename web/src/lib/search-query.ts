@@ -47,7 +47,10 @@ const MEMORY_UNITS: Record<string, number> = {
   gib: 1024 ** 3,
 };
 
-const METRIC_PATTERN = /^(cpu|memory|mem|connections|conns|conn)\s*(>=|<=|!=|==|=|>|<)\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-z%]*)(?=\s|$)/i;
+// A unit follows its number directly ("5MB"), or after spaces only when it is a
+// known unit ("5 MB"): "cpu > 5 mem < 9" must not read "mem" as a unit.
+const METRIC_PATTERN =
+  /^(cpu|memory|mem|connections|conns|conn)\s*(>=|<=|!=|==|=|>|<)\s*(\d+(?:\.\d+)?|\.\d+)(?:\s+(%|[kmg]i?b|[kmgb])(?=\s|$)|([a-z%]*))(?=\s|$)/i;
 const FIELD_PATTERN = /^(-?)([a-z_][\w.-]*):(?:"([^"]*)"?|(\S*))/i;
 const TERM_PATTERN = /^(-?)(?:"([^"]*)"?|(\S+))/;
 
@@ -66,7 +69,7 @@ export function parseSearch(input: string): SearchQuery {
 function readMetric(rest: string, clauses: Clause[], errors: string[]): number | null {
   const match = METRIC_PATTERN.exec(rest);
   if (!match) return null;
-  const [whole, name = '', rawOp = '', number = '', rawUnit = ''] = match;
+  const [whole, name = '', rawOp = '', number = '', spacedUnit, rawUnit = spacedUnit ?? ''] = match;
   const metric = METRIC_ALIASES[name.toLowerCase()];
   if (!metric) return null;
   const op: Comparison = rawOp === '==' ? '=' : (rawOp as Comparison);
