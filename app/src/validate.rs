@@ -143,7 +143,13 @@ mod tests {
 
     #[test]
     fn reports_with_good_ids_pass() {
-        check(ReportBuilder::new("h").container("c1", "web", "img", "172.17.0.2").process(10, "nginx", Some("c1")).build(), Ok(()));
+        check(
+            ReportBuilder::new("h")
+                .container("c1", "web", "img", "172.17.0.2")
+                .process(10, "nginx", Some("c1"))
+                .build(),
+            Ok(()),
+        );
     }
 
     #[test]
@@ -182,7 +188,11 @@ mod tests {
     #[test]
     fn deltas_must_move_forward_and_fit() {
         let before = ReportBuilder::new("h").seq(4).container("c1", "web", "img", "172.17.0.2").build();
-        let after = ReportBuilder::new("h").seq(5).container("c1", "web", "img", "172.17.0.2").container("c2", "db", "img", "172.17.0.2").build();
+        let after = ReportBuilder::new("h")
+            .seq(5)
+            .container("c1", "web", "img", "172.17.0.2")
+            .container("c2", "db", "img", "172.17.0.2")
+            .build();
         let forward = diff(&before, &after);
         assert_eq!(delta(&forward, 100), Ok(()));
         let mut backwards = forward.clone();

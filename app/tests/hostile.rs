@@ -38,7 +38,9 @@ async fn wait_until(what: &str, timeout: Duration, mut check: impl AsyncFnMut() 
     loop {
         match check().await {
             Ok(()) => return,
-            Err(last) if Instant::now() >= deadline => panic!("timed out after {timeout:?} waiting for {what}; last: {last}"),
+            Err(last) if Instant::now() >= deadline => {
+                panic!("timed out after {timeout:?} waiting for {what}; last: {last}")
+            }
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
@@ -125,7 +127,11 @@ impl Probe {
 }
 
 fn host(name: &str, seq: u64) -> Report {
-    ReportBuilder::new(name).seq(seq).container("c1", "web", "nginx", "172.17.0.2").process(10, "nginx", Some("c1")).build()
+    ReportBuilder::new(name)
+        .seq(seq)
+        .container("c1", "web", "nginx", "172.17.0.2")
+        .process(10, "nginx", Some("c1"))
+        .build()
 }
 
 /// The seq of the report the store holds from the probe of host `name`.
@@ -454,16 +460,28 @@ async fn backwards_sequences_and_empty_ids_are_refused() {
     backwards.seq = 4;
     probe.send(&ProbeMessage::Delta(backwards)).await;
     wait_until("a snapshot request", Duration::from_secs(10), async || {
-        probe.heard().iter().any(|m| matches!(m, AppMessage::RequestSnapshot { .. })).then_some(()).ok_or_else(|| format!("{:?}", probe.heard()))
+        probe
+            .heard()
+            .iter()
+            .any(|m| matches!(m, AppMessage::RequestSnapshot { .. }))
+            .then_some(())
+            .ok_or_else(|| format!("{:?}", probe.heard()))
     })
     .await;
     assert_eq!(probe_seq(&state, "seq").await, Some(5), "the backwards delta was not applied");
     assert_eq!(state.metrics.refused.get(Refusal::SequenceBackwards), 1);
 
     let mut empty = Probe::connect(address).await;
-    empty.send(&ProbeMessage::Snapshot(ReportBuilder::new("empty-id").container("", "web", "nginx", "172.17.0.3").build())).await;
+    empty
+        .send(&ProbeMessage::Snapshot(
+            ReportBuilder::new("empty-id").container("", "web", "nginx", "172.17.0.3").build(),
+        ))
+        .await;
     wait_until("the refusal", Duration::from_secs(10), async || {
-        let rejected = empty.heard().into_iter().any(|m| matches!(m, AppMessage::Rejected { reason } if reason.contains("empty container ID")));
+        let rejected = empty
+            .heard()
+            .into_iter()
+            .any(|m| matches!(m, AppMessage::Rejected { reason } if reason.contains("empty container ID")));
         rejected.then_some(()).ok_or_else(|| format!("{:?}", empty.heard()))
     })
     .await;

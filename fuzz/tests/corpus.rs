@@ -80,7 +80,10 @@ fn every_corpus_input_and_regression_runs_clean() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     for (name, target, _) in TARGETS {
         let corpus = inputs(&root.join("corpus").join(name));
-        assert!(!corpus.is_empty(), "no seed corpus for {name}: run `cargo run -p periscope-fuzz --bin periscope-fuzz-seeds`");
+        assert!(
+            !corpus.is_empty(),
+            "no seed corpus for {name}: run `cargo run -p periscope-fuzz --bin periscope-fuzz-seeds`"
+        );
         for (path, bytes) in corpus.iter().chain(inputs(&root.join("regressions").join(name)).iter()) {
             eprintln!("{name}: {}", path.display());
             target(bytes);

@@ -122,7 +122,10 @@ impl AppBudget {
         self.read.take(now);
         let verdict = match message {
             AppMessage::RequestSnapshot { .. } => {
-                if self.last_snapshot.is_none_or(|last| now.saturating_duration_since(last) >= SNAPSHOT_REQUEST_INTERVAL) {
+                if self
+                    .last_snapshot
+                    .is_none_or(|last| now.saturating_duration_since(last) >= SNAPSHOT_REQUEST_INTERVAL)
+                {
                     self.last_snapshot = Some(now);
                     Verdict::SnapshotNow
                 } else {
@@ -287,7 +290,8 @@ fn handle_app_message(message: AppMessage, chain: &mut Chain, controls: &mut Con
             false
         }
         (Verdict::RefuseControl, AppMessage::Control { request, .. }) => {
-            controls.refuse(request, format!("too many controls: this probe takes at most {CONTROLS_PER_SEC} a second"));
+            controls
+                .refuse(request, format!("too many controls: this probe takes at most {CONTROLS_PER_SEC} a second"));
             false
         }
         (Verdict::Handle, other) => {
@@ -358,7 +362,7 @@ fn publish(mut report: Report, chain: &mut Chain, queue: &SendQueue, codec: &Cod
 
 #[cfg(test)]
 mod tests {
-    use periscope_report::{ControlAction, ControlTarget, ContainerId, PipeId, RequestId, SnapshotReason};
+    use periscope_report::{ContainerId, ControlAction, ControlTarget, PipeId, RequestId, SnapshotReason};
 
     use super::*;
 

@@ -40,7 +40,8 @@ impl Process {
 
     fn cpu_seconds(&self) -> f64 {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
-        let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+        let fields: Vec<&str> =
+            stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
         let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
         // SAFETY: sysconf reads a constant of the system.
         (ticks(11) + ticks(12)) as f64 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
@@ -64,7 +65,11 @@ impl Process {
 
 fn binary(name: &str) -> anyhow::Result<PathBuf> {
     let path = std::env::current_exe()?.parent().context("the bench's directory")?.join(name);
-    anyhow::ensure!(path.exists(), "{} is missing: cargo build --release -p periscope -p periscope-probe --bins", path.display());
+    anyhow::ensure!(
+        path.exists(),
+        "{} is missing: cargo build --release -p periscope -p periscope-probe --bins",
+        path.display()
+    );
     Ok(path)
 }
 
@@ -93,7 +98,9 @@ async fn start_app(extra: &[&str]) -> anyhow::Result<(Process, SocketAddr)> {
 async fn health(address: SocketAddr) -> anyhow::Result<Duration> {
     let asked = Instant::now();
     let mut stream = TcpStream::connect(address).await?;
-    stream.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+    stream
+        .write_all(format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await?;
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).await?;
     anyhow::ensure!(answer.starts_with(b"HTTP/1.1 200"), "healthz answered {:?}", String::from_utf8_lossy(&answer));
@@ -141,7 +148,9 @@ impl Probe {
 
 /// A report of host `name` with `containers` running busybox containers.
 fn host_report(name: &str, containers: usize, seq: u64) -> Report {
-    use periscope_report::{Container, ContainerNetwork, ContainerState, ContainerId, Host, HostId, ImageId, ProbeId, ProbeMeta, UnixMillis};
+    use periscope_report::{
+        Container, ContainerId, ContainerNetwork, ContainerState, Host, HostId, ImageId, ProbeId, ProbeMeta, UnixMillis,
+    };
     let mut report = Report {
         probe: ProbeId::new(format!("probe-{name}")),
         seq,
@@ -216,7 +225,9 @@ async fn flood(seconds: u64) -> anyhow::Result<()> {
         let bomb = bomb.clone();
         flooders.push(tokio::spawn(async move {
             let mut sent = 0u64;
-            while let Ok(Ok(())) = tokio::time::timeout_at(end.into(), probe.sink.send(Message::Binary(bomb.clone().into()))).await {
+            while let Ok(Ok(())) =
+                tokio::time::timeout_at(end.into(), probe.sink.send(Message::Binary(bomb.clone().into()))).await
+            {
                 sent += 1;
             }
             sent
@@ -245,7 +256,8 @@ async fn flood(seconds: u64) -> anyhow::Result<()> {
     for flooder in flooders {
         sent += flooder.await?;
     }
-    let still_connected = real.rejected.borrow().is_none() && real.send(&ProbeMessage::Delta(periscope_report::diff(&last, &last))).await.is_ok();
+    let still_connected = real.rejected.borrow().is_none()
+        && real.send(&ProbeMessage::Delta(periscope_report::diff(&last, &last))).await.is_ok();
     println!("## decompression flood: 4 connections x {seconds} s of {}-byte frames expanding to 60 MiB", bomb.len());
     println!("frames written by the flooders: {sent} (TCP pushes back once the app stops reading)");
     println!("app CPU: {cpu:.2} s over {seconds} s ({:.0} % of a core)", cpu / seconds as f64 * 100.0);
@@ -315,7 +327,10 @@ async fn slowloris() -> anyhow::Result<()> {
             // A header byte a second: fails once the app has closed the connection.
             if stream.write_all(b"X").await.is_ok() {
                 let mut buffer = [0u8; 256];
-                if !matches!(tokio::time::timeout(Duration::from_millis(1), stream.read(&mut buffer)).await, Ok(Ok(0)) | Ok(Err(_))) {
+                if !matches!(
+                    tokio::time::timeout(Duration::from_millis(1), stream.read(&mut buffer)).await,
+                    Ok(Ok(0)) | Ok(Err(_))
+                ) {
                     open += 1;
                 }
             }
@@ -352,7 +367,11 @@ async fn big_report(cap: Option<&str>) -> anyhow::Result<()> {
         if cap.is_some() {
             // Accepted: wait until the containers are in the view.
             let mut stream = TcpStream::connect(address).await?;
-            stream.write_all(format!("GET /api/topology HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+            stream
+                .write_all(
+                    format!("GET /api/topology HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").as_bytes(),
+                )
+                .await?;
             let mut answer = String::new();
             stream.read_to_string(&mut answer).await?;
             if answer.contains("\"nodes\":100") {
@@ -386,7 +405,14 @@ async fn snapshot_storm(seconds: u64) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     let probe = Process(
         Command::new(binary("periscope-probe")?)
-            .args(["--app", &format!("ws://{address}/api/probe/ws"), "--no-docker", "--no-conntrack", "--probe-id", "storm-bench"])
+            .args([
+                "--app",
+                &format!("ws://{address}/api/probe/ws"),
+                "--no-docker",
+                "--no-conntrack",
+                "--probe-id",
+                "storm-bench",
+            ])
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -415,7 +441,8 @@ async fn snapshot_storm(seconds: u64) -> anyhow::Result<()> {
     let (cpu_before, snapshots_before, started) = (probe.cpu_seconds(), *counter.borrow(), Instant::now());
     let end = started + Duration::from_secs(seconds);
     let mut sent = 0u64;
-    while let Ok(Ok(())) = tokio::time::timeout_at(end.into(), sink.send(Message::Binary(request.clone().into()))).await {
+    while let Ok(Ok(())) = tokio::time::timeout_at(end.into(), sink.send(Message::Binary(request.clone().into()))).await
+    {
         sent += 1;
     }
     let elapsed = started.elapsed().as_secs_f64();

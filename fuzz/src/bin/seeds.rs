@@ -59,8 +59,12 @@ fn main() {
         encoder.encode(&codec, &ProbeMessage::Snapshot(first.clone())).unwrap(),
         encoder.encode(&codec, &ProbeMessage::Delta(diff(&first, &second))).unwrap(),
         encoder.encode(&codec, &ProbeMessage::Delta(diff(&second, &third))).unwrap(),
-        codec.encode(&AppMessage::RequestSnapshot { reason: SnapshotReason::SequenceGap { expected: 3, got: 5 } }).unwrap(),
-        codec.encode(&ProbeMessage::PipeClosed { pipe: periscope_report::PipeId(1), reason: Some("\0".repeat(4096)) }).unwrap(),
+        codec
+            .encode(&AppMessage::RequestSnapshot { reason: SnapshotReason::SequenceGap { expected: 3, got: 5 } })
+            .unwrap(),
+        codec
+            .encode(&ProbeMessage::PipeClosed { pipe: periscope_report::PipeId(1), reason: Some("\0".repeat(4096)) })
+            .unwrap(),
     ];
     write(&root.join("frame_decoder"), "seed-stream", &join_frames(frames.iter().map(Vec::as_slice)));
     write(&root.join("frame_decoder"), "seed-snapshot", &join_frames([frames[0].as_slice()]));
