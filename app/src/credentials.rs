@@ -57,6 +57,8 @@ pub enum ProbeAuth {
 pub enum IdentityRefused {
     #[error("probe ID {0} has its own credential; the shared token cannot speak for it")]
     ListedProbe(ProbeId),
+    #[error("host {0} belongs to a probe with its own credential; the shared token cannot report it")]
+    ListedHost(HostId),
     #[error("this credential belongs to probe {bound}, not {got}")]
     OtherProbe { bound: ProbeId, got: ProbeId },
     #[error("probe {probe} may report host {bound} only, not {got}")]
@@ -118,10 +120,15 @@ impl Credentials {
     /// Whether a connection authenticated as `auth` may report as `probe` on `host`.
     pub fn check(&self, auth: &ProbeAuth, probe: &ProbeId, host: &HostId) -> Result<(), IdentityRefused> {
         match auth {
-            ProbeAuth::Open | ProbeAuth::Shared => match self.by_probe.contains_key(probe) {
-                true => Err(IdentityRefused::ListedProbe(probe.clone())),
-                false => Ok(()),
-            },
+            ProbeAuth::Open | ProbeAuth::Shared => {
+                if self.by_probe.contains_key(probe) {
+                    return Err(IdentityRefused::ListedProbe(probe.clone()));
+                }
+                if self.by_probe.values().any(|credential| credential.host.as_ref() == Some(host)) {
+                    return Err(IdentityRefused::ListedHost(host.clone()));
+                }
+                Ok(())
+            }
             ProbeAuth::Bound(credential) => {
                 if credential.probe != *probe {
                     return Err(IdentityRefused::OtherProbe { bound: credential.probe.clone(), got: probe.clone() });
@@ -167,7 +174,12 @@ mod tests {
             Err(IdentityRefused::OtherProbe { .. })
         ));
         assert_eq!(credentials.check(&ProbeAuth::Shared, &web_id, &host_a), Err(IdentityRefused::ListedProbe(web_id)));
-        assert_eq!(credentials.check(&ProbeAuth::Shared, &ProbeId::new("other"), &host_a), Ok(()));
+        assert_eq!(
+            credentials.check(&ProbeAuth::Shared, &ProbeId::new("other"), &host_a),
+            Err(IdentityRefused::ListedHost(host_a.clone())),
+            "a bound host cannot be claimed with the shared token"
+        );
+        assert_eq!(credentials.check(&ProbeAuth::Shared, &ProbeId::new("other"), &HostId::new("host-z")), Ok(()));
         let roaming = ProbeAuth::Bound(credentials.matching("bbbbbbbbbbbbbbbbbbbb").cloned().unwrap());
         assert_eq!(credentials.check(&roaming, &ProbeId::new("any-host"), &HostId::new("z")), Ok(()));
         assert!(credentials.matching("nope").is_none());

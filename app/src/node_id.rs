@@ -19,6 +19,13 @@ pub enum NodeId {
     Process(ProcessId),
     /// All processes with one `comm`, across hosts.
     ProcessName(String),
+    /// Short-lived processes of one command in one container (or outside any, on `host`),
+    /// folded into one node: each `wget` run of a loop is not a node of its own.
+    Command {
+        host: HostId,
+        container: Option<ContainerId>,
+        name: String,
+    },
     /// All containers of one image, named without tag or digest.
     Image(String),
     /// All containers with one hostname.
@@ -50,6 +57,12 @@ impl fmt::Display for NodeId {
             NodeId::Container(container) => write!(f, "container:{container}"),
             NodeId::Process(process) => write!(f, "process:{process}"),
             NodeId::ProcessName(name) => write!(f, "process-name:{name}"),
+            NodeId::Command { host, container, name } => {
+                let container = container.as_ref().map(ContainerId::as_str).unwrap_or("-");
+                // The name is escaped so that the first '@' starts the host, which may hold anything.
+                let name = name.replace('%', "%25").replace('@', "%40");
+                write!(f, "command:{container}:{name}@{host}")
+            }
             NodeId::Image(image) => write!(f, "image:{image}"),
             NodeId::Hostname(hostname) => write!(f, "hostname:{hostname}"),
             NodeId::ComposeProject(project) => write!(f, "compose-project:{project}"),
@@ -78,6 +91,18 @@ impl FromStr for NodeId {
             "container" => NodeId::Container(rest.parse()?),
             "process" => NodeId::Process(rest.parse()?),
             "process-name" => NodeId::ProcessName(rest.to_owned()),
+            "command" => {
+                let (container, rest) = rest.split_once(':').ok_or_else(|| err("expected container:name@host"))?;
+                let (name, host) = rest.split_once('@').ok_or_else(|| err("expected name@host"))?;
+                NodeId::Command {
+                    host: host.parse()?,
+                    container: match container {
+                        "-" => None,
+                        id => Some(id.parse()?),
+                    },
+                    name: name.replace("%40", "@").replace("%25", "%"),
+                }
+            }
             "image" => NodeId::Image(rest.to_owned()),
             "hostname" => NodeId::Hostname(rest.to_owned()),
             "compose-project" => NodeId::ComposeProject(rest.to_owned()),
@@ -111,6 +136,12 @@ mod tests {
         round_trip(NodeId::Container(ContainerId::new("3f2a".repeat(16))));
         round_trip(NodeId::Process(ProcessId { host: HostId::new("h@b:c"), pid: 7, start_time: 99 }));
         round_trip(NodeId::ProcessName("nginx: worker".into()));
+        round_trip(NodeId::Command { host: HostId::new("h@b:c"), container: None, name: "a@b%40:c".into() });
+        round_trip(NodeId::Command {
+            host: HostId::new("h"),
+            container: Some(ContainerId::new("ab".repeat(32))),
+            name: "wget".into(),
+        });
         round_trip(NodeId::Image("registry:5000/team/app".into()));
         round_trip(NodeId::Hostname("web".into()));
         round_trip(NodeId::ComposeProject("shop".into()));
@@ -123,7 +154,18 @@ mod tests {
 
     #[test]
     fn bad_text_forms_are_errors() {
-        for text in ["", "host", "host:", "planet:x", "address:nope", "compose-service:shop", "process:1@h"] {
+        for text in [
+            "",
+            "host",
+            "host:",
+            "command:-:wget",
+            "command:-wget@h",
+            "command::wget@h",
+            "planet:x",
+            "address:nope",
+            "compose-service:shop",
+            "process:1@h",
+        ] {
             assert!(text.parse::<NodeId>().is_err(), "{text:?} should not parse");
         }
     }

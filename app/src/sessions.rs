@@ -4,6 +4,7 @@
 //! number and expire.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -14,9 +15,17 @@ pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 /// Sessions kept at most; the oldest goes first.
 const MAX_SESSIONS: usize = 1024;
 
+/// Wrong logins one address may make per [`FAILURE_WINDOW`] before it must wait.
+pub const MAX_FAILURES: u32 = 5;
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// Addresses whose failures are remembered at most (the oldest are forgotten).
+const MAX_TRACKED: usize = 4096;
+
 #[derive(Debug, Default)]
 pub struct Sessions {
     sessions: Mutex<HashMap<String, Instant>>,
+    /// Wrong logins per address: the count and when the window started.
+    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
 }
 
 impl Sessions {
@@ -42,6 +51,25 @@ impl Sessions {
         self.lock().remove(id);
     }
 
+    /// Whether `client` has used up its wrong logins for now (guessing a token is then slow).
+    pub fn locked_out(&self, client: IpAddr, now: Instant) -> bool {
+        let failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        failures.get(&client).is_some_and(|(count, since)| *count >= MAX_FAILURES && now < *since + FAILURE_WINDOW)
+    }
+
+    /// Counts a wrong login from `client`.
+    pub fn failed(&self, client: IpAddr, now: Instant) {
+        let mut failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if failures.len() >= MAX_TRACKED {
+            failures.retain(|_, (_, since)| now < *since + FAILURE_WINDOW);
+        }
+        let entry = failures.entry(client).or_insert((0, now));
+        if now >= entry.1 + FAILURE_WINDOW {
+            *entry = (0, now);
+        }
+        entry.0 += 1;
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
         self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -61,5 +89,19 @@ mod tests {
         assert!(!sessions.is_valid(&id, now + SESSION_LIFETIME + Duration::from_secs(1)));
         sessions.end(&id);
         assert!(!sessions.is_valid(&id, now));
+    }
+
+    #[test]
+    fn wrong_logins_lock_an_address_out_for_a_while() {
+        let sessions = Sessions::default();
+        let (client, other): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let now = Instant::now();
+        for _ in 0..MAX_FAILURES {
+            assert!(!sessions.locked_out(client, now));
+            sessions.failed(client, now);
+        }
+        assert!(sessions.locked_out(client, now));
+        assert!(!sessions.locked_out(other, now), "per address");
+        assert!(!sessions.locked_out(client, now + FAILURE_WINDOW), "for a while only");
     }
 }

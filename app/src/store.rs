@@ -6,6 +6,7 @@
 //! timers) live in [`crate::state`] and [`crate::api`]. Every view is kept
 //! rendered, so a read never renders from scratch and counts are cheap.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -43,7 +44,13 @@ pub struct Store {
     metrics: Arc<Metrics>,
     /// The model generation the views were last rendered at.
     rendered: u64,
+    /// Counts by view and options, with the generation and time they were taken.
+    counted: HashMap<(ViewId, ViewOptions), (u64, UnixMillis, Counts)>,
 }
+
+/// Counts of a big view walk every node; on a model that changes all the
+/// time they are taken again at most this often (the UI polls them).
+pub const COUNTS_MAX_AGE_MS: u64 = 1_000;
 
 /// What happened to a delta.
 #[derive(Debug, PartialEq, Eq)]
@@ -77,6 +84,7 @@ impl Store {
             recorder: None,
             metrics,
             rendered: 0,
+            counted: HashMap::new(),
         }
     }
 
@@ -165,18 +173,26 @@ impl Store {
         Some(ViewGraph { view: view.as_str(), nodes, edges })
     }
 
-    pub fn details(&mut self, view: ViewId, node: &NodeId) -> Option<NodeDetails> {
+    pub fn details(&mut self, view: ViewId, node: &NodeId, options: &ViewOptions) -> Option<NodeDetails> {
         self.flush();
         let state = self.renderer.view(view)?;
-        let mut details = details(&self.renderer.ctx(&self.model), state, node, &self.history)?;
+        let mut details = details(&self.renderer.ctx(&self.model), state, node, options, &self.history)?;
         details.controls = crate::control::offered(&self.model, node);
         Some(details)
     }
 
-    /// Node and edge counts of a view with these options.
-    pub fn counts(&mut self, view: ViewId, options: &ViewOptions) -> Counts {
+    /// Node and edge counts of a view with these options: taken again when
+    /// the model changed, but at most every [`COUNTS_MAX_AGE_MS`].
+    pub fn counts(&mut self, view: ViewId, options: &ViewOptions, now: UnixMillis) -> Counts {
         self.flush();
-        self.counts_now(view, options)
+        if let Some((generation, at, counts)) = self.counted.get(&(view, *options)) {
+            if *generation == self.rendered || now.0.saturating_sub(at.0) < COUNTS_MAX_AGE_MS {
+                return *counts;
+            }
+        }
+        let counts = self.counts_now(view, options);
+        self.counted.insert((view, *options), (self.rendered, now, counts));
+        counts
     }
 
     /// Counts as of the last render, without rendering (for scrapes).

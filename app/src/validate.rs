@@ -38,13 +38,14 @@ impl Invalid {
     }
 }
 
-/// Entities a report holds (what a render's cost grows with).
+/// Entities a report holds (what a render's cost grows with), traced flows included.
 pub fn entities(report: &Report) -> usize {
     report.processes.len()
         + report.containers.len()
         + report.images.len()
         + report.sockets.len()
         + report.connections.len()
+        + report.traced.len()
 }
 
 /// Entities a delta may add at most (its upserts).
@@ -54,6 +55,7 @@ pub fn upserts(delta: &Delta) -> usize {
         + delta.images.upserts.len()
         + delta.sockets.upserts.len()
         + delta.connections.upserts.len()
+        + delta.traced.upserts.len()
 }
 
 fn text_id(kind: &'static str, id: &str) -> Result<(), Invalid> {

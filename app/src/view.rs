@@ -50,6 +50,11 @@ impl ViewId {
         }
     }
 
+    /// Views of processes: hundreds of idle processes drown the few that talk, so they hide unconnected nodes by default.
+    pub fn hides_unconnected_by_default(self) -> bool {
+        matches!(self, ViewId::Processes | ViewId::ProcessesByName)
+    }
+
     /// Views whose nodes are (groups of) containers: only they know stopped and system containers.
     pub fn shows_containers(self) -> bool {
         matches!(self, ViewId::Containers | ViewId::ContainersByImage | ViewId::ContainersByHostname | ViewId::Compose)
@@ -110,6 +115,13 @@ pub const OPTION_SPECS: [OptionSpec; 3] = [
     OptionSpec { id: "unconnected", values: &["hide", "show"], default: "show" },
 ];
 
+/// The options of one view with that view's defaults (processes views hide unconnected nodes).
+pub fn option_specs(view: ViewId) -> [OptionSpec; 3] {
+    let [stopped, system, unconnected] = OPTION_SPECS;
+    let default = if view.hides_unconnected_by_default() { "hide" } else { unconnected.default };
+    [stopped, system, OptionSpec { default, ..unconnected }]
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("bad value {value:?} for option {option:?} (expected one of {expected})")]
 pub struct BadOption {
@@ -119,9 +131,23 @@ pub struct BadOption {
 }
 
 impl ViewOptions {
+    /// What a view shows when the client names no option.
+    pub fn defaults_for(view: ViewId) -> Self {
+        ViewOptions { show_unconnected: !view.hides_unconnected_by_default(), ..ViewOptions::default() }
+    }
+
+    /// Parses query parameters over `view`'s defaults.
+    pub fn for_view<'a>(view: ViewId, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, BadOption> {
+        Self::over(ViewOptions::defaults_for(view), pairs)
+    }
+
     /// Parses query parameters; unknown parameters are ignored, bad values of known ones are errors.
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, BadOption> {
-        let mut options = ViewOptions::default();
+        Self::over(ViewOptions::default(), pairs)
+    }
+
+    fn over<'a>(base: ViewOptions, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, BadOption> {
+        let mut options = base;
         for (key, value) in pairs {
             let Some(spec) = OPTION_SPECS.iter().find(|spec| spec.id == key) else { continue };
             let bad =
@@ -160,5 +186,16 @@ mod tests {
         assert_eq!(options, Ok(ViewOptions { stopped: Stopped::Only, show_system: true, show_unconnected: false }));
         assert!(ViewOptions::from_pairs([("stopped", "maybe")]).is_err());
         assert_eq!(ViewOptions::from_pairs([("other", "x")]), Ok(ViewOptions::default()));
+    }
+
+    #[test]
+    fn processes_views_hide_unconnected_unless_asked() {
+        for view in [ViewId::Processes, ViewId::ProcessesByName] {
+            assert!(!ViewOptions::for_view(view, []).unwrap().show_unconnected);
+            assert!(ViewOptions::for_view(view, [("unconnected", "show")]).unwrap().show_unconnected);
+            assert_eq!(option_specs(view)[2].default, "hide");
+        }
+        assert!(ViewOptions::for_view(ViewId::Containers, []).unwrap().show_unconnected);
+        assert_eq!(option_specs(ViewId::Hosts)[2].default, "show");
     }
 }

@@ -90,6 +90,12 @@ pub struct Config {
     #[arg(long, env = "PERISCOPE_NO_CONNTRACK")]
     pub no_conntrack: bool,
 
+    /// The eBPF connection tracer (every TCP connection with its process, and its failures):
+    /// `auto` uses it where the kernel and privileges allow, `on` refuses to start without it,
+    /// `off` never loads it. /proc, sock_diag and conntrack run either way.
+    #[arg(long, env = "PERISCOPE_EBPF", value_enum, default_value_t = collect::ebpf::EbpfMode::Auto)]
+    pub ebpf: collect::ebpf::EbpfMode,
+
     /// Read sockets from /proc/<pid>/net only, never netlink sock_diag.
     #[arg(long, env = "PERISCOPE_PROC_NET_ONLY")]
     pub proc_net_only: bool,
@@ -137,6 +143,7 @@ impl Default for Config {
             docker_socket: PathBuf::from("/var/run/docker.sock"),
             no_docker: false,
             no_conntrack: false,
+            ebpf: collect::ebpf::EbpfMode::Auto,
             proc_net_only: false,
             omit_cmd_args: false,
             connection_linger_secs: 30,

@@ -116,6 +116,7 @@ pub fn tls_config(ca_file: Option<&Path>) -> anyhow::Result<Arc<rustls::ClientCo
 /// TLS settings that accept exactly the certificate in `pem` (the first one
 /// there), whatever its name and issuer: for the app's built-in probe, which
 /// reaches its own app on loopback under a name the certificate may not carry.
+/// TLS 1.3 only: the handshake signature is checked against the pinned key.
 pub fn pinned_tls_config(pem: &Path) -> anyhow::Result<Arc<rustls::ClientConfig>> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::CertificateDer;
@@ -125,21 +126,26 @@ pub fn pinned_tls_config(pem: &Path) -> anyhow::Result<Arc<rustls::ClientConfig>
         .next()
         .ok_or_else(|| anyhow::anyhow!("{} holds no PEM certificate", pem.display()))?
         .map_err(|error| anyhow::anyhow!("reading {}: {error}", pem.display()))?;
+    // Read as a trust anchor: that accepts a self-signed CA certificate too.
+    let anchor = webpki::anchor_from_trusted_cert(&certificate)
+        .map_err(|error| anyhow::anyhow!("the certificate in {}: {error}", pem.display()))?;
+    let key = webpki::spki_for_anchor(&anchor);
     #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = Arc::new(PinnedCert { certificate, provider: provider.clone() });
+    let verifier = Arc::new(PinnedCert { certificate: certificate.clone(), key, provider: provider.clone() });
     let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
+        .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     Ok(Arc::new(config))
 }
 
-/// Accepts one exact certificate; the handshake signature is still checked against it.
+/// Accepts one exact certificate; the handshake signature is still checked against its key.
 #[derive(Debug)]
 struct PinnedCert {
     certificate: rustls::pki_types::CertificateDer<'static>,
+    key: rustls::pki_types::SubjectPublicKeyInfoDer<'static>,
     provider: Arc<rustls::crypto::CryptoProvider>,
 }
 
@@ -161,20 +167,26 @@ impl rustls::client::danger::ServerCertVerifier for PinnedCert {
 
     fn verify_tls12_signature(
         &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
+        _message: &[u8],
+        _cert: &rustls::pki_types::CertificateDer<'_>,
+        _dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        // Never called: this configuration speaks TLS 1.3 only.
+        Err(rustls::Error::General("TLS 1.2 is not used with a pinned certificate".into()))
     }
 
     fn verify_tls13_signature(
         &self,
         message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
+        _cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature_with_raw_key(
+            message,
+            &self.key,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {

@@ -182,7 +182,11 @@ struct Chain {
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let tls = if config.app.starts_with("wss://") { Some(link::tls_config(config.ca_file.as_deref())?) } else { None };
+    let tls = match (&config.pinned_cert, config.app.starts_with("wss://")) {
+        (_, false) => None,
+        (Some(pinned), true) => Some(link::pinned_tls_config(pinned)?),
+        (None, true) => Some(link::tls_config(config.ca_file.as_deref())?),
+    };
     let shared = Shared::new(&config);
     let mut tasks = JoinSet::new();
     let (changed_sender, mut changed) = mpsc::channel::<()>(1);
@@ -195,7 +199,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     let probe_config = config.clone();
     let probe_shared = shared.clone();
-    let mut probe = Some(tokio::task::spawn_blocking(move || Probe::new(&probe_config, &probe_shared)).await?);
+    let mut probe = Some(tokio::task::spawn_blocking(move || Probe::new(&probe_config, &probe_shared)).await??);
     info!(probe = %probe.as_ref().map(|p| p.probe_id().to_string()).unwrap_or_default(), app = %config.app, tick_ms = config.tick_ms, "probe started");
 
     let queue = Arc::new(SendQueue::new(config.send_queue as usize));

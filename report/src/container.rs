@@ -82,6 +82,16 @@ pub enum Health {
 pub struct ContainerNetwork {
     pub name: String,
     pub addresses: Vec<IpAddr>,
+    /// Docker's network driver (`bridge`, `overlay`, `macvlan`, …); empty when unknown.
+    pub driver: String,
+}
+
+impl ContainerNetwork {
+    /// Whether the network's addresses mean something only on this host (a bridge, or unknown):
+    /// overlay, macvlan and ipvlan addresses are reached from other hosts too.
+    pub fn is_host_local(&self) -> bool {
+        matches!(self.driver.as_str(), "" | "bridge")
+    }
 }
 
 /// A published port: traffic to `host_ip:host_port` reaches `container_port`.

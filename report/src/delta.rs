@@ -12,7 +12,7 @@ use crate::host::Host;
 use crate::id::{ContainerId, ProbeId, ProcessId};
 use crate::process::{Process, ProcessMetrics};
 use crate::report::{ProbeMeta, Report};
-use crate::socket::{Connection, Socket};
+use crate::socket::{Connection, Socket, TracedFlow};
 use crate::table::{Entity, Table};
 use crate::UnixMillis;
 
@@ -36,6 +36,7 @@ pub struct Delta {
     pub process_metrics: Vec<(ProcessId, ProcessMetrics)>,
     /// Containers whose stats alone changed.
     pub container_stats: Vec<(ContainerId, Option<ContainerStats>)>,
+    pub traced: TableDelta<TracedFlow>,
 }
 
 impl Delta {
@@ -50,6 +51,7 @@ impl Delta {
             && self.connections.is_empty()
             && self.process_metrics.is_empty()
             && self.container_stats.is_empty()
+            && self.traced.is_empty()
     }
 }
 
@@ -192,6 +194,7 @@ pub fn diff(previous: &Report, next: &Report) -> Delta {
         connections: TableDelta::between(&previous.connections, &next.connections),
         process_metrics,
         container_stats,
+        traced: TableDelta::between(&previous.traced, &next.traced),
     }
 }
 
@@ -223,6 +226,7 @@ pub fn apply(state: &mut Report, delta: Delta) -> Result<(), ApplyError> {
     delta.images.apply_to(&mut state.images);
     delta.sockets.apply_to(&mut state.sockets);
     delta.connections.apply_to(&mut state.connections);
+    delta.traced.apply_to(&mut state.traced);
     patch(&mut state.processes, delta.process_metrics);
     patch(&mut state.containers, delta.container_stats);
     Ok(())

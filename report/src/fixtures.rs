@@ -10,7 +10,9 @@ use crate::host::{Host, Interface, IpNetwork};
 use crate::id::{ConnectionId, ContainerId, HostId, ImageId, ProbeId, ProcessId, SocketId};
 use crate::process::Process;
 use crate::report::{ProbeMeta, Report, Source, SourceState, SourceStatus};
-use crate::socket::{Connection, Protocol, Socket, SocketState, TcpInfo};
+use crate::socket::{
+    Connection, Direction, FlowCounts, FlowOwner, Protocol, Socket, SocketState, TcpInfo, TracedFlow, TracedFlowId,
+};
 use crate::table::Table;
 use crate::UnixMillis;
 
@@ -29,7 +31,7 @@ impl ReportBuilder {
                 probe: ProbeId::new(format!("probe-{name}")),
                 seq: 1,
                 timestamp: UnixMillis(1_700_000_000_000),
-                meta: ProbeMeta { version: "test".into(), sources: Vec::new(), dropped_frames: 0 },
+                meta: ProbeMeta { version: "test".into(), sources: Vec::new(), dropped_frames: 0, traced_overflow: 0 },
                 host: Host {
                     id: HostId::new(name),
                     hostname: name.to_owned(),
@@ -48,6 +50,7 @@ impl ReportBuilder {
                 images: Table::new(),
                 sockets: Table::new(),
                 connections: Table::new(),
+                traced: Table::new(),
             },
         }
     }
@@ -111,6 +114,7 @@ impl ReportBuilder {
             networks: vec![ContainerNetwork {
                 name: "bridge".into(),
                 addresses: vec![ip.parse().expect("fixture ip")],
+                driver: "bridge".into(),
             }],
             ports: Vec::new(),
             main_pid: None,
@@ -155,6 +159,59 @@ impl ReportBuilder {
             reply_source: reply_source.parse().expect("fixture addr"),
             reply_destination: source,
             closed: false,
+            refused: 0,
+            unanswered: 0,
+        });
+        self
+    }
+
+    /// A traced flow in `netns`: `connections` made in the last minute (and in total), `refused`
+    /// of them refused; outbound from `local` (port 0) to `remote`, or inbound at `local` from
+    /// `remote` (port 0).
+    #[allow(clippy::too_many_arguments)]
+    pub fn traced(
+        mut self,
+        netns: u64,
+        direction: Direction,
+        owner: FlowOwner,
+        local: &str,
+        remote: &str,
+        connections: u64,
+        refused: u64,
+    ) -> Self {
+        let counts = FlowCounts { connections, refused, ..FlowCounts::default() };
+        let established = connections - refused;
+        let (command, container) = match &owner {
+            FlowOwner::Process(id) => {
+                let process = self.report.processes.get(id);
+                (
+                    process.map(|p| p.name.clone()).unwrap_or_else(|| "gone".into()),
+                    process.and_then(|p| p.container.clone()),
+                )
+            }
+            FlowOwner::Command { container, name } => (name.clone(), container.clone()),
+            FlowOwner::Unknown => ("".into(), None),
+        };
+        self.report.traced.insert(TracedFlow {
+            command,
+            container,
+            id: TracedFlowId {
+                direction,
+                netns,
+                local: local.parse().expect("fixture addr"),
+                remote: remote.parse().expect("fixture addr"),
+                owner,
+            },
+            processes: 1,
+            open: 0,
+            total: counts,
+            last_minute: counts,
+            tcp: (established > 0).then_some(TcpInfo {
+                rtt_us: 100,
+                bytes_sent: 100 * established,
+                bytes_received: 1000 * established,
+                retransmits: 0,
+            }),
         });
         self
     }
@@ -264,7 +321,7 @@ fn arb_container() -> impl Strategy<Value = Container> {
             exit_code: None,
             oom_killed: false,
             finished: None,
-            networks: vec![ContainerNetwork { name: "bridge".into(), addresses }],
+            networks: vec![ContainerNetwork { name: "bridge".into(), addresses, driver: "bridge".into() }],
             ports: ports
                 .into_iter()
                 .map(|(protocol, host_ip, host_port, container_port)| PortMapping {
@@ -303,6 +360,39 @@ fn arb_socket() -> impl Strategy<Value = Socket> {
     )
 }
 
+fn arb_traced(host: HostId) -> impl Strategy<Value = TracedFlow> {
+    let owner = prop_oneof![
+        (0u32..64).prop_map(move |pid| FlowOwner::Process(ProcessId { host: host.clone(), pid, start_time: 1 })),
+        (prop::option::of("[a-f0-9]{4}"), arb_name()).prop_map(|(container, name)| FlowOwner::Command {
+            container: container.map(ContainerId::new),
+            name: name.into()
+        }),
+        Just(FlowOwner::Unknown),
+    ];
+    let direction = prop_oneof![Just(Direction::Outbound), Just(Direction::Inbound)];
+    (direction, owner, arb_addr(), arb_addr(), any::<[u32; 4]>(), any::<u32>()).prop_map(
+        |(direction, owner, local, remote, [connections, refused, unanswered, open], processes)| {
+            let counts = FlowCounts {
+                connections: u64::from(connections),
+                refused: u64::from(refused),
+                unanswered: u64::from(unanswered),
+                reset: 0,
+                retransmits: 1,
+            };
+            TracedFlow {
+                command: "wget".into(),
+                container: None,
+                id: TracedFlowId { direction, netns: HOST_NETNS, local, remote, owner },
+                processes,
+                open,
+                total: counts,
+                last_minute: FlowCounts { connections: 1, ..counts },
+                tcp: (open % 2 == 0).then_some(TcpInfo { rtt_us: 1, bytes_sent: 2, bytes_received: 3, retransmits: 1 }),
+            }
+        },
+    )
+}
+
 fn arb_connection() -> impl Strategy<Value = Connection> {
     (arb_protocol(), arb_addr(), arb_addr(), arb_addr(), any::<bool>()).prop_map(
         |(protocol, source, destination, reply_source, closed)| Connection {
@@ -310,6 +400,8 @@ fn arb_connection() -> impl Strategy<Value = Connection> {
             reply_source,
             reply_destination: source,
             closed,
+            refused: u32::from(closed),
+            unanswered: 0,
         },
     )
 }
@@ -333,24 +425,28 @@ pub fn arb_report() -> impl Strategy<Value = Report> {
         any::<u64>(),
         sources,
         arb_host(host.clone()),
-        prop::collection::vec(arb_process(host), 0..8),
+        prop::collection::vec(arb_process(host.clone()), 0..8),
         prop::collection::vec(arb_container(), 0..4),
         prop::collection::vec(arb_socket(), 0..8),
         prop::collection::vec(arb_connection(), 0..4),
+        prop::collection::vec(arb_traced(host), 0..4),
     )
-        .prop_map(|(probe, seq, time, sources, host, processes, containers, sockets, connections)| Report {
-            probe: ProbeId::new(probe),
-            seq,
-            timestamp: UnixMillis(time),
-            meta: ProbeMeta { version: "0.1.0".into(), sources, dropped_frames: seq % 3 },
-            host,
-            images: containers
-                .iter()
-                .map(|c| Image { id: c.image.clone(), tags: vec![c.image_name.clone()], size_bytes: 1 << 20 })
-                .collect(),
-            processes: processes.into_iter().collect(),
-            containers: containers.into_iter().collect(),
-            sockets: sockets.into_iter().collect(),
-            connections: connections.into_iter().collect(),
+        .prop_map(|(probe, seq, time, sources, host, processes, containers, sockets, connections, traced)| {
+            Report {
+                probe: ProbeId::new(probe),
+                seq,
+                timestamp: UnixMillis(time),
+                meta: ProbeMeta { version: "0.1.0".into(), sources, dropped_frames: seq % 3, traced_overflow: seq % 2 },
+                host,
+                images: containers
+                    .iter()
+                    .map(|c| Image { id: c.image.clone(), tags: vec![c.image_name.clone()], size_bytes: 1 << 20 })
+                    .collect(),
+                processes: processes.into_iter().collect(),
+                containers: containers.into_iter().collect(),
+                sockets: sockets.into_iter().collect(),
+                connections: connections.into_iter().collect(),
+                traced: traced.into_iter().collect(),
+            }
         })
 }

@@ -1,7 +1,8 @@
 //! Periscope's wire model, shared by probe and app.
 //!
 //! A probe describes its host as a [`Report`]: a [`Host`] and tables of
-//! [`Process`], [`Container`], [`Image`], [`Socket`] and [`Connection`], each
+//! [`Process`], [`Container`], [`Image`], [`Socket`], [`Connection`] and
+//! [`TracedFlow`], each
 //! keyed by a typed ID from [`id`]. It sends a full report on connect, then
 //! [`Delta`]s made by [`diff`] and replayed by [`apply`], all framed by the
 //! [`Codec`] inside [`ProbeMessage`]s; the app answers with [`AppMessage`]s.
@@ -43,7 +44,9 @@ pub use crate::id::{ConnectionId, ContainerId, HostId, ImageId, ParseIdError, Pr
 pub use crate::message::{AppMessage, ControlAction, ControlTarget, PipeId, ProbeMessage, RequestId, SnapshotReason};
 pub use crate::process::{Process, ProcessMetrics};
 pub use crate::report::{ProbeMeta, Report, Source, SourceState, SourceStatus};
-pub use crate::socket::{Connection, Protocol, Socket, SocketState, TcpInfo};
+pub use crate::socket::{
+    Connection, Direction, FlowCounts, FlowOwner, Protocol, Socket, SocketState, TcpInfo, TracedFlow, TracedFlowId,
+};
 pub use crate::table::{Entity, Table};
 
 /// Milliseconds since the Unix epoch: the one clock on the wire.

@@ -6,7 +6,7 @@ use crate::container::{Container, Image};
 use crate::host::Host;
 use crate::id::{HostId, ProbeId, ProcessId};
 use crate::process::Process;
-use crate::socket::{Connection, Socket};
+use crate::socket::{Connection, Socket, TracedFlow};
 use crate::table::Table;
 use crate::UnixMillis;
 
@@ -24,6 +24,8 @@ pub struct Report {
     pub images: Table<Image>,
     pub sockets: Table<Socket>,
     pub connections: Table<Connection>,
+    /// Connections the eBPF tracer counted per process and peer (empty without it).
+    pub traced: Table<TracedFlow>,
 }
 
 impl Report {
@@ -40,6 +42,8 @@ pub struct ProbeMeta {
     pub sources: Vec<SourceStatus>,
     /// Frames dropped from the probe's bounded send queue while the app was away.
     pub dropped_frames: u64,
+    /// Connection events the eBPF tracer could not count because its maps were full.
+    pub traced_overflow: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::container::{Container, Image};
 use crate::id::{ConnectionId, ContainerId, ImageId, ProcessId, SocketId};
 use crate::process::Process;
-use crate::socket::{Connection, Socket};
+use crate::socket::{Connection, Socket, TracedFlow, TracedFlowId};
 
 /// Anything stored in a [`Table`]: it knows its own ID.
 pub trait Entity: Clone + PartialEq + fmt::Debug + Serialize + DeserializeOwned {
@@ -38,6 +38,7 @@ entity!(Container, ContainerId);
 entity!(Image, ImageId);
 entity!(Socket, SocketId);
 entity!(Connection, ConnectionId);
+entity!(TracedFlow, TracedFlowId);
 
 #[derive(Clone, PartialEq)]
 pub struct Table<E: Entity> {

@@ -5,6 +5,7 @@
 //! drops, even when the test fails. [`wait_until`] polls a condition with a
 //! deadline, so no test sleeps for a fixed time.
 
+pub mod bench;
 pub mod docker;
 
 use std::time::{Duration, Instant};

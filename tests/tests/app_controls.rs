@@ -259,8 +259,10 @@ fn a_host_shell_exists_only_with_the_probes_flag() {
     assert_eq!(offered, ["exec"], "{details}");
     let mut shell = open_pipe(&app, &node, "exec", "?cols=90&rows=20");
     send(&app, &mut shell, Message::Binary(b"echo host-$((6*7)); stty size\n".to_vec().into()));
-    read_until(&app, &mut shell, "host-42");
-    read_until(&app, &mut shell, "20 90");
+    let seen = read_until(&app, &mut shell, "host-42");
+    if !seen.contains("20 90") {
+        read_until(&app, &mut shell, "20 90");
+    }
     send(&app, &mut shell, Message::Binary(b"exit\n".to_vec().into()));
     read_until(&app, &mut shell, "\"type\":\"closed\"");
 

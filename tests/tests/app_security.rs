@@ -85,6 +85,13 @@ fn with_a_token_every_route_needs_it_and_the_login_page_lets_people_in() {
     app.request("POST", "/api/logout", &[("Cookie", &session)], "");
     assert_eq!(app.request("GET", "/api/topology", &[("Cookie", &session)], "").status, 401);
 
+    // Guessing is slow: after a few wrong tokens this address must wait, even with the right one.
+    for _ in 0..periscope::sessions::MAX_FAILURES {
+        app.request("POST", "/api/login", &form, "token=guess-guess-guess-guess");
+    }
+    let locked = app.request("POST", "/api/login", &form, &format!("token={UI_TOKEN}"));
+    assert_eq!(locked.status, 429, "{}", locked.body);
+
     // Security headers on the UI and the API alike.
     for path in ["/", "/api", "/login"] {
         let answer = app.request("GET", path, &[("Authorization", &auth)], "");
@@ -201,15 +208,21 @@ fn a_probe_id_with_its_own_credential_cannot_be_used_without_it() {
     .unwrap();
     let rejected_before = app.state.metrics.rejected_connections.load(std::sync::atomic::Ordering::Relaxed);
 
-    // The shared token speaking for the listed ID, and the credential speaking for another host: refused.
+    // The shared token speaking for the listed ID or claiming its host, and the credential speaking
+    // for another host: refused.
     spawn_probe(&app, "bound-probe", "host-bound", &shared);
+    spawn_probe(&app, "squatter", "host-bound", &shared);
     spawn_probe(&app, "bound-probe", "host-other", credential);
-    wait_until("both impostors refused", Duration::from_secs(30), || {
+    wait_until("the impostors refused", Duration::from_secs(30), || {
         let rejected = app.state.metrics.rejected_connections.load(std::sync::atomic::Ordering::Relaxed);
-        (rejected >= rejected_before + 2).then_some(()).ok_or(format!("{rejected} rejected"))
+        (rejected >= rejected_before + 3).then_some(()).ok_or(format!("{rejected} rejected"))
     })
     .unwrap();
-    assert!(!probes(&app).contains(&"bound-probe".to_owned()), "no impostor registered");
+    let registered = probes(&app);
+    assert!(
+        !registered.iter().any(|p| p == "bound-probe" || p == "squatter"),
+        "no impostor registered: {registered:?}"
+    );
 
     // The real one: its credential, its host.
     spawn_probe(&app, "bound-probe", "host-bound", credential);
@@ -219,6 +232,8 @@ fn a_probe_id_with_its_own_credential_cannot_be_used_without_it() {
     .unwrap();
     let report = app.get_json("/api/report").unwrap();
     assert_eq!(report["bound-probe"]["host"]["id"], "host-bound");
+    // By now every impostor has tried more than once: still none got in.
+    assert!(!probes(&app).contains(&"squatter".to_owned()));
 }
 
 #[test]
@@ -276,6 +291,15 @@ fn a_probe_reaches_an_https_app_over_wss_with_a_private_ca_and_refuses_what_it_c
     };
     let error = runtime.block_on(periscope_probe::link::connect(&unverified)).expect_err("an unknown CA is refused");
     assert!(format!("{error:#}").to_lowercase().contains("certificate"), "{error:#}");
+
+    // The built-in probe's way: the app's own certificate pinned, whatever its name; another is refused.
+    let pinned = |pem: &std::path::Path| periscope_probe::link::Target {
+        url: format!("wss://127.0.0.1:{}/api/probe/ws", address.port()),
+        token: Some(token.into()),
+        tls: Some(periscope_probe::link::pinned_tls_config(pem).unwrap()),
+    };
+    assert!(runtime.block_on(periscope_probe::link::connect(&pinned(&cert_file))).is_ok());
+    assert!(runtime.block_on(periscope_probe::link::connect(&pinned(&ca_file))).is_err());
 
     // The whole probe, over wss://, registers and reports.
     let probe = periscope_probe::Config {

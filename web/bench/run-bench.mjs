@@ -18,7 +18,10 @@ import { launchChromium } from '../tools/chromium.mjs';
 
 const DIST = fileURLToPath(new URL('./dist/', import.meta.url));
 const RESULTS = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
-const SIZES = (process.env.BENCH_SIZES ?? '500,1000,2000,3000').split(',').map(Number);
+const SIZES = (process.env.BENCH_SIZES ?? '500,1000,2000,3000,10000').split(',').map(Number).filter((size) => size > 0);
+const BURST_INTO = Number(process.env.BENCH_BURST_INTO ?? 1000);
+const BURST_SIZE = 50;
+const LEGIBLE_AT = 150;
 const TARGET_NODES = 2000;
 const TARGET_LAYOUT_MS = 2000;
 
@@ -34,12 +37,16 @@ const base = `http://127.0.0.1:${server.address().port}/`;
 
 const browser = await launchChromium({ viewport: { width: 1280, height: 800 } });
 const rows = [];
+let burst = null;
+let legibility = null;
 try {
   for (const size of SIZES) {
     const row = await measure(size, true);
     rows.push(row);
     if (row.drawnNodes < row.nodes) rows.push(await measure(size, false));
   }
+  burst = await measureBurst(BURST_INTO);
+  legibility = await measureLegibility(LEGIBLE_AT);
 } finally {
   await browser.close();
   server.close();
@@ -63,7 +70,7 @@ async function measure(size, fold) {
 
   // Drag from a spot with no node under it, as a person panning would.
   const start = await page.evaluate(() => {
-    const nodes = window.periscopeGraph.debugNodes();
+    const nodes = window.periscopeGraph.cy.nodes().map((node) => node.renderedPosition());
     for (let y = 100; y < 700; y += 20) {
       for (let x = 100; x < 1180; x += 20) {
         if (nodes.every((node) => Math.hypot(node.x - x, node.y - y) > 45)) return { x, y };
@@ -104,6 +111,51 @@ async function measure(size, fold) {
   return row;
 }
 
+/** A burst of new nodes, each a client of an existing one, into a view drawn unfolded. */
+async function measureBurst(size) {
+  const page = await browser.context.newPage();
+  page.on('pageerror', (error) => console.error('page error:', error.message));
+  await page.goto(`${base}?nodes=${size}&fold=0`);
+  await page.waitForFunction(() => window.benchmark?.firstLayoutMs !== null, null, { timeout: 120_000 });
+  await page.waitForTimeout(500);
+  const runs = [];
+  for (let run = 0; run < 3; run++) {
+    // Each run adds nodes with new ids on a fresh page, so the picture starts the same.
+    if (run > 0) {
+      await page.reload();
+      await page.waitForFunction(() => window.benchmark?.firstLayoutMs !== null, null, { timeout: 120_000 });
+      await page.waitForTimeout(500);
+    }
+    runs.push(await page.evaluate((count) => window.benchmark.burst(count), BURST_SIZE));
+  }
+  const touch = await page.evaluate(() => window.benchmark.touchOne());
+  await page.close();
+  const result = { size, count: BURST_SIZE, runs, touch };
+  console.log(`a diff changing one node's CPU touched ${touch.touched} of ${touch.drawn} drawn elements`);
+  console.log(
+    `burst of ${BURST_SIZE} into ${size}: ${runs.map((r) => `${Math.round(r.ms)} ms (applied ${Math.round(r.appliedMs)}, worker ${Math.round(r.workerMs)})`).join(', ')}; ` +
+      `moved ${runs.map((r) => r.moved).join(', ')}; placed ${runs.map((r) => r.placed).join(', ')}; ` +
+      `zoom changed ${runs.some((r) => r.zoomChanged)}, pan changed ${runs.some((r) => r.panChanged)}`,
+  );
+  return result;
+}
+
+/** How a view of `size` nodes opens: caption size on screen, overlaps, what is in the window. */
+async function measureLegibility(size) {
+  const page = await browser.context.newPage();
+  await page.goto(`${base}?nodes=${size}`);
+  await page.waitForFunction(() => window.benchmark?.firstLayoutMs !== null, null, { timeout: 60_000 });
+  const result = await page.evaluate(() => window.benchmark.legibility());
+  await page.screenshot({ path: fileURLToPath(new URL(`../../target/bench-${size}.png`, import.meta.url)) });
+  await page.close();
+  console.log(
+    `${size} nodes at the opening zoom ${result.zoom.toFixed(2)}: captions ${result.fontPx.toFixed(1)} px ` +
+      `(${result.labelsDrawn ? 'drawn' : 'NOT drawn'}), ${result.overlapping} of ${result.drawn} overlapping another, ` +
+      `${result.onScreen} in the window`,
+  );
+  return { size, ...result };
+}
+
 const target = rows.find((row) => row.size === TARGET_NODES && row.fold);
 const unfolded = rows.find((row) => row.size === TARGET_NODES && !row.fold);
 const verdict = target
@@ -116,7 +168,26 @@ const verdict = target
         `panning at ${unfolded.pan.fps.toFixed(1)} fps.`
       : '')
   : '';
+const huge = rows.find((row) => row.size === 10000 && row.drawnNodes === row.nodes);
+const extra = [
+  huge
+    ? `10,000 nodes unfolded, laid out and painted in ${Math.round(huge.firstLayoutMs)} ms (target < 2000 ms: ${huge.firstLayoutMs < 2000 ? 'met' : 'NOT met'}).`
+    : '',
+  burst
+    ? `A burst of ${burst.count} new nodes into a ${burst.size}-node view, placed and painted in ` +
+      `${burst.runs.map((r) => Math.round(r.ms)).join(', ')} ms (target < 200 ms: ` +
+      `${burst.runs.every((r) => r.ms < 200) ? 'met' : 'NOT met'}); existing nodes moved: ` +
+      `${burst.runs.map((r) => r.moved).join(', ')}; zoom or pan changed: ${burst.runs.some((r) => r.zoomChanged || r.panChanged) ? 'yes' : 'no'}. ` +
+      `A diff changing one node's CPU touched ${burst.touch.touched} of ${burst.touch.drawn} drawn elements.`
+    : '',
+  legibility
+    ? `${legibility.size} nodes open at zoom ${legibility.zoom.toFixed(2)}: captions ${legibility.fontPx.toFixed(1)} px on screen ` +
+      `(${legibility.labelsDrawn ? 'drawn' : 'NOT drawn'}), ${legibility.overlapping} of ${legibility.drawn} overlapping another caption, ` +
+      `${legibility.onScreen} nodes in the window without panning.`
+    : '',
+].filter(Boolean);
 console.log(verdict);
+for (const line of extra) console.log(line);
 
 const table = rows
   .map(
@@ -167,6 +238,8 @@ included): before 4.1-5.7 s (median 4.5 s); folded 1.4-2.9 s (median
 1.9 s); unfolded with this build 3.8-5.5 s (median 4.4 s).
 
 ${verdict}
+
+${extra.map((line) => `- ${line}`).join('\n')}
 
 | nodes | edges | drawing | drawn | first layout ms | worker ms | algorithm | pan fps | pan p95 frame ms | zoom fps | zoom p95 frame ms |
 | ---: | ---: | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |

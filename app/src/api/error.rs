@@ -19,6 +19,8 @@ pub enum ApiError {
     Unauthorized,
     #[error("missing or wrong probe token")]
     ProbeUnauthorized,
+    #[error("too many wrong tokens from this address; try again in a minute")]
+    TooManyLogins,
     #[error("origin {0:?} refused: only the app's own origin (or one given with --allow-origin) may open WebSockets or send requests that change state")]
     ForbiddenOrigin(String),
     #[error("host {0:?} is not served by this app (DNS rebinding protection): add the name with --allow-host")]
@@ -86,7 +88,7 @@ impl ApiError {
             ApiError::ProbeUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::ProbeFailed(_) | ApiError::ProbeVanished(_) => StatusCode::BAD_GATEWAY,
             ApiError::ControlTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ApiError::TooManyPipes(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyPipes(_) | ApiError::TooManyLogins => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable | ApiError::TooManyViewClients(_) => StatusCode::SERVICE_UNAVAILABLE,
         }

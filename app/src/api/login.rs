@@ -10,11 +10,11 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Form, Json, Router};
+use axum::{Extension, Form, Json, Router};
 use serde::Deserialize;
 
 use crate::api::error::ApiError;
-use crate::api::guard::{session_cookie, session_cookie_header};
+use crate::api::guard::{session_cookie, session_cookie_header, ClientAddr};
 use crate::credentials::constant_time_eq;
 use crate::state::AppState;
 
@@ -65,12 +65,24 @@ async fn page() -> Html<String> {
     login_page(None)
 }
 
-async fn login(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+async fn login(
+    State(state): State<AppState>,
+    Extension(client): Extension<ClientAddr>,
+    request: Request,
+) -> Result<Response, ApiError> {
     let is_form = request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
+    if state.sessions.locked_out(client.ip(), Instant::now()) {
+        tracing::warn!(client = %client.0, "login refused: too many wrong tokens");
+        if is_form {
+            let page = login_page(Some("Too many wrong tokens: try again in a minute."));
+            return Ok((StatusCode::TOO_MANY_REQUESTS, page).into_response());
+        }
+        return Err(ApiError::TooManyLogins);
+    }
     let presented = if is_form {
         Form::<Login>::from_request(request, &()).await.map(|Form(login)| login.token).ok()
     } else {
@@ -82,7 +94,8 @@ async fn login(State(state): State<AppState>, request: Request) -> Result<Respon
         (Some(_), None) => false,
     };
     if !accepted {
-        tracing::warn!("login with a wrong token");
+        state.sessions.failed(client.ip(), Instant::now());
+        tracing::warn!(client = %client.0, "login with a wrong token");
         if is_form {
             return Ok((StatusCode::UNAUTHORIZED, login_page(Some("Wrong token."))).into_response());
         }

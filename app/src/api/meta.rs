@@ -33,7 +33,17 @@ async fn info(State(state): State<AppState>) -> Json<AppInfo> {
     Json(AppInfo {
         id: state.app_id.clone(),
         version: env!("CARGO_PKG_VERSION"),
-        capabilities: &["topology", "ws-diffs", "details", "metric-history", "report", "openapi"],
+        capabilities: &[
+            "topology",
+            "ws-diffs",
+            "details",
+            "metric-history",
+            "report",
+            "openapi",
+            "controls",
+            "pipes",
+            "audit",
+        ],
         read_only: state.config.read_only,
     })
 }

@@ -202,15 +202,18 @@ where
     match end {
         End::Silent => {
             Metrics::inc(&state.metrics.probes_timed_out);
-            tracing::warn!(probe = ?connection.probe, timeout = ?state.config.probe_timeout, "probe silent; closing its channel");
+            let timeout = state.config.probe_timeout;
+            connection.span.in_scope(|| tracing::warn!(?timeout, "probe silent; closing its channel"));
         }
         End::Unregistered => {
             state.metrics.refused.inc(Refusal::Unregistered);
-            tracing::info!(deadline = ?state.config.probe_register_timeout, "probe connection sent no snapshot in time; closing it");
+            let deadline = state.config.probe_register_timeout;
+            connection.span.in_scope(|| tracing::info!(?deadline, "probe connection sent no snapshot in time; closing it"));
         }
         End::BadFrames => {
             state.metrics.refused.inc(Refusal::BadFrames);
-            tracing::warn!(probe = ?connection.probe, max = state.config.max_bad_frames, "too many bad frames from a probe; closing its channel");
+            let max = state.config.max_bad_frames;
+            connection.span.in_scope(|| tracing::warn!(max, "too many bad frames from a probe; closing its channel"));
         }
         _ => tracing::debug!(probe = ?connection.probe, ?end, "probe channel ended"),
     }

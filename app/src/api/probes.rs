@@ -23,6 +23,12 @@ pub struct ProbeInfo {
     last_seen: u64,
     sources: Vec<Source>,
     docker: &'static str,
+    /// How connections are seen: `ebpf` (the tracer) or `sockets` (/proc, sock_diag and conntrack alone).
+    connections: &'static str,
+    /// Why the eBPF tracer is not in use, when it is not.
+    ebpf_unavailable: Option<String>,
+    /// Connection events the tracer could not count (its maps were full).
+    traced_overflow: u64,
     dropped_frames: u64,
     /// Set when another probe reported this probe's host ID first: `host` is then `{reported}~{probe}`.
     host_conflict: Option<HostConflict>,
@@ -63,6 +69,12 @@ fn probe_infos(store: &Store) -> Vec<ProbeInfo> {
                     .map(|s| s.source)
                     .collect(),
                 docker: if active(Source::Docker) { "connected" } else { "unavailable" },
+                connections: if active(Source::Ebpf) { "ebpf" } else { "sockets" },
+                ebpf_unavailable: report.meta.sources.iter().find_map(|s| match (&s.source, &s.state) {
+                    (Source::Ebpf, SourceState::Unavailable { reason }) => Some(reason.clone()),
+                    _ => None,
+                }),
+                traced_overflow: report.meta.traced_overflow,
                 dropped_frames: report.meta.dropped_frames,
                 host_conflict: store.registry.alias(&report.probe).map(|alias| HostConflict {
                     reported_host: alias.reported.to_string(),

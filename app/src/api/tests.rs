@@ -102,6 +102,36 @@ async fn topology_lists_every_view_with_counts_and_options() {
 }
 
 #[tokio::test]
+async fn view_counts_follow_the_options_and_each_views_defaults() {
+    let host = ReportBuilder::new("a")
+        .interface("eth0", "10.0.0.1/24")
+        .interface("docker0", "172.17.0.1/16")
+        .container("web", "web", "nginx:1.25", "172.17.0.2")
+        .container("old", "old", "busybox", "172.17.0.3")
+        .edit_container("old", |c| c.state = periscope_report::ContainerState::Exited)
+        .process(100, "nginx", Some("web"))
+        .process(10, "curl", None)
+        .process(20, "sleep", None)
+        .tcp(1001, Some(100), "0.0.0.0:80", None)
+        .tcp(HOST_NETNS, Some(10), "172.17.0.1:40000", Some("172.17.0.2:80"))
+        .build();
+    let state = state_with(&[host]).await;
+    let nodes = |list: &Value, view: &str| {
+        list.as_array().unwrap().iter().find(|v| v["id"] == view).map(|v| v["nodes"].as_u64().unwrap())
+    };
+    let (_, default) = get_json(&state, "/api/topology").await;
+    // Processes views hide idle processes unless asked; container views show unconnected containers.
+    assert_eq!(nodes(&default, "processes"), Some(2));
+    assert_eq!(default[0]["options"][2]["default"], "hide");
+    assert_eq!(nodes(&default, "containers"), Some(2));
+    let (_, shown) = get_json(&state, "/api/topology?stopped=show&unconnected=show").await;
+    assert_eq!(nodes(&shown, "processes"), Some(3));
+    assert_eq!(nodes(&shown, "containers"), Some(3));
+    let (status, _) = get(&state, "/api/topology?stopped=maybe").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
 async fn a_view_has_the_documented_node_and_edge_fields() {
     let state = state_with(&[web_host(1)]).await;
     let (status, graph) = get_json(&state, "/api/topology/containers?stopped=show").await;
@@ -504,4 +534,52 @@ async fn a_panic_on_the_store_thread_stops_the_app() {
     assert!(state.with_store(|store| store.model.len()).await.is_err());
     let (status, body) = get_json(&state, "/api/topology/containers").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+}
+
+/// A log writer the test can read back.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The probe connection's span names the probe once, however many frames
+/// came: recording a span field again appends to it, which grew the span by
+/// each frame for the life of the connection.
+#[tokio::test]
+async fn the_probe_span_names_its_probe_once_whatever_the_frames() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+    let config = AppConfig {
+        probe_timeout: Duration::from_millis(300),
+        ping_interval: Duration::from_millis(100),
+        ..AppConfig::default()
+    };
+    let state = state_with_config(&[], config).await;
+    let (to_probe, _from_app) = mpsc::channel::<Outbound>(256);
+    let (mut probe, incoming) = mpsc::channel::<Incoming>(8);
+    let task = tokio::spawn(serve_probe(state.clone(), to_probe, incoming));
+    let mut previous = web_host(1);
+    probe.send(frame(&ProbeMessage::Snapshot(previous.clone()))).await.unwrap();
+    for seq in 2..40 {
+        let next = web_host(seq);
+        probe.send(frame(&ProbeMessage::Delta(diff(&previous, &next)))).await.unwrap();
+        previous = next;
+    }
+    tokio::time::timeout(Duration::from_secs(10), task).await.expect("closed for silence").unwrap();
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let silent =
+        log.lines().find(|line| line.contains("probe silent")).unwrap_or_else(|| panic!("no silence line in {log}"));
+    assert_eq!(silent.matches("probe=").count(), 1, "{silent}");
+    drop(probe);
 }

@@ -11,7 +11,7 @@ use crate::api::history;
 use crate::node_id::NodeId;
 use crate::render::output::{NodeDetails, ViewGraph};
 use crate::state::AppState;
-use crate::view::{ViewId, ViewOptions, OPTION_SPECS};
+use crate::view::{option_specs, ViewId, ViewOptions};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -40,7 +40,7 @@ pub struct TopologySummary {
 /// Parses `{view}` and the query's options.
 pub fn parse(view: &str, query: &[(String, String)]) -> Result<(ViewId, ViewOptions), ApiError> {
     let view: ViewId = view.parse()?;
-    let options = ViewOptions::from_pairs(query.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let options = ViewOptions::for_view(view, query.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     Ok((view, options))
 }
 
@@ -48,10 +48,17 @@ async fn list(
     State(state): State<AppState>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Json<Vec<TopologySummary>>, ApiError> {
-    // Counts honour the options the client shows the view with.
-    let options = ViewOptions::from_pairs(query.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    // Counts honour the options the client shows the views with, each over
+    // its view's defaults (processes views hide unconnected processes).
+    let mut chosen = Vec::new();
+    for view in ViewId::ALL {
+        chosen.push((view, ViewOptions::for_view(view, query.iter().map(|(k, v)| (k.as_str(), v.as_str())))?));
+    }
+    let now = crate::state::now();
     let counts = state
-        .with_store(move |store| ViewId::ALL.map(|view| (view, store.counts(view, &options))))
+        .with_store(move |store| {
+            chosen.into_iter().map(|(view, options)| (view, store.counts(view, &options, now))).collect::<Vec<_>>()
+        })
         .await
         .map_err(|_| ApiError::Unavailable)?;
     Ok(Json(
@@ -62,7 +69,7 @@ async fn list(
                 label: view.label(),
                 nodes: counts.nodes,
                 edges: counts.edges,
-                options: OPTION_SPECS
+                options: option_specs(view)
                     .iter()
                     .map(|spec| OptionSummary { id: spec.id, values: spec.values, default: spec.default })
                     .collect(),
@@ -89,13 +96,16 @@ async fn details(
     Path((view, node)): Path<(String, String)>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Json<NodeDetails>, ApiError> {
-    let view: ViewId = view.parse()?;
+    let (view, options) = parse(&view, &query)?;
     let node_id: NodeId = node.parse()?;
     let (at, from) = (history::time_param(&query, "at")?, history::time_param(&query, "from")?);
     let mut details = if at.is_some() || from.is_some() {
         history::past_details(&state, view, node_id, at, from).await?
     } else {
-        state.with_store(move |store| store.details(view, &node_id)).await.map_err(|_| ApiError::Unavailable)?
+        state
+            .with_store(move |store| store.details(view, &node_id, &options))
+            .await
+            .map_err(|_| ApiError::Unavailable)?
     };
     if state.config.read_only {
         // Read-only: the UI shows no control buttons.

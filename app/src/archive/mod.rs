@@ -193,7 +193,10 @@ impl Archive {
         let (archive, writer, receiver) = Archive::open_parts(config)?;
         let handle = std::thread::Builder::new()
             .name("history-writer".into())
-            .spawn(move || writer.run(receiver))
+            .spawn(move || {
+                lower_priority();
+                writer.run(receiver)
+            })
             .map_err(|source| ArchiveError::Io { path: archive.0.config.dir.clone(), source })?;
         *archive.0.writer.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
         let config = &archive.0.config;
@@ -269,6 +272,18 @@ impl Archive {
                 tracing::error!("history writer panicked");
             }
         }
+    }
+}
+
+/// Nices the calling thread: on a busy machine the writer's compression and
+/// edge scans wait for the store thread and the async workers, not the other
+/// way round (Linux keeps a nice value per thread).
+fn lower_priority() {
+    const WRITER_NICE: libc::c_int = 10;
+    // SAFETY: setpriority only reads its integer arguments; `who` 0 is the calling thread on Linux.
+    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, WRITER_NICE) };
+    if result != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "history writer keeps its priority");
     }
 }
 

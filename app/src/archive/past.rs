@@ -70,7 +70,8 @@ impl PastView {
         let ctx = self.renderer.ctx(&self.model);
         let probes = probes_of(&self.model, &member_keys(&ctx, node), node);
         let history: History = archive.samples(&probes, from, self.at)?;
-        Ok(details(&ctx, self.state(), node, &history))
+        let options = crate::view::ViewOptions::defaults_for(self.state().view);
+        Ok(details(&ctx, self.state(), node, &options, &history))
     }
 
     /// Plays the view forward to `to`; returns what changed, for clients' diffs.

@@ -155,7 +155,7 @@ fn host_report(name: &str, containers: usize, seq: u64) -> Report {
         probe: ProbeId::new(format!("probe-{name}")),
         seq,
         timestamp: UnixMillis(1_700_000_000_000),
-        meta: ProbeMeta { version: "bench".into(), sources: Vec::new(), dropped_frames: 0 },
+        meta: ProbeMeta { version: "bench".into(), sources: Vec::new(), dropped_frames: 0, traced_overflow: 0 },
         host: Host {
             id: HostId::new(name),
             hostname: name.to_owned(),
@@ -174,6 +174,7 @@ fn host_report(name: &str, containers: usize, seq: u64) -> Report {
         images: Default::default(),
         sockets: Default::default(),
         connections: Default::default(),
+        traced: Default::default(),
     };
     for i in 0..containers {
         let id = format!("{i:064x}");
@@ -193,7 +194,11 @@ fn host_report(name: &str, containers: usize, seq: u64) -> Report {
             exit_code: None,
             oom_killed: false,
             finished: None,
-            networks: vec![ContainerNetwork { name: "bridge".into(), addresses: vec![[172, 17, 0, 2].into()] }],
+            networks: vec![ContainerNetwork {
+                name: "bridge".into(),
+                addresses: vec![[172, 17, 0, 2].into()],
+                driver: "bridge".into(),
+            }],
             ports: Vec::new(),
             main_pid: None,
             stats: None,

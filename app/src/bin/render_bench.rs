@@ -11,10 +11,13 @@
 //! a Markdown table and the app's RSS.
 //!
 //! Usage: `periscope-render-bench [HOSTS] [CONTAINERS] [PROCESSES]`;
-//! `periscope-render-bench --history [HOSTS]` measures history instead (see `render_bench/history.rs`).
+//! `periscope-render-bench --history [HOSTS]` measures history instead (see `render_bench/history.rs`);
+//! `periscope-render-bench --serve [HOSTS]` the whole app under load (see `render_bench/serve.rs`).
 
 #[path = "render_bench/history.rs"]
 mod history;
+#[path = "render_bench/serve.rs"]
+mod serve;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -102,7 +105,11 @@ fn report(shape: &Shape, h: u32, seq: u64, variant: u32) -> Report {
             exit_code: None,
             oom_killed: false,
             finished: None,
-            networks: vec![ContainerNetwork { name: "bridge".into(), addresses: vec![IpAddr::V4(container_ip(c))] }],
+            networks: vec![ContainerNetwork {
+                name: "bridge".into(),
+                addresses: vec![IpAddr::V4(container_ip(c))],
+                driver: "bridge".into(),
+            }],
             ports: vec![PortMapping {
                 protocol: Protocol::Tcp,
                 host_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -204,7 +211,7 @@ fn report(shape: &Shape, h: u32, seq: u64, variant: u32) -> Report {
         probe: ProbeId::new(format!("probe-{h:04}")),
         seq,
         timestamp: UnixMillis(1_700_000_000_000 + seq * 1000),
-        meta: ProbeMeta { version: "bench".into(), sources: Vec::new(), dropped_frames: 0 },
+        meta: ProbeMeta { version: "bench".into(), sources: Vec::new(), dropped_frames: 0, traced_overflow: 0 },
         host: Host {
             id: host_id.clone(),
             hostname: format!("node-{h:04}"),
@@ -232,6 +239,7 @@ fn report(shape: &Shape, h: u32, seq: u64, variant: u32) -> Report {
         images: Table::new(),
         sockets,
         connections: Table::new(),
+        traced: Table::new(),
     }
 }
 
@@ -255,6 +263,10 @@ fn main() {
     let argv: Vec<String> = std::env::args().collect();
     if let Some(dir) = argv.iter().position(|a| a == "--history-stats").and_then(|i| argv.get(i + 1)) {
         return history::stats(std::path::Path::new(dir));
+    }
+    if std::env::args().any(|a| a == "--serve") {
+        let shape = Shape { hosts: args.first().copied().unwrap_or(1000), containers: 20, processes: 10 };
+        return serve::run(&shape);
     }
     if std::env::args().any(|a| a == "--history") {
         let shape = Shape { hosts: args.first().copied().unwrap_or(100), containers: 20, processes: 10 };

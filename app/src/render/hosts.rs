@@ -17,7 +17,7 @@ pub fn endpoint(ctx: &Ctx<'_>, endpoint: &Endpoint) -> Option<NodeId> {
     match endpoint {
         Endpoint::Process(id) => Some(NodeId::Host(id.host.clone())),
         Endpoint::Container(id) => ctx.container(id).map(|(report, _)| NodeId::Host(report.host.id.clone())),
-        Endpoint::Host(host) => Some(NodeId::Host(host.clone())),
+        Endpoint::Host(host) | Endpoint::Command { host, .. } => Some(NodeId::Host(host.clone())),
         other => pseudo_node(other),
     }
 }

@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 
-use periscope_report::{ContainerId, HostId, IpNetwork, Protocol, Report, SocketId, SocketState};
+use periscope_report::{ContainerId, Direction, HostId, IpNetwork, Protocol, Report, SocketId, SocketState};
 
 use crate::render::address::{canonical, canonical_ip, is_loopback, Scope, ScopedIp, Slot};
 
@@ -140,7 +140,10 @@ impl HostIndex {
         }
         for container in &report.containers {
             index.containers.insert(container.id.clone());
-            for address in container.networks.iter().flat_map(|network| &network.addresses) {
+            // Only bridge addresses are host-local; overlay, macvlan and ipvlan ones are reached
+            // from other hosts, so they stay global and a peer elsewhere resolves them.
+            let local = container.networks.iter().filter(|network| network.is_host_local());
+            for address in local.flat_map(|network| &network.addresses) {
                 index.container_ips.insert(canonical_ip(*address));
             }
             for port in &container.ports {
@@ -198,6 +201,14 @@ impl HostIndex {
                 index.client_pairs.insert((id.protocol, local.ip(), remote));
                 index.server_pairs.insert((id.protocol, local, remote.ip()));
             }
+        }
+        // Traced flows are connections seen from one side, like connected sockets without ports.
+        for flow in &report.traced {
+            let (local, remote) = (canonical(flow.id.local), canonical(flow.id.remote));
+            match flow.id.direction {
+                Direction::Outbound => index.client_pairs.insert((Protocol::Tcp, local.ip(), remote)),
+                Direction::Inbound => index.server_pairs.insert((Protocol::Tcp, local, remote.ip())),
+            };
         }
         for connection in &report.connections {
             let id = connection.id;
@@ -353,6 +364,10 @@ impl GlobalIndex {
                 sockets.push((slot, *socket));
                 sockets.sort_by_key(|(s, _)| *s);
             }
+        }
+        // A client side appearing or going decides whether servers elsewhere draw the edge.
+        for (_, ip, _) in old_ref.client_pairs.symmetric_difference(&new_ref.client_pairs) {
+            changed.insert(ScopedIp { scope: new_ref.scope_of(slot, *ip, 0), ip: *ip });
         }
         for container in &old_ref.containers {
             if !new_ref.containers.contains(container) && self.containers.get(container) == Some(&slot) {

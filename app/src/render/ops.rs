@@ -60,6 +60,10 @@ pub fn container_end<'a>(ctx: &Ctx<'a>, endpoint: &Endpoint) -> Option<Container
             ctx.container(id).map(|(report, container)| ContainerEnd::Container(report, container))
         }
         Endpoint::Host(host) => Some(ContainerEnd::Uncontained(host.clone())),
+        Endpoint::Command { host, container: None, .. } => Some(ContainerEnd::Uncontained(host.clone())),
+        Endpoint::Command { container: Some(id), .. } => {
+            ctx.container(id).map(|(report, container)| ContainerEnd::Container(report, container))
+        }
         Endpoint::Internet | Endpoint::Address(_) => pseudo_node(endpoint).map(ContainerEnd::Pseudo),
     }
 }
@@ -103,8 +107,10 @@ pub fn share(
             continue;
         }
         for end in [&source, &target] {
-            if end.is_pseudo() && !share.nodes.contains_key(end) {
-                share.nodes.insert(end.clone(), pseudo_part(ctx, end));
+            if !share.nodes.contains_key(end) {
+                if let Some(part) = edge_made_part(ctx, end) {
+                    share.nodes.insert(end.clone(), part);
+                }
             }
         }
         share.edges.entry(EdgeKey { source, target }).or_insert_with(EdgePart::default).add_connection(
@@ -112,6 +118,7 @@ pub fn share(
             edge.server_ip,
             edge.port,
             edge.tcp.as_ref(),
+            edge.traced.as_ref(),
         );
     }
     share
@@ -125,6 +132,38 @@ pub fn add_part(nodes: &mut HashMap<NodeId, NodePart>, id: NodeId, part: NodePar
             nodes.insert(id, part);
         }
     }
+}
+
+/// Nodes that exist only because an edge names them: pseudo nodes, folded commands, and a process
+/// name whose processes were all too short-lived to be listed.
+fn edge_made_part(ctx: &Ctx<'_>, id: &NodeId) -> Option<NodePart> {
+    match id {
+        NodeId::Command { host, container, name } => Some(command_part(ctx, host, container.as_ref(), name)),
+        NodeId::ProcessName(name) => Some(
+            NodePart::new(NodeKind::Process, name.clone(), "short-lived").rank(name.clone()).meta("name", name.clone()),
+        ),
+        id if id.is_pseudo() => Some(pseudo_part(ctx, id)),
+        _ => None,
+    }
+}
+
+/// Short-lived runs of one command, in a container or on a host, as one node.
+fn command_part(ctx: &Ctx<'_>, host: &HostId, container: Option<&ContainerId>, name: &str) -> NodePart {
+    let hostname = ctx.hostname(host);
+    let host_link =
+        NodeRef { view: ViewId::Hosts.as_str(), id: NodeId::Host(host.clone()).to_string(), label: hostname.clone() };
+    let mut part = NodePart::new(NodeKind::Process, name, format!("short-lived, {hostname}"))
+        .rank(hostname.clone())
+        .meta("command", name)
+        .meta("host", hostname)
+        .parent(host_link);
+    if let Some((_, container)) = container.and_then(|id| ctx.container(id)) {
+        part = part
+            .rank(container.name.clone())
+            .meta("container", container.name.clone())
+            .parent(container_ref(container));
+    }
+    part
 }
 
 pub fn pseudo_part(ctx: &Ctx<'_>, id: &NodeId) -> NodePart {

@@ -84,6 +84,37 @@ pub struct Edge {
     pub bytes_sent: Option<u64>,
     pub bytes_received: Option<u64>,
     pub retransmits: Option<u32>,
+    /// Connections counted by the eBPF tracer since it first saw them (absent without it).
+    pub total_connections: Option<u64>,
+    /// Over the last minute, from the eBPF tracer (absent without it).
+    pub per_minute: Option<Rates>,
+    /// Some connection failed in the last minute (refused, unanswered, reset or retransmitted).
+    pub failing: bool,
+    /// Refused, unanswered, reset and retransmitted connections in the last minute, summed
+    /// (absent when nothing counts them: no tracer, and no failure conntrack saw).
+    pub failures: Option<u64>,
+}
+
+/// Connections and their failures in one minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Rates {
+    pub connections: u64,
+    pub refused: u64,
+    pub unanswered: u64,
+    pub reset: u64,
+    pub retransmits: u64,
+}
+
+impl Rates {
+    pub fn of(counts: &periscope_report::FlowCounts) -> Rates {
+        Rates {
+            connections: counts.connections,
+            refused: counts.refused,
+            unanswered: counts.unanswered,
+            reset: counts.reset,
+            retransmits: counts.retransmits,
+        }
+    }
 }
 
 /// A whole view (`GET /api/topology/{view}`).
@@ -193,9 +224,13 @@ pub struct Connection {
     pub port: Option<u16>,
     pub count: u32,
     pub rtt_us: Option<u32>,
+    /// From this node's side: for an inbound row, what the server sent and received.
     pub bytes_sent: Option<u64>,
     pub bytes_received: Option<u64>,
     pub retransmits: Option<u32>,
+    /// Over the last minute, from the eBPF tracer (absent without it).
+    pub per_minute: Option<Rates>,
+    pub failing: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]

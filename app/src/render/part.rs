@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use crate::render::address::Slot;
 use crate::render::output::{NodeKind, NodeRef};
-use crate::render::resolve::TcpFacts;
+use periscope_report::FlowCounts;
+
+use crate::render::resolve::{TcpFacts, TracedFacts};
 use crate::view::{Stopped, ViewOptions};
 
 /// Which members a filter keeps: bit 0 stopped, bit 1 system.
@@ -311,11 +313,60 @@ impl TcpSum {
     }
 }
 
+/// Summed counts of traced flows (`flows == 0`: none traced), plus conntrack's failed flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TracedSum {
+    pub flows: u32,
+    /// Connections since each flow was first seen.
+    pub total: u64,
+    pub last_minute: FlowCounts,
+}
+
+impl TracedSum {
+    fn add_facts(&mut self, facts: &TracedFacts) {
+        if let Some(total) = facts.total {
+            self.flows += 1;
+            self.total = self.total.wrapping_add(total);
+        }
+        apply(&mut self.last_minute, &facts.last_minute, u64::wrapping_add);
+    }
+
+    /// The last minute's counts, when anything was counted (traced, or failures from conntrack).
+    pub fn rates(&self) -> Option<&FlowCounts> {
+        (self.flows > 0 || self.last_minute.has_failures()).then_some(&self.last_minute)
+    }
+
+    pub fn add(&mut self, other: &TracedSum) {
+        self.flows += other.flows;
+        self.total = self.total.wrapping_add(other.total);
+        apply(&mut self.last_minute, &other.last_minute, u64::wrapping_add);
+    }
+
+    pub fn sub(&mut self, other: &TracedSum) {
+        self.flows = self.flows.saturating_sub(other.flows);
+        self.total = self.total.wrapping_sub(other.total);
+        apply(&mut self.last_minute, &other.last_minute, u64::wrapping_sub);
+    }
+
+    pub fn known(&self) -> Option<&TracedSum> {
+        (self.flows > 0).then_some(self)
+    }
+}
+
+fn apply(mine: &mut FlowCounts, theirs: &FlowCounts, op: fn(u64, u64) -> u64) {
+    mine.connections = op(mine.connections, theirs.connections);
+    mine.refused = op(mine.refused, theirs.refused);
+    mine.unanswered = op(mine.unanswered, theirs.unanswered);
+    mine.reset = op(mine.reset, theirs.reset);
+    mine.retransmits = op(mine.retransmits, theirs.retransmits);
+}
+
 /// Connections between one client address and one server address and port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Row {
     pub count: u32,
     pub tcp: TcpSum,
+    pub traced: TracedSum,
 }
 
 /// An edge's share from one host, or its sum over all of them.
@@ -327,10 +378,18 @@ pub struct EdgePart {
     pub tcp: TcpSum,
     /// (client address, server address, server port) → connections.
     pub rows: BTreeMap<(IpAddr, IpAddr, u16), Row>,
+    pub traced: TracedSum,
 }
 
 impl EdgePart {
-    pub fn add_connection(&mut self, client_ip: IpAddr, server_ip: IpAddr, port: u16, tcp: Option<&TcpFacts>) {
+    pub fn add_connection(
+        &mut self,
+        client_ip: IpAddr,
+        server_ip: IpAddr,
+        port: u16,
+        tcp: Option<&TcpFacts>,
+        traced: Option<&TracedFacts>,
+    ) {
         self.connections += 1;
         *self.ports.entry(port).or_default() += 1;
         let row = self.rows.entry((client_ip, server_ip, port)).or_default();
@@ -338,6 +397,10 @@ impl EdgePart {
         if let Some(facts) = tcp {
             self.tcp.add_facts(facts);
             row.tcp.add_facts(facts);
+        }
+        if let Some(facts) = traced {
+            self.traced.add_facts(facts);
+            row.traced.add_facts(facts);
         }
     }
 
@@ -347,10 +410,12 @@ impl EdgePart {
             *self.ports.entry(*port).or_default() += count;
         }
         self.tcp.add(&other.tcp);
+        self.traced.add(&other.traced);
         for (key, row) in &other.rows {
             let mine = self.rows.entry(*key).or_default();
             mine.count += row.count;
             mine.tcp.add(&row.tcp);
+            mine.traced.add(&row.traced);
         }
     }
 
@@ -365,10 +430,12 @@ impl EdgePart {
             }
         }
         self.tcp.sub(&other.tcp);
+        self.traced.sub(&other.traced);
         for (key, row) in &other.rows {
             if let Some(mine) = self.rows.get_mut(key) {
                 mine.count = mine.count.saturating_sub(row.count);
                 mine.tcp.sub(&row.tcp);
+                mine.traced.sub(&row.traced);
                 if mine.count == 0 {
                     self.rows.remove(key);
                 }

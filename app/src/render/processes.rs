@@ -16,10 +16,14 @@ pub fn nodes(_ctx: &Ctx<'_>, report: &Report, nodes: &mut HashMap<NodeId, NodePa
     }
 }
 
-/// Ends known only as a container or host have no process node and are left out.
+/// Ends known only as a container or host have no process node and are left out; short-lived
+/// processes of one command are one node.
 pub fn endpoint(ctx: &Ctx<'_>, endpoint: &Endpoint) -> Option<NodeId> {
     match endpoint {
         Endpoint::Process(id) => ctx.process(id).map(|_| NodeId::Process(id.clone())),
+        Endpoint::Command { host, container, name } => {
+            Some(NodeId::Command { host: host.clone(), container: container.clone(), name: name.to_string() })
+        }
         other => pseudo_node(other),
     }
 }

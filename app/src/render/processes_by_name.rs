@@ -24,6 +24,7 @@ pub fn nodes(_ctx: &Ctx<'_>, report: &Report, nodes: &mut HashMap<NodeId, NodePa
 pub fn endpoint(ctx: &Ctx<'_>, endpoint: &Endpoint) -> Option<NodeId> {
     match endpoint {
         Endpoint::Process(id) => ctx.process(id).map(|process| NodeId::ProcessName(process.name.to_string())),
+        Endpoint::Command { name, .. } => Some(NodeId::ProcessName(name.to_string())),
         other => pseudo_node(other),
     }
 }

@@ -1,5 +1,11 @@
-//! Edges between entities: each connected socket (or conntrack flow) of one
-//! host resolved to a client and a server.
+//! Edges between entities: each traced flow, connected socket or conntrack
+//! flow of one host resolved to a client and a server.
+//!
+//! Traced flows (the eBPF tracer's) come first: they name the process of
+//! every connection, however short, and how connections failed, so a socket
+//! or conntrack flow they already cover is not counted again. An inbound
+//! traced flow (the server's count) makes an edge only when no probe traced
+//! or saw the client's side.
 //!
 //! The server end is found in this order: the exact reverse socket on any
 //! host; a listening socket at the remote address; a published port; a
@@ -9,18 +15,29 @@
 //! port is the server. A connection seen from both ends is counted once, from
 //! the client's side.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
-use periscope_report::{ContainerId, HostId, ProcessId, Protocol, Report, SocketState, TcpInfo};
+use periscope_report::{
+    ContainerId, Direction, FlowCounts, FlowOwner, HostId, ProcessId, Protocol, Report, SocketState, TcpInfo,
+    TracedFlow,
+};
 
-use crate::render::address::{canonical, is_public, ScopedIp, Slot};
+use crate::render::address::{canonical, is_public, Scope, ScopedIp, Slot};
 use crate::render::index::{GlobalIndex, SockRef, TupleKey};
 
 /// One end of a connection, as precise as the reports allow.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Endpoint {
     Process(ProcessId),
+    /// Short-lived processes of one command, folded by the probe (or a traced process that has
+    /// exited since): in a container, or outside any on `host`.
+    Command {
+        host: HostId,
+        container: Option<ContainerId>,
+        name: Arc<str>,
+    },
     /// A container whose process is unknown (a TIME_WAIT socket, a conntrack flow).
     Container(ContainerId),
     /// A host whose process is unknown.
@@ -53,6 +70,15 @@ impl TcpFacts {
     }
 }
 
+/// What the eBPF tracer counted for a flow: every connection and its failures. Conntrack's
+/// failed flows (without the tracer) give failures only: no `total`, no connection count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TracedFacts {
+    /// Connections since the flow was first seen (the tracer's only).
+    pub total: Option<u64>,
+    pub last_minute: FlowCounts,
+}
+
 /// One connection between two entities, client → server.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntityEdge {
@@ -63,6 +89,7 @@ pub struct EntityEdge {
     pub client_ip: IpAddr,
     pub server_ip: IpAddr,
     pub tcp: Option<TcpFacts>,
+    pub traced: Option<TracedFacts>,
 }
 
 /// A host's connections, and the addresses looked up to resolve them (so a
@@ -78,6 +105,20 @@ pub fn resolve_host(slot: Slot, report: &Report, global: &GlobalIndex) -> Resolv
     let mut resolved = Resolved::default();
     let Some(own) = global.host(slot) else { return resolved };
     let mut resolver = Resolver { slot, global, lookups: &mut resolved.lookups };
+
+    // What traced flows cover: (netns, client ip, server) and (netns, server, client ip).
+    let mut traced_clients: HashSet<(u64, IpAddr, SocketAddr)> = HashSet::new();
+    let mut traced_servers: HashSet<(u64, SocketAddr, IpAddr)> = HashSet::new();
+    for flow in &report.traced {
+        let (local, remote) = (canonical(flow.id.local), canonical(flow.id.remote));
+        match flow.id.direction {
+            Direction::Outbound => traced_clients.insert((flow.id.netns, local.ip(), remote)),
+            Direction::Inbound => traced_servers.insert((flow.id.netns, local, remote.ip())),
+        };
+    }
+    // The server a covered client socket reaches (its exact reverse socket names the process even
+    // when the server stopped listening after accepting, like `nc -l`), for its traced flow.
+    let mut socket_servers: HashMap<(u64, IpAddr, SocketAddr), Endpoint> = HashMap::new();
 
     for socket in &report.sockets {
         let id = socket.id;
@@ -109,8 +150,11 @@ pub fn resolve_host(slot: Slot, report: &Report, global: &GlobalIndex) -> Resolv
         let this = SockRef { id, pid: socket.pid };
 
         let edge = if is_server {
-            if reverse.is_some() {
-                // The client's own socket makes this edge.
+            if reverse.is_some()
+                || traced_servers.contains(&(id.netns, local, remote.ip()))
+                || resolver.client_seen(id.protocol, remote_ip, local)
+            {
+                // The client's own socket or traced flow makes this edge, or this side's traced flow does.
                 continue;
             }
             let server = match socket.pid.filter(|pid| own.proxy_pids.contains(pid)) {
@@ -126,10 +170,20 @@ pub fn resolve_host(slot: Slot, report: &Report, global: &GlobalIndex) -> Resolv
                 client_ip: remote.ip(),
                 server_ip: local.ip(),
                 tcp: socket.tcp.map(TcpFacts::from_server),
+                traced: None,
             }
         } else {
             if socket.pid.is_some_and(|pid| own.proxy_pids.contains(&pid)) {
                 // Docker's proxy forwarding to its container: the client's edge already names the container.
+                continue;
+            }
+            if traced_clients.contains(&(id.netns, local.ip(), remote)) {
+                // Counted by the traced flow of the same process and peer, which takes its server.
+                let server = resolver.server(id.protocol, local, remote_ip, remote.port(), reverse);
+                let known = socket_servers.get(&(id.netns, local.ip(), remote));
+                if known.is_none_or(|known| !matches!(known, Endpoint::Process(_))) {
+                    socket_servers.insert((id.netns, local.ip(), remote), server);
+                }
                 continue;
             }
             EntityEdge {
@@ -139,9 +193,53 @@ pub fn resolve_host(slot: Slot, report: &Report, global: &GlobalIndex) -> Resolv
                 client_ip: local.ip(),
                 server_ip: remote.ip(),
                 tcp: socket.tcp.map(TcpFacts::from_client),
+                traced: None,
             }
         };
         resolved.edges.push(edge);
+    }
+
+    // Traced flows: every connection with its process, and its failures.
+    for flow in &report.traced {
+        let id = &flow.id;
+        let (local, remote) = (canonical(id.local), canonical(id.remote));
+        let facts = TracedFacts { total: Some(flow.total.connections), last_minute: flow.last_minute };
+        match id.direction {
+            Direction::Outbound => {
+                let remote_ip = ScopedIp { scope: own.scope_of(slot, remote.ip(), id.netns), ip: remote.ip() };
+                resolver.lookups.insert(remote_ip);
+                let server = match socket_servers.remove(&(id.netns, local.ip(), remote)) {
+                    Some(server) => server,
+                    None => resolver.traced_server(id.netns, local, remote_ip, remote.port()),
+                };
+                resolved.edges.push(EntityEdge {
+                    client: traced_owner(report, flow),
+                    server,
+                    port: remote.port(),
+                    client_ip: local.ip(),
+                    server_ip: remote.ip(),
+                    tcp: flow.tcp.map(TcpFacts::from_client),
+                    traced: Some(facts),
+                });
+            }
+            Direction::Inbound => {
+                let client_ip = ScopedIp { scope: own.scope_of(slot, remote.ip(), id.netns), ip: remote.ip() };
+                resolver.lookups.insert(client_ip);
+                if resolver.client_seen(Protocol::Tcp, client_ip, local) {
+                    // The client's side makes this edge, named by its own process.
+                    continue;
+                }
+                resolved.edges.push(EntityEdge {
+                    client: resolver.address_end(client_ip),
+                    server: traced_owner(report, flow),
+                    port: local.port(),
+                    client_ip: remote.ip(),
+                    server_ip: local.ip(),
+                    tcp: flow.tcp.map(TcpFacts::from_server),
+                    traced: Some(facts),
+                });
+            }
+        }
     }
 
     // Conntrack flows whose sockets no probe saw (short-lived clients, NAT).
@@ -192,9 +290,37 @@ pub fn resolve_host(slot: Slot, report: &Report, global: &GlobalIndex) -> Resolv
             client_ip: source.ip(),
             server_ip: destination.ip(),
             tcp: None,
+            traced: (connection.refused + connection.unanswered > 0).then_some(TracedFacts {
+                total: None,
+                last_minute: FlowCounts {
+                    refused: u64::from(connection.refused),
+                    unanswered: u64::from(connection.unanswered),
+                    ..FlowCounts::default()
+                },
+            }),
         });
     }
     resolved
+}
+
+/// The entity a traced flow belongs to: its process while the report lists it; then (or for
+/// short-lived processes) its command in its container.
+fn traced_owner(report: &Report, flow: &TracedFlow) -> Endpoint {
+    let host = report.host.id.clone();
+    let fallback = || match (&flow.container, flow.command.is_empty()) {
+        (container, false) => {
+            Endpoint::Command { host: host.clone(), container: container.clone(), name: flow.command.clone() }
+        }
+        (Some(container), true) => Endpoint::Container(container.clone()),
+        (None, true) => Endpoint::Host(host.clone()),
+    };
+    match &flow.id.owner {
+        FlowOwner::Process(id) if report.processes.contains(id) => Endpoint::Process(id.clone()),
+        FlowOwner::Process(_) | FlowOwner::Unknown => fallback(),
+        FlowOwner::Command { container, name } => {
+            Endpoint::Command { host: host.clone(), container: container.clone(), name: name.clone() }
+        }
+    }
 }
 
 struct Resolver<'a> {
@@ -204,6 +330,39 @@ struct Resolver<'a> {
 }
 
 impl Resolver<'_> {
+    /// Whether the client side of connections `client → server` is seen on any host: a connected
+    /// socket or a traced flow (so the server's side need not make the edge).
+    fn client_seen(&self, protocol: Protocol, client: ScopedIp, server: SocketAddr) -> bool {
+        let here =
+            self.global.host(self.slot).is_some_and(|host| host.client_pairs.contains(&(protocol, client.ip, server)));
+        here || self.global.client_pair_seen(protocol, client, server)
+    }
+
+    /// The server a traced client reached by dialling `remote:port` from `local` in `netns`.
+    /// Loopback and this host's own addresses are looked up here first: a listener in the
+    /// client's namespace (Docker's proxy standing for its container), or a published port
+    /// that NAT forwards without the proxy.
+    fn traced_server(&mut self, netns: u64, local: SocketAddr, remote: ScopedIp, port: u16) -> Endpoint {
+        let own_address = match remote.scope {
+            Scope::Netns(..) => true,
+            _ => self.global.owner(remote).is_some_and(|owner| owner.slot == self.slot && owner.container.is_none()),
+        };
+        if own_address {
+            if let Some(host) = self.global.host(self.slot) {
+                if let Some(listener) = host.listener(Protocol::Tcp, netns, remote.ip, port) {
+                    let is_proxy = listener.pid.is_some_and(|pid| host.proxy_pids.contains(&pid));
+                    if !is_proxy {
+                        return self.local_end(self.slot, listener);
+                    }
+                }
+            }
+            if let Some(server) = self.published(self.slot, Protocol::Tcp, SocketAddr::new(remote.ip, port)) {
+                return server;
+            }
+        }
+        self.server(Protocol::Tcp, local, remote, port, None)
+    }
+
     /// The server a client socket at `local` reached by dialling `remote:port`.
     fn server(
         &mut self,

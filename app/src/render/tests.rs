@@ -3,7 +3,9 @@
 //! Each line is `node <id> <label> [stack N]` or `edge <source> -> <target> ports count`.
 
 use periscope_report::fixtures::{ReportBuilder, HOST_NETNS};
-use periscope_report::{ContainerState, PortMapping, Process, ProcessId, Protocol, Report};
+use periscope_report::{
+    ContainerId, ContainerState, Direction, FlowOwner, PortMapping, Process, ProcessId, Protocol, Report,
+};
 
 use crate::model::Model;
 use crate::render::Renderer;
@@ -450,4 +452,176 @@ fn render_full(
     let mut renderer = Renderer::new();
     renderer.materialize(view, &mut model);
     renderer.view(view).unwrap().full(options)
+}
+
+/// Host `a`: an httpd container and a client container whose `wget` runs were too short-lived to
+/// be listed; the probe's tracer folded them into one command flow, `refused` of them refused.
+fn traced_host(connections: u64, refused: u64) -> Report {
+    let wget = FlowOwner::Command { container: Some(ContainerId::new("cli")), name: "wget".into() };
+    ReportBuilder::new("a")
+        .interface("eth0", "10.0.0.1/24")
+        .interface("docker0", "172.17.0.1/16")
+        .container("web", "web", "httpd:2", "172.17.0.2")
+        .container("cli", "client", "busybox:latest", "172.17.0.3")
+        .process(100, "httpd", Some("web"))
+        .process(200, "sh", Some("cli"))
+        .tcp(WEB_NETNS, Some(100), "0.0.0.0:80", None)
+        .traced(CLIENT_NETNS, Direction::Outbound, wget, "172.17.0.3:0", "172.17.0.2:80", connections, refused)
+        .build()
+}
+
+#[test]
+fn short_lived_runs_are_one_command_node_with_an_edge_to_the_server_process() {
+    let reports = [traced_host(300, 0)];
+    check(
+        &reports,
+        ViewId::Processes,
+        "node command:cli:wget@a wget
+         node process:100.10000@a httpd
+         node process:200.20000@a sh
+         edge command:cli:wget@a -> process:100.10000@a :80 x1",
+    );
+    check_edges(&reports, ViewId::Containers, "edge container:cli -> container:web :80 x1");
+    check_edges(&reports, ViewId::ProcessesByName, "edge process-name:wget -> process-name:httpd :80 x1");
+    let (_, edges) = render_full(&reports, ViewId::Processes, &ViewOptions::default());
+    assert_eq!((edges[0].total_connections, edges[0].failing), (Some(300), false));
+    assert_eq!(edges[0].per_minute.map(|rates| rates.connections), Some(300));
+    assert_eq!(edges[0].bytes_received, Some(300_000), "the client's view: it received the pages");
+}
+
+#[test]
+fn refused_connections_make_a_failing_edge_even_when_none_succeeded() {
+    let reports = [traced_host(20, 20)];
+    let (_, edges) = render_full(&reports, ViewId::Containers, &ViewOptions::default());
+    assert_eq!(edges.len(), 1);
+    assert!(edges[0].failing);
+    assert_eq!(edges[0].per_minute.map(|rates| (rates.connections, rates.refused)), Some((20, 20)));
+}
+
+#[test]
+fn a_traced_flow_of_an_exited_process_keeps_its_command_and_container() {
+    let gone = ProcessId { host: periscope_report::HostId::new("a"), pid: 999, start_time: 5 };
+    let mut report = traced_host(1, 0);
+    let mut flow = report.traced.iter().next().unwrap().clone();
+    report.traced = Default::default();
+    flow.id.owner = FlowOwner::Process(gone);
+    report.traced.insert(flow);
+    check_edges(&[report.clone()], ViewId::Processes, "edge command:cli:wget@a -> process:100.10000@a :80 x1");
+    check_edges(&[report], ViewId::Containers, "edge container:cli -> container:web :80 x1");
+}
+
+#[test]
+fn the_server_side_traced_flow_draws_an_unseen_client_and_defers_to_a_seen_one() {
+    let httpd = FlowOwner::Process(ProcessId { host: periscope_report::HostId::new("a"), pid: 100, start_time: 10000 });
+    let server = |report: ReportBuilder| {
+        report.traced(WEB_NETNS, Direction::Inbound, httpd.clone(), "172.17.0.2:80", "172.17.0.3:0", 10, 0).build()
+    };
+    let unseen_client = server(
+        ReportBuilder::new("a")
+            .interface("docker0", "172.17.0.1/16")
+            .container("web", "web", "httpd:2", "172.17.0.2")
+            .process(100, "httpd", Some("web"))
+            .tcp(WEB_NETNS, Some(100), "0.0.0.0:80", None),
+    );
+    check_edges(
+        std::slice::from_ref(&unseen_client),
+        ViewId::Processes,
+        "edge address:172.17.0.3 -> process:100.10000@a :80 x1",
+    );
+    // With the client's own traced flow present, one edge, from the client's command.
+    let mut both = traced_host(10, 0);
+    for flow in unseen_client.traced.iter() {
+        both.traced.insert(flow.clone());
+    }
+    check_edges(&[both], ViewId::Processes, "edge command:cli:wget@a -> process:100.10000@a :80 x1");
+}
+
+#[test]
+fn a_host_process_reaching_a_published_port_on_loopback_is_drawn_from_that_process() {
+    let wget = FlowOwner::Command { container: None, name: "wget".into() };
+    let proxy_host = |with_proxy: bool| {
+        let mut report = published_web_host()
+            .edit_container("web", |c| c.ports[0].host_ip = "127.0.0.1".parse().unwrap())
+            .process(300, "docker-proxy", None)
+            .traced(HOST_NETNS, Direction::Outbound, wget.clone(), "127.0.0.1:0", "127.0.0.1:8080", 5, 0);
+        if with_proxy {
+            report = report.tcp(HOST_NETNS, Some(300), "127.0.0.1:8080", None);
+        }
+        report.build()
+    };
+    for with_proxy in [true, false] {
+        check_edges(
+            &[proxy_host(with_proxy)],
+            ViewId::Processes,
+            "edge command:-:wget@a -> process:100.10000@a :8080 x1",
+        );
+    }
+}
+
+#[test]
+fn without_the_tracer_conntrack_failures_make_a_failing_edge() {
+    let mut report = ReportBuilder::new("a")
+        .interface("docker0", "172.17.0.1/16")
+        .container("web", "web", "httpd:2", "172.17.0.2")
+        .container("cli", "client", "busybox", "172.17.0.3")
+        .conntrack("172.17.0.3:0", "172.17.0.2:81", "172.17.0.2:81")
+        .build();
+    let id = *report.connections.ids().next().unwrap();
+    report.connections.get_mut(&id).unwrap().refused = 4;
+    let (_, edges) = render_full(&[report], ViewId::Containers, &ViewOptions::default());
+    assert_eq!(edges.len(), 1);
+    assert!(edges[0].failing);
+    assert_eq!(edges[0].per_minute.map(|r| (r.connections, r.refused)), Some((0, 4)));
+    assert_eq!(edges[0].total_connections, None, "no connection counts without the tracer");
+}
+
+#[test]
+fn a_traced_connection_to_a_server_that_stopped_listening_names_it_by_its_socket() {
+    // `nc -l` accepts one connection and closes its listener: only the exact reverse socket tells.
+    let nc = FlowOwner::Process(ProcessId { host: periscope_report::HostId::new("a"), pid: 200, start_time: 20000 });
+    let report = ReportBuilder::new("a")
+        .interface("docker0", "172.17.0.1/16")
+        .container("web", "server", "busybox", "172.17.0.2")
+        .container("cli", "client", "busybox", "172.17.0.3")
+        .process(100, "nc", Some("web"))
+        .process(200, "nc", Some("cli"))
+        .tcp(WEB_NETNS, Some(100), "172.17.0.2:9000", Some("172.17.0.3:40000"))
+        .tcp(CLIENT_NETNS, Some(200), "172.17.0.3:40000", Some("172.17.0.2:9000"))
+        .traced(CLIENT_NETNS, Direction::Outbound, nc, "172.17.0.3:0", "172.17.0.2:9000", 1, 0)
+        .build();
+    check_edges(&[report], ViewId::Processes, "edge process:200.20000@a -> process:100.10000@a :9000 x1");
+}
+
+#[test]
+fn overlay_addresses_resolve_across_hosts_bridge_addresses_do_not() {
+    let overlay = |report: ReportBuilder, id: &str, ip: &str| {
+        report.edit_container(id, |c| {
+            c.networks = vec![periscope_report::ContainerNetwork {
+                name: "backend".into(),
+                addresses: vec![ip.parse().unwrap()],
+                driver: "overlay".into(),
+            }]
+        })
+    };
+    let client = overlay(
+        ReportBuilder::new("a")
+            .interface("eth0", "10.0.0.1/24")
+            .container("cli", "client", "busybox", "10.0.1.3")
+            .process(200, "wget", Some("cli"))
+            .tcp(CLIENT_NETNS, Some(200), "10.0.1.3:40000", Some("10.0.1.5:80")),
+        "cli",
+        "10.0.1.3",
+    )
+    .build();
+    let server = overlay(
+        ReportBuilder::new("b")
+            .interface("eth0", "10.0.0.2/24")
+            .container("web", "web", "httpd", "10.0.1.5")
+            .process(100, "httpd", Some("web"))
+            .tcp(WEB_NETNS, Some(100), "0.0.0.0:80", None),
+        "web",
+        "10.0.1.5",
+    )
+    .build();
+    check_edges(&[client, server], ViewId::Containers, "edge container:cli -> container:web :80 x1");
 }

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::node_id::NodeId;
 use crate::render::address::Slot;
-use crate::render::output::{patch, significant_u64, ChangeSet, Edge, Node, NodeMetrics, NodeRef};
+use crate::render::output::{patch, significant_u64, ChangeSet, Edge, Node, NodeMetrics, NodeRef, Rates};
 use crate::render::part::{EdgePart, Members, NodeBase, NodePart, NodeSum, TcpSum};
 use crate::view::{Stopped, ViewId, ViewOptions};
 
@@ -251,6 +251,13 @@ impl ViewState {
             bytes_sent: part.tcp.known().map(|tcp| significant_u64(tcp.bytes_sent, 3)),
             bytes_received: part.tcp.known().map(|tcp| significant_u64(tcp.bytes_received, 3)),
             retransmits: part.tcp.known().map(TcpSum::retransmits_u32),
+            total_connections: part.traced.known().map(|traced| traced.total),
+            per_minute: part.traced.rates().map(Rates::of),
+            failing: part.traced.last_minute.has_failures(),
+            failures: part
+                .traced
+                .rates()
+                .map(|counts| counts.refused + counts.unanswered + counts.reset + counts.retransmits),
         })
     }
 
@@ -423,10 +430,19 @@ fn remove_source<K: Eq + std::hash::Hash>(sources: &mut HashMap<K, Vec<Slot>>, k
     }
 }
 
+/// "1 container", "2 containers", "9 processes".
+fn plural(noun: &str, count: u32) -> String {
+    match (count, noun.ends_with('s') || noun.ends_with('x') || noun.ends_with("sh") || noun.ends_with("ch")) {
+        (1, _) => noun.to_owned(),
+        (_, true) => format!("{noun}es"),
+        (_, false) => format!("{noun}s"),
+    }
+}
+
 /// A node from its base, parents, the members a filter kept and its visible edge count.
 pub fn node_of_parts(id: &NodeId, base: &NodeBase, parents: Vec<NodeRef>, members: Members, connections: u32) -> Node {
     let minor_label = match base.group_noun {
-        Some(noun) => format!("{} {noun}{}", members.count, if members.count == 1 { "" } else { "s" }),
+        Some(noun) => format!("{} {}", members.count, plural(noun, members.count)),
         None => base.minor_label.clone(),
     };
     Node {

@@ -2,17 +2,21 @@
 //!
 //! For each container count N it starts N/2 busybox `httpd` servers and N/2
 //! clients looping `wget` against them (every 0.2 s and every 1 s, in turn:
-//! `--client-sleeps`), plus one container
-//! holding 200 idle processes; runs the release `periscope-probe` binary
-//! against a WebSocket sink on 127.0.0.1 that counts (and replays) what it
-//! receives; waits for the probe to settle; then measures over a window the
-//! probe's CPU (% of one core, from /proc/<pid>/stat), its RSS, and the bytes
-//! per second it sent, counted as read off the TCP socket (WebSocket framing
-//! included). Every container is named `periscope-bench-…` and
-//! removed afterwards. Traffic goes only to loopback and to these containers.
+//! `--client-sleeps`), plus one container holding 200 idle processes; runs
+//! the release `periscope-probe` binary (once per `--ebpf` mode, on the same
+//! containers) against a WebSocket sink on 127.0.0.1 that counts (and
+//! replays) what it receives; waits for the probe to settle; then measures
+//! over a window the probe's CPU (% of one core, from /proc/<pid>/stat), its
+//! RSS, and the bytes per second it sent, counted as read off the TCP socket
+//! (WebSocket framing included). At the end it checks the last report against
+//! the client → server pairs it set up: how many the report names at process
+//! level (the client's `wget`, as a process or a folded command, and the
+//! server's `httpd` listening) and at container level. Every container is
+//! named `periscope-bench-…` and removed afterwards. Traffic goes only to
+//! loopback and to these containers.
 //!
 //! Run: `cargo build --release -p periscope-probe --bins &&
-//! target/release/probe-bench --counts 20,100 --seconds 60`.
+//! target/release/probe-bench --counts 20,100 --seconds 60 --ebpf on,off`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,7 +27,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Parser;
 use futures_util::StreamExt;
-use periscope_report::{apply, Codec, ProbeMessage, Report, StreamDecoder};
+use periscope_report::{apply, Codec, Direction, FlowOwner, ProbeMessage, Report, SocketState, StreamDecoder};
 use tokio::net::TcpListener;
 
 const PREFIX: &str = "periscope-bench-";
@@ -49,6 +53,9 @@ struct Args {
     /// The probe binary (default: `periscope-probe` beside this one).
     #[arg(long)]
     probe: Option<PathBuf>,
+    /// The probe's `--ebpf` modes to measure, one run each on the same containers.
+    #[arg(long, value_delimiter = ',', default_value = "auto")]
+    ebpf: Vec<String>,
 }
 
 #[derive(Default)]
@@ -58,8 +65,8 @@ struct Sink {
     frames: AtomicU64,
     report: Mutex<Option<Report>>,
     snapshot_bytes: AtomicU64,
-    /// Upserts and removals per table (host, processes, containers, images, sockets, connections).
-    changes: Mutex<[(u64, u64); 6]>,
+    /// Upserts and removals per table (host, processes, containers, images, sockets, connections, traced).
+    changes: Mutex<[(u64, u64); 7]>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -78,13 +85,13 @@ fn main() -> anyhow::Result<()> {
     for &count in &args.counts {
         let outcome = measure(&runtime, &args, &probe, count);
         remove_bench_containers();
-        rows.push((count, outcome?));
+        rows.extend(outcome?.into_iter().map(|(mode, row)| (count, mode, row)));
     }
-    println!("| containers | probe CPU (% of one core) | RSS max / mean (MB) | sent (bytes/s) | snapshot (bytes) | processes / sockets / connections |");
-    println!("| --- | --- | --- | --- | --- | --- |");
-    for (count, row) in rows {
+    println!("| containers | --ebpf | probe CPU (% of one core) | RSS max / mean (MB) | sent (bytes/s) | snapshot (bytes) | processes / sockets / connections / traced | pairs at process / container level (of expected) |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    for (count, mode, row) in rows {
         println!(
-            "| {count} + 1 idle (200 processes) | {:.2} | {:.1} / {:.1} | {:.0} | {} | {} / {} / {} |",
+            "| {count} + 1 idle (200 processes) | {mode} | {:.2} | {:.1} / {:.1} | {:.0} | {} | {} / {} / {} / {} | {} / {} (of {}) |",
             row.cpu_percent,
             row.rss_max_mb,
             row.rss_mean_mb,
@@ -92,10 +99,75 @@ fn main() -> anyhow::Result<()> {
             row.snapshot_bytes,
             row.processes,
             row.sockets,
-            row.connections
+            row.connections,
+            row.traced,
+            row.pairs.process,
+            row.pairs.container,
+            row.pairs.expected,
         );
     }
     Ok(())
+}
+
+/// A client container and the server container it loops against.
+struct Pair {
+    client_id: String,
+    client_ip: String,
+    server_id: String,
+    server_ip: String,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct PairsFound {
+    expected: usize,
+    process: usize,
+    container: usize,
+}
+
+/// How many pairs the report names at process and at container level.
+fn pairs_found(report: &Report, pairs: &[Pair]) -> PairsFound {
+    let container_of = |pid: u32| {
+        report.processes.iter().find(|p| p.id.pid == pid).and_then(|p| p.container.as_ref().map(|c| c.to_string()))
+    };
+    let mut found = PairsFound { expected: pairs.len(), ..PairsFound::default() };
+    for pair in pairs {
+        let server = format!("{}:80", pair.server_ip);
+        let server_listens = report.sockets.iter().any(|s| {
+            s.state == SocketState::Listen
+                && s.id.local.port() == 80
+                && s.pid.and_then(container_of).as_deref() == Some(pair.server_id.as_str())
+        });
+        let traced: Vec<_> = report
+            .traced
+            .iter()
+            .filter(|flow| {
+                flow.id.direction == Direction::Outbound
+                    && flow.id.remote.to_string() == server
+                    && flow.container.as_ref().map(|c| c.as_str()) == Some(pair.client_id.as_str())
+            })
+            .collect();
+        let traced_process = traced.iter().any(|flow| match &flow.id.owner {
+            FlowOwner::Command { name, .. } => name.as_ref() == "wget",
+            FlowOwner::Process(id) => report.processes.contains(id),
+            FlowOwner::Unknown => false,
+        });
+        let socket_process = report.sockets.iter().any(|s| {
+            s.id.local.ip().to_string() == pair.client_ip
+                && s.id.remote.to_string() == server
+                && s.pid.and_then(container_of).as_deref() == Some(pair.client_id.as_str())
+        });
+        let conntrack = report
+            .connections
+            .iter()
+            .any(|c| c.id.source.ip().to_string() == pair.client_ip && c.id.destination.to_string() == server);
+        if server_listens && (traced_process || socket_process) {
+            found.process += 1;
+        }
+        if !traced.is_empty() || socket_process || conntrack {
+            found.container += 1;
+        }
+    }
+    found
 }
 
 struct Row {
@@ -107,46 +179,72 @@ struct Row {
     processes: usize,
     sockets: usize,
     connections: usize,
+    traced: usize,
+    pairs: PairsFound,
 }
 
-fn measure(runtime: &tokio::runtime::Runtime, args: &Args, probe: &Path, count: usize) -> anyhow::Result<Row> {
+fn measure(
+    runtime: &tokio::runtime::Runtime,
+    args: &Args,
+    probe: &Path,
+    count: usize,
+) -> anyhow::Result<Vec<(String, Row)>> {
     eprintln!("== {count} containers: starting");
     let servers = count / 2;
-    let mut server_ips = Vec::new();
+    let mut server_containers = Vec::new();
     for index in 0..servers {
         let name = format!("{PREFIX}httpd-{index}");
-        docker(&["run", "-d", "--name", &name, IMAGE, "httpd", "-f", "-p", "80", "-h", "/www"])?;
-        server_ips.push(docker(&["inspect", "--format", "{{.NetworkSettings.IPAddress}}", &name])?);
+        let id = docker(&["run", "-d", "--name", &name, IMAGE, "httpd", "-f", "-p", "80", "-h", "/www"])?;
+        server_containers.push((id, docker(&["inspect", "--format", "{{.NetworkSettings.IPAddress}}", &name])?));
     }
+    let mut pairs = Vec::new();
     for index in 0..count - servers {
-        let ip = &server_ips[index % servers.max(1)];
+        let (server_id, server_ip) = &server_containers[index % servers.max(1)];
         let pause = &args.client_sleeps[index % args.client_sleeps.len().max(1)];
-        let script = format!("while true; do wget -q -O /dev/null http://{ip}/; sleep {pause}; done");
-        docker(&["run", "-d", "--name", &format!("{PREFIX}wget-{index}"), IMAGE, "sh", "-c", &script])?;
+        let script = format!("while true; do wget -q -O /dev/null http://{server_ip}/; sleep {pause}; done");
+        let name = format!("{PREFIX}wget-{index}");
+        let client_id = docker(&["run", "-d", "--name", &name, IMAGE, "sh", "-c", &script])?;
+        let client_ip = docker(&["inspect", "--format", "{{.NetworkSettings.IPAddress}}", &name])?;
+        pairs.push(Pair { client_id, client_ip, server_id: server_id.clone(), server_ip: server_ip.clone() });
     }
     let idle = "for i in $(seq 200); do sleep 86400 & done; wait";
     docker(&["run", "-d", "--name", &format!("{PREFIX}idle"), IMAGE, "sh", "-c", idle])?;
+    let mut rows = Vec::new();
+    for mode in &args.ebpf {
+        eprintln!("   --ebpf {mode}");
+        rows.push((mode.clone(), measure_probe(runtime, args, probe, count, mode, &pairs)?));
+    }
+    Ok(rows)
+}
 
+fn measure_probe(
+    runtime: &tokio::runtime::Runtime,
+    args: &Args,
+    probe: &Path,
+    count: usize,
+    mode: &str,
+    pairs: &[Pair],
+) -> anyhow::Result<Row> {
     let sink = Arc::new(Sink::default());
     let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0"))?;
     let url = format!("ws://{}/api/probe/ws", listener.local_addr()?);
     runtime.spawn(serve(listener, sink.clone()));
-    let log = std::fs::File::create(std::env::temp_dir().join(format!("periscope-bench-probe-{count}.log")))?;
+    let log = std::fs::File::create(std::env::temp_dir().join(format!("periscope-bench-probe-{count}-{mode}.log")))?;
     let mut child = Command::new(probe)
-        .args(["--app", &url, "--tick-ms", &args.tick_ms.to_string()])
+        .args(["--app", &url, "--tick-ms", &args.tick_ms.to_string(), "--ebpf", mode])
         .env("PERISCOPE_LOG", "info")
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
         .with_context(|| format!("starting {}", probe.display()))?;
-    let result = measure_child(&mut child, args, &sink);
+    let result = measure_child(&mut child, args, &sink, pairs);
     // The probe is ours: stop it whatever happened.
     let _ = child.kill();
     let _ = child.wait();
     result
 }
 
-fn measure_child(child: &mut Child, args: &Args, sink: &Sink) -> anyhow::Result<Row> {
+fn measure_child(child: &mut Child, args: &Args, sink: &Sink, pairs: &[Pair]) -> anyhow::Result<Row> {
     let pid = child.id();
     std::thread::sleep(Duration::from_secs(args.warmup));
     if let Some(status) = child.try_wait()? {
@@ -167,7 +265,7 @@ fn measure_child(child: &mut Child, args: &Args, sink: &Sink) -> anyhow::Result<
     let cpu_end = cpu_ticks(pid)?;
     let bytes = sink.bytes.load(Ordering::Relaxed) - bytes_start;
     let changes_end = *sink.changes.lock().map_err(|_| anyhow::anyhow!("sink lock"))?;
-    let names = ["host", "processes", "containers", "images", "sockets", "connections"];
+    let names = ["host", "processes", "containers", "images", "sockets", "connections", "traced"];
     let per_second: Vec<String> = names
         .iter()
         .zip(changes_start.iter().zip(changes_end.iter()))
@@ -187,6 +285,8 @@ fn measure_child(child: &mut Child, args: &Args, sink: &Sink) -> anyhow::Result<
         processes: report.as_ref().map_or(0, |r| r.processes.len()),
         sockets: report.as_ref().map_or(0, |r| r.sockets.len()),
         connections: report.as_ref().map_or(0, |r| r.connections.len()),
+        traced: report.as_ref().map_or(0, |r| r.traced.len()),
+        pairs: report.as_ref().map(|r| pairs_found(r, pairs)).unwrap_or_default(),
     })
 }
 
@@ -239,6 +339,7 @@ async fn serve(listener: TcpListener, sink: Arc<Sink>) {
                             (delta.images.upserts.len() as u64, delta.images.removals.len() as u64),
                             (delta.sockets.upserts.len() as u64, delta.sockets.removals.len() as u64),
                             (delta.connections.upserts.len() as u64, delta.connections.removals.len() as u64),
+                            (delta.traced.upserts.len() as u64, delta.traced.removals.len() as u64),
                         ];
                         for (total, (upserts, removals)) in changes.iter_mut().zip(tables) {
                             total.0 += upserts;

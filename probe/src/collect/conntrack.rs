@@ -12,6 +12,12 @@
 //!
 //! The events come from the host's network namespace, where Docker's bridge
 //! (with `br_netfilter`) tracks container-to-container traffic too.
+//!
+//! Without the eBPF tracer this is also where failed connects show: a TCP
+//! flow destroyed without ever seeing a reply (conntrack's `[UNREPLIED]`)
+//! was refused when conntrack dropped it at once (a reset as the only reply
+//! makes it do so), unanswered when it timed out (2 minutes after the SYN by
+//! default, so those count late).
 
 use std::collections::HashMap;
 use std::io;
@@ -36,6 +42,15 @@ const GROUPS_NEW_AND_DESTROY: u32 = 0b001 | 0b100;
 const NFGENMSG_LEN: usize = 4;
 const CTA_TUPLE_ORIG: u16 = 1;
 const CTA_TUPLE_REPLY: u16 = 2;
+const CTA_STATUS: u16 = 3;
+/// Conntrack status bits (include/uapi/linux/netfilter/nf_conntrack_common.h).
+const IPS_SEEN_REPLY: u32 = 1 << 1;
+/// An unreplied flow destroyed sooner than this after it began was reset, not timed out.
+const REFUSED_WITHIN: Duration = Duration::from_secs(5);
+/// Flows whose start is remembered at most (to time their end); more are not timed.
+const MAX_STARTED: usize = 262_144;
+/// Failures count over this window.
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 const CTA_TUPLE_IP: u16 = 1;
 const CTA_TUPLE_PROTO: u16 = 2;
 const CTA_IP_V4_SRC: u16 = 1;
@@ -63,6 +78,32 @@ pub struct Tuple {
 pub struct Flow {
     pub original: Tuple,
     pub reply: Tuple,
+    /// Conntrack's status bits (`IPS_*`), when the message carried them.
+    pub status: Option<u32>,
+}
+
+/// How a destroyed flow ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    Normal,
+    Refused,
+    Unanswered,
+}
+
+impl Flow {
+    /// How a destroyed TCP flow ended, given how long it lived (when known).
+    fn ending(&self, lived: Option<Duration>) -> Ending {
+        let Some(status) = self.status.filter(|_| self.original.protocol == Protocol::Tcp) else {
+            return Ending::Normal;
+        };
+        if status & IPS_SEEN_REPLY != 0 {
+            return Ending::Normal;
+        }
+        match lived {
+            Some(lived) if lived < REFUSED_WITHIN => Ending::Refused,
+            _ => Ending::Unanswered,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,14 +121,16 @@ pub fn parse_message(kind: u16, payload: &[u8]) -> Option<Event> {
     let attributes = payload.get(NFGENMSG_LEN..)?;
     let mut original = None;
     let mut reply = None;
+    let mut status = None;
     for (attribute, value) in netlink::attributes(attributes) {
         match attribute {
             CTA_TUPLE_ORIG => original = parse_tuple(value),
             CTA_TUPLE_REPLY => reply = parse_tuple(value),
+            CTA_STATUS => status = read_u32_be(value, 0),
             _ => {}
         }
     }
-    let flow = Flow { original: original?, reply: reply? };
+    let flow = Flow { original: original?, reply: reply?, status };
     match kind & 0xff {
         IPCTNL_MSG_CT_NEW => Some(Event::New(flow)),
         IPCTNL_MSG_CT_DELETE => Some(Event::Destroy(flow)),
@@ -153,11 +196,14 @@ struct Key {
     reply_destination: SocketAddr,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default)]
 struct Group {
     live: u32,
     /// When the last live flow ended.
     closed_at: Option<Instant>,
+    /// When flows of the group were refused or went unanswered, within the last minute.
+    refused: Vec<Instant>,
+    unanswered: Vec<Instant>,
 }
 
 /// The folded conntrack state, fed by events, read by each pass.
@@ -166,6 +212,8 @@ pub struct ConntrackTable {
     netns: u64,
     linger: Duration,
     groups: HashMap<Key, Group>,
+    /// When each live TCP flow began (by its original tuple), to tell a reset from a timeout.
+    started: HashMap<Tuple, Instant>,
     status: SourceState,
     pub events: u64,
 }
@@ -176,6 +224,7 @@ impl ConntrackTable {
             netns,
             linger,
             groups: HashMap::new(),
+            started: HashMap::new(),
             status: SourceState::Unavailable { reason: "starting".into() },
             events: 0,
         }
@@ -199,16 +248,25 @@ impl ConntrackTable {
         self.events += 1;
         match event {
             Event::New(flow) => {
-                let group = self.groups.entry(self.key(&flow)).or_insert(Group { live: 0, closed_at: None });
+                if flow.original.protocol == Protocol::Tcp && self.started.len() < MAX_STARTED {
+                    self.started.insert(flow.original, now);
+                }
+                let group = self.groups.entry(self.key(&flow)).or_default();
                 group.live += 1;
                 group.closed_at = None;
             }
             Event::Destroy(flow) => {
                 // A flow whose start we missed still tells of an edge: record it closed.
-                let group = self.groups.entry(self.key(&flow)).or_insert(Group { live: 0, closed_at: None });
+                let group = self.groups.entry(self.key(&flow)).or_default();
                 group.live = group.live.saturating_sub(1);
                 if group.live == 0 {
                     group.closed_at = Some(now);
+                }
+                let lived = self.started.remove(&flow.original).map(|at| now.duration_since(at));
+                match flow.ending(lived) {
+                    Ending::Refused => group.refused.push(now),
+                    Ending::Unanswered => group.unanswered.push(now),
+                    Ending::Normal => {}
                 }
             }
         }
@@ -216,6 +274,8 @@ impl ConntrackTable {
 
     /// Replaces the live counts with a fresh dump; groups absent from it are closed now.
     pub fn reset(&mut self, flows: &[Flow], now: Instant) {
+        let live_tuples: std::collections::HashSet<Tuple> = flows.iter().map(|flow| flow.original).collect();
+        self.started.retain(|tuple, _| live_tuples.contains(tuple));
         let mut live: HashMap<Key, u32> = HashMap::new();
         for flow in flows {
             *live.entry(self.key(flow)).or_default() += 1;
@@ -227,14 +287,22 @@ impl ConntrackTable {
             }
         }
         for (key, count) in live {
-            self.groups.insert(key, Group { live: count, closed_at: None });
+            let group = self.groups.entry(key).or_default();
+            group.live = count;
+            group.closed_at = None;
         }
     }
 
-    /// Drops records closed for longer than the linger time.
+    /// Drops records closed for longer than the linger time (and failures older than a minute).
     pub fn expire(&mut self, now: Instant) {
         let linger = self.linger;
-        self.groups.retain(|_, group| group.closed_at.is_none_or(|at| now.duration_since(at) < linger));
+        let recent = |at: &Instant| now.duration_since(*at) < FAILURE_WINDOW;
+        self.groups.retain(|_, group| {
+            group.refused.retain(recent);
+            group.unanswered.retain(recent);
+            let failed_lately = !group.refused.is_empty() || !group.unanswered.is_empty();
+            failed_lately || group.closed_at.is_none_or(|at| now.duration_since(at) < linger)
+        });
     }
 
     pub fn connections(&self) -> impl Iterator<Item = Connection> + '_ {
@@ -243,6 +311,8 @@ impl ConntrackTable {
             reply_source: key.reply_source,
             reply_destination: key.reply_destination,
             closed: group.live == 0,
+            refused: group.refused.len() as u32,
+            unanswered: group.unanswered.len() as u32,
         })
     }
 
@@ -408,6 +478,10 @@ mod tests {
     }
 
     fn message(kind: u16, client_port: u16, protocol: u8) -> Vec<u8> {
+        message_with_status(kind, client_port, protocol, None)
+    }
+
+    fn message_with_status(kind: u16, client_port: u16, protocol: u8, status: Option<u32>) -> Vec<u8> {
         let mut payload = vec![libc::AF_INET as u8, 0, 0, 0];
         payload.extend(attribute(
             CTA_TUPLE_ORIG | 0x8000,
@@ -417,6 +491,9 @@ mod tests {
             CTA_TUPLE_REPLY | 0x8000,
             &tuple([172, 17, 0, 2], 80, [172, 17, 0, 3], client_port, protocol),
         ));
+        if let Some(status) = status {
+            payload.extend(attribute(CTA_STATUS, &status.to_be_bytes()));
+        }
         let mut datagram = Vec::new();
         netlink::push_message(&mut datagram, (NFNL_SUBSYS_CTNETLINK << 8) | kind, 0, 0, &payload);
         datagram
@@ -437,6 +514,32 @@ mod tests {
         assert!(matches!(parse(&message(IPCTNL_MSG_CT_DELETE, 40000, 17)), Some(Event::Destroy(_))));
         // ICMP flows are not connections we report.
         assert_eq!(parse(&message(IPCTNL_MSG_CT_NEW, 40000, 1)), None);
+    }
+
+    #[test]
+    fn destroyed_flows_that_never_completed_count_as_refused_or_unanswered() {
+        let start = Instant::now();
+        let mut table = ConntrackTable::new(1, Duration::from_secs(30));
+        let event = |kind, port, status| match parse(&message_with_status(kind, port, 6, Some(status))) {
+            Some(event) => event,
+            None => panic!("unparsed"),
+        };
+        for port in 40000..40003 {
+            table.apply(event(IPCTNL_MSG_CT_NEW, port, 0), start);
+        }
+        // Reset at once: conntrack drops a flow whose only reply is a reset, unreplied.
+        table.apply(event(IPCTNL_MSG_CT_DELETE, 40000, 0), start + Duration::from_millis(1));
+        // No answer: the SYN_SENT timeout ends it, unreplied.
+        table.apply(event(IPCTNL_MSG_CT_DELETE, 40001, 0), start + Duration::from_secs(120));
+        // A normal connection saw its reply.
+        table.apply(event(IPCTNL_MSG_CT_DELETE, 40002, IPS_SEEN_REPLY | 1 << 2), start + Duration::from_secs(120));
+        let start = start + Duration::from_secs(120);
+        let connection = table.connections().next().unwrap();
+        assert_eq!((connection.refused, connection.unanswered), (1, 1));
+        table.expire(start + Duration::from_secs(45));
+        assert_eq!(table.len(), 1, "failures keep the record past the linger time");
+        table.expire(start + Duration::from_secs(61));
+        assert!(table.is_empty());
     }
 
     #[test]

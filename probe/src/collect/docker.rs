@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bollard::models::{
     ContainerInspectResponse, ContainerStateStatusEnum, EventMessage, EventMessageTypeEnum, HealthStatusEnum,
@@ -39,23 +39,35 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 pub struct DockerView {
     pub containers: BTreeMap<ContainerId, Container>,
     pub images: BTreeMap<ImageId, Image>,
+    /// Network ID → driver, so each container network says whether its addresses are host-local.
+    pub drivers: HashMap<String, String>,
     pub status: SourceState,
 }
 
 impl DockerView {
     pub fn new(status: SourceState) -> DockerView {
-        DockerView { containers: BTreeMap::new(), images: BTreeMap::new(), status }
+        DockerView { containers: BTreeMap::new(), images: BTreeMap::new(), drivers: HashMap::new(), status }
     }
 }
 
 /// Copies the view into each report, stats left for the cgroup collector.
+///
+/// A container that stops loses its addresses in Docker's view at once, but
+/// the connections it made (conntrack flows, traced flows, sockets of its
+/// peers) linger for a while; without an owner their address would show as
+/// an unknown node. So a stopped container keeps listing the addresses it
+/// had while running for `linger`, and the app (where a running container
+/// wins an address over a stopped one) still knows whose they were.
 pub struct DockerCollector {
     view: Arc<Mutex<DockerView>>,
+    linger: Duration,
+    /// Networks of containers last seen running, and since when each has been stopped.
+    last_networks: HashMap<ContainerId, (Vec<ContainerNetwork>, Option<Instant>)>,
 }
 
 impl DockerCollector {
-    pub fn new(view: Arc<Mutex<DockerView>>) -> DockerCollector {
-        DockerCollector { view }
+    pub fn new(view: Arc<Mutex<DockerView>>, linger: Duration) -> DockerCollector {
+        DockerCollector { view, linger, last_networks: HashMap::new() }
     }
 }
 
@@ -66,9 +78,25 @@ impl Collector for DockerCollector {
 
     fn collect(&mut self, pass: &mut Pass<'_>) {
         let Ok(view) = self.view.lock() else { return };
+        let now = pass.now;
         for container in view.containers.values() {
-            pass.report.containers.insert(container.clone());
+            let mut container = container.clone();
+            let has_addresses = container.networks.iter().any(|network| !network.addresses.is_empty());
+            if !container.state.is_stopped() && has_addresses {
+                self.last_networks.insert(container.id.clone(), (container.networks.clone(), None));
+            } else if container.state.is_stopped() {
+                if let Some((networks, stopped_at)) = self.last_networks.get_mut(&container.id) {
+                    if now.duration_since(*stopped_at.get_or_insert(now)) < self.linger {
+                        container.networks = networks.clone();
+                    }
+                }
+            }
+            pass.report.containers.insert(container);
         }
+        let linger = self.linger;
+        self.last_networks.retain(|id, (_, stopped_at)| {
+            view.containers.contains_key(id) && stopped_at.is_none_or(|at| now.duration_since(at) < linger)
+        });
         for image in view.images.values() {
             pass.report.images.insert(image.clone());
         }
@@ -108,9 +136,11 @@ pub async fn follow(socket: &Path, view: Arc<Mutex<DockerView>>, changed: mpsc::
 /// A one-off listing, for `--once`.
 pub async fn snapshot(socket: &Path) -> Result<DockerView, bollard::errors::Error> {
     let docker = connect(socket).await?;
+    let drivers = list_drivers(&docker).await?;
     Ok(DockerView {
-        containers: list_all(&docker).await?,
+        containers: list_all(&docker, &drivers).await?,
         images: list_images(&docker).await?,
+        drivers,
         status: SourceState::Active,
     })
 }
@@ -129,11 +159,13 @@ async fn session(
 ) -> Result<(), bollard::errors::Error> {
     let docker = connect(socket).await?;
     let since = unix_seconds();
-    let containers = list_all(&docker).await?;
+    let drivers = list_drivers(&docker).await?;
+    let containers = list_all(&docker, &drivers).await?;
     let images = list_images(&docker).await?;
     if let Ok(mut view) = view.lock() {
         view.containers = containers;
         view.images = images;
+        view.drivers = drivers;
         view.status = SourceState::Active;
     }
     info!(socket = %socket.display(), "following Docker events");
@@ -156,14 +188,22 @@ fn unix_seconds() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-async fn list_all(docker: &Docker) -> Result<BTreeMap<ContainerId, Container>, bollard::errors::Error> {
+async fn list_drivers(docker: &Docker) -> Result<HashMap<String, String>, bollard::errors::Error> {
+    let networks = docker.list_networks(None).await?;
+    Ok(networks.into_iter().filter_map(|network| Some((network.id?, network.driver.unwrap_or_default()))).collect())
+}
+
+async fn list_all(
+    docker: &Docker,
+    drivers: &HashMap<String, String>,
+) -> Result<BTreeMap<ContainerId, Container>, bollard::errors::Error> {
     let summaries = docker.list_containers(Some(ListContainersOptions { all: true, ..Default::default() })).await?;
     let mut containers = BTreeMap::new();
     for summary in summaries {
         let Some(id) = summary.id else { continue };
         match docker.inspect_container(&id, None).await {
             Ok(inspect) => {
-                if let Some(container) = container_from_inspect(&inspect) {
+                if let Some(container) = container_from_inspect(&inspect, drivers) {
                     containers.insert(container.id.clone(), container);
                 }
             }
@@ -241,7 +281,24 @@ async fn refresh_container(docker: &Docker, view: &Mutex<DockerView>, id: &str, 
         None
     } else {
         match docker.inspect_container(id, None).await {
-            Ok(inspect) => container_from_inspect(&inspect),
+            Ok(inspect) => {
+                // A network created since the last listing: learn its driver first.
+                let known = view.lock().map(|view| view.drivers.clone()).unwrap_or_default();
+                let networks = inspect.network_settings.as_ref().and_then(|s| s.networks.as_ref());
+                let unknown = networks
+                    .into_iter()
+                    .flatten()
+                    .any(|(_, endpoint)| endpoint.network_id.as_ref().is_some_and(|id| !known.contains_key(id)));
+                let drivers = match unknown {
+                    true => list_drivers(docker).await.unwrap_or(known),
+                    false => known,
+                };
+                let container = container_from_inspect(&inspect, &drivers);
+                if let Ok(mut view) = view.lock() {
+                    view.drivers = drivers;
+                }
+                container
+            }
             Err(error) => {
                 // Gone already (a destroy event follows), or Docker is going away.
                 debug!(container = %id, %error, "inspect after event failed");
@@ -265,8 +322,12 @@ async fn refresh_container(docker: &Docker, view: &Mutex<DockerView>, id: &str, 
     }
 }
 
-/// Builds a [`Container`] from `docker inspect` output; `None` without an ID.
-pub fn container_from_inspect(inspect: &ContainerInspectResponse) -> Option<Container> {
+/// Builds a [`Container`] from `docker inspect` output and the drivers of Docker's networks
+/// (by network ID); `None` without an ID.
+pub fn container_from_inspect(
+    inspect: &ContainerInspectResponse,
+    drivers: &HashMap<String, String>,
+) -> Option<Container> {
     let id = inspect.id.clone()?;
     let config = inspect.config.as_ref();
     let state = inspect.state.as_ref();
@@ -301,6 +362,7 @@ pub fn container_from_inspect(inspect: &ContainerInspectResponse) -> Option<Cont
         .flatten()
         .map(|(name, endpoint)| ContainerNetwork {
             name: name.clone(),
+            driver: endpoint.network_id.as_ref().and_then(|id| drivers.get(id)).cloned().unwrap_or_default(),
             addresses: [endpoint.ip_address.as_deref(), endpoint.global_ipv6_address.as_deref()]
                 .into_iter()
                 .flatten()
@@ -425,7 +487,41 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use periscope_report::fixtures::ReportBuilder;
+
     use super::*;
+
+    #[test]
+    fn a_stopped_container_keeps_its_addresses_while_its_flows_linger() {
+        let running = ReportBuilder::new("a").container("c1", "client", "busybox", "172.17.0.12").build();
+        let container = running.containers.iter().next().unwrap().clone();
+        let view = Arc::new(Mutex::new(DockerView::new(SourceState::Active)));
+        view.lock().unwrap().containers.insert(container.id.clone(), container.clone());
+        let mut collector = DockerCollector::new(view.clone(), Duration::from_secs(60));
+        let start = Instant::now();
+        let collect = |collector: &mut DockerCollector, at: Instant| {
+            let mut report = ReportBuilder::new("a").build();
+            let mut pass = Pass { now: at, report: &mut report, processes: Vec::new(), sources: Vec::new() };
+            collector.collect(&mut pass);
+            let addresses = report
+                .containers
+                .iter()
+                .next()
+                .map(|c| c.networks.iter().flat_map(|n| n.addresses.clone()).collect::<Vec<_>>());
+            addresses
+        };
+        assert_eq!(collect(&mut collector, start), Some(vec!["172.17.0.12".parse().unwrap()]));
+        // `docker kill`: Docker's view loses the address at once.
+        {
+            let mut view = view.lock().unwrap();
+            let killed = view.containers.get_mut(&container.id).unwrap();
+            killed.state = ContainerState::Exited;
+            killed.networks[0].addresses.clear();
+        }
+        let kept = collect(&mut collector, start + Duration::from_secs(1));
+        assert_eq!(kept, Some(vec!["172.17.0.12".parse().unwrap()]), "kept while its flows linger");
+        assert_eq!(collect(&mut collector, start + Duration::from_secs(62)), Some(vec![]), "then dropped");
+    }
 
     #[test]
     fn timestamps() {
@@ -451,7 +547,14 @@ mod tests {
         let text =
             std::fs::read_to_string(format!("{}/testdata/docker_inspect.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
         let inspects: Vec<ContainerInspectResponse> = serde_json::from_str(&text).unwrap();
-        let container = container_from_inspect(&inspects[0]).unwrap();
+        let endpoint_ids = inspects[0]
+            .network_settings
+            .as_ref()
+            .and_then(|s| s.networks.as_ref())
+            .map(|networks| networks.values().filter_map(|e| e.network_id.clone()).collect::<Vec<_>>())
+            .unwrap_or_default();
+        let drivers: HashMap<String, String> = endpoint_ids.into_iter().map(|id| (id, "bridge".to_owned())).collect();
+        let container = container_from_inspect(&inspects[0], &drivers).unwrap();
         assert_eq!(container.name, "periscope-capture");
         assert_eq!(container.image_name, "periscope-test-busybox:latest");
         assert!(container.image.as_str().starts_with("sha256:"));
@@ -465,6 +568,7 @@ mod tests {
         assert_eq!((container.exit_code, container.oom_killed, container.finished), (None, false, None));
         assert_eq!(container.networks.len(), 1);
         assert_eq!(container.networks[0].name, "bridge");
+        assert_eq!(container.networks[0].driver, "bridge");
         assert!(container.networks[0].addresses.iter().any(|ip| ip.is_ipv4()));
         assert_eq!(
             container.ports,

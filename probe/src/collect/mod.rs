@@ -9,11 +9,12 @@
 //! shared tables that their collectors copy from.
 //!
 //! Order: host, docker, process, cgroup (needs containers and processes),
-//! socket (needs processes), conntrack.
+//! socket (needs processes), ebpf (needs processes and listeners), conntrack.
 
 pub mod cgroup;
 pub mod conntrack;
 pub mod docker;
+pub mod ebpf;
 pub mod host;
 pub mod netlink;
 pub mod proc_net;
@@ -34,6 +35,7 @@ use tracing::{debug, instrument};
 use crate::collect::cgroup::{CgroupCollector, CgroupPaths};
 use crate::collect::conntrack::{ConntrackCollector, ConntrackTable};
 use crate::collect::docker::{DockerCollector, DockerView};
+use crate::collect::ebpf::EbpfCollector;
 use crate::collect::host::HostCollector;
 use crate::collect::process::ProcessCollector;
 use crate::collect::socket::SocketCollector;
@@ -234,6 +236,9 @@ pub struct Probe {
     processes: ProcessCollector,
     cgroup: CgroupCollector,
     pub sockets: SocketCollector,
+    ebpf: Option<EbpfCollector>,
+    /// The tracer's status when it is not running (off, or unavailable here).
+    ebpf_unavailable: Option<SourceStatus>,
     conntrack: Option<ConntrackCollector>,
     steady: Steady,
     previous: Option<Report>,
@@ -246,7 +251,8 @@ pub struct Probe {
 }
 
 impl Probe {
-    pub fn new(config: &Config, shared: &Shared) -> Probe {
+    /// Fails only when `--ebpf on` and the tracer cannot start.
+    pub fn new(config: &Config, shared: &Shared) -> anyhow::Result<Probe> {
         let host_id = HostId::new(
             config.host_id.clone().filter(|id| !id.is_empty()).or_else(host::machine_id).unwrap_or_else(host::hostname),
         );
@@ -257,13 +263,23 @@ impl Probe {
                 .filter(|id| !id.is_empty())
                 .unwrap_or_else(|| format!("{}-{:08x}", host::hostname(), crate::publish::random_u64() as u32)),
         );
-        Probe {
+        let (ebpf, ebpf_state) = ebpf::start(config.ebpf, config.tick())
+            .map_err(|error| anyhow::anyhow!("--ebpf on, but the eBPF connection tracer cannot start: {error}"))?;
+        let ebpf_unavailable = ebpf.is_none().then_some(SourceStatus { source: Source::Ebpf, state: ebpf_state });
+        Ok(Probe {
             probe_id,
             host: HostCollector::new(host_id.clone()),
-            docker: shared.docker.clone().map(DockerCollector::new),
+            docker: shared.docker.clone().map(|view| {
+                // As long as the flows a stopped container made are shown: conntrack's linger, or the
+                // tracer's minute of counts.
+                let linger = Duration::from_secs(config.connection_linger_secs).max(ebpf::fold::WINDOW);
+                DockerCollector::new(view, linger)
+            }),
             processes: ProcessCollector::new(host_id, config.omit_cmd_args),
             cgroup: CgroupCollector::new(),
             sockets: SocketCollector::new(config.proc_net_only, Duration::from_secs(config.socket_check_secs)),
+            ebpf,
+            ebpf_unavailable,
             conntrack: shared.conntrack.clone().map(ConntrackCollector::new),
             steady: Steady::new(Duration::from_secs(config.metrics_refresh_secs)),
             previous: None,
@@ -272,7 +288,7 @@ impl Probe {
             no_controls: config.no_controls,
             host_shell: config.host_shell && !config.no_controls,
             settle: true,
-        }
+        })
     }
 
     pub fn probe_id(&self) -> &ProbeId {
@@ -297,6 +313,9 @@ impl Probe {
         collectors.push(&mut self.processes);
         collectors.push(&mut self.cgroup);
         collectors.push(&mut self.sockets);
+        if let Some(ebpf) = self.ebpf.as_mut() {
+            collectors.push(ebpf);
+        }
         if let Some(conntrack) = self.conntrack.as_mut() {
             collectors.push(conntrack);
         }
@@ -312,7 +331,7 @@ impl Probe {
         if self.no_conntrack {
             sources.push(unavailable(Source::Conntrack, "disabled by --no-conntrack"));
         }
-        sources.push(unavailable(Source::Ebpf, "not built into this probe yet"));
+        sources.extend(self.ebpf_unavailable.clone());
         sources.push(if self.no_controls {
             unavailable(Source::Controls, "disabled by --no-controls")
         } else {
@@ -333,6 +352,7 @@ impl Probe {
             processes = report.processes.len(),
             sockets = report.sockets.len(),
             connections = report.connections.len(),
+            traced = report.traced.len(),
             containers = report.containers.len(),
             walks = self.sockets.last_stats.walks,
             netns_read = self.sockets.last_stats.read_namespaces,
@@ -386,7 +406,12 @@ fn empty_report(probe: ProbeId, previous: Option<&Report>) -> Report {
         probe,
         seq: 0,
         timestamp: UnixMillis(0),
-        meta: ProbeMeta { version: env!("CARGO_PKG_VERSION").to_owned(), sources: Vec::new(), dropped_frames: 0 },
+        meta: ProbeMeta {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            sources: Vec::new(),
+            dropped_frames: 0,
+            traced_overflow: 0,
+        },
         host: match previous {
             Some(previous) => previous.host.clone(),
             None => periscope_report::Host {
@@ -408,6 +433,7 @@ fn empty_report(probe: ProbeId, previous: Option<&Report>) -> Report {
         images: Table::new(),
         sockets: Table::new(),
         connections: Table::new(),
+        traced: Table::new(),
     }
 }
 
@@ -443,12 +469,12 @@ pub async fn collect_once(config: &Config) -> anyhow::Result<Report> {
     }
     let config = config.clone();
     let report = tokio::task::spawn_blocking(move || {
-        let mut probe = Probe::new(&config, &shared);
+        let mut probe = Probe::new(&config, &shared)?;
         probe.settle = false;
         probe.collect();
         std::thread::sleep(Duration::from_millis(500));
-        probe.collect()
+        anyhow::Ok(probe.collect())
     })
-    .await?;
+    .await??;
     Ok(report)
 }

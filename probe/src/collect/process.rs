@@ -89,10 +89,34 @@ pub fn parse_passwd(text: &str) -> HashMap<u32, String> {
         .collect()
 }
 
+/// The kernel keeps at most this many bytes of a process name (TASK_COMM_LEN - 1).
+const COMM_MAX: usize = 15;
+
+/// The name to report: /proc/<pid>/stat's name, unless the kernel cut it at
+/// 15 bytes ("containerd-shim" for containerd-shim-runc-v2), then the
+/// basename of argv[0] that it is the start of. Not argv[0] always: programs
+/// rewrite it ("nginx: worker process", "-bash"), while the kernel's name
+/// stays the executable's.
+pub fn process_name<'a>(comm: &'a str, cmdline: &'a [String]) -> &'a str {
+    if comm.len() < COMM_MAX {
+        return comm;
+    }
+    let Some(argv0) = cmdline.first() else { return comm };
+    let base = argv0.rsplit('/').next().unwrap_or(argv0);
+    if base.len() > comm.len() && base.starts_with(comm) {
+        base
+    } else {
+        comm
+    }
+}
+
 /// What is read once per process, and what the last read found.
 struct Known {
     start_time: u64,
+    /// The kernel's name, to notice an `exec`.
     comm: Arc<str>,
+    /// The name reported (see [`process_name`]).
+    name: Arc<str>,
     cmdline: Arc<[String]>,
     user: Arc<str>,
     cgroup: Option<Arc<CgroupPaths>>,
@@ -113,7 +137,7 @@ const IDLE_EVERY: Duration = Duration::from_secs(10);
 /// A new process is reported once it has been seen this long: a `sleep 1` or
 /// a `wget` of a client loop never is (its connections still show, through
 /// conntrack), so its command line is not sent for a process already gone.
-const REPORT_AFTER: Duration = Duration::from_millis(1_500);
+pub const REPORT_AFTER: Duration = Duration::from_millis(1_500);
 
 pub struct ProcessCollector {
     host: HostId,
@@ -185,6 +209,7 @@ impl ProcessCollector {
         Some(Known {
             start_time: stat.start_time,
             comm: stat.comm.as_str().into(),
+            name: process_name(&stat.comm, &cmdline).into(),
             cmdline: cmdline.into(),
             user: self.user_name(uid, now),
             container: cgroup.as_ref().and_then(|paths| paths.container_id()),
@@ -316,7 +341,7 @@ impl Collector for ProcessCollector {
             let process = Process {
                 id: ProcessId { host: self.host.clone(), pid, start_time: stat.start_time },
                 ppid: stat.ppid,
-                name: known.comm.clone(),
+                name: known.name.clone(),
                 cmdline: known.cmdline.clone(),
                 user: known.user.clone(),
                 threads: stat.threads,
@@ -416,6 +441,17 @@ mod tests {
         assert_eq!(parse_cmdline(b""), Vec::<String>::new());
         assert_eq!(parse_cmdline(b"kworker"), vec!["kworker"]);
         assert_eq!(parse_cmdline(b"a\0\0b\0"), vec!["a", "", "b"]);
+    }
+
+    #[test]
+    fn names_cut_by_the_kernel_come_whole_from_argv0() {
+        let cmd = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        let shim = cmd(&["/usr/bin/containerd-shim-runc-v2", "-namespace", "moby"]);
+        assert_eq!(process_name("containerd-shim", &shim), "containerd-shim-runc-v2");
+        // Short names are whole already; a rewritten argv[0] is not a name.
+        assert_eq!(process_name("nginx", &cmd(&["nginx: worker process"])), "nginx");
+        assert_eq!(process_name("kube-controller", &cmd(&["something-else"])), "kube-controller");
+        assert_eq!(process_name("kube-controller", &[]), "kube-controller");
     }
 
     #[test]

@@ -14,7 +14,10 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
 
-use periscope_report::{Container, ContainerId, Entity, Host, Process, ProcessId, Report, Socket, SocketId, Table};
+use periscope_report::{
+    Container, ContainerId, Entity, FlowCounts, Host, Process, ProcessId, Report, Socket, SocketId, Table, TracedFlow,
+    TracedFlowId,
+};
 
 pub struct Steady {
     refresh: Duration,
@@ -22,6 +25,7 @@ pub struct Steady {
     processes: HashMap<ProcessId, Instant>,
     containers: HashMap<ContainerId, Instant>,
     sockets: HashMap<SocketId, Instant>,
+    traced: HashMap<TracedFlowId, Instant>,
 }
 
 /// Whether `next` differs from `previous` only by metrics within their deadband.
@@ -83,6 +87,30 @@ impl Metrics for Socket {
     }
 }
 
+/// A count moved less than 10 % (at least 2): a `wget` every 0.2 s moves its totals every tick.
+fn count_within(previous: u64, next: u64) -> bool {
+    previous.abs_diff(next) < (previous / 10).max(2)
+}
+
+/// Counts, bytes and open connections of a traced flow are metrics (a `wget` loop has one open
+/// at some ticks and none at others), and its totals only grow, so they ride along with the
+/// last minute's counts or the refresh; a kind of failure appearing or going, the first closed
+/// connection, or the flow going quiet always pass.
+impl Metrics for TracedFlow {
+    fn within_deadband(previous: &Self, next: &Self) -> bool {
+        let kinds = |c: &FlowCounts| [c.refused > 0, c.unanswered > 0, c.reset > 0, c.retransmits > 0];
+        let failures = |c: &FlowCounts| c.refused + c.unanswered + c.reset + c.retransmits;
+        let counts_within = |a: &FlowCounts, b: &FlowCounts| {
+            count_within(a.connections, b.connections) && count_within(failures(a), failures(b))
+        };
+        previous.id == next.id
+            && kinds(&previous.last_minute) == kinds(&next.last_minute)
+            && (previous.last_minute.connections == 0) == (next.last_minute.connections == 0)
+            && previous.tcp.is_some() == next.tcp.is_some()
+            && counts_within(&previous.last_minute, &next.last_minute)
+    }
+}
+
 impl Metrics for Host {
     fn within_deadband(previous: &Self, next: &Self) -> bool {
         let held = Host {
@@ -101,7 +129,14 @@ impl Metrics for Host {
 
 impl Steady {
     pub fn new(refresh: Duration) -> Steady {
-        Steady { refresh, host: None, processes: HashMap::new(), containers: HashMap::new(), sockets: HashMap::new() }
+        Steady {
+            refresh,
+            host: None,
+            processes: HashMap::new(),
+            containers: HashMap::new(),
+            sockets: HashMap::new(),
+            traced: HashMap::new(),
+        }
     }
 
     /// Holds metrics of `next` at their values in `previous` where they moved within their deadband.
@@ -116,6 +151,7 @@ impl Steady {
         settle_table(&previous.processes, &mut next.processes, &mut self.processes, now, refresh);
         settle_table(&previous.containers, &mut next.containers, &mut self.containers, now, refresh);
         settle_table(&previous.sockets, &mut next.sockets, &mut self.sockets, now, refresh);
+        settle_table(&previous.traced, &mut next.traced, &mut self.traced, now, refresh);
     }
 }
 
@@ -198,6 +234,36 @@ mod tests {
         assert!(cpu_within(40.0, 49.0) && !cpu_within(40.0, 55.0));
         assert!(bytes_within(MIB, 3 * MIB, 4 * MIB) && !bytes_within(MIB, 6 * MIB, 4 * MIB));
         assert!(bytes_within(1000 * MIB, 1090 * MIB, MIB) && !bytes_within(1000 * MIB, 1110 * MIB, MIB));
+    }
+
+    #[test]
+    fn traced_counts_are_held_a_new_failure_passes() {
+        use periscope_report::{Direction, FlowOwner};
+        let owner = FlowOwner::Command { container: None, name: "wget".into() };
+        let previous = ReportBuilder::new("a")
+            .traced(
+                periscope_report::fixtures::HOST_NETNS,
+                Direction::Outbound,
+                owner,
+                "10.0.0.1:0",
+                "10.0.0.2:80",
+                300,
+                0,
+            )
+            .build();
+        let id = previous.traced.ids().next().cloned().unwrap();
+        let mut steady = Steady::new(Duration::from_secs(15));
+        let start = Instant::now();
+        let mut first = previous.clone();
+        steady.settle(&previous, &mut first, start);
+        let mut more = previous.clone();
+        more.traced.get_mut(&id).unwrap().total.connections = 305;
+        steady.settle(&previous, &mut more, start + Duration::from_secs(1));
+        assert_eq!(more.traced.get(&id).unwrap().total.connections, 300, "held");
+        let mut refused = previous.clone();
+        refused.traced.get_mut(&id).unwrap().last_minute.refused = 1;
+        steady.settle(&previous, &mut refused, start + Duration::from_secs(1));
+        assert_eq!(refused.traced.get(&id).unwrap().last_minute.refused, 1, "a first refusal passes");
     }
 
     #[test]

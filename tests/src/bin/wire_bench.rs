@@ -10,7 +10,8 @@
 //! counting stream. After a warm-up it reports, over the window:
 //! - probe → app bytes/s and browser (containers view) bytes/s, as read off the sockets;
 //! - `docker run` returning → the container in `GET /api/topology/containers`
-//!   (median, p95), and → its `add` on the view WebSocket;
+//!   (median, p95), → its `add` on the view WebSocket, and → its row drawn in
+//!   the containers table in headless Chromium (`web/bench/latency.mjs`);
 //! - probe stopped with SIGSTOP → its nodes gone from the REST view.
 //!
 //! Every container is named `periscope-test-wire-…` and removed afterwards;
@@ -21,19 +22,20 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use futures_util::StreamExt;
+use periscope_tests::bench::{free_port, http_get, wait_for, watch_view, Cleanup, Running};
 use periscope_tests::docker::{docker, ensure_image, IMAGE};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 const PREFIX: &str = "periscope-test-wire-";
 const TOKEN: &str = "wire-bench-token-0123456789";
+const PROBE_TOKEN: &str = "wire-bench-probe-token-0123456789";
 
 struct Args {
     counts: Vec<usize>,
@@ -66,49 +68,25 @@ fn parse_args() -> anyhow::Result<Args> {
     Ok(args)
 }
 
-/// Kills a child process when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Removes the bench's containers when dropped.
-struct Cleanup;
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        if let Ok(ids) = docker(&["ps", "-aq", "--filter", &format!("name={PREFIX}")]) {
-            let ids: Vec<&str> = ids.split_whitespace().collect();
-            if !ids.is_empty() {
-                let mut args = vec!["rm", "-f"];
-                args.extend(ids);
-                let _ = docker(&args);
-            }
-        }
-    }
-}
-
 fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
     ensure_image()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    println!("| containers | probe → app (bytes/s) | containers view (bytes/s) | docker run → REST, median / p95 (ms) | → view WebSocket, median / p95 (ms) | SIGSTOP → nodes gone (s) |");
-    println!("| --- | --- | --- | --- | --- | --- |");
+    println!("| containers | probe → app (bytes/s) | containers view (bytes/s) | docker run → REST, median / p95 (ms) | → view WebSocket, median / p95 (ms) | → row drawn in Chromium, median / p95 (ms) | SIGSTOP → nodes gone (s) |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
     for &count in &args.counts {
-        let _cleanup = Cleanup;
+        let _cleanup = Cleanup::new(PREFIX);
         let row = runtime.block_on(measure(&args, count))?;
         println!(
-            "| {count} + 1 idle | {:.0} | {:.0} | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} |",
+            "| {count} + 1 idle | {:.0} | {:.0} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} |",
             row.probe_bytes_per_sec,
             row.view_bytes_per_sec,
             row.rest.0,
             row.rest.1,
             row.view.0,
             row.view.1,
+            row.browser.0,
+            row.browser.1,
             row.stop_detected_secs
         );
     }
@@ -120,6 +98,7 @@ struct Row {
     view_bytes_per_sec: f64,
     rest: (f64, f64),
     view: (f64, f64),
+    browser: (f64, f64),
     stop_detected_secs: f64,
 }
 
@@ -142,39 +121,41 @@ async fn measure(args: &Args, count: usize) -> anyhow::Result<Row> {
     docker(&["run", "-d", "--name", &format!("{PREFIX}idle"), IMAGE, "sh", "-c", idle])?;
 
     let app_address = free_port()?;
-    let _app = Running(
+    let _app = Running::spawn(
         Command::new(args.bin.join("periscope"))
-            .args(["--no-probe", "--listen", &app_address.to_string(), "--token", TOKEN])
+            .args(["--no-probe", "--no-history", "--listen", &app_address.to_string()])
+            // No UI token: on loopback the UI is open, so the browser needs no login.
+            .env_remove("PERISCOPE_TOKEN")
+            .env("PERISCOPE_PROBE_TOKEN", PROBE_TOKEN)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting the app (build it with --release)")?,
-    );
-    wait_for("the app", Duration::from_secs(30), || http_get(app_address, "/healthz").ok()).await?;
+            .stderr(Stdio::null()),
+    )
+    .context("starting the app (build it with --release)")?;
+    wait_for("the app", Duration::from_secs(30), || http_get(app_address, "/healthz", TOKEN).ok()).await?;
 
     let probe_bytes = Arc::new(AtomicU64::new(0));
     let relay = TcpListener::bind("127.0.0.1:0").await?;
     let relay_address = relay.local_addr()?;
     tokio::spawn(relay_to(relay, app_address, probe_bytes.clone()));
-    let probe = Running(
+    let probe = Running::spawn(
         Command::new(args.bin.join("periscope-probe"))
-            .args(["--app", &format!("ws://{relay_address}/api/probe/ws"), "--token", TOKEN])
+            .args(["--app", &format!("ws://{relay_address}/api/probe/ws")])
+            .env("PERISCOPE_PROBE_TOKEN", PROBE_TOKEN)
             .env("PERISCOPE_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting the probe (build it with --release)")?,
-    );
+            .stderr(Stdio::null()),
+    )
+    .context("starting the probe (build it with --release)")?;
     let wanted = format!("{PREFIX}idle");
     wait_for("the workload in the view", Duration::from_secs(60), || {
-        http_get(app_address, "/api/topology/containers").ok().filter(|body| body.contains(&wanted))
+        http_get(app_address, "/api/topology/containers", TOKEN).ok().filter(|body| body.contains(&wanted))
     })
     .await?;
 
     let view_bytes = Arc::new(AtomicU64::new(0));
     let adds = Arc::new(std::sync::Mutex::new(Vec::<(String, Instant)>::new()));
-    tokio::spawn(watch_view(app_address, view_bytes.clone(), adds.clone()));
+    tokio::spawn(watch_view(app_address, "containers", TOKEN, view_bytes.clone(), adds.clone(), true));
     eprintln!("   warming up for {} s", args.warmup);
     tokio::time::sleep(Duration::from_secs(args.warmup)).await;
 
@@ -198,7 +179,7 @@ async fn measure(args: &Args, count: usize) -> anyhow::Result<Row> {
         let returned = Instant::now();
         let node = format!("container:{id}");
         loop {
-            if http_get(app_address, "/api/topology/containers").is_ok_and(|body| body.contains(&node)) {
+            if http_get(app_address, "/api/topology/containers", TOKEN).is_ok_and(|body| body.contains(&node)) {
                 rest.push(returned.elapsed().as_secs_f64() * 1000.0);
                 break;
             }
@@ -214,12 +195,15 @@ async fn measure(args: &Args, count: usize) -> anyhow::Result<Row> {
         view.push(seen.saturating_duration_since(returned).as_secs_f64() * 1000.0);
     }
 
+    eprintln!("   {} new containers, seen in Chromium", args.runs);
+    let browser = browser_latency(app_address, args.runs).await?;
+
     eprintln!("   stopping the probe with SIGSTOP");
-    let pid = probe.0.id().to_string();
+    let pid = probe.pid().to_string();
     Command::new("kill").args(["-STOP", &pid]).status()?;
     let stopped = Instant::now();
     wait_for("the probe's nodes to go", Duration::from_secs(60), || {
-        http_get(app_address, "/api/probes").ok().filter(|body| body.trim() == "[]")
+        http_get(app_address, "/api/probes", TOKEN).ok().filter(|body| body.trim() == "[]")
     })
     .await?;
     let stop_detected_secs = stopped.elapsed().as_secs_f64();
@@ -230,47 +214,33 @@ async fn measure(args: &Args, count: usize) -> anyhow::Result<Row> {
         view_bytes_per_sec,
         rest: median_p95(&mut rest),
         view: median_p95(&mut view),
+        browser,
         stop_detected_secs,
     })
+}
+
+/// Runs web/bench/latency.mjs (Chromium, the containers table) against the app: (median, p95) in ms.
+async fn browser_latency(app: SocketAddr, runs: usize) -> anyhow::Result<(f64, f64)> {
+    let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web");
+    let output = tokio::process::Command::new("node")
+        .arg("bench/latency.mjs")
+        .current_dir(&web)
+        .env("PERISCOPE_URL", format!("http://{app}/"))
+        .env("PERISCOPE_LATENCY_RUNS", runs.to_string())
+        .output()
+        .await
+        .context("running node bench/latency.mjs in web/ (npm ci first)")?;
+    if !output.status.success() {
+        bail!("the browser latency run failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout).context("latency.mjs prints JSON")?;
+    Ok((result["median_ms"].as_f64().unwrap_or(f64::NAN), result["p95_ms"].as_f64().unwrap_or(f64::NAN)))
 }
 
 fn median_p95(values: &mut [f64]) -> (f64, f64) {
     values.sort_by(f64::total_cmp);
     let at = |q: f64| values.get(((values.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(f64::NAN);
     (at(0.5), at(0.95))
-}
-
-fn free_port() -> anyhow::Result<SocketAddr> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
-}
-
-/// Polls `check` every 10 ms until it returns `Some`, or fails after `timeout`.
-async fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> anyhow::Result<T> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check() {
-            return Ok(value);
-        }
-        if Instant::now() > deadline {
-            bail!("timed out after {timeout:?} waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// A minimal blocking HTTP/1.0 GET with the bench's bearer token; the body on 200.
-fn http_get(address: SocketAddr, path: &str) -> anyhow::Result<String> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(2))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n")?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let (head, body) = response.split_once("\r\n\r\n").context("no header end")?;
-    if !head.starts_with("HTTP/1.0 200") && !head.starts_with("HTTP/1.1 200") {
-        bail!("{head}");
-    }
-    Ok(body.to_owned())
 }
 
 /// Relays every connection to `target`, counting the bytes the client sends.
@@ -301,78 +271,5 @@ async fn relay_to(listener: TcpListener, target: SocketAddr, sent: Arc<AtomicU64
             };
             tokio::join!(upstream, downstream);
         });
-    }
-}
-
-/// Watches the containers view like a browser, counting the bytes read off
-/// the socket and noting when each node was first added.
-async fn watch_view(
-    app: SocketAddr,
-    received: Arc<AtomicU64>,
-    adds: Arc<std::sync::Mutex<Vec<(String, Instant)>>>,
-) -> anyhow::Result<()> {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let stream = TcpStream::connect(app).await?;
-    let counted = Counted { inner: stream, read: received };
-    let mut request = format!("ws://{app}/api/topology/containers/ws").into_client_request()?;
-    request.headers_mut().insert("origin", format!("http://{app}").parse()?);
-    request.headers_mut().insert("authorization", format!("Bearer {TOKEN}").parse()?);
-    let (mut socket, _) = tokio_tungstenite::client_async(request, counted).await?;
-    while let Some(message) = socket.next().await {
-        let tokio_tungstenite::tungstenite::Message::Text(text) = message? else { continue };
-        let at = Instant::now();
-        let value: serde_json::Value = serde_json::from_str(&text)?;
-        let added = match value["type"].as_str() {
-            Some("full") => value["nodes"].as_array().cloned().unwrap_or_default(),
-            Some("diff") => value["nodes"]["add"].as_array().cloned().unwrap_or_default(),
-            _ => Vec::new(),
-        };
-        if let Ok(mut adds) = adds.lock() {
-            adds.extend(added.iter().filter_map(|node| node["id"].as_str()).map(|id| (id.to_owned(), at)));
-        }
-    }
-    Ok(())
-}
-
-/// A TCP stream that counts the bytes read from it.
-struct Counted {
-    inner: TcpStream,
-    read: Arc<AtomicU64>,
-}
-
-impl tokio::io::AsyncRead for Counted {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
-        self.read.fetch_add((buf.filled().len() - before) as u64, Ordering::Relaxed);
-        poll
-    }
-}
-
-impl tokio::io::AsyncWrite for Counted {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

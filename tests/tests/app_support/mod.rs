@@ -25,6 +25,11 @@ impl App {
         App::with(|_| {}, |_| {})
     }
 
+    /// As [`App::standalone`], with the built-in probe's settings adjusted first.
+    pub fn standalone_with(probe: impl FnOnce(&mut periscope_probe::Config)) -> App {
+        App::with(|_| {}, probe)
+    }
+
     /// The app keeping history in `dir` (as the `periscope` binary does by default).
     pub fn with_history(dir: &std::path::Path) -> App {
         let archive = periscope::archive::Archive::open(periscope::archive::HistoryConfig::new(dir)).expect("history");

@@ -61,6 +61,22 @@ export interface TopologyEdge {
   bytes_sent?: number | null;
   bytes_received?: number | null;
   retransmits?: number | null;
+  /** Failed connection attempts (refused, reset, timed out) seen on this edge, when the app reports them. */
+  failures?: number | null;
+  /** Connections the probe's eBPF tracer counted since it first saw them. */
+  total_connections?: number | null;
+  per_minute?: Rates | null;
+  /** Some connection was refused, unanswered, reset or retransmitted in the last minute. */
+  failing?: boolean;
+}
+
+/** Connections and their failures in one minute (eBPF tracer). */
+export interface Rates {
+  connections: number;
+  refused: number;
+  unanswered: number;
+  reset: number;
+  retransmits: number;
 }
 
 export interface ViewOptionSpec {
@@ -112,6 +128,8 @@ export interface Connection {
   bytes_sent: number | null;
   bytes_received: number | null;
   retransmits: number | null;
+  per_minute: Rates | null;
+  failing: boolean;
 }
 
 export interface ChildGroup {
@@ -175,6 +193,16 @@ export interface ProbeInfo {
   last_seen: number;
   sources: string[];
   docker: DockerState;
+  /** Frames the probe dropped because its send queue was full. */
+  dropped_frames: number;
+  /** Set when another probe reported this probe's host ID first; `host` is then `{reported_host}~{probe}`. */
+  host_conflict: { reported_host: string; with_probe: string } | null;
+  /** How the probe sees connections: its eBPF tracer, or sockets and conntrack alone. */
+  connections: 'ebpf' | 'sockets';
+  /** Why the eBPF tracer is not in use. */
+  ebpf_unavailable: string | null;
+  /** Connection events the tracer could not count (its maps were full). */
+  traced_overflow: number;
 }
 
 export interface AppInfo {

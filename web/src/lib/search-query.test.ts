@@ -74,6 +74,15 @@ describe('parseSearch', () => {
     expect(isEmptyQuery(parseSearch('image:'))).toBe(true);
     expect(isEmptyQuery(parseSearch('-'))).toBe(true);
   });
+
+  it('says a half-typed comparison needs a number instead of matching nothing', () => {
+    const parsed = parseSearch('cpu >');
+    expect(parsed.clauses).toEqual([]);
+    expect(parsed.errors).toEqual(['"cpu >" needs a number, e.g. cpu > 5%']);
+    const withTerm = parseSearch('web memory>=');
+    expect(withTerm.clauses).toEqual([{ type: 'term', text: 'web', negate: false }]);
+    expect(withTerm.errors[0]).toContain('100MB');
+  });
 });
 
 describe('matchesNode', () => {

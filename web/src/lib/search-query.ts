@@ -51,6 +51,8 @@ const MEMORY_UNITS: Record<string, number> = {
 // known unit ("5 MB"): "cpu > 5 mem < 9" must not read "mem" as a unit.
 const METRIC_PATTERN =
   /^(cpu|memory|mem|connections|conns|conn)\s*(>=|<=|!=|==|=|>|<)\s*(\d+(?:\.\d+)?|\.\d+)(?:\s+(%|[kmg]i?b|[kmgb])(?=\s|$)|([a-z%]*))(?=\s|$)/i;
+/** A metric and a comparison with no number yet: "cpu >" while typing. */
+const PARTIAL_METRIC_PATTERN = /^(cpu|memory|mem|connections|conns|conn)\s*(>=|<=|!=|==|=|>|<)\s*(?!\d|\.\d)/i;
 const FIELD_PATTERN = /^(-?)([a-z_][\w.-]*):(?:"([^"]*)"?|(\S*))/i;
 const TERM_PATTERN = /^(-?)(?:"([^"]*)"?|(\S+))/;
 
@@ -68,7 +70,14 @@ export function parseSearch(input: string): SearchQuery {
 
 function readMetric(rest: string, clauses: Clause[], errors: string[]): number | null {
   const match = METRIC_PATTERN.exec(rest);
-  if (!match) return null;
+  if (!match) {
+    // Say what is missing instead of searching for the words "cpu" and ">".
+    const partial = PARTIAL_METRIC_PATTERN.exec(rest);
+    if (!partial) return null;
+    const [whole, name = '', op = ''] = partial;
+    errors.push(`"${name} ${op}" needs a number, e.g. ${name.toLowerCase()} ${op} ${name.toLowerCase().startsWith('mem') ? '100MB' : name.toLowerCase() === 'cpu' ? '5%' : '3'}`);
+    return whole.length;
+  }
   const [whole, name = '', rawOp = '', number = '', spacedUnit, rawUnit = spacedUnit ?? ''] = match;
   const metric = METRIC_ALIASES[name.toLowerCase()];
   if (!metric) return null;

@@ -39,6 +39,12 @@ export interface Palette {
   edge: string;
   accent: string;
   match: string;
+  /** Fill of the chosen metric (CPU or memory) inside nodes. */
+  metric: string;
+  /** Background of stopped (exited, dead, created) containers. */
+  stoppedFill: string;
+  warning: string;
+  danger: string;
 }
 
 export const PALETTES: Record<Theme, Palette> = {
@@ -52,6 +58,10 @@ export const PALETTES: Record<Theme, Palette> = {
     edge: '#9aa5b8',
     accent: '#e0662b',
     match: '#1f9d55',
+    metric: '#7fb3e8',
+    stoppedFill: '#d3d6dc',
+    warning: '#c98a00',
+    danger: '#c62f2f',
   },
   dark: {
     background: '#15181e',
@@ -63,5 +73,9 @@ export const PALETTES: Record<Theme, Palette> = {
     edge: '#5d6678',
     accent: '#ff8a4c',
     match: '#4cd389',
+    metric: '#3f6fa8',
+    stoppedFill: '#3a3d44',
+    warning: '#f0b429',
+    danger: '#ff6b6b',
   },
 };

@@ -1,14 +1,21 @@
 // One WebSocket per open view, feeding a GraphStore, with an explicit
 // connection state and automatic reconnect. After a reconnect the app sends a
 // fresh `full` message, so nothing missed while away is lost.
+//
+// A socket that never opens may be refused for good (an unknown view is a
+// 404): after a few failed tries the view is asked for over REST, and a 4xx
+// answer ends the retries with its message instead of retrying forever.
 
+import { ApiError } from './api-client';
 import type { ViewMessage } from './api-types';
 import type { GraphStore } from './graph-store';
 
-export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
+export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'failed' | 'closed';
 
 const FIRST_RETRY_MS = 500;
 const MAX_RETRY_MS = 10_000;
+/** Failed opens in a row before asking REST whether the view exists at all. */
+const CHECK_AFTER = 2;
 /** The app sends at least a heartbeat every 5 s; this long without a message means the link is dead. */
 export const SILENCE_MS = 15_000;
 
@@ -23,12 +30,15 @@ export class TopologySocket {
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private silenceTimer: ReturnType<typeof setTimeout> | null = null;
   private stopped = false;
+  private failedOpens = 0;
   state: ConnectionState = 'connecting';
 
   constructor(
     private readonly url: string,
     private readonly store: GraphStore,
     private readonly onState: (state: ConnectionState, detail?: string) => void,
+    /** Resolves when the view exists; rejects with an ApiError when the app refuses it. */
+    private readonly checkView: () => Promise<unknown> = () => Promise.resolve(),
   ) {
     this.connect();
   }
@@ -41,8 +51,11 @@ export class TopologySocket {
   private connect(): void {
     if (this.stopped) return;
     const socket = new WebSocket(this.url);
+    let opened = false;
     this.socket = socket;
     socket.onopen = () => {
+      opened = true;
+      this.failedOpens = 0;
       this.retryMs = FIRST_RETRY_MS;
       this.setState('open');
       this.watchSilence(socket);
@@ -70,12 +83,32 @@ export class TopologySocket {
       this.socket = null;
       this.clearSilence();
       if (this.stopped) return;
+      if (!opened) this.failedOpens += 1;
       this.setState('reconnecting', event.reason || `closed (${event.code})`);
-      this.retryTimer = setTimeout(() => this.connect(), withJitter(this.retryMs));
-      this.retryMs = Math.min(MAX_RETRY_MS, this.retryMs * 2);
+      if (this.failedOpens >= CHECK_AFTER) {
+        this.checkView().then(
+          () => this.retryLater(),
+          (error: unknown) => {
+            if (error instanceof ApiError && error.status >= 400 && error.status < 500) {
+              this.stopped = true;
+              this.setState('failed', error.message);
+            } else {
+              this.retryLater();
+            }
+          },
+        );
+      } else {
+        this.retryLater();
+      }
     };
     // Errors are always followed by close, which schedules the retry.
     socket.onerror = () => {};
+  }
+
+  private retryLater(): void {
+    if (this.stopped) return;
+    this.retryTimer = setTimeout(() => this.connect(), withJitter(this.retryMs));
+    this.retryMs = Math.min(MAX_RETRY_MS, this.retryMs * 2);
   }
 
   /** A half-open connection never closes by itself: give up on it after a silence. */
@@ -86,8 +119,7 @@ export class TopologySocket {
       this.socket = null;
       socket.close();
       this.setState('reconnecting', `no message for ${SILENCE_MS / 1000} s`);
-      this.retryTimer = setTimeout(() => this.connect(), withJitter(this.retryMs));
-      this.retryMs = Math.min(MAX_RETRY_MS, this.retryMs * 2);
+      this.retryLater();
     }, SILENCE_MS);
   }
 

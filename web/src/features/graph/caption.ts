@@ -7,8 +7,8 @@
 
 /** Longer lines are cut in the middle; the details panel shows them whole. */
 export const MAX_CAPTION_CHARS = 36;
-/** Mean advance of one character of the 11 px graph font, rounded up. */
-export const CHAR_WIDTH = 6.4;
+/** Mean advance of one character of the 12 px graph font, rounded up. */
+export const CHAR_WIDTH = 7;
 /** `text-max-width` of the graph style: a caption line never draws wider. */
 export const CAPTION_MAX_WIDTH = Math.ceil(MAX_CAPTION_CHARS * CHAR_WIDTH) + 4;
 

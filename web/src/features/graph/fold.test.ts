@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import type { TopologyEdge, TopologyNode } from '../../lib/api-types';
 import { makeEdge, makeNode } from '../../lib/test-fixtures';
-import { FINE_GROUPS_MAX, foldGraph, shouldFold } from './fold';
+import { FINE_GROUPS_MAX, foldGraph, plainNode, shouldFold } from './fold';
 
 function container(id: string, rank: string, host: string): TopologyNode {
   return makeNode(id, { rank, parents: [{ view: 'hosts', id: `host:${host}`, label: host }] });
@@ -89,5 +89,40 @@ describe('shouldFold', () => {
     expect(shouldFold(799, true, 1000)).toBe(false);
     expect(shouldFold(5, false)).toBe(false);
     expect(shouldFold(5, true, Infinity)).toBe(false);
+  });
+
+  it('draws a container that is not running with its state in the label', () => {
+    const exited = plainNode(makeNode('c1', { label: 'web-1', metadata: { state: 'exited' } }));
+    expect([exited.state, exited.caption.split('\n')[0]]).toEqual(['exited', 'web-1 (exited)']);
+    const running = plainNode(makeNode('c2', { label: 'web-2', metadata: { state: 'running' } }));
+    expect([running.state, running.caption.split('\n')[0]]).toEqual(['', 'web-2']);
+  });
+
+  it('merges edge facts between groups: ports, bytes, failures', () => {
+    const nodes = new Map(
+      ['a1', 'a2', 'b1'].map((id) => [id, makeNode(id, { rank: id.slice(0, 1), parents: [{ view: 'hosts', id: 'host:h', label: 'h' }] })]),
+    );
+    const edges = new Map([
+      ['a1>b1', makeEdge('a1', 'b1', { ports: [80], bytes_sent: 10, failures: 1 })],
+      ['a2>b1', makeEdge('a2', 'b1', { ports: [443], bytes_sent: 5, failures: null })],
+    ]);
+    const folded = foldGraph(nodes, edges, { fold: true, expanded: new Set() });
+    const merged = [...folded.edges.values()];
+    expect(merged).toHaveLength(1);
+    expect([merged[0]?.ports, merged[0]?.bytesSent, merged[0]?.failures, merged[0]?.merged]).toEqual([[80, 443], 15, 1, 2]);
+  });
+
+  it('folds only the kinds asked for: compose services into their projects', () => {
+    const service = (id: string, project: string) => makeNode(id, { kind: 'compose-service', rank: project });
+    const nodes = new Map(
+      [service('s1', 'shop'), service('s2', 'shop'), service('s3', 'blog'), makeNode('c1', { rank: 'shop' }), makeNode('c2', { rank: 'shop' })].map(
+        (node) => [node.id, node],
+      ),
+    );
+    const folded = foldGraph(nodes, new Map(), { fold: true, expanded: new Set(), kinds: new Set(['compose-service']) });
+    const labels = [...folded.nodes.values()].map((node) => node.label).sort();
+    expect(labels).toEqual(['c1', 'c2', 's3', 'shop ×2']);
+    const project = [...folded.nodes.values()].find((node) => node.members);
+    expect(project?.caption).toContain('compose services');
   });
 });

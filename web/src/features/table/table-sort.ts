@@ -1,21 +1,60 @@
-// Sorting of table rows; unknown metrics always sort last, whichever way.
+// Table columns and sorting; unknown values always sort last, whichever way.
+// The sort lives in the URL (`sort=cpu-desc`), so it survives switching to
+// the graph and back, and a link keeps it.
 
 import type { TopologyNode } from '../../lib/api-types';
 
-export type SortColumn = 'name' | 'cpu' | 'memory' | 'connections';
+export type SortColumn = 'name' | 'kind' | 'host' | 'state' | 'image' | 'cpu' | 'memory' | 'connections';
 export type SortDirection = 'asc' | 'desc';
+
+export const COLUMNS: Array<{ id: SortColumn; label: string; numeric: boolean }> = [
+  { id: 'name', label: 'Name', numeric: false },
+  { id: 'kind', label: 'Kind', numeric: false },
+  { id: 'host', label: 'Host', numeric: false },
+  { id: 'state', label: 'State', numeric: false },
+  { id: 'image', label: 'Image / command', numeric: false },
+  { id: 'cpu', label: 'CPU', numeric: true },
+  { id: 'memory', label: 'Memory', numeric: true },
+  { id: 'connections', label: 'Connections', numeric: true },
+];
+
+/** What a text column shows for a node ('' when it does not apply). */
+export function columnText(node: TopologyNode, column: SortColumn): string {
+  switch (column) {
+    case 'name':
+      return node.label;
+    case 'kind':
+      return node.kind;
+    case 'host':
+      return node.parents.find((parent) => parent.view === 'hosts')?.label ?? node.metadata.host ?? '';
+    case 'state':
+      return node.metadata.state ?? '';
+    case 'image':
+      return node.metadata.image ?? node.metadata.command ?? '';
+    default:
+      return '';
+  }
+}
 
 function sortValue(node: TopologyNode, column: SortColumn): string | number | null {
   switch (column) {
-    case 'name':
-      return node.label.toLowerCase();
     case 'cpu':
       return node.metrics.cpu;
     case 'memory':
       return node.metrics.memory;
     case 'connections':
       return node.connections;
+    default: {
+      const text = columnText(node, column).toLowerCase();
+      return text === '' && column !== 'name' ? null : text;
+    }
   }
+}
+
+export function parseSort(text: string): { column: SortColumn; direction: SortDirection } {
+  const [column, direction] = text.split('-');
+  const known = COLUMNS.find((spec) => spec.id === column);
+  return { column: known?.id ?? 'name', direction: direction === 'desc' ? 'desc' : 'asc' };
 }
 
 export function sortNodes(nodes: TopologyNode[], column: SortColumn, direction: SortDirection): TopologyNode[] {

@@ -1,6 +1,6 @@
 // Inbound or outbound connections of the selected node.
 
-import type { Connection } from '../../../lib/api-types';
+import type { Connection, Rates } from '../../../lib/api-types';
 import { formatBytes, formatRtt } from '../../../lib/format';
 
 export interface ConnectionTableProps {
@@ -13,6 +13,7 @@ export function ConnectionTable({ title, connections, onOpenNode }: ConnectionTa
   const hasTcpFacts = connections.some(
     (c) => c.rtt_us !== null || c.bytes_sent !== null || c.bytes_received !== null,
   );
+  const hasRates = connections.some((c) => c.per_minute);
   return (
     <section class="details-section">
       <h3>
@@ -30,6 +31,8 @@ export function ConnectionTable({ title, connections, onOpenNode }: ConnectionTa
               <th class="numeric">Count</th>
               {hasTcpFacts ? <th class="numeric">RTT</th> : null}
               {hasTcpFacts ? <th class="numeric">Bytes out/in</th> : null}
+              {hasRates ? <th class="numeric">Per min</th> : null}
+              {hasRates ? <th>Failures/min</th> : null}
             </tr>
           </thead>
           <tbody>
@@ -53,6 +56,10 @@ export function ConnectionTable({ title, connections, onOpenNode }: ConnectionTa
                     {formatBytes(connection.bytes_sent)} / {formatBytes(connection.bytes_received)}
                   </td>
                 ) : null}
+                {hasRates ? <td class="numeric">{connection.per_minute?.connections ?? '–'}</td> : null}
+                {hasRates ? (
+                  <td class={connection.failing ? 'failing' : undefined}>{describeFailures(connection.per_minute)}</td>
+                ) : null}
               </tr>
             ))}
           </tbody>
@@ -60,4 +67,17 @@ export function ConnectionTable({ title, connections, onOpenNode }: ConnectionTa
       )}
     </section>
   );
+}
+
+/** "3 refused, 1 unanswered" — the kinds that happened, or a dash. */
+export function describeFailures(rates: Rates | null | undefined): string {
+  if (!rates) return '–';
+  const kinds: [number, string][] = [
+    [rates.refused, 'refused'],
+    [rates.unanswered, 'unanswered'],
+    [rates.reset, 'reset'],
+    [rates.retransmits, 'retransmits'],
+  ];
+  const parts = kinds.filter(([count]) => count > 0).map(([count, kind]) => `${count} ${kind}`);
+  return parts.length > 0 ? parts.join(', ') : 'none';
 }

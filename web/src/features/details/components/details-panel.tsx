@@ -5,6 +5,7 @@ import type { ComponentChildren } from 'preact';
 
 import type { Control, MetricSeries, NodeDetails } from '../../../lib/api-types';
 import { formatMetric } from '../../../lib/format';
+import { formatMetadata, metadataLabel } from '../../../lib/metadata-format';
 import type { Palette } from '../../../lib/theme';
 import type { ViewOptions } from '../../../lib/view-options';
 import { Sparkline } from '../../../components/sparkline';
@@ -91,8 +92,8 @@ function DetailsBody({
         <dl class="metadata" data-testid="details-metadata">
           {details.metadata.map((row) => (
             <div class="metadata-row" key={row.key} data-key={row.key}>
-              <dt>{row.label}</dt>
-              <dd>{row.value}</dd>
+              <dt>{metadataLabel(row.key, row.label)}</dt>
+              <dd title={row.value}>{formatMetadata(row.key, row.value)}</dd>
             </div>
           ))}
         </dl>

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 
 import { computeLayout } from './compute-layout';
-import { halfRoom, type LayoutEdge, type LayoutNode, type LayoutResult, type Point } from './layout-types';
+import { halfRoom, type LayoutEdge, type LayoutNode, type LayoutResult, NODE_SPACING, type Point } from './layout-types';
+import { BOX_ABOVE, BOX_BELOW } from './place-new';
 
 function nodes(...ids: string[]): LayoutNode[] {
   return ids.map((id) => ({ id, rank: '' }));
@@ -206,4 +207,93 @@ describe('computeLayout', () => {
     }
     expect(aligned / close).toBeLessThan(0.016);
   });
+
+  it('keeps every known node in place when most of the picture is new', () => {
+    const first = computeLayout({ requestId: 20, nodes: nodes('a', 'b'), edges: [edge('a', 'b')], previous: {} });
+    const burst = ['n1', 'n2', 'n3', 'n4', 'n5', 'n6'];
+    const second = computeLayout({
+      requestId: 21,
+      nodes: nodes('a', 'b', ...burst),
+      edges: [edge('a', 'b'), ...burst.map((id) => edge(id, 'b'))],
+      previous: first.positions,
+    });
+    expect(second.algorithm).toBe('incremental');
+    expect(second.positions.a).toEqual(first.positions.a);
+    expect(second.positions.b).toEqual(first.positions.b);
+    // Clients of b go beside it, above its row where there is room: short edges.
+    for (const id of burst) {
+      expect(distance(second.positions[id], second.positions.b)).toBeLessThan(3 * NODE_SPACING);
+      expect(second.positions[id]!.y).toBeLessThanOrEqual(second.positions.b!.y);
+    }
+    expect(overlaps(second, nodes('a', 'b', ...burst))).toEqual([]);
+  });
+
+  it('places a burst of 50 new nodes into 1,000 in free space without moving any', () => {
+    const graph = bigGraph(1000);
+    const first = computeLayout({ requestId: 22, ...graph, previous: {} });
+    const fresh = Array.from({ length: 50 }, (_, i) => `new${i}`);
+    const edges = [...graph.edges, ...fresh.map((id, i) => edge(id, `n${(i * 17) % 1000}`))];
+    const second = computeLayout({
+      requestId: 23,
+      nodes: [...graph.nodes, ...nodes(...fresh)],
+      edges,
+      previous: first.positions,
+    });
+    for (const node of graph.nodes) expect(second.positions[node.id]).toEqual(first.positions[node.id]);
+    const all = [...graph.nodes, ...nodes(...fresh)];
+    // New boxes overlap nothing (old ones may, from the force layout).
+    expect(overlaps(second, all).filter((pair) => pair.includes('new'))).toEqual([]);
+    // The force layout packs old nodes tighter than boxes allow, so free
+    // space may be some way off; still far nearer than a random node.
+    const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+    const toNeighbour = fresh.map((id, i) => distance(second.positions[id], second.positions[`n${(i * 17) % 1000}`]));
+    const toOther = fresh.map((id, i) => distance(second.positions[id], second.positions[`n${(i * 31 + 500) % 1000}`]));
+    expect(mean(toNeighbour)).toBeLessThan(mean(toOther) / 2);
+  });
+
+  it('puts a lone newcomer next to nodes of its rank, or on a shelf below the map', () => {
+    const list = [
+      { id: 'web-1', rank: 'nginx' },
+      { id: 'db', rank: 'postgres' },
+    ];
+    const first = computeLayout({ requestId: 24, nodes: list, edges: [edge('web-1', 'db')], previous: {} });
+    const second = computeLayout({
+      requestId: 25,
+      nodes: [...list, { id: 'web-2', rank: 'nginx' }, { id: 'cron', rank: 'busybox' }],
+      edges: [edge('web-1', 'db')],
+      previous: first.positions,
+    });
+    expect(distance(second.positions['web-2'], second.positions['web-1'])).toBeLessThan(2 * NODE_SPACING);
+    const lowest = Math.max(first.positions['web-1']!.y, first.positions.db!.y);
+    expect(second.positions.cron!.y).toBeGreaterThan(lowest);
+  });
+
+  it('wraps a layer wider than a screen onto several rows', () => {
+    const clients = Array.from({ length: 60 }, (_, i) => `c${i}`);
+    const result = computeLayout({
+      requestId: 26,
+      nodes: nodes('server', ...clients),
+      edges: clients.map((id) => edge(id, 'server')),
+      previous: {},
+    });
+    const xs = clients.map((id) => result.positions[id]!.x);
+    expect(Math.max(...xs) - Math.min(...xs)).toBeLessThanOrEqual(1500);
+    for (const id of clients) expect(result.positions[id]!.y).toBeLessThan(result.positions.server!.y);
+  });
 });
+
+/** Pairs of nodes whose boxes (shape and caption, see place-new.ts) overlap. */
+function overlaps(result: LayoutResult, list: LayoutNode[]): string[] {
+  const found: string[] = [];
+  for (let i = 0; i < list.length; i++) {
+    for (let j = i + 1; j < list.length; j++) {
+      const a = list[i] as LayoutNode;
+      const b = list[j] as LayoutNode;
+      const pa = result.positions[a.id] as Point;
+      const pb = result.positions[b.id] as Point;
+      if (Math.abs(pa.y - pb.y) >= BOX_ABOVE + BOX_BELOW) continue;
+      if (Math.abs(pa.x - pb.x) < halfRoom(a.width) + halfRoom(b.width)) found.push(`${a.id}/${b.id}`);
+    }
+  }
+  return found;
+}

@@ -10,6 +10,8 @@ import type { IndexedGraph } from './graph-index';
 import { NODE_SPACING } from './layout-types';
 
 const SWEEPS = 6;
+/** Widest row of a layer before it wraps: about a laptop screen at the default zoom. */
+const MAX_ROW_WIDTH = 1500;
 
 /** Writes positions for `members` into `xy` (x at 2i, y at 2i+1). */
 export function layeredLayout(graph: IndexedGraph, members: number[], xy: Float64Array): void {
@@ -30,21 +32,46 @@ export function layeredLayout(graph: IndexedGraph, members: number[], xy: Float6
   orderByBarycenter(layers.filter((layer) => layer !== undefined), graph, inComponent);
 
   // Rows are centred on x = 0. Neighbours in a row sit far enough apart for
-  // both labels (halfRoom), so long container names never run together.
-  layers.forEach((layer, depth) => {
-    if (!layer) return;
-    const xs: number[] = [];
-    let x = 0;
-    layer.forEach((node, position) => {
-      if (position > 0) x += (graph.halfRooms[layer[position - 1] as number] ?? 0) + (graph.halfRooms[node] ?? 0);
-      xs.push(x);
-    });
-    const centre = x / 2;
-    layer.forEach((node, position) => {
-      xy[2 * node] = (xs[position] as number) - centre;
-      xy[2 * node + 1] = depth * NODE_SPACING;
-    });
-  });
+  // both labels (halfRoom), so long container names never run together. A
+  // layer wider than a screen wraps onto several rows: fifty clients of one
+  // server read better as a block than as a line 5,000 px long.
+  let y = 0;
+  for (const layer of layers) {
+    if (!layer) continue;
+    for (const row of wrapRow(layer, graph)) {
+      const xs: number[] = [];
+      let x = 0;
+      row.forEach((node, position) => {
+        if (position > 0) x += (graph.halfRooms[row[position - 1] as number] ?? 0) + (graph.halfRooms[node] ?? 0);
+        xs.push(x);
+      });
+      const centre = x / 2;
+      row.forEach((node, position) => {
+        xy[2 * node] = (xs[position] as number) - centre;
+        xy[2 * node + 1] = y;
+      });
+      y += NODE_SPACING;
+    }
+  }
+}
+
+/** Splits a layer into rows no wider than MAX_ROW_WIDTH (keeping its order). */
+function wrapRow(layer: number[], graph: IndexedGraph): number[][] {
+  const rows: number[][] = [];
+  let row: number[] = [];
+  let width = 0;
+  for (const node of layer) {
+    const room = 2 * (graph.halfRooms[node] ?? 0);
+    if (row.length > 0 && width + room > MAX_ROW_WIDTH) {
+      rows.push(row);
+      row = [];
+      width = 0;
+    }
+    row.push(node);
+    width += room;
+  }
+  if (row.length > 0) rows.push(row);
+  return rows;
 }
 
 function compareText(a: string | undefined, b: string | undefined): number {

@@ -3,7 +3,15 @@
 
 import { computeLayout } from './compute-layout';
 import type { LayoutRequest } from './layout-types';
+import { warmPlacement } from './place-new';
+
+let warmed = false;
 
 self.onmessage = (event: MessageEvent<LayoutRequest>) => {
   self.postMessage(computeLayout(event.data));
+  if (!warmed) {
+    warmed = true;
+    // After the first answer, while the page draws it: ready for the next.
+    setTimeout(warmPlacement, 0);
+  }
 };

@@ -6,6 +6,7 @@ const LABELS: Record<ConnectionState, string> = {
   connecting: 'Connecting…',
   open: 'Live',
   reconnecting: 'Reconnecting…',
+  failed: 'Refused',
   closed: 'Disconnected',
 };
 

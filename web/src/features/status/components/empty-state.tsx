@@ -9,12 +9,22 @@ export interface EmptyStateProps {
   nodeCount: number;
   /** True once the first full view has arrived. */
   loaded: boolean;
+  /** The app is unreachable right now. */
+  outage?: boolean;
 }
 
 const CONTAINER_VIEWS = new Set(['containers', 'containers-by-image', 'containers-by-hostname', 'compose']);
 
 /** A banner shown over the graph; null when there is nothing to say. */
-export function EmptyState({ probes, view, nodeCount, loaded }: EmptyStateProps) {
+export function EmptyState({ probes, view, nodeCount, loaded, outage }: EmptyStateProps) {
+  if (outage && !loaded) {
+    return (
+      <div class="empty-state" data-testid="empty-state" data-reason="no-data-yet">
+        <h2>No data for this view yet</h2>
+        <p>The app is unreachable, and this view was not open before it went away. It will fill in once the app answers again.</p>
+      </div>
+    );
+  }
   if (probes && probes.length === 0) {
     return (
       <div class="empty-state" data-testid="empty-state" data-reason="no-probes">

@@ -1,11 +1,13 @@
-// The same nodes as the graph, as a sortable table.
+// The same nodes as the graph, as a sortable table. The sort is in the URL
+// (it outlives switching to the graph and back); rows are reachable by Tab
+// and open their details with Enter.
 
-import { useMemo, useState } from 'preact/hooks';
+import { useMemo } from 'preact/hooks';
 
 import type { TopologyNode } from '../../../lib/api-types';
 import { formatBytes, formatCpu } from '../../../lib/format';
 import type { GraphStore } from '../../../lib/graph-store';
-import { type SortColumn, type SortDirection, sortNodes } from '../table-sort';
+import { COLUMNS, columnText, parseSort, type SortColumn, sortNodes } from '../table-sort';
 
 export interface TableViewProps {
   store: GraphStore;
@@ -15,18 +17,13 @@ export interface TableViewProps {
   filterMode: boolean;
   selected: string | null;
   onSelect: (id: string | null) => void;
+  /** `column-asc` / `column-desc`. */
+  sort: string;
+  onSortChange: (sort: string) => void;
 }
 
-const COLUMNS: Array<{ id: SortColumn; label: string; numeric: boolean }> = [
-  { id: 'name', label: 'Name', numeric: false },
-  { id: 'cpu', label: 'CPU', numeric: true },
-  { id: 'memory', label: 'Memory', numeric: true },
-  { id: 'connections', label: 'Connections', numeric: true },
-];
-
-export function TableView({ store, version, matcher, filterMode, selected, onSelect }: TableViewProps) {
-  const [column, setColumn] = useState<SortColumn>('name');
-  const [direction, setDirection] = useState<SortDirection>('asc');
+export function TableView({ store, version, matcher, filterMode, selected, onSelect, sort, onSortChange }: TableViewProps) {
+  const { column, direction } = parseSort(sort);
 
   const rows = useMemo(() => {
     const all = [...store.snapshot().nodes.values()];
@@ -35,12 +32,9 @@ export function TableView({ store, version, matcher, filterMode, selected, onSel
   }, [store, version, matcher, filterMode, column, direction]);
 
   const sortBy = (next: SortColumn) => {
-    if (next === column) setDirection(direction === 'asc' ? 'desc' : 'asc');
-    else {
-      setColumn(next);
-      // Big numbers first is what one looks for in metric columns.
-      setDirection(next === 'name' ? 'asc' : 'desc');
-    }
+    if (next === column) onSortChange(`${next}-${direction === 'asc' ? 'desc' : 'asc'}`);
+    // Big numbers first is what one looks for in metric columns.
+    else onSortChange(`${next}-${COLUMNS.find((spec) => spec.id === next)?.numeric ? 'desc' : 'asc'}`);
   };
 
   return (
@@ -52,6 +46,7 @@ export function TableView({ store, version, matcher, filterMode, selected, onSel
               <th
                 key={spec.id}
                 class={spec.numeric ? 'numeric' : ''}
+                data-column={spec.id}
                 aria-sort={column === spec.id ? (direction === 'asc' ? 'ascending' : 'descending') : 'none'}
               >
                 <button type="button" onClick={() => sortBy(spec.id)}>
@@ -67,10 +62,29 @@ export function TableView({ store, version, matcher, filterMode, selected, onSel
             const dimmed = matcher !== null && !filterMode && !matcher(node);
             const classes = [node.id === selected ? 'selected' : '', dimmed ? 'dimmed' : ''].join(' ');
             return (
-              <tr key={node.id} class={classes} data-node-id={node.id} onClick={() => onSelect(node.id)}>
+              <tr
+                key={node.id}
+                class={classes}
+                data-node-id={node.id}
+                tabIndex={0}
+                aria-selected={node.id === selected}
+                onClick={() => onSelect(node.id)}
+                onKeyDown={(event) => {
+                  if (event.key === 'Enter' || event.key === ' ') {
+                    event.preventDefault();
+                    onSelect(node.id);
+                  }
+                }}
+              >
                 <td>
                   <div class="node-name">{node.label}</div>
                   <div class="node-minor">{node.minor_label}</div>
+                </td>
+                <td>{columnText(node, 'kind')}</td>
+                <td>{columnText(node, 'host')}</td>
+                <td data-state={node.metadata.state ?? ''}>{columnText(node, 'state')}</td>
+                <td class="node-image" title={columnText(node, 'image')}>
+                  {columnText(node, 'image')}
                 </td>
                 <td class="numeric">{formatCpu(node.metrics.cpu)}</td>
                 <td class="numeric">{formatBytes(node.metrics.memory)}</td>

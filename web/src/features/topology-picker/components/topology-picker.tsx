@@ -1,10 +1,10 @@
 // The view switcher (with node counts) and the current view's options.
 
 import type { TopologySummary, ViewOptionSpec } from '../../../lib/api-types';
-import { DEFAULT_OPTION_SPECS, type ViewOptions } from '../../../lib/view-options';
+import { defaultOptionSpecs, type ViewOptions } from '../../../lib/view-options';
 
 /** Shown before GET /api/topology answers, in the order of docs/api.md. */
-const KNOWN_VIEWS: Array<{ id: string; label: string }> = [
+export const KNOWN_VIEWS: Array<{ id: string; label: string }> = [
   { id: 'processes', label: 'Processes' },
   { id: 'processes-by-name', label: 'By name' },
   { id: 'containers', label: 'Containers' },
@@ -17,32 +17,45 @@ const KNOWN_VIEWS: Array<{ id: string; label: string }> = [
 export interface TopologyPickerProps {
   topologies: TopologySummary[] | undefined;
   current: string;
+  /** Nodes of the open view as drawn now (the live count; the list's may be a second older). */
+  currentCount: number | null;
   options: ViewOptions;
   onSelect: (view: string) => void;
-  onOptionChange: (id: string, value: string) => void;
+  onOptionChange: (spec: ViewOptionSpec, value: string) => void;
+}
+
+/** The options of `view` with its defaults, from the app's list when it has answered. */
+export function optionSpecsOf(view: string, topologies: TopologySummary[] | undefined): ViewOptionSpec[] {
+  const spec = topologies?.find((entry) => entry.id === view);
+  return spec && spec.options.length > 0 ? spec.options : defaultOptionSpecs(view);
 }
 
 export function TopologyPicker(props: TopologyPickerProps) {
   const views = props.topologies ?? KNOWN_VIEWS.map((view) => ({ ...view, nodes: null }));
-  const currentSpec = props.topologies?.find((view) => view.id === props.current);
-  const optionSpecs: ViewOptionSpec[] =
-    currentSpec && currentSpec.options.length > 0 ? currentSpec.options : DEFAULT_OPTION_SPECS;
+  const optionSpecs = optionSpecsOf(props.current, props.topologies);
   return (
     <div class="topology-picker">
       <nav class="views" aria-label="Topology views">
-        {views.map((view) => (
-          <button
-            type="button"
-            key={view.id}
-            data-view={view.id}
-            class={view.id === props.current ? 'active' : ''}
-            aria-current={view.id === props.current ? 'page' : undefined}
-            onClick={() => props.onSelect(view.id)}
-          >
-            {view.label}
-            {view.nodes !== null ? <span class="count">{view.nodes}</span> : null}
-          </button>
-        ))}
+        {views.map((view) => {
+          const count = view.id === props.current && props.currentCount !== null ? props.currentCount : view.nodes;
+          return (
+            <button
+              type="button"
+              key={view.id}
+              data-view={view.id}
+              class={view.id === props.current ? 'active' : ''}
+              aria-current={view.id === props.current ? 'page' : undefined}
+              onClick={() => props.onSelect(view.id)}
+            >
+              {view.label}
+              {count !== null ? (
+                <span class="count" data-testid={`count-${view.id}`}>
+                  {count}
+                </span>
+              ) : null}
+            </button>
+          );
+        })}
       </nav>
       <div class="view-options">
         {optionSpecs.map((spec) => (
@@ -51,7 +64,7 @@ export function TopologyPicker(props: TopologyPickerProps) {
             <select
               data-option={spec.id}
               value={props.options[spec.id] ?? spec.default}
-              onChange={(event) => props.onOptionChange(spec.id, (event.target as HTMLSelectElement).value)}
+              onChange={(event) => props.onOptionChange(spec, (event.target as HTMLSelectElement).value)}
             >
               {spec.values.map((value) => (
                 <option key={value} value={value}>

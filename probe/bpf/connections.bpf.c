@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: (Apache-2.0 OR GPL-2.0)
+/* Periscope's connection tracer: every TCP connection, counted in the kernel
+ * per (process, peer), with its failures.
+ *
+ * One BTF tracepoint, sock:inet_sock_set_state, sees every TCP state change
+ * with its socket. At CLOSE -> SYN_SENT the current task is the process
+ * connecting; at SYN_RECV -> ESTABLISHED a connection was accepted (the
+ * accepting process is the listener's owner, found in user space); at the
+ * move to CLOSE the tcp_sock holds the smoothed RTT, bytes and retransmits,
+ * and sk_err tells a refused connect (ECONNREFUSED) from one that got no
+ * answer, and a reset from an orderly close. Nothing is sent to user space
+ * per event: counters are added into `flows`, one entry per (process, netns,
+ * local address, peer address, server port), which the probe reads and
+ * prunes each tick. Maps are bounded; what does not fit is counted in
+ * `overflow`, never silently lost.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define ECONNREFUSED 111
+#define ECONNRESET 104
+#define EPIPE 32
+
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
+#define TCP_CLOSE 7
+#define TCP_CLOSE_WAIT 8
+
+/* Indexes into `overflow`. Keep in step with probe/src/collect/ebpf/tracer.rs. */
+#define OVERFLOW_FLOWS 0
+#define OVERFLOW_SOCKETS 1
+
+/* Keep both structs in step with probe/src/collect/ebpf/tracer.rs (repr(C)). */
+struct flow_key {
+	/* The owner's start (ns since boot) and pid; both 0 for accepted connections. */
+	__u64 start_time;
+	__u32 tgid;
+	/* Inode of the socket's network namespace. */
+	__u32 netns;
+	/* IPv4 in the first 4 bytes, or IPv6. Outbound: ours, then the server's.
+	 * Inbound: the listening address, then the client's. */
+	__u8 local[16];
+	__u8 remote[16];
+	/* The server's port (theirs outbound, ours inbound). */
+	__u16 port;
+	__u8 family;
+	__u8 inbound;
+	__u32 pad;
+};
+
+struct flow_value {
+	/* Connects started, or connections accepted. */
+	__u64 attempts;
+	__u64 established;
+	/* Established connections that ended (resets included). */
+	__u64 closed;
+	/* Connects answered by a reset (or an ICMP error). */
+	__u64 refused;
+	/* Connects that ended with no answer (timed out, or abandoned by the process). */
+	__u64 unanswered;
+	/* Established connections ended by a reset, received or sent. */
+	__u64 reset;
+	__u64 retransmits;
+	__u64 bytes_sent;
+	__u64 bytes_received;
+	/* Smoothed RTT at close, summed over `closed`. */
+	__u64 rtt_us_sum;
+	__u32 ppid;
+	char comm[16];
+	__u32 pad;
+};
+
+struct socket_value {
+	struct flow_key key;
+	__u32 established;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct flow_key);
+	__type(value, struct flow_value);
+} flows SEC(".maps");
+
+/* Connections in flight, by socket address, so their close is counted under
+ * the process that opened them (closes often run in softirq context). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct socket_value);
+} sockets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} overflow SEC(".maps");
+
+static __always_inline void count_overflow(__u32 index)
+{
+	__u64 *count = bpf_map_lookup_elem(&overflow, &index);
+	if (count)
+		__sync_fetch_and_add(count, 1);
+}
+
+static __always_inline void fill_addresses(struct flow_key *key, const struct sock *sk, __u16 family)
+{
+	key->family = family == AF_INET ? 4 : 6;
+	if (family == AF_INET) {
+		__be32 local = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__be32 remote = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(key->local, &local, 4);
+		__builtin_memcpy(key->remote, &remote, 4);
+	} else {
+		BPF_CORE_READ_INTO(&key->local, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&key->remote, sk, __sk_common.skc_v6_daddr);
+	}
+	key->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+}
+
+/* The flow's counters, created when missing; NULL when the map is full. */
+static __always_inline struct flow_value *flow_for(const struct flow_key *key, const struct flow_value *fresh)
+{
+	struct flow_value *value = bpf_map_lookup_elem(&flows, key);
+	if (value)
+		return value;
+	if (bpf_map_update_elem(&flows, key, fresh, BPF_NOEXIST) != 0) {
+		value = bpf_map_lookup_elem(&flows, key);
+		if (!value)
+			count_overflow(OVERFLOW_FLOWS);
+		return value;
+	}
+	return bpf_map_lookup_elem(&flows, key);
+}
+
+static __always_inline void remember(__u64 id, const struct flow_key *key, __u32 established)
+{
+	struct socket_value entry = {};
+	entry.key = *key;
+	entry.established = established;
+	if (bpf_map_update_elem(&sockets, &id, &entry, BPF_ANY) != 0)
+		count_overflow(OVERFLOW_SOCKETS);
+}
+
+static __always_inline void on_connect(const struct sock *sk, __u16 family)
+{
+	struct flow_key key = {};
+	struct flow_value fresh = {};
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	key.tgid = bpf_get_current_pid_tgid() >> 32;
+	key.start_time = BPF_CORE_READ(task, group_leader, start_boottime);
+	fill_addresses(&key, sk, family);
+	key.port = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	fresh.ppid = BPF_CORE_READ(task, real_parent, tgid);
+	bpf_get_current_comm(&fresh.comm, sizeof(fresh.comm));
+
+	struct flow_value *flow = flow_for(&key, &fresh);
+	if (flow)
+		__sync_fetch_and_add(&flow->attempts, 1);
+	remember((__u64)sk, &key, 0);
+}
+
+static __always_inline void on_accept(const struct sock *sk, __u16 family)
+{
+	struct flow_key key = {};
+	struct flow_value fresh = {};
+
+	fill_addresses(&key, sk, family);
+	key.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	key.inbound = 1;
+	struct flow_value *flow = flow_for(&key, &fresh);
+	if (flow) {
+		__sync_fetch_and_add(&flow->attempts, 1);
+		__sync_fetch_and_add(&flow->established, 1);
+	}
+	remember((__u64)sk, &key, 1);
+}
+
+static __always_inline void on_established(const struct sock *sk)
+{
+	__u64 id = (__u64)sk;
+	struct socket_value *entry = bpf_map_lookup_elem(&sockets, &id);
+	if (!entry)
+		return;
+	entry->established = 1;
+	struct flow_value *flow = bpf_map_lookup_elem(&flows, &entry->key);
+	if (flow)
+		__sync_fetch_and_add(&flow->established, 1);
+}
+
+static __always_inline void on_close(const struct sock *sk, int old)
+{
+	__u64 id = (__u64)sk;
+	struct socket_value *entry = bpf_map_lookup_elem(&sockets, &id);
+	if (!entry)
+		return; /* opened before the tracer started: not ours to count */
+	struct flow_value fresh = {};
+	struct flow_value *flow = flow_for(&entry->key, &fresh);
+	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+	int err = BPF_CORE_READ(sk, sk_err);
+	if (flow) {
+		__sync_fetch_and_add(&flow->retransmits, BPF_CORE_READ(tp, total_retrans));
+		if (!entry->established) {
+			if (err == ECONNREFUSED)
+				__sync_fetch_and_add(&flow->refused, 1);
+			else
+				__sync_fetch_and_add(&flow->unanswered, 1);
+		} else {
+			__sync_fetch_and_add(&flow->closed, 1);
+			__sync_fetch_and_add(&flow->bytes_sent, BPF_CORE_READ(tp, bytes_acked));
+			__sync_fetch_and_add(&flow->bytes_received, BPF_CORE_READ(tp, bytes_received));
+			__sync_fetch_and_add(&flow->rtt_us_sum, BPF_CORE_READ(tp, srtt_us) >> 3);
+			/* An orderly close passes through FIN states; straight from
+			 * ESTABLISHED or CLOSE_WAIT to CLOSE is an abort, ours or theirs. */
+			if (err == ECONNRESET || err == EPIPE || old == TCP_ESTABLISHED || old == TCP_CLOSE_WAIT)
+				__sync_fetch_and_add(&flow->reset, 1);
+		}
+	}
+	bpf_map_delete_elem(&sockets, &id);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int on_state_change(__u64 *ctx)
+{
+	const struct sock *sk = (const struct sock *)ctx[0];
+	int old = (int)ctx[1];
+	int new = (int)ctx[2];
+
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	if (new == TCP_SYN_SENT)
+		on_connect(sk, family);
+	else if (new == TCP_ESTABLISHED && old == TCP_SYN_SENT)
+		on_established(sk);
+	else if (new == TCP_ESTABLISHED && old == TCP_SYN_RECV)
+		on_accept(sk, family);
+	else if (new == TCP_CLOSE)
+		on_close(sk, old);
+	return 0;
+}

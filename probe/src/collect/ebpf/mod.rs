@@ -1,0 +1,201 @@
+//! The eBPF connection tracer as a probe source: every TCP connection with
+//! its process, and how it failed.
+//!
+//! The /proc, sock_diag and conntrack sources see what exists at a tick (and
+//! conntrack, flows without their process); a `wget` that connects and exits
+//! between two ticks leaves no socket to find. The tracer ([`tracer`],
+//! `probe/bpf/connections.bpf.c`) counts each connection in the kernel as it
+//! happens, under the process that made it, so the probe only reads a table
+//! of counters each tick ([`fold`] turns them into [`TracedFlow`] records).
+//! It is chosen at start-up (`--ebpf auto|on|off`): `auto` uses it where
+//! the kernel and privileges allow and otherwise logs why once and goes on
+//! with the other sources, which run either way.
+//!
+//! [`TracedFlow`]: periscope_report::TracedFlow
+
+pub mod fold;
+pub mod tracer;
+
+use std::cell::OnceCell;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use periscope_report::{ContainerId, Process, ProcessId, Report, SocketState, Source, SourceState, SourceStatus};
+use tracing::{info, warn};
+
+use crate::collect::ebpf::fold::{Fold, Lookup};
+use crate::collect::ebpf::tracer::{FlowKey, FlowValue, Overflow, Tracer, TracerError};
+use crate::collect::{process, Collector, Pass, ScannedProcess};
+
+/// Whether to use the tracer (`--ebpf`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum EbpfMode {
+    /// Use it when the kernel and privileges allow, else the other sources alone.
+    #[default]
+    Auto,
+    /// Use it or refuse to start.
+    On,
+    /// Never load it.
+    Off,
+}
+
+/// The tracer's collector: reads its counters each pass into `report.traced`.
+pub struct EbpfCollector {
+    tracer: Tracer,
+    fold: Fold,
+    entries: Vec<(FlowKey, FlowValue)>,
+    overflow: Overflow,
+}
+
+/// Starts the tracer as `mode` asks: `Ok(None)` when it is off or (in `auto`) unavailable,
+/// with the status to report; an error only when `on` and it cannot start. `tick`: the probe's.
+pub fn start(mode: EbpfMode, tick: Duration) -> Result<(Option<EbpfCollector>, SourceState), TracerError> {
+    if mode == EbpfMode::Off {
+        return Ok((None, SourceState::Unavailable { reason: "disabled by --ebpf off".into() }));
+    }
+    match Tracer::start() {
+        Ok(tracer) => {
+            info!("eBPF connection tracer attached to inet_sock_set_state");
+            // Loading parsed the kernel's whole BTF (megabytes), now freed: hand it back to the
+            // system rather than keep it in the heap for the probe's lifetime.
+            #[cfg(target_env = "gnu")]
+            // SAFETY: malloc_trim only releases free heap memory.
+            unsafe {
+                libc::malloc_trim(0);
+            }
+            // SAFETY: sysconf only reads a configuration value.
+            let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+            let collector = EbpfCollector {
+                tracer,
+                // A new process is listed once it has lived REPORT_AFTER, counted from the first
+                // scan that saw it, which may come a tick after its first connection.
+                fold: Fold::new(if ticks > 0 { ticks as u64 } else { 100 }, process::REPORT_AFTER + tick),
+                entries: Vec::new(),
+                overflow: Overflow::default(),
+            };
+            Ok((Some(collector), SourceState::Active))
+        }
+        Err(error) if mode == EbpfMode::Auto => {
+            warn!(%error, "eBPF connection tracer unavailable; using /proc, sock_diag and conntrack alone");
+            Ok((None, SourceState::Unavailable { reason: error.to_string() }))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+impl Collector for EbpfCollector {
+    fn name(&self) -> &'static str {
+        "ebpf"
+    }
+
+    fn collect(&mut self, pass: &mut Pass<'_>) {
+        self.tracer.read(&mut self.entries);
+        let lookup = PassLookup::new(pass.report, &pass.processes);
+        let idle = self.fold.update(&self.entries, &lookup, pass.now);
+        self.tracer.remove(&idle);
+        for flow in self.fold.flows() {
+            pass.report.traced.insert(flow);
+        }
+        let overflow = self.tracer.overflow();
+        if overflow != self.overflow {
+            warn!(flows = overflow.flows, sockets = overflow.sockets, "eBPF tracer maps full: events went uncounted");
+            self.overflow = overflow;
+        }
+        pass.report.meta.traced_overflow = overflow.flows + overflow.sockets;
+        pass.sources.push(SourceStatus { source: Source::Ebpf, state: SourceState::Active });
+    }
+}
+
+/// Listening sockets by (netns, port): each bound address with its owner's pid.
+type Listeners = HashMap<(u64, u16), Vec<(IpAddr, u32)>>;
+
+/// What the tracer's fold needs to know, taken from the pass (built lazily, once).
+struct PassLookup<'a> {
+    report: &'a Report,
+    processes: &'a [ScannedProcess],
+    by_pid: OnceCell<HashMap<u32, &'a Process>>,
+    /// `None` for a namespace shared by several containers or by host processes.
+    netns_containers: OnceCell<HashMap<u64, Option<ContainerId>>>,
+    /// (netns, port) → (bound address, owner pid).
+    listeners: OnceCell<Listeners>,
+    /// Network namespaces of the processes this probe sees.
+    namespaces: OnceCell<HashSet<u64>>,
+}
+
+impl<'a> PassLookup<'a> {
+    fn new(report: &'a Report, processes: &'a [ScannedProcess]) -> Self {
+        PassLookup {
+            report,
+            processes,
+            by_pid: OnceCell::new(),
+            netns_containers: OnceCell::new(),
+            listeners: OnceCell::new(),
+            namespaces: OnceCell::new(),
+        }
+    }
+
+    fn by_pid(&self) -> &HashMap<u32, &'a Process> {
+        self.by_pid.get_or_init(|| self.report.processes.iter().map(|p| (p.id.pid, p)).collect())
+    }
+}
+
+impl Lookup for PassLookup<'_> {
+    fn listed(&self, pid: u32, start_time: u64) -> Option<ProcessId> {
+        let id = ProcessId { host: self.report.host.id.clone(), pid, start_time };
+        self.report.processes.contains(&id).then_some(id)
+    }
+
+    fn container_of_pid(&self, pid: u32) -> Option<ContainerId> {
+        self.by_pid().get(&pid).and_then(|process| process.container.clone())
+    }
+
+    fn name_of_pid(&self, pid: u32) -> Option<Arc<str>> {
+        self.by_pid().get(&pid).map(|process| process.name.clone())
+    }
+
+    fn container_of_netns(&self, netns: u64) -> Option<ContainerId> {
+        let map = self.netns_containers.get_or_init(|| {
+            let mut map: HashMap<u64, Option<ContainerId>> = HashMap::new();
+            for scanned in self.processes {
+                let (Some(netns), Some(process)) = (scanned.netns, self.by_pid().get(&scanned.pid)) else { continue };
+                let container = process.container.clone();
+                map.entry(netns)
+                    .and_modify(|known| {
+                        if *known != container {
+                            *known = None;
+                        }
+                    })
+                    .or_insert(container);
+            }
+            map
+        });
+        map.get(&netns).cloned().flatten()
+    }
+
+    fn sees_netns(&self, netns: u64) -> bool {
+        let seen = self.namespaces.get_or_init(|| self.processes.iter().filter_map(|p| p.netns).collect());
+        seen.contains(&netns)
+    }
+
+    fn listener_owner(&self, netns: u64, ip: IpAddr, port: u16) -> Option<ProcessId> {
+        let listeners = self.listeners.get_or_init(|| {
+            let mut map: Listeners = HashMap::new();
+            for socket in &self.report.sockets {
+                if socket.state != SocketState::Listen {
+                    continue;
+                }
+                let Some(pid) = socket.pid else { continue };
+                map.entry((socket.id.netns, socket.id.local.port())).or_default().push((socket.id.local.ip(), pid));
+            }
+            map
+        });
+        let candidates = listeners.get(&(netns, port))?;
+        let (_, pid) = candidates
+            .iter()
+            .find(|(bound, _)| *bound == ip)
+            .or_else(|| candidates.iter().find(|(bound, _)| bound.is_unspecified()))?;
+        self.by_pid().get(pid).map(|process| process.id.clone())
+    }
+}
