@@ -18,8 +18,10 @@ export RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module -Cllvm-args=-sanitizer-co
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares -Cdebug-assertions -Coverflow-checks"
 # --target keeps RUSTFLAGS off build scripts and proc macros, which must not be instrumented.
-cargo build --release -p periscope-fuzz --features libfuzzer --bins --target "$triple" --target-dir target/fuzz
 [ "$which" = all ] || targets=("$which")
+bins=()
+for target in "${targets[@]}"; do bins+=(--bin "$target"); done
+cargo build --release -p periscope-fuzz --features libfuzzer "${bins[@]}" --target "$triple" --target-dir target/fuzz
 for target in "${targets[@]}"; do
   mkdir -p "fuzz/work/$target" "fuzz/artifacts/$target"
   echo "== $target for ${seconds} s"

@@ -44,6 +44,8 @@ use crate::validate;
 
 /// App → probe messages (controls, pipe input) waiting for one probe's socket.
 const OUTBOX: usize = 256;
+/// A frame that decoded to this much leaves its buffers to be trimmed (see `limits::return_freed_memory`).
+const BIG_FRAME: u64 = 8 * 1024 * 1024;
 /// Bad frames are counted over this long; `max_bad_frames` within it close the connection.
 const BAD_FRAME_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -208,7 +210,9 @@ where
         End::Unregistered => {
             state.metrics.refused.inc(Refusal::Unregistered);
             let deadline = state.config.probe_register_timeout;
-            connection.span.in_scope(|| tracing::info!(?deadline, "probe connection sent no snapshot in time; closing it"));
+            connection
+                .span
+                .in_scope(|| tracing::info!(?deadline, "probe connection sent no snapshot in time; closing it"));
         }
         End::BadFrames => {
             state.metrics.refused.inc(Refusal::BadFrames);
@@ -265,6 +269,10 @@ impl Connection {
         let decoded = self.decoder.as_ref().map_or(self.charged, StreamDecoder::decoded_bytes);
         let cost = decoded.saturating_sub(self.charged);
         self.charged = decoded;
+        if cost >= BIG_FRAME {
+            // The buffers of a frame this big went back to the allocator: give them back to the kernel.
+            self.state.budgets.trim.request();
+        }
         self.budget.spend(cost, std::time::Instant::now())
     }
 

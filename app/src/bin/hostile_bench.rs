@@ -275,7 +275,11 @@ async fn flood(seconds: u64) -> anyhow::Result<()> {
         percentile(&mut latencies, 1.0),
         latencies.len() + failures
     );
-    println!("app RSS: {rss_before:.1} MiB before, {peak_rss:.1} MiB peak; the real probe still connected: {still_connected}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    println!(
+        "app RSS: {rss_before:.1} MiB before, {peak_rss:.1} MiB peak, {:.1} MiB 3 s after; the real probe still connected: {still_connected}",
+        app.rss_mib()
+    );
     Ok(())
 }
 
@@ -388,6 +392,8 @@ async fn big_report(cap: Option<&str>) -> anyhow::Result<()> {
     }
     let cpu = app.cpu_seconds() - cpu_before;
     let with = app.rss_mib();
+    // The probe leaves: a close frame, then the socket goes.
+    let _ = probe.sink.close().await;
     drop(probe);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = app.rss_mib();
@@ -438,9 +444,16 @@ async fn snapshot_storm(seconds: u64) -> anyhow::Result<()> {
             }
         }
     });
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // The probe reconnects after 15 s without a word from the app: ping it every second.
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        sink.send(Message::Ping(Default::default())).await?;
+    }
     let (quiet_cpu, quiet_started) = (probe.cpu_seconds(), Instant::now());
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    for _ in 0..seconds {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        sink.send(Message::Ping(Default::default())).await?;
+    }
     let quiet = (probe.cpu_seconds() - quiet_cpu) / quiet_started.elapsed().as_secs_f64();
     let request = Codec::default().encode(&AppMessage::RequestSnapshot { reason: SnapshotReason::Unknown })?;
     let (cpu_before, snapshots_before, started) = (probe.cpu_seconds(), *counter.borrow(), Instant::now());
