@@ -346,7 +346,9 @@ impl Connection {
             other => {
                 match &self.probe {
                     Some(probe) => self.state.relay.deliver(probe, other, &metrics),
-                    None => self.bad_frame("probe message before its snapshot", &"not registered", bytes)?,
+                    // Not held against the connection: a reconnecting probe may flush pipe output
+                    // queued for its last connection before its new snapshot is ready.
+                    None => Metrics::inc(&metrics.bad_frames),
                 }
                 return Ok(Reply::Nothing);
             }
