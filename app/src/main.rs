@@ -44,7 +44,8 @@ struct Cli {
     #[arg(long = "probe-credentials", env = "PERISCOPE_PROBE_CREDENTIALS")]
     probe_credentials: Option<PathBuf>,
 
-    /// Run the app alone, for remote probes, without the built-in probe.
+    /// Run the app alone, for remote probes, without the built-in probe (always so when built
+    /// without the `probe` feature).
     #[arg(long, env = "PERISCOPE_NO_PROBE")]
     no_probe: bool,
 
@@ -114,6 +115,7 @@ async fn shutdown_signal() {
 }
 
 /// The probe's own flags, read from its environment variables (PERISCOPE_NO_DOCKER, …).
+#[cfg(feature = "probe")]
 #[derive(Debug, Parser)]
 struct ProbeEnv {
     #[command(flatten)]
@@ -149,7 +151,10 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,periscope=info".into()),
         )
         .init();
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if !cfg!(feature = "probe") {
+        cli.no_probe = true;
+    }
     let ui_token = token("UI token", "--token / PERISCOPE_TOKEN", cli.token.as_deref(), cli.token_file.as_deref())?;
     let probe_token = token(
         "probe token",
@@ -247,14 +252,35 @@ async fn main() -> anyhow::Result<()> {
     if cli.no_probe {
         return server.await.context("serving");
     }
+    run_with_probe(server, address, probe_token, cli.tls_cert.clone()).await
+}
+
+#[cfg(not(feature = "probe"))]
+async fn run_with_probe(
+    server: impl std::future::Future<Output = std::io::Result<()>>,
+    _address: SocketAddr,
+    _probe_token: Option<String>,
+    _tls_cert: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    server.await.context("serving")
+}
+
+/// Serves, with the built-in probe publishing to this app over loopback.
+#[cfg(feature = "probe")]
+async fn run_with_probe(
+    server: impl std::future::Future<Output = std::io::Result<()>>,
+    address: SocketAddr,
+    probe_token: Option<String>,
+    tls_cert: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let mut probe = ProbeEnv::try_parse_from(["periscope-probe"]).context("reading the probe's settings")?.config;
     let host = if address.ip().is_unspecified() { "127.0.0.1".to_owned() } else { address.ip().to_string() };
     let host = if address.is_ipv6() && !address.ip().is_unspecified() { format!("[{host}]") } else { host };
-    let scheme = if cli.tls_cert.is_some() { "wss" } else { "ws" };
+    let scheme = if tls_cert.is_some() { "wss" } else { "ws" };
     probe.app = format!("{scheme}://{host}:{}/api/probe/ws", address.port());
     probe.token = probe_token;
     probe.token_file = None;
-    if let Some(cert) = &cli.tls_cert {
+    if let Some(cert) = &tls_cert {
         // The built-in probe trusts exactly the app's own certificate, whatever name it carries.
         probe.pinned_cert = Some(cert.clone());
     }

@@ -23,6 +23,7 @@ pub mod control;
 pub mod link;
 pub mod publish;
 pub mod queue;
+pub mod sys;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -77,6 +78,10 @@ pub struct Config {
     /// Probe ID to register with (default: hostname plus a random suffix, new each run).
     #[arg(long, env = "PERISCOPE_PROBE_ID")]
     pub probe_id: Option<String>,
+
+    /// Where the host's procfs is mounted (e.g. /host/proc in a container that mounts it there).
+    #[arg(long = "proc-root", env = "PERISCOPE_PROC_ROOT", default_value = "/proc")]
+    pub proc_root: PathBuf,
 
     /// The Docker engine's socket.
     #[arg(long, env = "PERISCOPE_DOCKER_SOCKET", default_value = "/var/run/docker.sock")]
@@ -140,6 +145,7 @@ impl Default for Config {
             tick_ms: 1000,
             host_id: None,
             probe_id: None,
+            proc_root: PathBuf::from("/proc"),
             docker_socket: PathBuf::from("/var/run/docker.sock"),
             no_docker: false,
             no_conntrack: false,

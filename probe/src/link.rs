@@ -62,7 +62,7 @@ impl Backoff {
         let step = self.step;
         self.step = (self.step * 2).min(self.max);
         let half = step / 2;
-        let jitter = crate::publish::random_u64() % (half.as_millis() as u64 + 1);
+        let jitter = crate::sys::random::random_u64() % (half.as_millis() as u64 + 1);
         half + Duration::from_millis(jitter)
     }
 }

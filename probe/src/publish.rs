@@ -159,18 +159,6 @@ impl AppBudget {
     }
 }
 
-/// Random bits from the kernel (for IDs and jitter); never fails.
-pub fn random_u64() -> u64 {
-    let mut bytes = [0u8; 8];
-    // SAFETY: the buffer is valid for its length; getrandom writes at most that many bytes.
-    let got = unsafe { libc::getrandom(bytes.as_mut_ptr() as *mut libc::c_void, bytes.len(), libc::GRND_NONBLOCK) };
-    if got == bytes.len() as isize {
-        return u64::from_ne_bytes(bytes);
-    }
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    (nanos as u64) ^ u64::from(std::process::id()).rotate_left(32)
-}
-
 /// Where the chain of frames stands on the current connection.
 struct Chain {
     generation: Option<u64>,
@@ -192,10 +180,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (changed_sender, mut changed) = mpsc::channel::<()>(1);
     if let Some(view) = shared.docker.clone() {
         let socket = config.docker_socket.clone();
-        tasks.spawn(async move { docker::follow(&socket, view, changed_sender).await });
+        let capabilities = shared.capabilities.clone();
+        tasks.spawn(async move { docker::follow(&socket, view, changed_sender, capabilities).await });
     }
     if let Some(table) = shared.conntrack.clone() {
-        tasks.spawn(conntrack::follow(table));
+        tasks.spawn(conntrack::follow(table, shared.capabilities.clone()));
     }
     let probe_config = config.clone();
     let probe_shared = shared.clone();

@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// Bumped on any incompatible change of the wire types (see report/README.md).
-pub const WIRE_VERSION: u8 = 3;
+pub const WIRE_VERSION: u8 = 4;
 
 const MAGIC: &[u8; 4] = b"PSCP";
 const HEADER_LEN: usize = MAGIC.len() + 2;
@@ -409,10 +409,10 @@ mod tests {
 
         #[test]
         fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
-            let mut frame = b"PSCP\x03\x00".to_vec();
+            let mut frame = b"PSCP\x04\x00".to_vec();
             frame.extend_from_slice(&bytes);
             let _outcome = Codec::default().decode::<ProbeMessage>(&frame);
-            let mut frame = b"PSCP\x03\x01".to_vec();
+            let mut frame = b"PSCP\x04\x01".to_vec();
             frame.extend_from_slice(&bytes);
             let _outcome = Codec::default().decode::<ProbeMessage>(&frame);
         }

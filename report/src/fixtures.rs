@@ -40,6 +40,7 @@ impl ReportBuilder {
                     uptime_secs: 1000,
                     load: [0.1, 0.2, 0.3],
                     cpu_count: 2,
+                    cpu_model: String::new(),
                     cpu_percent: 5.0,
                     memory_used_bytes: 1 << 30,
                     memory_total_bytes: 8 << 30,
@@ -57,6 +58,12 @@ impl ReportBuilder {
 
     pub fn seq(mut self, seq: u64) -> Self {
         self.report.seq = seq;
+        self
+    }
+
+    /// Adds a source's state to the report's meta.
+    pub fn source(mut self, source: Source, state: SourceState) -> Self {
+        self.report.meta.sources.push(SourceStatus { source, state });
         self
     }
 
@@ -258,6 +265,7 @@ fn arb_host(host: HostId) -> impl Strategy<Value = Host> {
             uptime_secs,
             load: [cpu_percent, 0.5, 0.25],
             cpu_count: 2,
+            cpu_model: String::new(),
             cpu_percent,
             memory_used_bytes: memory / 2,
             memory_total_bytes: memory,
@@ -416,6 +424,11 @@ pub fn arb_report() -> impl Strategy<Value = Report> {
                 source: Source::Docker,
                 state: SourceState::Unavailable { reason: "no socket".into() }
             }),
+            Just(SourceStatus {
+                source: Source::SocketOwners,
+                state: SourceState::Degraded { reason: "lacks CAP_SYS_PTRACE".into() }
+            }),
+            Just(SourceStatus { source: Source::Conntrack, state: SourceState::Denied { reason: "EPERM".into() } }),
         ],
         0..2,
     );

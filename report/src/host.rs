@@ -10,13 +10,15 @@ use crate::id::HostId;
 pub struct Host {
     pub id: HostId,
     pub hostname: String,
-    /// `PRETTY_NAME` from /etc/os-release.
+    /// Distribution name and version from /etc/os-release, e.g. `Debian GNU/Linux 12`.
     pub os: String,
     pub kernel: String,
     pub uptime_secs: u64,
     /// 1, 5 and 15 minute load averages.
     pub load: [f64; 3],
     pub cpu_count: u32,
+    /// The CPU's brand string from /proc/cpuinfo, e.g. `AMD EPYC 7B13`; empty when unknown.
+    pub cpu_model: String,
     /// Busy share of all CPUs since the last tick, 0–100.
     #[serde(with = "crate::tenths")]
     pub cpu_percent: f64,

@@ -68,13 +68,38 @@ pub enum Source {
     Controls,
     /// Not a data source: the probe opens a shell on its host when asked (`--host-shell`).
     HostShell,
+    /// The walk of /proc/<pid>/fd that finds which process owns each socket.
+    SocketOwners,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceState {
     Active,
-    Unavailable { reason: String },
+    /// Absent, disabled or not needed: the reason says which.
+    Unavailable {
+        reason: String,
+    },
+    /// Working, but seeing less than it could; the reason says what is missing and why.
+    Degraded {
+        reason: String,
+    },
+    /// Refused by the host (permission denied): never reported as absent.
+    Denied {
+        reason: String,
+    },
+}
+
+impl SourceState {
+    /// The reason a source is not fully active, if it is not.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            SourceState::Active => None,
+            SourceState::Unavailable { reason } | SourceState::Degraded { reason } | SourceState::Denied { reason } => {
+                Some(reason)
+            }
+        }
+    }
 }
 
 impl Report {

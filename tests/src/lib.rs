@@ -1,12 +1,14 @@
 //! Support for end-to-end tests that use real parts.
 //!
 //! [`docker`] builds the local busybox test image (no registry is reachable
-//! here) and runs prefixed containers that are removed when their guard
-//! drops, even when the test fails. [`wait_until`] polls a condition with a
+//! here; the probe bench uses the same builder) and runs prefixed containers
+//! that are removed when their guard drops, even when the test fails.
+//! [`image`] builds the probe's own image from the musl binary. [`wait_until`] polls a condition with a
 //! deadline, so no test sleeps for a fixed time.
 
 pub mod bench;
 pub mod docker;
+pub mod image;
 
 use std::time::{Duration, Instant};
 

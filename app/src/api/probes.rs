@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use periscope_report::{Source, SourceState};
+use periscope_report::{Source, SourceState, SourceStatus};
 use serde::Serialize;
 
 use crate::api::error::ApiError;
@@ -21,7 +21,10 @@ pub struct ProbeInfo {
     hostname: String,
     version: String,
     last_seen: u64,
+    /// The active sources.
     sources: Vec<Source>,
+    /// Every source the probe reported, with its state and, unless active, why.
+    source_states: Vec<SourceInfo>,
     docker: &'static str,
     /// How connections are seen: `ebpf` (the tracer) or `sockets` (/proc, sock_diag and conntrack alone).
     connections: &'static str,
@@ -32,6 +35,27 @@ pub struct ProbeInfo {
     dropped_frames: u64,
     /// Set when another probe reported this probe's host ID first: `host` is then `{reported}~{probe}`.
     host_conflict: Option<HostConflict>,
+}
+
+/// One source's state, flat for JSON readers: `{ "source", "state", "reason" }`.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct SourceInfo {
+    source: Source,
+    state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+impl From<&SourceStatus> for SourceInfo {
+    fn from(status: &SourceStatus) -> SourceInfo {
+        let state = match status.state {
+            SourceState::Active => "active",
+            SourceState::Unavailable { .. } => "unavailable",
+            SourceState::Degraded { .. } => "degraded",
+            SourceState::Denied { .. } => "denied",
+        };
+        SourceInfo { source: status.source, state, reason: status.state.reason().map(str::to_owned) }
+    }
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -68,6 +92,7 @@ fn probe_infos(store: &Store) -> Vec<ProbeInfo> {
                     .filter(|s| s.state == SourceState::Active)
                     .map(|s| s.source)
                     .collect(),
+                source_states: report.meta.sources.iter().map(SourceInfo::from).collect(),
                 docker: if active(Source::Docker) { "connected" } else { "unavailable" },
                 connections: if active(Source::Ebpf) { "ebpf" } else { "sockets" },
                 ebpf_unavailable: report.meta.sources.iter().find_map(|s| match (&s.source, &s.state) {

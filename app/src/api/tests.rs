@@ -9,7 +9,9 @@ use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt};
 use http_body_util::BodyExt;
 use periscope_report::fixtures::{ReportBuilder, HOST_NETNS};
-use periscope_report::{diff, AppMessage, Codec, ContainerStats, ProbeMessage, Report, SnapshotReason};
+use periscope_report::{
+    diff, AppMessage, Codec, ContainerStats, ProbeMessage, Report, SnapshotReason, Source, SourceState,
+};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -225,6 +227,27 @@ async fn report_probes_and_metrics() {
     assert_eq!(status, StatusCode::OK);
     assert!(metrics.contains("periscope_probe_frames_total 0"), "{metrics}");
     assert!(metrics.contains("periscope_view_nodes{view=\"containers\"} 2"), "{metrics}");
+}
+
+#[tokio::test]
+async fn probes_name_each_degraded_or_denied_source_with_its_reason() {
+    let report = ReportBuilder::new("a")
+        .source(Source::Proc, SourceState::Active)
+        .source(Source::SocketOwners, SourceState::Degraded { reason: "lacks CAP_SYS_PTRACE".into() })
+        .source(Source::Docker, SourceState::Denied { reason: "permission denied on /var/run/docker.sock".into() })
+        .build();
+    let state = state_with(&[report]).await;
+    let (_, probes) = get_json(&state, "/api/probes").await;
+    assert_eq!(probes[0]["sources"], serde_json::json!(["proc"]));
+    assert_eq!(
+        probes[0]["source_states"],
+        serde_json::json!([
+            { "source": "proc", "state": "active" },
+            { "source": "socket_owners", "state": "degraded", "reason": "lacks CAP_SYS_PTRACE" },
+            { "source": "docker", "state": "denied", "reason": "permission denied on /var/run/docker.sock" },
+        ])
+    );
+    assert_eq!(probes[0]["docker"], "unavailable", "denied is not connected");
 }
 
 #[tokio::test]
@@ -551,17 +574,30 @@ impl std::io::Write for Captured {
     }
 }
 
+/// Every test's logs, from every thread: a subscriber set for one thread
+/// misses what the store thread and the blocking pool log, and callsites
+/// cache "nobody listens" across threads. Tests pick their lines by a probe ID of their own.
+fn captured_logs() -> &'static Captured {
+    static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+        // Another test binary setup may have set one first; then nothing is captured and the test says so.
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        captured
+    })
+}
+
 /// The probe connection's span names the probe once, however many frames
 /// came: recording a span field again appends to it, which grew the span by
 /// each frame for the life of the connection.
 #[tokio::test]
 async fn the_probe_span_names_its_probe_once_whatever_the_frames() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
-    let _default = tracing::subscriber::set_default(subscriber);
+    let logs = captured_logs();
+    // Long enough that a loaded machine still applies every frame before the probe counts as silent.
     let config = AppConfig {
-        probe_timeout: Duration::from_millis(300),
+        probe_timeout: Duration::from_millis(1_500),
         ping_interval: Duration::from_millis(100),
         ..AppConfig::default()
     };
@@ -569,17 +605,20 @@ async fn the_probe_span_names_its_probe_once_whatever_the_frames() {
     let (to_probe, _from_app) = mpsc::channel::<Outbound>(256);
     let (mut probe, incoming) = mpsc::channel::<Incoming>(8);
     let task = tokio::spawn(serve_probe(state.clone(), to_probe, incoming));
-    let mut previous = web_host(1);
+    let named = |seq| Report { probe: periscope_report::ProbeId::new("probe-span-check"), ..web_host(seq) };
+    let mut previous = named(1);
     probe.send(frame(&ProbeMessage::Snapshot(previous.clone()))).await.unwrap();
     for seq in 2..40 {
-        let next = web_host(seq);
+        let next = named(seq);
         probe.send(frame(&ProbeMessage::Delta(diff(&previous, &next)))).await.unwrap();
         previous = next;
     }
     tokio::time::timeout(Duration::from_secs(10), task).await.expect("closed for silence").unwrap();
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    let silent =
-        log.lines().find(|line| line.contains("probe silent")).unwrap_or_else(|| panic!("no silence line in {log}"));
+    let log = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let silent = log
+        .lines()
+        .find(|line| line.contains("probe silent") && line.contains("probe-span-check"))
+        .unwrap_or_else(|| panic!("no silence line for probe-span-check in the logs"));
     assert_eq!(silent.matches("probe=").count(), 1, "{silent}");
     drop(probe);
 }

@@ -1,9 +1,11 @@
 //! Edge events: the writer's own copy of the model rendered into the
 //! containers view, so "edge first seen" and "edge gone" mean exactly what
 //! the map shows. An edge that vanishes and comes back within [`GONE_AFTER_MS`]
-//! (a connection re-opened between two probe ticks) is no event at all.
+//! (a connection re-opened between two probe ticks) is no event at all. An
+//! edge whose connections start failing (the connection tracing's `failing`)
+//! is an event each time it starts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use periscope_report::UnixMillis;
 
@@ -12,7 +14,10 @@ use crate::model::Model;
 use crate::node_id::NodeId;
 use crate::render::view_state::{EdgeKey, ViewState};
 use crate::render::Renderer;
-use crate::view::ViewId;
+use crate::view::{Stopped, ViewId, ViewOptions};
+
+/// Failures are looked for whatever a client's options hide.
+const EVERYTHING: ViewOptions = ViewOptions { stopped: Stopped::Show, show_system: true, show_unconnected: true };
 
 /// How long an edge must stay away before it is reported gone.
 pub const GONE_AFTER_MS: u64 = 30_000;
@@ -23,13 +28,15 @@ pub struct EdgeWatcher {
     /// Edges on the map (or vanished less than [`GONE_AFTER_MS`] ago), with their ends' labels.
     present: HashMap<EdgeKey, (String, String)>,
     vanished: HashMap<EdgeKey, UnixMillis>,
+    /// Edges whose connections are failing now: a failure is reported when it starts.
+    failing: HashSet<EdgeKey>,
 }
 
 impl EdgeWatcher {
     pub fn new(model: &mut Model) -> EdgeWatcher {
         let mut renderer = Renderer::new();
         renderer.materialize(ViewId::Containers, model);
-        EdgeWatcher { renderer, present: HashMap::new(), vanished: HashMap::new() }
+        EdgeWatcher { renderer, present: HashMap::new(), vanished: HashMap::new(), failing: HashSet::new() }
     }
 
     /// Renders what changed in `model` since the last scan; returns the edge events due at `now`.
@@ -39,6 +46,13 @@ impl EdgeWatcher {
         let Some(state) = self.renderer.view(ViewId::Containers) else { return events };
         for (_, changes) in changes {
             for key in changes.edges {
+                let failing = state.edge(&key, &EVERYTHING).is_some_and(|edge| edge.failing);
+                if !failing {
+                    self.failing.remove(&key);
+                } else if self.failing.insert(key.clone()) {
+                    let labels = (label(state, &key.source), label(state, &key.target));
+                    events.push(edge_event(now, EventKind::EdgeFailing, &key, &labels));
+                }
                 if state.edge_part(&key).is_some() {
                     if self.vanished.remove(&key).is_some() {
                         continue;

@@ -34,6 +34,9 @@ pub enum EventKind {
     ProbeConnected,
     /// The probe disconnected or went silent; its nodes left the views.
     ProbeLost,
+    /// Connections of an edge started failing (refused, unanswered, reset or retransmitted in the
+    /// last minute; `node` the client, `peer` the server). Last so stored events keep their tags.
+    EdgeFailing,
 }
 
 /// A link to a node of a view, as the timeline shows it.
@@ -123,6 +126,9 @@ pub fn container_events(
                 events.push(event(EventKind::ContainerStarted));
             } else if new.finished.is_some() {
                 // It ran and stopped before the probe looked (an OOM kill can take a second).
+                if new.started.is_some() {
+                    events.push(event(EventKind::ContainerStarted));
+                }
                 events.push(died(new));
                 if new.oom_killed {
                     events.push(event(EventKind::ContainerOomKilled));
@@ -137,19 +143,25 @@ pub fn container_events(
         }
         (Some(old), Some(new)) => {
             let restarted = new.restart_count > old.restart_count;
-            let stopped = is_up(old.state) && !is_up(new.state);
-            // A restart Docker did between two looks is a death and a start we never saw apart.
-            let finished_again = new.finished.is_some() && new.finished != old.finished;
-            if stopped || (restarted && finished_again) {
+            let started_again = new.started.is_some() && new.started != old.started;
+            // A new finish time is a death whatever states the probe saw in between.
+            let died_now =
+                (new.finished.is_some() && new.finished != old.finished) || (is_up(old.state) && !is_up(new.state));
+            if started_again && !is_up(old.state) && !is_up(new.state) {
+                // It started and stopped between two looks: its start comes first.
+                events.push(event(EventKind::ContainerStarted));
+            }
+            if died_now {
                 events.push(died(new));
-                if new.oom_killed {
-                    events.push(event(EventKind::ContainerOomKilled));
-                }
+            }
+            // Docker may set OOMKilled a moment after the death it caused (its exit and OOM
+            // notices race), so a flag turning on later is the OOM kill too.
+            if new.oom_killed && (died_now || !old.oom_killed) {
+                events.push(event(EventKind::ContainerOomKilled));
             }
             if restarted {
                 events.push(Event { restart_count: Some(new.restart_count), ..event(EventKind::ContainerRestarted) });
             }
-            let started_again = new.started.is_some() && new.started != old.started;
             if is_up(new.state) && (!is_up(old.state) || (started_again && !restarted)) {
                 events.push(event(EventKind::ContainerStarted));
             }
@@ -207,12 +219,35 @@ mod tests {
         check(
             None,
             Some(&oom),
-            &[EventKind::ContainerCreated, EventKind::ContainerDied, EventKind::ContainerOomKilled],
+            &[
+                EventKind::ContainerCreated,
+                EventKind::ContainerStarted,
+                EventKind::ContainerDied,
+                EventKind::ContainerOomKilled,
+            ],
+        );
+        // Created, then seen only after it had run and been killed.
+        let created_unstarted = container(|c| {
+            c.state = ContainerState::Created;
+            c.started = None;
+        });
+        check(
+            Some(&created_unstarted),
+            Some(&oom),
+            &[EventKind::ContainerStarted, EventKind::ContainerDied, EventKind::ContainerOomKilled],
         );
         check(Some(&created), Some(&running), &[EventKind::ContainerStarted]);
         check(Some(&running), Some(&running), &[]);
         check(Some(&running), Some(&exited), &[EventKind::ContainerDied]);
         check(Some(&running), Some(&oom), &[EventKind::ContainerDied, EventKind::ContainerOomKilled]);
+        let exited_137 = container(|c| {
+            c.state = ContainerState::Exited;
+            c.exit_code = Some(137);
+            c.finished = Some(UnixMillis(9));
+        });
+        check(Some(&running), Some(&exited_137), &[EventKind::ContainerDied]);
+        check(Some(&exited_137), Some(&oom), &[EventKind::ContainerOomKilled]);
+        check(Some(&oom), Some(&oom), &[]);
         check(Some(&exited), None, &[EventKind::ContainerRemoved]);
         check(Some(&running), None, &[EventKind::ContainerDied, EventKind::ContainerRemoved]);
         let died = &container_events(UnixMillis(5), &HostId::new("h"), Some(&running), Some(&exited))[0];

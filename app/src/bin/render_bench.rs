@@ -220,6 +220,7 @@ fn report(shape: &Shape, h: u32, seq: u64, variant: u32) -> Report {
             uptime_secs: 1000,
             load: [0.5, 0.4, 0.3],
             cpu_count: 16,
+            cpu_model: String::new(),
             cpu_percent: f64::from(10 + variant % 40),
             memory_used_bytes: 30 << 30,
             memory_total_bytes: 64 << 30,

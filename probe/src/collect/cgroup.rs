@@ -5,21 +5,27 @@
 //! Docker's stats API costs most of a second, so stats come from here, for
 //! cgroup v1 (a hierarchy per controller) and v2 (one unified hierarchy)
 //! alike. A container's cgroup is found from its main process's
-//! /proc/<pid>/cgroup, whatever the cgroup driver named it.
+//! /proc/<pid>/cgroup, whatever the cgroup driver named it. procfs parses
+//! that file and /proc/self/mountinfo (both read once per process or once
+//! at start); the stat files read every tick are held open and parsed here.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use periscope_report::{ContainerId, ContainerState, ContainerStats};
+use procfs::process::MountInfos;
+use procfs::{FromRead, ProcessCGroups};
 
-use crate::collect::{read_small, Collector, Held, Pass};
+use crate::collect::{Collector, Pass};
+use crate::sys::held::{read_small, Held};
+use crate::sys::proc_root::ProcRoot;
 
 /// Where a process sits in each hierarchy, from /proc/<pid>/cgroup.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CgroupPaths {
-    /// (comma-separated controllers, path) per v1 hierarchy.
-    pub v1: Vec<(String, String)>,
+    /// (controllers, path) per v1 hierarchy.
+    pub v1: Vec<(Vec<String>, String)>,
     /// The `0::` line: the v2 path.
     pub unified: Option<String>,
 }
@@ -38,25 +44,28 @@ impl CgroupPaths {
     fn v1_path(&self, controller: &str) -> Option<&str> {
         self.v1
             .iter()
-            .find(|(controllers, _)| controllers.split(',').any(|c| c == controller))
+            .find(|(controllers, _)| controllers.iter().any(|c| c == controller))
             .map(|(_, path)| path.as_str())
     }
 }
 
-pub fn parse_proc_cgroup(text: &str) -> CgroupPaths {
-    let mut paths = CgroupPaths::default();
-    for line in text.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (Some(_hierarchy), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
-            continue;
-        };
-        if controllers.is_empty() {
-            paths.unified = Some(path.to_owned());
-        } else {
-            paths.v1.push((controllers.to_owned(), path.to_owned()));
+impl From<ProcessCGroups> for CgroupPaths {
+    fn from(groups: ProcessCGroups) -> CgroupPaths {
+        let mut paths = CgroupPaths::default();
+        for group in groups {
+            if group.controllers.is_empty() {
+                paths.unified = Some(group.pathname);
+            } else {
+                paths.v1.push((group.controllers, group.pathname));
+            }
         }
+        paths
     }
-    paths
+}
+
+/// /proc/<pid>/cgroup of one process; `None` when it is gone or the file is malformed.
+pub fn read_proc_cgroup(path: &Path) -> Option<CgroupPaths> {
+    ProcessCGroups::from_file(path).ok().map(CgroupPaths::from)
 }
 
 /// The last path component that is a 64-hex container ID, once stripped of
@@ -87,24 +96,20 @@ impl CgroupMounts {
     }
 }
 
-pub fn parse_mountinfo(text: &str) -> CgroupMounts {
-    let mut mounts = CgroupMounts::default();
-    for line in text.lines() {
-        // `id parent major:minor root mount-point options [optional…] - fstype source super-options`
-        let Some((before, after)) = line.split_once(" - ") else { continue };
-        let Some(mount_point) = before.split(' ').nth(4) else { continue };
-        let mut after = after.split(' ');
-        let (Some(fstype), Some(_source), Some(super_options)) = (after.next(), after.next(), after.next()) else {
-            continue;
-        };
-        let mount_point = PathBuf::from(unescape_mount(mount_point));
-        match fstype {
-            "cgroup2" => mounts.unified = Some(mount_point),
-            "cgroup" => mounts.v1.push((super_options.split(',').map(str::to_owned).collect(), mount_point)),
-            _ => {}
+impl From<MountInfos> for CgroupMounts {
+    fn from(mounts: MountInfos) -> CgroupMounts {
+        let mut found = CgroupMounts::default();
+        for mount in mounts {
+            // procfs leaves the kernel's octal escapes in the mount point.
+            let mount_point = PathBuf::from(unescape_mount(&mount.mount_point.to_string_lossy()));
+            match mount.fs_type.as_str() {
+                "cgroup2" => found.unified = Some(mount_point),
+                "cgroup" => found.v1.push((mount.super_options.into_keys().collect(), mount_point)),
+                _ => {}
+            }
         }
+        found
     }
-    mounts
 }
 
 /// mountinfo escapes space, tab, newline and backslash as octal.
@@ -150,6 +155,7 @@ const LIMIT_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Fills `stats` of every running container from its cgroup files.
 pub struct CgroupCollector {
+    proc: ProcRoot,
     mounts: CgroupMounts,
     last_cpu: HashMap<ContainerId, CpuSample>,
     limits: HashMap<ContainerId, (Option<u64>, Instant)>,
@@ -166,9 +172,11 @@ struct ContainerFiles {
 }
 
 impl CgroupCollector {
-    pub fn new() -> CgroupCollector {
-        let mounts = read_small("/proc/self/mountinfo").map(|text| parse_mountinfo(&text)).unwrap_or_default();
+    /// Finds the hierarchies from the probe's own mountinfo under `proc`.
+    pub fn new(proc: ProcRoot) -> CgroupCollector {
+        let mounts = MountInfos::from_file(proc.file("self/mountinfo")).map(CgroupMounts::from).unwrap_or_default();
         CgroupCollector {
+            proc,
             mounts,
             last_cpu: HashMap::new(),
             limits: HashMap::new(),
@@ -179,6 +187,7 @@ impl CgroupCollector {
 
     fn read_stats(&mut self, id: &ContainerId, main_pid: u32, paths: &CgroupPaths, now: Instant) -> ContainerStats {
         let files = self.files.entry(id.clone()).or_default();
+        let proc = &self.proc;
         let buffer = &mut self.buffer;
         // Paths are built only when a file is not held open yet (the first
         // read, or after it failed): joining them is most of the work otherwise.
@@ -223,7 +232,7 @@ impl CgroupCollector {
         let (network_rx_bytes, network_tx_bytes) = read_parsed(
             &mut files.net_dev,
             buffer,
-            || Some(format!("/proc/{main_pid}/net/dev").into()),
+            || Some(proc.pid_file(main_pid, "net/dev")),
             |text| Some(parse_net_dev(text)),
         )
         .unwrap_or((0, 0));
@@ -267,7 +276,7 @@ fn parse_number(text: &str) -> Option<u64> {
 
 impl Default for CgroupCollector {
     fn default() -> Self {
-        CgroupCollector::new()
+        CgroupCollector::new(ProcRoot::default())
     }
 }
 
@@ -346,7 +355,7 @@ mod tests {
 
     #[test]
     fn proc_cgroup_v1_docker() {
-        let paths = parse_proc_cgroup(&testdata("proc_cgroup_v1.txt"));
+        let paths = CgroupPaths::from(ProcessCGroups::from_read(testdata("proc_cgroup_v1.txt").as_bytes()).unwrap());
         let id = "9d1ee4e7c0b5a0d9a7d86d1c3c5e6bd7b0f5f4a7a9d1f0c4f3b2a19e8d7c6b5a";
         assert_eq!(paths.container_id(), Some(ContainerId::new(id)));
         assert_eq!(paths.v1_path("cpuacct"), Some(format!("/docker/{id}").as_str()));
@@ -355,19 +364,19 @@ mod tests {
 
     #[test]
     fn proc_cgroup_v2_systemd() {
-        let paths = parse_proc_cgroup(&testdata("proc_cgroup_v2.txt"));
+        let paths = CgroupPaths::from(ProcessCGroups::from_read(testdata("proc_cgroup_v2.txt").as_bytes()).unwrap());
         assert!(paths.v1.is_empty());
         assert_eq!(paths.container_id().map(|id| id.to_string()), Some("ab".repeat(32)));
     }
 
     #[test]
     fn mountinfo_v1_and_v2() {
-        let mounts = parse_mountinfo(&testdata("mountinfo_v1.txt"));
+        let mounts = CgroupMounts::from(MountInfos::from_read(testdata("mountinfo_v1.txt").as_bytes()).unwrap());
         assert_eq!(mounts.v1_mount("cpuacct"), Some(&PathBuf::from("/sys/fs/cgroup/cpuacct")));
         assert_eq!(mounts.v1_mount("memory"), Some(&PathBuf::from("/sys/fs/cgroup/memory")));
         // Hybrid: a v2 hierarchy without controllers beside the v1 ones.
         assert_eq!(mounts.unified, Some(PathBuf::from("/sys/fs/cgroup/unified")));
-        let mounts = parse_mountinfo(&testdata("mountinfo_v2.txt"));
+        let mounts = CgroupMounts::from(MountInfos::from_read(testdata("mountinfo_v2.txt").as_bytes()).unwrap());
         assert!(mounts.v1.is_empty());
         assert_eq!(mounts.unified, Some(PathBuf::from("/sys/fs/cgroup")));
     }

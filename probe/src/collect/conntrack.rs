@@ -22,17 +22,17 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use periscope_report::{Connection, ConnectionId, Protocol, Source, SourceState, SourceStatus};
 use tracing::{debug, info, warn};
 
-use crate::collect::netlink::{self, read_u16_be, read_u32_be};
+use crate::collect::capabilities::{Cap, Capabilities};
 use crate::collect::{Collector, Pass};
+use crate::sys::netlink::{self, read_u16_be, read_u32_be};
 
-const NETLINK_NETFILTER: i32 = 12;
 const NFNL_SUBSYS_CTNETLINK: u16 = 1;
 const IPCTNL_MSG_CT_NEW: u16 = 0;
 const IPCTNL_MSG_CT_GET: u16 = 1;
@@ -357,7 +357,7 @@ impl Collector for ConntrackCollector {
 
 /// Dumps the whole conntrack table (blocking).
 pub fn dump() -> io::Result<Vec<Flow>> {
-    let fd = netlink::open(NETLINK_NETFILTER, 0, false)?;
+    let fd = netlink::open(rustix::net::netlink::NETFILTER, 0, false)?;
     let mut request = Vec::new();
     let seq = 1;
     netlink::push_message(
@@ -369,7 +369,7 @@ pub fn dump() -> io::Result<Vec<Flow>> {
     );
     let mut buffer = vec![0u8; 256 * 1024];
     let mut flows = Vec::new();
-    netlink::dump(fd.as_raw_fd(), &request, seq, &mut buffer, |message| {
+    netlink::dump(fd.as_fd(), &request, seq, &mut buffer, |message| {
         if let Some(Event::New(flow)) = parse_message(message.kind, message.payload) {
             flows.push(flow);
         }
@@ -379,21 +379,21 @@ pub fn dump() -> io::Result<Vec<Flow>> {
 
 /// Follows conntrack events into `table` until dropped; marks the source
 /// unavailable (once, with the reason) when conntrack cannot be used.
-pub async fn follow(table: Arc<Mutex<ConntrackTable>>) {
+pub async fn follow(table: Arc<Mutex<ConntrackTable>>, capabilities: Arc<Capabilities>) {
     let set_status = |status: SourceState| {
         if let Ok(mut table) = table.lock() {
             table.set_status(status);
         }
     };
-    let events = match netlink::open(NETLINK_NETFILTER, GROUPS_NEW_AND_DESTROY, true) {
+    let events = match netlink::open(rustix::net::netlink::NETFILTER, GROUPS_NEW_AND_DESTROY, true) {
         Ok(fd) => fd,
         Err(error) => {
             warn!(%error, "conntrack events unavailable; short-lived connections will be missed");
-            set_status(SourceState::Unavailable { reason: format!("conntrack events: {error}") });
+            set_status(capabilities.state_for_error("conntrack events", &error, Some(Cap::NetAdmin)));
             return;
         }
     };
-    netlink::set_receive_buffer(events.as_raw_fd(), 8 * 1024 * 1024);
+    netlink::set_receive_buffer(events.as_fd(), 8 * 1024 * 1024);
     // Subscribe first, then dump, so no flow falls between the two.
     if let Err(error) = resync(&table).await {
         warn!(%error, "conntrack dump failed; following events only");
@@ -410,7 +410,7 @@ pub async fn follow(table: Arc<Mutex<ConntrackTable>>) {
         tokio::time::sleep(BATCH_EVERY).await;
         let mut overflowed = false;
         loop {
-            match netlink::receive(events.as_raw_fd(), &mut buffer) {
+            match netlink::receive(events.as_fd(), &mut buffer) {
                 Ok(0) => break,
                 Ok(len) => apply_datagram(&table, &buffer[..len]),
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,

@@ -9,7 +9,7 @@
 //! replaces them (processes keep their container from cgroups meanwhile).
 //! Container stats are not asked of Docker at all: see `cgroup`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -28,6 +28,7 @@ use periscope_report::{
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use crate::collect::capabilities::Capabilities;
 use crate::collect::{Collector, Pass};
 
 const REQUEST_TIMEOUT_SECS: u64 = 10;
@@ -42,11 +43,20 @@ pub struct DockerView {
     /// Network ID → driver, so each container network says whether its addresses are host-local.
     pub drivers: HashMap<String, String>,
     pub status: SourceState,
+    /// Containers Docker sent an `oom` event for since they last started. Docker's own
+    /// `State.OOMKilled` comes from its exit notice, which can race the OOM notice and miss it.
+    pub oom_killed: HashSet<ContainerId>,
 }
 
 impl DockerView {
     pub fn new(status: SourceState) -> DockerView {
-        DockerView { containers: BTreeMap::new(), images: BTreeMap::new(), drivers: HashMap::new(), status }
+        DockerView {
+            containers: BTreeMap::new(),
+            images: BTreeMap::new(),
+            drivers: HashMap::new(),
+            status,
+            oom_killed: HashSet::new(),
+        }
     }
 }
 
@@ -105,28 +115,37 @@ impl Collector for DockerCollector {
 }
 
 /// Keeps `view` current until dropped, sending on `changed` after each change.
-pub async fn follow(socket: &Path, view: Arc<Mutex<DockerView>>, changed: mpsc::Sender<()>) {
+/// `capabilities` tells a socket that denies the probe from an absent engine.
+pub async fn follow(
+    socket: &Path,
+    view: Arc<Mutex<DockerView>>,
+    changed: mpsc::Sender<()>,
+    capabilities: Arc<Capabilities>,
+) {
     let mut delay = RETRY_MIN;
     let mut outage_logged = false;
     loop {
-        match session(socket, &view, &changed).await {
+        let status = match session(socket, &view, &changed).await {
             Ok(()) => {
                 warn!(socket = %socket.display(), "Docker event stream ended; reconnecting");
                 outage_logged = true;
                 delay = RETRY_MIN;
+                SourceState::Unavailable { reason: format!("the Docker event stream at {} ended", socket.display()) }
             }
             Err(error) => {
+                let status = capabilities.docker_socket_state(socket, &error);
                 if !outage_logged {
-                    warn!(socket = %socket.display(), error = %error, "Docker unavailable; reporting host, processes and sockets without it, and retrying");
+                    warn!(socket = %socket.display(), reason = status.reason().unwrap_or_default(), "Docker unavailable; reporting host, processes and sockets without it, and retrying");
                     outage_logged = true;
                 } else {
                     debug!(error = %error, "Docker still unavailable");
                 }
                 delay = (delay * 2).min(RETRY_MAX);
+                status
             }
-        }
+        };
         if let Ok(mut view) = view.lock() {
-            view.status = SourceState::Unavailable { reason: format!("no Docker engine at {}", socket.display()) };
+            view.status = status;
         }
         let _ = changed.try_send(()); // Full means a poke is already pending.
         tokio::time::sleep(delay).await;
@@ -142,6 +161,7 @@ pub async fn snapshot(socket: &Path) -> Result<DockerView, bollard::errors::Erro
         images: list_images(&docker).await?,
         drivers,
         status: SourceState::Active,
+        oom_killed: HashSet::new(),
     })
 }
 
@@ -250,6 +270,17 @@ async fn handle_event(docker: &Docker, view: &Mutex<DockerView>, event: &EventMe
                     | "health_status"
             );
             let Some(id) = actor.and_then(|a| a.id.clone()) else { return false };
+            if let Ok(mut view) = view.lock() {
+                match action {
+                    "oom" => {
+                        view.oom_killed.insert(ContainerId::new(id.as_str()));
+                    }
+                    "start" | "destroy" => {
+                        view.oom_killed.remove(&ContainerId::new(id.as_str()));
+                    }
+                    _ => {}
+                }
+            }
             relevant && refresh_container(docker, view, &id, action == "destroy").await
         }
         Some(EventMessageTypeEnum::NETWORK) if matches!(action, "connect" | "disconnect") => {
@@ -317,7 +348,10 @@ async fn refresh_container(docker: &Docker, view: &Mutex<DockerView>, id: &str, 
     }
     let Ok(mut view) = view.lock() else { return false };
     match container {
-        Some(container) => view.containers.insert(container.id.clone(), container.clone()).as_ref() != Some(&container),
+        Some(mut container) => {
+            container.oom_killed |= view.oom_killed.contains(&container.id);
+            view.containers.insert(container.id.clone(), container.clone()).as_ref() != Some(&container)
+        }
         None => view.containers.remove(&ContainerId::new(id)).is_some(),
     }
 }

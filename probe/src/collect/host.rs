@@ -1,26 +1,30 @@
 //! The host itself: identity, OS, load, CPU, memory and interfaces.
 //!
 //! The host ID is /etc/machine-id (stable across reboots) unless overridden.
-//! Interfaces come from getifaddrs(3) in the probe's own namespace, refreshed
-//! every [`INTERFACES_EVERY`]; IPv6 link-local addresses are left out (every
-//! container's veth has one and they name no routable network).
+//! Facts that rarely change come from sysinfo: the OS, kernel and CPU model
+//! once at start, and the interfaces (the probe's own network namespace)
+//! every [`INTERFACES_EVERY`] or when Docker reports a change (at most every
+//! [`INTERFACES_AT_MOST`]: sysinfo reads each interface's statistics too,
+//! milliseconds with dozens of veths, and a busy engine sends many events); IPv6
+//! link-local addresses are left out (every container's veth has one and they
+//! name no routable network). What moves every tick (CPU share, memory,
+//! load, uptime) is read from files held open and parsed in place: sysinfo
+//! re-opens and re-reads more per refresh, and BENCHMARKS.md ("Host facts:
+//! sysinfo or held files") has the measurement that keeps this path here.
 
-use std::collections::BTreeMap;
-use std::ffi::CStr;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use periscope_report::{Host, HostId, Interface, IpNetwork, Source, SourceState, SourceStatus};
 
-use crate::collect::{read_small, Collector, Held, Pass};
+use sysinfo::{CpuRefreshKind, Networks, System};
+
+use crate::collect::{Collector, Pass};
+use crate::sys::held::{read_small, Held};
+use crate::sys::proc_root::ProcRoot;
 
 const INTERFACES_EVERY: Duration = Duration::from_secs(10);
-
-/// `PRETTY_NAME` from os-release, unquoted.
-pub fn parse_os_release(text: &str) -> Option<String> {
-    let value = text.lines().find_map(|line| line.strip_prefix("PRETTY_NAME="))?;
-    Some(value.trim().trim_matches('"').trim_matches('\'').to_owned())
-}
+const INTERFACES_AT_MOST: Duration = Duration::from_secs(2);
 
 pub fn parse_loadavg(text: &str) -> Option<[f64; 3]> {
     let mut fields = text.split_ascii_whitespace().map(|f| f.parse::<f64>().ok());
@@ -65,36 +69,43 @@ pub fn machine_id() -> Option<String> {
         .find(|id| !id.is_empty())
 }
 
-pub fn hostname() -> String {
-    read_small("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|| "unknown".into())
+pub fn hostname(proc: &ProcRoot) -> String {
+    read_small(proc.file("sys/kernel/hostname")).map(|h| h.trim().to_owned()).unwrap_or_else(|| "unknown".into())
 }
 
 pub struct HostCollector {
     id: HostId,
+    proc: ProcRoot,
     os: String,
     kernel: String,
     cpu_count: u32,
+    cpu_model: String,
     last_cpu: Option<(u64, u64)>,
     interfaces: Vec<Interface>,
     interfaces_at: Option<Instant>,
+    /// Docker reported a change: read the interfaces again as soon as [`INTERFACES_AT_MOST`] allows.
+    interfaces_stale: bool,
     files: [Held; 5],
     buffer: Vec<u8>,
 }
 
-/// Read every tick, held open: /proc/stat, meminfo, uptime, loadavg, hostname.
-const TICK_FILES: [&str; 5] =
-    ["/proc/stat", "/proc/meminfo", "/proc/uptime", "/proc/loadavg", "/proc/sys/kernel/hostname"];
+/// Read every tick under the proc root, held open: stat, meminfo, uptime, loadavg, hostname.
+const TICK_FILES: [&str; 5] = ["stat", "meminfo", "uptime", "loadavg", "sys/kernel/hostname"];
 
 impl HostCollector {
-    pub fn new(id: HostId) -> HostCollector {
+    pub fn new(id: HostId, proc: ProcRoot) -> HostCollector {
+        let facts = StaticFacts::read();
         HostCollector {
             id,
-            os: read_small("/etc/os-release").and_then(|t| parse_os_release(&t)).unwrap_or_else(|| "Linux".into()),
-            kernel: read_small("/proc/sys/kernel/osrelease").map(|k| k.trim().to_owned()).unwrap_or_default(),
-            cpu_count: std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1),
+            proc,
+            os: facts.os,
+            kernel: facts.kernel,
+            cpu_count: facts.cpu_count,
+            cpu_model: facts.cpu_model,
             last_cpu: None,
             interfaces: Vec::new(),
             interfaces_at: None,
+            interfaces_stale: false,
             files: Default::default(),
             buffer: Vec::with_capacity(4096),
         }
@@ -102,7 +113,7 @@ impl HostCollector {
 
     /// Forces the next pass to re-read interfaces (a container started or stopped).
     pub fn refresh_interfaces(&mut self) {
-        self.interfaces_at = None;
+        self.interfaces_stale = true;
     }
 }
 
@@ -113,7 +124,12 @@ impl Collector for HostCollector {
 
     fn collect(&mut self, pass: &mut Pass<'_>) {
         let now = pass.now;
-        if self.interfaces_at.is_none_or(|at| now.duration_since(at) >= INTERFACES_EVERY) {
+        let due = |at: Instant| {
+            let since = now.duration_since(at);
+            since >= INTERFACES_EVERY || (self.interfaces_stale && since >= INTERFACES_AT_MOST)
+        };
+        if self.interfaces_at.is_none_or(due) {
+            self.interfaces_stale = false;
             self.interfaces = interfaces();
             self.interfaces_at = Some(now);
         }
@@ -122,12 +138,15 @@ impl Collector for HostCollector {
         // was a large allocation that made malloc consolidate its free lists.
         let [stat, meminfo, uptime, loadavg, hostname] = &mut self.files;
         let buffer = &mut self.buffer;
-        let cpu = stat.read_text(|| TICK_FILES[0].into(), buffer).and_then(parse_cpu_times);
-        let meminfo = meminfo.read_text(|| TICK_FILES[1].into(), buffer).and_then(parse_meminfo);
-        let uptime = uptime.read_text(|| TICK_FILES[2].into(), buffer).and_then(parse_uptime);
-        let loadavg = loadavg.read_text(|| TICK_FILES[3].into(), buffer).and_then(parse_loadavg);
-        let hostname =
-            hostname.read_text(|| TICK_FILES[4].into(), buffer).map(|text| text.trim().to_owned()).unwrap_or_default();
+        let proc = &self.proc;
+        let cpu = stat.read_text(|| proc.file(TICK_FILES[0]), buffer).and_then(parse_cpu_times);
+        let meminfo = meminfo.read_text(|| proc.file(TICK_FILES[1]), buffer).and_then(parse_meminfo);
+        let uptime = uptime.read_text(|| proc.file(TICK_FILES[2]), buffer).and_then(parse_uptime);
+        let loadavg = loadavg.read_text(|| proc.file(TICK_FILES[3]), buffer).and_then(parse_loadavg);
+        let hostname = hostname
+            .read_text(|| proc.file(TICK_FILES[4]), buffer)
+            .map(|text| text.trim().to_owned())
+            .unwrap_or_default();
         let cpu_percent = match (cpu, self.last_cpu) {
             (Some((busy, total)), Some((last_busy, last_total))) if total > last_total => {
                 busy.saturating_sub(last_busy) as f64 / (total - last_total) as f64 * 100.0
@@ -146,6 +165,7 @@ impl Collector for HostCollector {
             uptime_secs: uptime.unwrap_or(0),
             load: loadavg.unwrap_or([0.0; 3]),
             cpu_count: self.cpu_count,
+            cpu_model: self.cpu_model.clone(),
             cpu_percent: crate::collect::cgroup::round_percent(cpu_percent),
             memory_used_bytes,
             memory_total_bytes,
@@ -155,64 +175,66 @@ impl Collector for HostCollector {
     }
 }
 
-/// Addresses per interface, from getifaddrs(3); an empty list when it fails.
+/// What is read once, at start.
+struct StaticFacts {
+    os: String,
+    kernel: String,
+    cpu_count: u32,
+    cpu_model: String,
+}
+
+impl StaticFacts {
+    fn read() -> StaticFacts {
+        let os = match (System::name(), System::os_version()) {
+            (Ok(name), Ok(version)) => format!("{name} {version}"),
+            (Ok(name), Err(_)) => name,
+            _ => "Linux".to_owned(),
+        };
+        let mut system = System::new().ok();
+        if let Some(system) = system.as_mut() {
+            system.refresh_cpu_list(CpuRefreshKind::nothing());
+        }
+        let cpus = system.as_ref().map(|system| system.cpus()).unwrap_or_default();
+        StaticFacts {
+            os,
+            kernel: System::kernel_version().unwrap_or_default(),
+            cpu_count: if cpus.is_empty() {
+                std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1)
+            } else {
+                cpus.len() as u32
+            },
+            cpu_model: cpus.first().map(|cpu| cpu.brand().trim().to_owned()).unwrap_or_default(),
+        }
+    }
+}
+
+/// Addresses per interface, sorted by name; an empty list when they cannot be read.
 fn interfaces() -> Vec<Interface> {
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `head` with a list we free below.
-    if unsafe { libc::getifaddrs(&mut head) } != 0 {
-        return Vec::new();
-    }
-    let mut by_name: BTreeMap<String, Vec<IpNetwork>> = BTreeMap::new();
-    let mut cursor = head;
-    while !cursor.is_null() {
-        // SAFETY: `cursor` walks the list getifaddrs returned, which stays valid until freeifaddrs.
-        let entry = unsafe { &*cursor };
-        cursor = entry.ifa_next;
-        if entry.ifa_addr.is_null() || entry.ifa_name.is_null() {
-            continue;
-        }
-        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
-        let name = unsafe { CStr::from_ptr(entry.ifa_name) }.to_string_lossy().into_owned();
-        // SAFETY: ifa_addr is non-null and points at a sockaddr of the family it names.
-        let Some(address) = (unsafe { sockaddr_ip(entry.ifa_addr) }) else { continue };
-        // SAFETY: as above, for the netmask (which may be null).
-        let prefix_len = unsafe { sockaddr_ip(entry.ifa_netmask) }.map(prefix_of).unwrap_or(0);
-        if let IpAddr::V6(v6) = address {
-            if v6.segments()[0] & 0xffc0 == 0xfe80 {
-                continue;
-            }
-        }
-        by_name.entry(name).or_default().push(IpNetwork { address, prefix_len });
-    }
-    // SAFETY: `head` came from getifaddrs and is freed once.
-    unsafe { libc::freeifaddrs(head) };
-    by_name.into_iter().map(|(name, addresses)| Interface { name, addresses }).collect()
+    let Ok(networks) = Networks::new_with_refreshed_list() else { return Vec::new() };
+    let mut interfaces: Vec<Interface> = networks
+        .iter()
+        .map(|(name, data)| Interface {
+            name: name.to_string_lossy().into_owned(),
+            addresses: data
+                .ip_networks()
+                .iter()
+                .filter(|network| !is_link_local(network.addr))
+                .map(|network| IpNetwork { address: network.addr, prefix_len: network.prefix })
+                .collect(),
+        })
+        // sysinfo keeps addresses in a hash set: sort them, or every refresh would be a change.
+        .map(|mut interface| {
+            interface.addresses.sort();
+            interface
+        })
+        .filter(|interface| !interface.addresses.is_empty())
+        .collect();
+    interfaces.sort_by(|a, b| a.name.cmp(&b.name));
+    interfaces
 }
 
-/// # Safety
-/// `address` must be null or point at a valid sockaddr of the family it names.
-unsafe fn sockaddr_ip(address: *const libc::sockaddr) -> Option<IpAddr> {
-    if address.is_null() {
-        return None;
-    }
-    match i32::from((*address).sa_family) {
-        libc::AF_INET => {
-            let v4 = &*(address as *const libc::sockaddr_in);
-            Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr))))
-        }
-        libc::AF_INET6 => {
-            let v6 = &*(address as *const libc::sockaddr_in6);
-            Some(IpAddr::V6(Ipv6Addr::from(v6.sin6_addr.s6_addr)))
-        }
-        _ => None,
-    }
-}
-
-fn prefix_of(mask: IpAddr) -> u8 {
-    match mask {
-        IpAddr::V4(v4) => u32::from(v4).leading_ones() as u8,
-        IpAddr::V6(v6) => u128::from(v6).leading_ones() as u8,
-    }
+fn is_link_local(address: IpAddr) -> bool {
+    matches!(address, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
 }
 
 #[cfg(test)]
@@ -221,10 +243,6 @@ mod tests {
 
     #[test]
     fn proc_files() {
-        assert_eq!(
-            parse_os_release("NAME=x\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n").as_deref(),
-            Some("Debian GNU/Linux 12 (bookworm)")
-        );
         assert_eq!(parse_loadavg("1.63 0.99 0.49 5/129 12366\n"), Some([1.63, 0.99, 0.49]));
         assert_eq!(parse_loadavg("1.63"), None);
         assert_eq!(parse_uptime("543.71 611.52\n"), Some(543));
@@ -237,11 +255,15 @@ mod tests {
         assert_eq!(parse_meminfo("garbage"), None);
     }
 
+    /// Against this machine: the facts read at start agree with the kernel's own files.
     #[test]
-    fn prefixes() {
-        assert_eq!(prefix_of("255.255.0.0".parse().unwrap()), 16);
-        assert_eq!(prefix_of("ffff:ffff:ffff:ffff::".parse().unwrap()), 64);
-        assert_eq!(prefix_of("0.0.0.0".parse().unwrap()), 0);
+    fn static_facts_from_sysinfo() {
+        let facts = StaticFacts::read();
+        let osrelease = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+        assert_eq!(facts.kernel, osrelease.trim());
+        assert_eq!(facts.cpu_count as usize, std::thread::available_parallelism().unwrap().get());
+        assert!(!facts.cpu_model.is_empty(), "a CPU model from /proc/cpuinfo");
+        assert!(!facts.os.is_empty());
     }
 
     #[test]

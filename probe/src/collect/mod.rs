@@ -11,27 +11,24 @@
 //! Order: host, docker, process, cgroup (needs containers and processes),
 //! socket (needs processes), ebpf (needs processes and listeners), conntrack.
 
+pub mod capabilities;
 pub mod cgroup;
 pub mod conntrack;
 pub mod docker;
 pub mod ebpf;
 pub mod host;
-pub mod netlink;
-pub mod proc_net;
 pub mod process;
 pub mod redact;
-pub mod sock_diag;
 pub mod socket;
 pub mod steady;
 
-use std::io::Read;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use periscope_report::{HostId, ProbeId, ProbeMeta, Report, Source, SourceState, SourceStatus, Table, UnixMillis};
-use tracing::{debug, instrument};
+use tracing::{debug, instrument, warn};
 
+use crate::collect::capabilities::{Access, Capabilities};
 use crate::collect::cgroup::{CgroupCollector, CgroupPaths};
 use crate::collect::conntrack::{ConntrackCollector, ConntrackTable};
 use crate::collect::docker::{DockerCollector, DockerView};
@@ -40,6 +37,7 @@ use crate::collect::host::HostCollector;
 use crate::collect::process::ProcessCollector;
 use crate::collect::socket::SocketCollector;
 use crate::collect::steady::Steady;
+use crate::sys::proc_root::ProcRoot;
 use crate::Config;
 
 /// One source of the report: a name (for logs and spans) and a collect step.
@@ -69,139 +67,6 @@ pub struct ScannedProcess {
     pub cgroup: Option<Arc<CgroupPaths>>,
 }
 
-/// Reads a small /proc, /sys or /etc file; `None` when it is missing or unreadable
-/// (a vanished pid is an outcome, not an error).
-pub fn read_small(path: impl AsRef<Path>) -> Option<String> {
-    let mut buffer = Vec::new();
-    read_into(path, &mut buffer).ok()?;
-    String::from_utf8(buffer).ok()
-}
-
-/// Reads a whole file into `buffer` (cleared first) with plain `read`s:
-/// unlike `read_to_end`, no `statx`/`lseek` for a size hint, and no final
-/// empty read after a short one (a /proc file's content is generated whole,
-/// so a read shorter than asked is the end). The probe reads hundreds of
-/// these a tick, so the saved syscalls matter.
-pub fn read_into(path: impl AsRef<Path>, buffer: &mut Vec<u8>) -> std::io::Result<()> {
-    let mut file = std::fs::File::open(path)?;
-    buffer.clear();
-    let mut len = 0;
-    buffer.resize(4096, 0);
-    loop {
-        if len == buffer.len() {
-            buffer.resize(len * 2, 0);
-        }
-        let asked = buffer.len() - len;
-        let read = file.read(&mut buffer[len..])?;
-        len += read;
-        if read == 0 || read < asked {
-            break;
-        }
-    }
-    buffer.truncate(len);
-    Ok(())
-}
-
-/// A file re-read every tick, kept open and re-read from offset 0 (`pread`).
-///
-/// Opening a /proc or cgroup file walks its path each time (dentry lookups,
-/// pid revalidation), which was a fifth of the probe's CPU; a seq_file read
-/// again from offset 0 regenerates its content, so the open is paid once. A
-/// held /proc/<pid> file keeps naming that process even if the pid is
-/// reused: once the process is gone reads fail, and the next read reopens by
-/// path. At most a quarter of the open-file limit is held; past that, files
-/// are opened per read as before.
-pub struct Held {
-    file: Option<std::fs::File>,
-}
-
-static HELD_FILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-fn held_file_limit() -> usize {
-    static LIMIT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *LIMIT.get_or_init(|| {
-        // SAFETY: getrlimit writes into the struct we pass.
-        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 { limit.rlim_cur } else { 1024 };
-        usize::try_from(soft / 4).unwrap_or(256)
-    })
-}
-
-impl Held {
-    pub fn new() -> Held {
-        Held { file: None }
-    }
-
-    /// Reads the whole file into `buffer`, opening `path()` when not held (or when the held one fails).
-    pub fn read(&mut self, path: impl FnOnce() -> std::path::PathBuf, buffer: &mut Vec<u8>) -> std::io::Result<()> {
-        if let Some(file) = &self.file {
-            if pread_all(file, buffer).is_ok() && !buffer.is_empty() {
-                return Ok(());
-            }
-            self.release();
-        }
-        let path = path();
-        let held = HELD_FILES.load(std::sync::atomic::Ordering::Relaxed);
-        if held >= held_file_limit() {
-            return read_into(path, buffer);
-        }
-        let file = std::fs::File::open(path)?;
-        pread_all(&file, buffer)?;
-        HELD_FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.file = Some(file);
-        Ok(())
-    }
-
-    /// [`Held::read`], then the content as text borrowed from `buffer`, to parse
-    /// where it lies; `None` when the file cannot be read or is not UTF-8.
-    pub fn read_text<'b>(
-        &mut self,
-        path: impl FnOnce() -> std::path::PathBuf,
-        buffer: &'b mut Vec<u8>,
-    ) -> Option<&'b str> {
-        self.read(path, buffer).ok()?;
-        std::str::from_utf8(buffer).ok()
-    }
-
-    fn release(&mut self) {
-        if self.file.take().is_some() {
-            HELD_FILES.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-}
-
-impl Default for Held {
-    fn default() -> Self {
-        Held::new()
-    }
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        self.release();
-    }
-}
-
-fn pread_all(file: &std::fs::File, buffer: &mut Vec<u8>) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    buffer.clear();
-    buffer.resize(4096, 0);
-    let mut len = 0;
-    loop {
-        if len == buffer.len() {
-            buffer.resize(len * 2, 0);
-        }
-        let asked = buffer.len() - len;
-        let read = file.read_at(&mut buffer[len..], len as u64)?;
-        len += read;
-        if read == 0 || read < asked {
-            break;
-        }
-    }
-    buffer.truncate(len);
-    Ok(())
-}
-
 pub fn unix_millis() -> UnixMillis {
     UnixMillis(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0))
 }
@@ -211,20 +76,29 @@ pub fn unix_millis() -> UnixMillis {
 pub struct Shared {
     pub docker: Option<Arc<Mutex<DockerView>>>,
     pub conntrack: Option<Arc<Mutex<ConntrackTable>>>,
+    /// What the probe may do here, checked once at start.
+    pub capabilities: Arc<Capabilities>,
 }
 
 impl Shared {
     pub fn new(config: &Config) -> Shared {
+        let proc = ProcRoot::new(&config.proc_root);
+        let capabilities = Arc::new(Capabilities::check(&proc));
+        for access in [&capabilities.foreign_processes, &capabilities.setns] {
+            if let Access::Denied(reason) = access {
+                warn!(euid = capabilities.euid, "{reason}");
+            }
+        }
         let docker = (!config.no_docker)
             .then(|| Arc::new(Mutex::new(DockerView::new(SourceState::Unavailable { reason: "connecting".into() }))));
         let conntrack = (!config.no_conntrack).then(|| {
-            let netns = std::fs::read_link("/proc/self/ns/net")
+            let netns = std::fs::read_link(proc.file("self/ns/net"))
                 .ok()
                 .and_then(|link| process::namespace_inode(&link.to_string_lossy()))
                 .unwrap_or(0);
             Arc::new(Mutex::new(ConntrackTable::new(netns, Duration::from_secs(config.connection_linger_secs))))
         });
-        Shared { docker, conntrack }
+        Shared { docker, conntrack, capabilities }
     }
 }
 
@@ -240,6 +114,7 @@ pub struct Probe {
     /// The tracer's status when it is not running (off, or unavailable here).
     ebpf_unavailable: Option<SourceStatus>,
     conntrack: Option<ConntrackCollector>,
+    capabilities: Arc<Capabilities>,
     steady: Steady,
     previous: Option<Report>,
     no_docker: bool,
@@ -253,34 +128,42 @@ pub struct Probe {
 impl Probe {
     /// Fails only when `--ebpf on` and the tracer cannot start.
     pub fn new(config: &Config, shared: &Shared) -> anyhow::Result<Probe> {
+        let proc = ProcRoot::new(&config.proc_root);
         let host_id = HostId::new(
-            config.host_id.clone().filter(|id| !id.is_empty()).or_else(host::machine_id).unwrap_or_else(host::hostname),
-        );
-        let probe_id = ProbeId::new(
             config
-                .probe_id
+                .host_id
                 .clone()
                 .filter(|id| !id.is_empty())
-                .unwrap_or_else(|| format!("{}-{:08x}", host::hostname(), crate::publish::random_u64() as u32)),
+                .or_else(host::machine_id)
+                .unwrap_or_else(|| host::hostname(&proc)),
         );
+        let probe_id =
+            ProbeId::new(config.probe_id.clone().filter(|id| !id.is_empty()).unwrap_or_else(|| {
+                format!("{}-{:08x}", host::hostname(&proc), crate::sys::random::random_u64() as u32)
+            }));
         let (ebpf, ebpf_state) = ebpf::start(config.ebpf, config.tick())
             .map_err(|error| anyhow::anyhow!("--ebpf on, but the eBPF connection tracer cannot start: {error}"))?;
         let ebpf_unavailable = ebpf.is_none().then_some(SourceStatus { source: Source::Ebpf, state: ebpf_state });
         Ok(Probe {
             probe_id,
-            host: HostCollector::new(host_id.clone()),
+            host: HostCollector::new(host_id.clone(), proc.clone()),
             docker: shared.docker.clone().map(|view| {
                 // As long as the flows a stopped container made are shown: conntrack's linger, or the
                 // tracer's minute of counts.
                 let linger = Duration::from_secs(config.connection_linger_secs).max(ebpf::fold::WINDOW);
                 DockerCollector::new(view, linger)
             }),
-            processes: ProcessCollector::new(host_id, config.omit_cmd_args),
-            cgroup: CgroupCollector::new(),
-            sockets: SocketCollector::new(config.proc_net_only, Duration::from_secs(config.socket_check_secs)),
+            processes: ProcessCollector::new(host_id, config.omit_cmd_args, proc.clone()),
+            cgroup: CgroupCollector::new(proc.clone()),
+            sockets: SocketCollector::new(
+                config.proc_net_only,
+                Duration::from_secs(config.socket_check_secs),
+                proc.clone(),
+            ),
             ebpf,
             ebpf_unavailable,
             conntrack: shared.conntrack.clone().map(ConntrackCollector::new),
+            capabilities: shared.capabilities.clone(),
             steady: Steady::new(Duration::from_secs(config.metrics_refresh_secs)),
             previous: None,
             no_docker: config.no_docker,
@@ -342,6 +225,7 @@ impl Probe {
         } else {
             unavailable(Source::HostShell, "off (enable with --host-shell)")
         });
+        self.reflect_capabilities(&mut sources);
         sources.sort_by_key(|status| status.source);
         report.meta.sources = sources;
         report.timestamp = unix_millis();
@@ -397,11 +281,37 @@ impl Probe {
     }
 }
 
+impl Probe {
+    /// What the start-up checks found, in the sources they limit: socket owners
+    /// (other users' fds), and sock_diag when it cannot enter other namespaces.
+    fn reflect_capabilities(&self, sources: &mut Vec<SourceStatus>) {
+        let denied = self.sockets.last_stats.denied_processes;
+        let owners = match &self.capabilities.foreign_processes {
+            Access::Denied(reason) => SourceState::Degraded { reason: reason.clone() },
+            // No count in the text: it moves as processes come and go, and each
+            // change of the meta would be a delta.
+            Access::Allowed if denied > 0 => SourceState::Degraded {
+                reason: "sockets of some processes have no owner: reading their /proc/<pid>/fd was denied".into(),
+            },
+            Access::Allowed => SourceState::Active,
+        };
+        sources.push(SourceStatus { source: Source::SocketOwners, state: owners });
+        if let Access::Denied(reason) = &self.capabilities.setns {
+            for status in sources.iter_mut().filter(|s| s.source == Source::SockDiag) {
+                if status.state == SourceState::Active {
+                    status.state = SourceState::Degraded { reason: reason.clone() };
+                }
+            }
+        }
+    }
+}
+
 fn unavailable(source: Source, reason: &str) -> SourceStatus {
     SourceStatus { source, state: SourceState::Unavailable { reason: reason.to_owned() } }
 }
 
-fn empty_report(probe: ProbeId, previous: Option<&Report>) -> Report {
+/// A report with nothing collected yet (the host kept from `previous`, if any).
+pub fn empty_report(probe: ProbeId, previous: Option<&Report>) -> Report {
     Report {
         probe,
         seq: 0,
@@ -422,6 +332,7 @@ fn empty_report(probe: ProbeId, previous: Option<&Report>) -> Report {
                 uptime_secs: 0,
                 load: [0.0; 3],
                 cpu_count: 0,
+                cpu_model: String::new(),
                 cpu_percent: 0.0,
                 memory_used_bytes: 0,
                 memory_total_bytes: 0,
@@ -449,7 +360,7 @@ pub async fn collect_once(config: &Config) -> anyhow::Result<Report> {
                 *guard = snapshot;
                 SourceState::Active
             }
-            Err(error) => SourceState::Unavailable { reason: format!("{error}") },
+            Err(error) => shared.capabilities.docker_socket_state(&config.docker_socket, &error),
         };
         if let Ok(mut guard) = view.lock() {
             guard.status = status;
@@ -463,7 +374,11 @@ pub async fn collect_once(config: &Config) -> anyhow::Result<Report> {
                     table.reset(&flows, Instant::now());
                     table.set_status(SourceState::Active);
                 }
-                Err(error) => table.set_status(SourceState::Unavailable { reason: format!("conntrack dump: {error}") }),
+                Err(error) => table.set_status(shared.capabilities.state_for_error(
+                    "conntrack dump",
+                    &error,
+                    Some(capabilities::Cap::NetAdmin),
+                )),
             }
         }
     }

@@ -20,8 +20,10 @@ use std::time::{Duration, Instant};
 
 use periscope_report::{ContainerId, HostId, Process, ProcessId, Source, SourceState, SourceStatus};
 
-use crate::collect::cgroup::{parse_proc_cgroup, CgroupPaths};
-use crate::collect::{read_small, Collector, Held, Pass, ScannedProcess};
+use crate::collect::cgroup::{read_proc_cgroup, CgroupPaths};
+use crate::collect::{Collector, Pass, ScannedProcess};
+use crate::sys::held::{read_small, Held};
+use crate::sys::proc_root::ProcRoot;
 
 const PF_KTHREAD: u32 = 0x0020_0000;
 
@@ -141,6 +143,7 @@ pub const REPORT_AFTER: Duration = Duration::from_millis(1_500);
 
 pub struct ProcessCollector {
     host: HostId,
+    proc: ProcRoot,
     omit_cmd_args: bool,
     clock_ticks_per_sec: f64,
     page_size: u64,
@@ -161,14 +164,14 @@ pub struct ProcessCollector {
 }
 
 impl ProcessCollector {
-    pub fn new(host: HostId, omit_cmd_args: bool) -> ProcessCollector {
-        // SAFETY: sysconf only reads configuration values.
-        let (ticks, page) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
+    /// Reads processes under `proc` (the host's /proc, or a captured tree in a test).
+    pub fn new(host: HostId, omit_cmd_args: bool, proc: ProcRoot) -> ProcessCollector {
         ProcessCollector {
             host,
+            proc,
             omit_cmd_args,
-            clock_ticks_per_sec: if ticks > 0 { ticks as f64 } else { 100.0 },
-            page_size: if page > 0 { page as u64 } else { 4096 },
+            clock_ticks_per_sec: rustix::param::clock_ticks_per_second().max(1) as f64,
+            page_size: rustix::param::page_size() as u64,
             users: HashMap::new(),
             users_loaded: None,
             known: HashMap::new(),
@@ -191,19 +194,21 @@ impl ProcessCollector {
     }
 
     fn read_stat(&mut self, pid: u32, file: &mut Held) -> Option<ProcStat> {
-        parse_stat(file.read_text(|| format!("/proc/{pid}/stat").into(), &mut self.stat_buffer)?)
+        let proc = &self.proc;
+        parse_stat(file.read_text(|| proc.pid_file(pid, "stat"), &mut self.stat_buffer)?)
     }
 
     fn learn(&mut self, stat: &ProcStat, now: Instant) -> Option<Known> {
         let pid = stat.pid;
-        let uid = std::fs::metadata(format!("/proc/{pid}")).ok()?.uid();
-        let mut cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).map(|b| parse_cmdline(&b)).unwrap_or_default();
+        let uid = std::fs::metadata(self.proc.pid_dir(pid)).ok()?.uid();
+        let mut cmdline =
+            std::fs::read(self.proc.pid_file(pid, "cmdline")).map(|b| parse_cmdline(&b)).unwrap_or_default();
         if self.omit_cmd_args {
             cmdline.truncate(1);
         }
         crate::collect::redact::redact_args(&mut cmdline);
-        let cgroup = read_small(format!("/proc/{pid}/cgroup")).map(|text| Arc::new(parse_proc_cgroup(&text)));
-        let netns = std::fs::read_link(format!("/proc/{pid}/ns/net"))
+        let cgroup = read_proc_cgroup(&self.proc.pid_file(pid, "cgroup")).map(Arc::new);
+        let netns = std::fs::read_link(self.proc.pid_file(pid, "ns/net"))
             .ok()
             .and_then(|link| namespace_inode(&link.to_string_lossy()));
         Some(Known {
@@ -236,12 +241,12 @@ impl Collector for ProcessCollector {
 
     fn collect(&mut self, pass: &mut Pass<'_>) {
         let now = pass.now;
-        let directory = match std::fs::read_dir("/proc") {
+        let directory = match std::fs::read_dir(self.proc.path()) {
             Ok(directory) => directory,
             Err(error) => {
                 pass.sources.push(SourceStatus {
                     source: Source::Proc,
-                    state: SourceState::Unavailable { reason: format!("/proc: {error}") },
+                    state: SourceState::Unavailable { reason: format!("{}: {error}", self.proc.path().display()) },
                 });
                 return;
             }
@@ -374,12 +379,141 @@ mod tests {
         report
     }
 
+    /// A captured /proc tree the test writes and changes between scans: what
+    /// the process state machine does is checked on known input, not on
+    /// whatever this machine runs.
+    struct Tree {
+        root: std::path::PathBuf,
+    }
+
+    impl Tree {
+        fn new(name: &str) -> Tree {
+            let root = std::env::temp_dir().join(format!("periscope-proc-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&root);
+            std::fs::create_dir_all(&root).unwrap();
+            Tree { root }
+        }
+
+        /// Writes /proc/<pid>/{stat,cmdline,cgroup,ns/net} in the kernel's formats.
+        /// `stat` is (comm, flags, CPU ticks, start time).
+        fn process(&self, pid: u32, stat: (&str, u32, u64, u64), cmdline: &str, cgroup: &str) {
+            let dir = self.root.join(pid.to_string());
+            std::fs::create_dir_all(dir.join("ns")).unwrap();
+            self.stat(pid, stat.0, stat.1, stat.2, stat.3);
+            std::fs::write(dir.join("cmdline"), cmdline.replace(' ', "\0") + "\0").unwrap();
+            std::fs::write(dir.join("cgroup"), cgroup).unwrap();
+            let netns = dir.join("ns/net");
+            if netns.symlink_metadata().is_err() {
+                std::os::unix::fs::symlink(format!("net:[{}]", 4026531840 + u64::from(pid)), netns).unwrap();
+            }
+        }
+
+        /// Rewrites the stat file in place (a held file reads the new content, as /proc's would).
+        fn stat(&self, pid: u32, comm: &str, flags: u32, cpu_ticks: u64, start_time: u64) {
+            let text = format!(
+                "{pid} ({comm}) S 1 {pid} {pid} 0 -1 {flags} 0 0 0 0 {cpu_ticks} 0 0 0 20 0 1 0 {start_time} 1000 25 \
+                 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n"
+            );
+            std::fs::write(self.root.join(pid.to_string()).join("stat"), text).unwrap();
+        }
+
+        /// The process exits: its held stat file reads empty (as a dead pid's fails), and the pid is gone.
+        fn exit(&self, pid: u32) {
+            let dir = self.root.join(pid.to_string());
+            std::fs::write(dir.join("stat"), "").unwrap();
+            std::fs::remove_dir_all(dir).unwrap();
+        }
+    }
+
+    impl Drop for Tree {
+        fn drop(&mut self) {
+            // Best effort: a leftover temp directory is harmless.
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+
+    fn scan_tree(collector: &mut ProcessCollector, now: Instant) -> (periscope_report::Report, Vec<ScannedProcess>) {
+        let mut report = periscope_report::fixtures::ReportBuilder::new("test").build();
+        let mut pass = Pass { now, report: &mut report, processes: Vec::new(), sources: Vec::new() };
+        collector.collect(&mut pass);
+        let processes = pass.processes;
+        (report, processes)
+    }
+
+    fn reported(report: &periscope_report::Report, pid: u32) -> Option<&Process> {
+        report.processes.iter().find(|p| p.id.pid == pid)
+    }
+
+    /// The state machine on a captured tree: the first scan reports every user
+    /// process (kernel threads never), with its container and namespace; a new
+    /// process waits [`REPORT_AFTER`]; an exec is read again; CPU is the jiffy
+    /// delta over the time passed; an exited process is gone at once.
+    #[test]
+    fn process_lifecycle_on_a_captured_tree() {
+        let tree = Tree::new("lifecycle");
+        let id = "ab".repeat(32);
+        tree.process(1, ("init", 0x400100, 500, 10), "/sbin/init", "0::/init.scope\n");
+        tree.process(2, ("kthreadd", 0x208040, 0, 11), "", "0::/\n");
+        tree.process(
+            100,
+            ("httpd", 0x400100, 20, 5000),
+            "httpd -f -p 80",
+            &format!("0::/system.slice/docker-{id}.scope\n"),
+        );
+        let mut collector = ProcessCollector::new(HostId::new("test"), false, ProcRoot::new(&tree.root));
+        let start = Instant::now();
+        let at = |millis: u64| start + Duration::from_millis(millis);
+
+        let (report, scanned) = scan_tree(&mut collector, at(0));
+        assert_eq!(report.processes.len(), 2, "init and httpd, not kthreadd: {:?}", report.processes);
+        let httpd = reported(&report, 100).unwrap();
+        assert_eq!(httpd.container.as_ref().map(|c| c.to_string()), Some(id.clone()));
+        assert_eq!(*httpd.cmdline, ["httpd", "-f", "-p", "80"].map(String::from));
+        assert_eq!(scanned.iter().find(|p| p.pid == 100).and_then(|p| p.netns), Some(4026531840 + 100));
+
+        // A second: init used 100 ticks (a whole core at 100 Hz); a wget starts.
+        tree.stat(1, "init", 0x400100, 600, 10);
+        tree.process(200, ("wget", 0x400000, 0, 6000), "wget -q http://172.17.0.2/", "0::/\n");
+        let (report, _) = scan_tree(&mut collector, at(1000));
+        let ticks = collector.clock_ticks_per_sec;
+        assert_eq!(reported(&report, 1).unwrap().cpu_percent, (100.0 / ticks * 100.0 * 10.0).round() / 10.0);
+        assert!(reported(&report, 200).is_none(), "a new process is not reported at first sight");
+        let (report, _) = scan_tree(&mut collector, at(2000));
+        assert!(reported(&report, 200).is_none(), "nor before it has lived {REPORT_AFTER:?}");
+        let (report, _) = scan_tree(&mut collector, at(2600));
+        assert_eq!(reported(&report, 200).map(|p| &*p.name), Some("wget"), "reported once it lived long enough");
+
+        // httpd execs nginx: same pid and start time, a new name and command line.
+        tree.process(
+            100,
+            ("nginx", 0x400100, 20, 5000),
+            "nginx -g daemon",
+            &format!("0::/system.slice/docker-{id}.scope\n"),
+        );
+        // It has used no CPU for three reads, so it rests: read again only after IDLE_EVERY.
+        let (report, _) = scan_tree(&mut collector, at(3600));
+        assert_eq!(&*reported(&report, 100).unwrap().name, "httpd", "an idle process is not re-read every tick");
+        let later = 2600 + IDLE_EVERY.as_millis() as u64;
+        let (report, _) = scan_tree(&mut collector, at(later));
+        let nginx = reported(&report, 100).unwrap();
+        assert_eq!((&*nginx.name, nginx.cmdline.len()), ("nginx", 3), "read again within {IDLE_EVERY:?}");
+
+        // wget exits, and its pid is reused by another process: a new one, waiting its turn.
+        tree.exit(200);
+        let (report, _) = scan_tree(&mut collector, at(later + 1000));
+        assert!(reported(&report, 200).is_none(), "an exited process is gone from the next report");
+        tree.process(200, ("sleep", 0x400000, 0, 9000), "sleep 5", "0::/\n");
+        let (report, _) = scan_tree(&mut collector, at(later + 2000));
+        assert!(reported(&report, 200).is_none(), "a reused pid is a new process");
+        assert_eq!(report.processes.len(), 2);
+    }
+
     /// Against the real /proc: kernel threads are never reported, and once
     /// seen they are not read again every tick (a host has dozens of them),
     /// while user processes, this one included, are reported on every scan.
     #[test]
     fn kernel_threads_are_remembered_not_reported() {
-        let mut collector = ProcessCollector::new(HostId::new("test"), false);
+        let mut collector = ProcessCollector::new(HostId::new("test"), false, ProcRoot::default());
         let start = Instant::now();
         let own = std::process::id();
         for tick in 0..3 {

@@ -80,6 +80,18 @@ impl App {
         App { runtime, address, state }
     }
 
+    /// The app alone on a free loopback port, for probes that run elsewhere
+    /// (a container, another user) and present `token`.
+    pub fn alone(token: &str) -> App {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let address = listener.local_addr().unwrap();
+        let config = AppConfig { token: Some(token.to_owned()), listen: Some(address), ..AppConfig::default() };
+        let state = AppState::new(config);
+        runtime.spawn(periscope::serve(listener, state.clone()));
+        App { runtime, address, state }
+    }
+
     /// The built-in probe's ID.
     pub fn probe_id(&self) -> String {
         format!("app-e2e-{}", self.address.port())

@@ -23,6 +23,7 @@ import { useProbes } from '../features/status/api/use-probes';
 import { ConnectionBadge } from '../features/status/components/connection-badge';
 import { TracerBadge } from '../features/status/components/tracer-badge';
 import { EmptyState } from '../features/status/components/empty-state';
+import { SourceBanner } from '../features/status/components/source-banner';
 import { OutageBanner } from '../features/status/components/outage-banner';
 import { ShortcutsDialog } from '../features/status/components/shortcuts-dialog';
 import { TableView } from '../features/table/components/table-view';
@@ -179,6 +180,7 @@ export function App() {
           <ConnectionBadge state={stream.connection} detail={stream.connectionDetail} />
         </div>
       </header>
+      <SourceBanner probes={probes.data} />
       {outage ? <OutageBanner receivedAt={stream.receivedAt} detail={stream.connectionDetail} /> : null}
       <div class="searchbar">
         <SearchBox

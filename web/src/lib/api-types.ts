@@ -185,6 +185,25 @@ export type ViewMessage = FullMessage | DiffMessage;
 
 export type DockerState = 'connected' | 'unavailable';
 
+export type SourceName =
+  | 'host'
+  | 'proc'
+  | 'sock_diag'
+  | 'proc_net'
+  | 'conntrack'
+  | 'docker'
+  | 'ebpf'
+  | 'controls'
+  | 'host_shell'
+  | 'socket_owners';
+
+/** One source of a probe: `degraded` sees less, `denied` was refused by the host, with the reason why. */
+export interface SourceStateInfo {
+  source: SourceName;
+  state: 'active' | 'degraded' | 'denied' | 'unavailable';
+  reason?: string;
+}
+
 export interface ProbeInfo {
   id: string;
   host: string;
@@ -192,6 +211,7 @@ export interface ProbeInfo {
   version: string;
   last_seen: number;
   sources: string[];
+  source_states: SourceStateInfo[];
   docker: DockerState;
   /** Frames the probe dropped because its send queue was full. */
   dropped_frames: number;

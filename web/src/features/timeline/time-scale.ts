@@ -31,6 +31,7 @@ export function severity(kind: EventKind): Severity {
     case 'container_oom_killed':
     case 'container_restarted':
     case 'probe_lost':
+    case 'edge_failing':
       return 'bad';
     case 'container_started':
     case 'container_created':

@@ -10,6 +10,7 @@ const probe = (hostname: string, connections: 'ebpf' | 'sockets', reason: string
   version: '0.1.0',
   last_seen: 0,
   sources: [],
+  source_states: [],
   docker: 'connected',
   dropped_frames: 0,
   host_conflict: null,

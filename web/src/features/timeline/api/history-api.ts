@@ -33,7 +33,8 @@ export type EventKind =
   | 'edge_seen'
   | 'edge_gone'
   | 'probe_connected'
-  | 'probe_lost';
+  | 'probe_lost'
+  | 'edge_failing';
 
 export interface TimelineEvent {
   at: number;

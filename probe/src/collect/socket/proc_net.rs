@@ -3,30 +3,27 @@
 //! These files show the network namespace of the process they are read
 //! through, so one pid per namespace is enough and no `setns` is needed.
 //! They carry no `tcp_info`, and the kernel prints every socket, TIME_WAIT
-//! ones included (which are dropped here).
+//! ones included (which are dropped here). procfs parses them; a table it
+//! cannot parse is an error for that namespace (the last table stands).
 
 use std::io::{self, Read};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use periscope_report::{Protocol, SocketState, Source};
+use procfs::net::{TcpNetEntries, UdpNetEntries};
+use procfs::FromReadSI;
 
-use crate::collect::sock_diag::udp_state;
-use crate::collect::socket::{tcp_state, Netns, RawSocket, SocketSource};
+use crate::collect::socket::source::{tcp_state, udp_state, Netns, RawSocket, SocketSource};
+use crate::sys::proc_root::ProcRoot;
 
 /// Reads /proc/<pid>/net tables.
 pub struct ProcNet {
+    proc: ProcRoot,
     buffer: Vec<u8>,
 }
 
 impl ProcNet {
-    pub fn new() -> ProcNet {
-        ProcNet { buffer: Vec::with_capacity(64 * 1024) }
-    }
-}
-
-impl Default for ProcNet {
-    fn default() -> Self {
-        ProcNet::new()
+    pub fn new(proc: ProcRoot) -> ProcNet {
+        ProcNet { proc, buffer: Vec::with_capacity(64 * 1024) }
     }
 }
 
@@ -43,14 +40,15 @@ impl SocketSource for ProcNet {
                 continue;
             }
             self.buffer.clear();
-            let path = format!("/proc/{}/net/{file}", netns.pid);
+            let path = self.proc.pid_file(netns.pid, &format!("net/{file}"));
             match std::fs::File::open(&path).and_then(|mut f| f.read_to_end(&mut self.buffer)) {
                 Ok(_) => {}
                 // A kernel without IPv6 has no tcp6; other files may vanish with the pid.
                 Err(error) if error.kind() == io::ErrorKind::NotFound && file.ends_with('6') => continue,
                 Err(error) => return Err(error),
             }
-            parse_table(&String::from_utf8_lossy(&self.buffer), protocol, out);
+            parse_table(&self.buffer, protocol, out)
+                .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {error}", path.display())))?;
         }
         Ok(())
     }
@@ -58,49 +56,28 @@ impl SocketSource for ProcNet {
     fn retain_namespaces(&mut self, _live: &dyn Fn(u64) -> bool) {}
 }
 
-/// Parses one table, skipping the header, malformed lines and TIME_WAIT sockets.
-pub fn parse_table(text: &str, protocol: Protocol, out: &mut Vec<RawSocket>) {
-    for line in text.lines().skip(1) {
-        if let Some(socket) = parse_line(line, protocol) {
-            if socket.state != SocketState::TimeWait {
-                out.push(socket);
-            }
+/// Parses one table, leaving out TIME_WAIT sockets (and states the model has no name for).
+pub fn parse_table(bytes: &[u8], protocol: Protocol, out: &mut Vec<RawSocket>) -> procfs::ProcResult<()> {
+    let system = procfs::current_system_info();
+    let sockets: Vec<(std::net::SocketAddr, std::net::SocketAddr, Option<SocketState>, u64)> = match protocol {
+        Protocol::Tcp => TcpNetEntries::from_read(bytes, system)?
+            .0
+            .into_iter()
+            .map(|e| (e.local_address, e.remote_address, tcp_state(e.state.to_u8()), e.inode))
+            .collect(),
+        Protocol::Udp => UdpNetEntries::from_read(bytes, system)?
+            .0
+            .into_iter()
+            .map(|e| (e.local_address, e.remote_address, Some(udp_state(e.state as u8)), e.inode))
+            .collect(),
+    };
+    for (local, remote, state, inode) in sockets {
+        match state {
+            Some(SocketState::TimeWait) | None => {}
+            Some(state) => out.push(RawSocket { protocol, local, remote, state, inode, tcp: None, diag: None }),
         }
     }
-}
-
-fn parse_line(line: &str, protocol: Protocol) -> Option<RawSocket> {
-    let mut fields = line.split_ascii_whitespace();
-    let _slot = fields.next()?;
-    let local = parse_endpoint(fields.next()?)?;
-    let remote = parse_endpoint(fields.next()?)?;
-    let state = u8::from_str_radix(fields.next()?, 16).ok()?;
-    // tx:rx queue, tr:when, retrnsmt, uid, timeout, then the inode.
-    let inode = fields.nth(5)?.parse().ok()?;
-    let state = match protocol {
-        Protocol::Tcp => tcp_state(state)?,
-        Protocol::Udp => udp_state(state),
-    };
-    Some(RawSocket { protocol, local, remote, state, inode, tcp: None, diag: None })
-}
-
-/// `0100007F:1F90` (IPv4) or 32 hex digits (IPv6), each 32-bit group in host byte order.
-fn parse_endpoint(text: &str) -> Option<SocketAddr> {
-    let (address, port) = text.split_once(':')?;
-    let port = u16::from_str_radix(port, 16).ok()?;
-    let ip = match address.len() {
-        8 => IpAddr::V4(Ipv4Addr::from(u32::from_str_radix(address, 16).ok()?.to_ne_bytes())),
-        32 => {
-            let mut octets = [0u8; 16];
-            for (group, chunk) in octets.chunks_exact_mut(4).enumerate() {
-                let hex = address.get(group * 8..group * 8 + 8)?;
-                chunk.copy_from_slice(&u32::from_str_radix(hex, 16).ok()?.to_ne_bytes());
-            }
-            IpAddr::V6(Ipv6Addr::from(octets))
-        }
-        _ => return None,
-    };
-    Some(SocketAddr::new(ip, port))
+    Ok(())
 }
 
 #[cfg(test)]
@@ -108,9 +85,9 @@ mod tests {
     use super::*;
 
     fn check(file: &str, protocol: Protocol, expected: &[(&str, &str, SocketState, u64)]) {
-        let text = std::fs::read_to_string(format!("{}/testdata/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let text = std::fs::read(format!("{}/testdata/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
         let mut sockets = Vec::new();
-        parse_table(&text, protocol, &mut sockets);
+        parse_table(&text, protocol, &mut sockets).unwrap();
         let got: Vec<_> =
             sockets.iter().map(|s| (s.local.to_string(), s.remote.to_string(), s.state, s.inode)).collect();
         let expected: Vec<_> = expected.iter().map(|(l, r, s, i)| (l.to_string(), r.to_string(), *s, *i)).collect();
@@ -148,13 +125,10 @@ mod tests {
     }
 
     #[test]
-    fn garbage_lines_are_skipped() {
+    fn a_garbled_table_is_an_error_not_a_partial_one() {
         let mut sockets = Vec::new();
-        parse_table(
-            "header\nnot a socket line\n 0: 0100007F:zz 00000000:0000 0A x x x x x 5\n",
-            Protocol::Tcp,
-            &mut sockets,
-        );
+        let garbled = b"header\nnot a socket line\n 0: 0100007F:zz 00000000:0000 0A x x x x x 5\n";
+        assert!(parse_table(garbled, Protocol::Tcp, &mut sockets).is_err());
         assert!(sockets.is_empty());
     }
 }

@@ -7,7 +7,11 @@
 
 use std::io;
 use std::ops::ControlFlow;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
+
+use rustix::io::Errno;
+use rustix::net::netlink::SocketAddrNetlink;
+use rustix::net::{sockopt, AddressFamily, Protocol, RecvFlags, SendFlags, SocketFlags, SocketType};
 
 pub const NLMSG_HDRLEN: usize = 16;
 pub const NLMSG_ERROR: u16 = 2;
@@ -115,90 +119,41 @@ pub fn push_message(out: &mut Vec<u8>, kind: u16, flags: u16, seq: u32, body: &[
     out.resize(align4(out.len()), 0);
 }
 
-/// A netlink socket of `protocol`, joined to the multicast `groups` bitmask.
-pub fn open(protocol: i32, groups: u32, nonblocking: bool) -> io::Result<OwnedFd> {
-    let mut kind = libc::SOCK_RAW | libc::SOCK_CLOEXEC;
+/// A netlink socket of `protocol` (e.g. `rustix::net::netlink::SOCK_DIAG`),
+/// joined to the multicast `groups` bitmask.
+pub fn open(protocol: Protocol, groups: u32, nonblocking: bool) -> io::Result<OwnedFd> {
+    let mut flags = SocketFlags::CLOEXEC;
     if nonblocking {
-        kind |= libc::SOCK_NONBLOCK;
+        flags |= SocketFlags::NONBLOCK;
     }
-    // SAFETY: plain socket(2) call; the result is checked before use.
-    let fd = unsafe { libc::socket(libc::AF_NETLINK, kind, protocol) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: sockaddr_nl is plain old data; zeroed is a valid value.
-    let mut address: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-    address.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-    address.nl_groups = groups;
-    // SAFETY: the pointer and length describe `address`, alive for the call.
-    let bound = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            &address as *const libc::sockaddr_nl as *const libc::sockaddr,
-            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-        )
-    };
-    if bound < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let fd = rustix::net::socket_with(AddressFamily::NETLINK, SocketType::RAW, flags, Some(protocol))?;
+    rustix::net::bind(&fd, &SocketAddrNetlink::new(0, groups))?;
     Ok(fd)
 }
 
-/// Raises the receive buffer (as root, past `rmem_max`), so event bursts do
-/// not overflow it. Best effort: a smaller buffer still works, just with
-/// more `ENOBUFS` resyncs.
-pub fn set_receive_buffer(fd: RawFd, bytes: i32) {
-    for option in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
-        // SAFETY: the pointer and length describe `bytes`, alive for the call.
-        let result = unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                option,
-                &bytes as *const i32 as *const libc::c_void,
-                std::mem::size_of::<i32>() as libc::socklen_t,
-            )
-        };
-        if result == 0 {
-            return;
-        }
+/// Raises the receive buffer (with CAP_NET_ADMIN, past `rmem_max`), so event
+/// bursts do not overflow it. Best effort: a smaller buffer still works, just
+/// with more `ENOBUFS` resyncs.
+pub fn set_receive_buffer(fd: BorrowedFd<'_>, bytes: usize) {
+    if sockopt::set_socket_recv_buffer_size_force(fd, bytes).is_err() {
+        // Without the capability the kernel caps the size at rmem_max: still worth asking.
+        let _ = sockopt::set_socket_recv_buffer_size(fd, bytes);
     }
 }
 
-pub fn send(fd: RawFd, bytes: &[u8]) -> io::Result<()> {
-    // SAFETY: the kernel address is all zeros (pid 0); the buffer is valid for its length.
-    let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-    kernel.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-    // SAFETY: pointers and lengths describe live buffers for the duration of the call.
-    let sent = unsafe {
-        libc::sendto(
-            fd,
-            bytes.as_ptr() as *const libc::c_void,
-            bytes.len(),
-            0,
-            &kernel as *const libc::sockaddr_nl as *const libc::sockaddr,
-            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-        )
-    };
-    if sent < 0 {
-        return Err(io::Error::last_os_error());
-    }
+pub fn send(fd: BorrowedFd<'_>, bytes: &[u8]) -> io::Result<()> {
+    // The kernel is port 0.
+    rustix::net::sendto(fd, bytes, SendFlags::empty(), &SocketAddrNetlink::new(0, 0))?;
     Ok(())
 }
 
 /// Receives one datagram into `buffer` (which keeps its capacity), returning its length.
-pub fn receive(fd: RawFd, buffer: &mut [u8]) -> io::Result<usize> {
+pub fn receive(fd: BorrowedFd<'_>, buffer: &mut [u8]) -> io::Result<usize> {
     loop {
-        // SAFETY: the buffer is valid and writable for its full length.
-        let received = unsafe { libc::recv(fd, buffer.as_mut_ptr() as *mut libc::c_void, buffer.len(), 0) };
-        if received >= 0 {
-            return Ok(received as usize);
-        }
-        let error = io::Error::last_os_error();
-        if error.kind() != io::ErrorKind::Interrupted {
-            return Err(error);
+        match rustix::net::recv(fd, &mut *buffer, RecvFlags::empty()) {
+            Ok((received, _)) => return Ok(received),
+            Err(Errno::INTR) => continue,
+            Err(error) => return Err(error.into()),
         }
     }
 }
@@ -206,7 +161,7 @@ pub fn receive(fd: RawFd, buffer: &mut [u8]) -> io::Result<usize> {
 /// Sends `request` and feeds each reply message answering it (same `seq`)
 /// to `on_reply`, until that breaks with the outcome.
 fn exchange<R>(
-    fd: RawFd,
+    fd: BorrowedFd<'_>,
     request: &[u8],
     seq: u32,
     buffer: &mut [u8],
@@ -239,7 +194,7 @@ fn acknowledged(payload: &[u8]) -> io::Result<()> {
 /// Sends a dump request and hands every reply message of type other than
 /// DONE/ERROR to `each`, until the kernel says DONE.
 pub fn dump(
-    fd: RawFd,
+    fd: BorrowedFd<'_>,
     request: &[u8],
     seq: u32,
     buffer: &mut [u8],
@@ -259,7 +214,7 @@ pub fn dump(
 /// Sends a single (non-dump) request and returns what `parse` makes of the
 /// one reply; a kernel error reply becomes the matching `io::Error`.
 pub fn request<T>(
-    fd: RawFd,
+    fd: BorrowedFd<'_>,
     request: &[u8],
     seq: u32,
     buffer: &mut [u8],

@@ -12,10 +12,12 @@
 //! the client → server pairs it set up: how many the report names at process
 //! level (the client's `wget`, as a process or a folded command, and the
 //! server's `httpd` listening) and at container level. Every container is
-//! named `periscope-bench-…` and removed afterwards. Traffic goes only to
-//! loopback and to these containers.
+//! named `periscope-bench-<pid>-…` and removed afterwards (this run's only).
+//! Traffic goes only to loopback and to these containers. The busybox image
+//! is the tests' own (`periscope_tests::docker`), so a bench run and a test
+//! run never build the same tag two ways.
 //!
-//! Run: `cargo build --release -p periscope-probe --bins &&
+//! Run: `cargo build --release -p periscope-probe -p periscope-tests --bins &&
 //! target/release/probe-bench --counts 20,100 --seconds 60 --ebpf on,off`.
 
 use std::path::{Path, PathBuf};
@@ -28,10 +30,13 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use futures_util::StreamExt;
 use periscope_report::{apply, Codec, Direction, FlowOwner, ProbeMessage, Report, SocketState, StreamDecoder};
+use periscope_tests::docker::{docker, ensure_image, IMAGE};
 use tokio::net::TcpListener;
 
-const PREFIX: &str = "periscope-bench-";
-const IMAGE: &str = "periscope-test-busybox:latest";
+/// `periscope-bench-<pid>-`: this run's containers, and no one else's.
+fn prefix() -> String {
+    format!("periscope-bench-{}-", std::process::id())
+}
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -76,7 +81,10 @@ fn main() -> anyhow::Result<()> {
         None => std::env::current_exe()?.with_file_name("periscope-probe"),
     };
     if !probe.exists() {
-        bail!("{} not found: build it with `cargo build --release -p periscope-probe --bins`", probe.display());
+        bail!(
+            "{} not found: build it with `cargo build --release -p periscope-probe -p periscope-tests --bins`",
+            probe.display()
+        );
     }
     ensure_image()?;
     remove_bench_containers();
@@ -190,10 +198,11 @@ fn measure(
     count: usize,
 ) -> anyhow::Result<Vec<(String, Row)>> {
     eprintln!("== {count} containers: starting");
+    let prefix = prefix();
     let servers = count / 2;
     let mut server_containers = Vec::new();
     for index in 0..servers {
-        let name = format!("{PREFIX}httpd-{index}");
+        let name = format!("{prefix}httpd-{index}");
         let id = docker(&["run", "-d", "--name", &name, IMAGE, "httpd", "-f", "-p", "80", "-h", "/www"])?;
         server_containers.push((id, docker(&["inspect", "--format", "{{.NetworkSettings.IPAddress}}", &name])?));
     }
@@ -202,13 +211,13 @@ fn measure(
         let (server_id, server_ip) = &server_containers[index % servers.max(1)];
         let pause = &args.client_sleeps[index % args.client_sleeps.len().max(1)];
         let script = format!("while true; do wget -q -O /dev/null http://{server_ip}/; sleep {pause}; done");
-        let name = format!("{PREFIX}wget-{index}");
+        let name = format!("{prefix}wget-{index}");
         let client_id = docker(&["run", "-d", "--name", &name, IMAGE, "sh", "-c", &script])?;
         let client_ip = docker(&["inspect", "--format", "{{.NetworkSettings.IPAddress}}", &name])?;
         pairs.push(Pair { client_id, client_ip, server_id: server_id.clone(), server_ip: server_ip.clone() });
     }
     let idle = "for i in $(seq 200); do sleep 86400 & done; wait";
-    docker(&["run", "-d", "--name", &format!("{PREFIX}idle"), IMAGE, "sh", "-c", idle])?;
+    docker(&["run", "-d", "--name", &format!("{prefix}idle"), IMAGE, "sh", "-c", idle])?;
     let mut rows = Vec::new();
     for mode in &args.ebpf {
         eprintln!("   --ebpf {mode}");
@@ -404,13 +413,7 @@ impl tokio::io::AsyncWrite for CountingStream {
 }
 
 fn clock_ticks() -> f64 {
-    // SAFETY: sysconf only reads a configuration value.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if ticks > 0 {
-        ticks as f64
-    } else {
-        100.0
-    }
+    rustix::param::clock_ticks_per_second().max(1) as f64
 }
 
 fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
@@ -428,16 +431,8 @@ fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
     Ok(kib * 1024)
 }
 
-fn docker(args: &[&str]) -> anyhow::Result<String> {
-    let output = Command::new("docker").args(args).output().context("running docker")?;
-    if !output.status.success() {
-        bail!("docker {} failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim());
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
-}
-
 fn remove_bench_containers() {
-    if let Ok(ids) = docker(&["ps", "-aq", "--filter", &format!("name={PREFIX}")]) {
+    if let Ok(ids) = docker(&["ps", "-aq", "--filter", &format!("name={}", prefix())]) {
         let ids: Vec<&str> = ids.lines().filter(|l| !l.is_empty()).collect();
         if !ids.is_empty() {
             let mut args = vec!["rm", "-f"];
@@ -446,34 +441,4 @@ fn remove_bench_containers() {
             let _ = docker(&args);
         }
     }
-}
-
-/// The busybox image the tests use (built the same way as tests/src/docker.rs does, if missing).
-fn ensure_image() -> anyhow::Result<()> {
-    if docker(&["image", "inspect", "--format", "{{.Id}}", IMAGE]).is_ok() {
-        return Ok(());
-    }
-    let root = std::env::temp_dir().join(format!("periscope-bench-rootfs-{}", std::process::id()));
-    for dir in ["bin", "etc", "tmp", "proc", "sys", "dev", "www"] {
-        std::fs::create_dir_all(root.join(dir))?;
-    }
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).context("copying /bin/busybox (install busybox-static)")?;
-    let applets = Command::new("/bin/busybox").arg("--list").output()?;
-    for applet in String::from_utf8_lossy(&applets.stdout).lines().filter(|a| !a.is_empty() && *a != "busybox") {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet))?;
-    }
-    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n")?;
-    std::fs::write(root.join("www/index.html"), "periscope bench page\n")?;
-    let status = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "tar -C '{}' -c . | docker import --change 'ENV PATH=/bin' --change 'CMD [\"/bin/sh\"]' - {IMAGE} >/dev/null",
-            root.display()
-        ))
-        .status()?;
-    let _ = std::fs::remove_dir_all(&root);
-    if !status.success() {
-        bail!("docker import failed ({status})");
-    }
-    Ok(())
 }

@@ -27,87 +27,28 @@
 //!   within [`REWALK_AFTER`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use periscope_report::{Protocol, Socket, SocketId, SocketState, Source, SourceState, SourceStatus, TcpInfo};
+use periscope_report::{Protocol, Socket, SocketId, Source, SourceState, SourceStatus};
 use tracing::{debug, warn};
 
-use crate::collect::proc_net::ProcNet;
-use crate::collect::sock_diag::SockDiag;
-use crate::collect::{Collector, Held, Pass, ScannedProcess};
+use crate::collect::capabilities::is_permission_denied;
+pub mod proc_net;
+pub mod sock_diag;
+pub mod source;
+
+use crate::collect::socket::proc_net::ProcNet;
+use crate::collect::socket::sock_diag::SockDiag;
+use crate::collect::socket::source::{Checked, Netns, RawSocket, SocketKinds, SocketSource};
+use crate::collect::{Collector, Pass, ScannedProcess};
+use crate::sys::held::Held;
+use crate::sys::proc_root::ProcRoot;
 
 /// Every process is re-walked at least this often.
 pub const REWALK_AFTER: Duration = Duration::from_secs(60);
 /// An inode nobody was found holding is searched for again after this.
 const ORPHAN_RETRY: Duration = Duration::from_secs(60);
-
-/// One socket as a table lists it, before its owner is known.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RawSocket {
-    pub protocol: Protocol,
-    pub local: SocketAddr,
-    pub remote: SocketAddr,
-    pub state: SocketState,
-    /// 0 for sockets no file refers to (TIME_WAIT, half-open).
-    pub inode: u64,
-    pub tcp: Option<TcpInfo>,
-    /// What sock_diag needs to find this very socket again without a table walk.
-    pub diag: Option<DiagKey>,
-}
-
-/// sock_diag's handle on one socket: the interface it is bound to (part of
-/// the lookup key) and the kernel's cookie for it, which a lookup checks, so
-/// a socket closed and replaced by another on the same addresses is a miss.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DiagKey {
-    pub interface: u32,
-    pub cookie: u64,
-}
-
-/// A network namespace in use, a live process inside it to read it through,
-/// and which tables hold sockets (the others need no read).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Netns {
-    pub inode: u64,
-    pub pid: u32,
-    pub kinds: SocketKinds,
-}
-
-/// Sockets in use per table, from /proc/<pid>/net/sockstat{,6}: per-namespace
-/// counters the kernel keeps anyway, so reading them costs next to nothing.
-/// A socket table dump walks the kernel's whole (host-wide) hash table, a
-/// millisecond each on a large host even for an empty namespace, so tables
-/// with nothing in use are not dumped at all.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SocketKinds {
-    pub tcp4: u32,
-    pub tcp6: u32,
-    pub udp4: u32,
-    pub udp6: u32,
-}
-
-impl SocketKinds {
-    pub fn is_empty(&self) -> bool {
-        *self == SocketKinds::default()
-    }
-
-    /// Whether the (family, protocol) table may hold sockets.
-    pub fn has(&self, ipv6: bool, protocol: Protocol) -> bool {
-        self.count(ipv6, protocol) > 0
-    }
-
-    /// Sockets in use in the (family, protocol) table.
-    pub fn count(&self, ipv6: bool, protocol: Protocol) -> u32 {
-        match (ipv6, protocol) {
-            (false, Protocol::Tcp) => self.tcp4,
-            (true, Protocol::Tcp) => self.tcp6,
-            (false, Protocol::Udp) => self.udp4,
-            (true, Protocol::Udp) => self.udp6,
-        }
-    }
-}
 
 /// `TCP: inuse 3 …` / `UDP: inuse 1 …` (sockstat) or `TCP6: inuse 1` / `UDP6: inuse 0` (sockstat6).
 pub fn parse_sockstat(text: &str, kinds: &mut SocketKinds) {
@@ -130,6 +71,7 @@ pub fn parse_sockstat(text: &str, kinds: &mut SocketKinds) {
 
 /// A namespace's sockstat files, held open, read through `pid`.
 struct SockstatFiles {
+    proc: ProcRoot,
     pid: u32,
     v4: Held,
     v6: Held,
@@ -137,10 +79,10 @@ struct SockstatFiles {
 
 /// `None` when the reader pid is gone; a kernel without IPv6 has no sockstat6.
 fn read_sockstat(files: &mut SockstatFiles, buffer: &mut Vec<u8>) -> Option<SocketKinds> {
-    let pid = files.pid;
+    let (pid, proc) = (files.pid, &files.proc);
     let mut kinds = SocketKinds::default();
-    parse_sockstat(files.v4.read_text(|| format!("/proc/{pid}/net/sockstat").into(), buffer)?, &mut kinds);
-    if let Some(text) = files.v6.read_text(|| format!("/proc/{pid}/net/sockstat6").into(), buffer) {
+    parse_sockstat(files.v4.read_text(|| proc.pid_file(pid, "net/sockstat"), buffer)?, &mut kinds);
+    if let Some(text) = files.v6.read_text(|| proc.pid_file(pid, "net/sockstat6"), buffer) {
         parse_sockstat(text, &mut kinds);
     }
     Some(kinds)
@@ -189,17 +131,6 @@ impl NetnsSeen {
             }
         }
     }
-}
-
-/// What checking a namespace's known sockets found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Checked {
-    /// Each is still there: with equal counters, the table is unchanged.
-    Same,
-    /// One is gone (or another socket now holds its addresses): read the tables.
-    Changed,
-    /// This source cannot look sockets up (or not this many): read at [`SLOW_REREAD`] instead.
-    Unable,
 }
 
 /// What to do with one namespace this pass.
@@ -253,44 +184,14 @@ fn plan(seen: Option<&mut NetnsSeen>, kinds: SocketKinds, now: Instant, check_ev
     }
 }
 
-/// A way to list the sockets of one network namespace.
-pub trait SocketSource: Send {
-    fn source(&self) -> Source;
-    fn read(&mut self, netns: &Netns, out: &mut Vec<RawSocket>) -> io::Result<()>;
-    /// Finds each of `known` (the namespace's last table) again without walking
-    /// the tables, putting their current form in `out`.
-    fn check(&mut self, netns: &Netns, known: &[RawSocket], out: &mut Vec<RawSocket>) -> io::Result<Checked> {
-        let _ = (netns, known, out);
-        Ok(Checked::Unable)
-    }
-    /// Releases per-namespace resources of namespaces no longer in use.
-    fn retain_namespaces(&mut self, live: &dyn Fn(u64) -> bool);
-}
-
-/// The kernel's TCP state numbers (include/net/tcp_states.h).
-pub fn tcp_state(kernel_state: u8) -> Option<SocketState> {
-    Some(match kernel_state {
-        1 => SocketState::Established,
-        2 => SocketState::SynSent,
-        3 => SocketState::SynRecv,
-        4 => SocketState::FinWait1,
-        5 => SocketState::FinWait2,
-        6 => SocketState::TimeWait,
-        7 => SocketState::Close,
-        8 => SocketState::CloseWait,
-        9 => SocketState::LastAck,
-        10 => SocketState::Listen,
-        11 => SocketState::Closing,
-        _ => return None,
-    })
-}
-
 type Owner = (u32, u64);
 
 struct Walked {
     inodes: Vec<u64>,
     open_fds: u32,
     at: Instant,
+    /// Its /proc/<pid>/fd was not the probe's to read (permission denied).
+    denied: bool,
 }
 
 /// Counters of the last pass, for logs and the benchmark.
@@ -303,13 +204,16 @@ pub struct SocketPassStats {
     /// Namespaces whose known sockets were looked up one by one this pass.
     pub checked_namespaces: usize,
     pub walks: usize,
+    /// Live processes whose /proc/<pid>/fd could not be read at their last walk: permission denied.
+    pub denied_processes: usize,
     pub failed_namespaces: usize,
 }
 
 pub struct SocketCollector {
+    proc: ProcRoot,
     primary: Box<dyn SocketSource>,
     fallback: Option<ProcNet>,
-    primary_unavailable: Option<String>,
+    primary_unavailable: Option<SourceState>,
     owners: HashMap<u64, Owner>,
     walked: HashMap<Owner, Walked>,
     orphans: HashMap<u64, Instant>,
@@ -323,19 +227,30 @@ pub struct SocketCollector {
 impl SocketCollector {
     /// sock_diag when it works here (unless `proc_net_only`), else /proc/<pid>/net.
     /// `check_every`: how often a namespace whose counters did not move is checked anyway.
-    pub fn new(proc_net_only: bool, check_every: Duration) -> SocketCollector {
+    pub fn new(proc_net_only: bool, check_every: Duration, proc: ProcRoot) -> SocketCollector {
         let (primary, fallback, primary_unavailable): (Box<dyn SocketSource>, _, _) = if proc_net_only {
-            (Box::new(ProcNet::new()), None, Some("disabled by --proc-net-only".to_owned()))
+            (
+                Box::new(ProcNet::new(proc.clone())),
+                None,
+                Some(SourceState::Unavailable { reason: "disabled by --proc-net-only".to_owned() }),
+            )
         } else {
-            match SockDiag::new() {
-                Ok(diag) => (Box::new(diag), Some(ProcNet::new()), None),
+            match SockDiag::new(proc.clone()) {
+                Ok(diag) => (Box::new(diag), Some(ProcNet::new(proc.clone())), None),
                 Err(error) => {
                     warn!(%error, "netlink sock_diag unavailable, reading /proc/<pid>/net instead");
-                    (Box::new(ProcNet::new()), None, Some(format!("sock_diag: {error}")))
+                    let reason = format!("sock_diag: {error}");
+                    let state = if is_permission_denied(&error) {
+                        SourceState::Denied { reason }
+                    } else {
+                        SourceState::Unavailable { reason }
+                    };
+                    (Box::new(ProcNet::new(proc.clone())), None, Some(state))
                 }
             }
         };
         SocketCollector {
+            proc,
             primary,
             fallback,
             primary_unavailable,
@@ -351,9 +266,14 @@ impl SocketCollector {
     }
 
     fn walk(&mut self, owner: Owner, now: Instant) {
-        let Some(found) = walk_fds(owner.0) else {
+        let (found, denied) = match walk_fds(&self.proc, owner.0) {
+            Ok(found) => (found, false),
+            // Not ours to read: remembered as walked with nothing found, so it is
+            // tried again only at the rolling refresh, and counted, so the report
+            // says sockets lack owners for want of permission, not by chance.
+            Err(error) if is_permission_denied(&error) => (FdWalk { inodes: Vec::new(), open_fds: 0 }, true),
             // The process vanished mid-pass: its entry goes with it next pass.
-            return;
+            Err(_) => return,
         };
         if let Some(previous) = self.walked.get(&owner) {
             for inode in &previous.inodes {
@@ -367,7 +287,7 @@ impl SocketCollector {
             self.owners.entry(inode).or_insert(owner);
             self.orphans.remove(&inode);
         }
-        self.walked.insert(owner, Walked { inodes: found.inodes, open_fds: found.open_fds, at: now });
+        self.walked.insert(owner, Walked { inodes: found.inodes, open_fds: found.open_fds, at: now, denied });
         self.last_stats.walks += 1;
     }
 }
@@ -377,20 +297,26 @@ struct FdWalk {
     open_fds: u32,
 }
 
-/// Lists the socket inodes among `/proc/<pid>/fd`; `None` when the process is gone or unreadable.
-fn walk_fds(pid: u32) -> Option<FdWalk> {
-    let directory = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+/// Lists the socket inodes among `/proc/<pid>/fd`: an error when the process
+/// is gone, or when its files are not the probe's to read (permission denied).
+fn walk_fds(proc: &ProcRoot, pid: u32) -> std::io::Result<FdWalk> {
+    let directory = std::fs::read_dir(proc.pid_file(pid, "fd"))?;
     let mut walk = FdWalk { inodes: Vec::new(), open_fds: 0 };
     for entry in directory.flatten() {
         walk.open_fds += 1;
         // Each readlink may race with close(): a vanished fd is simply skipped.
-        if let Ok(target) = std::fs::read_link(entry.path()) {
-            if let Some(inode) = socket_inode(target.as_os_str().as_encoded_bytes()) {
-                walk.inodes.push(inode);
+        match std::fs::read_link(entry.path()) {
+            Ok(target) => {
+                if let Some(inode) = socket_inode(target.as_os_str().as_encoded_bytes()) {
+                    walk.inodes.push(inode);
+                }
             }
+            // A listable directory with unreadable links: no ptrace access to the process.
+            Err(error) if is_permission_denied(&error) => return Err(error),
+            Err(_) => {}
         }
     }
-    Some(walk)
+    Ok(walk)
 }
 
 /// A dual-stack socket shows IPv4 peers as `::ffff:a.b.c.d`: report them as the
@@ -434,10 +360,14 @@ impl Collector for SocketCollector {
         let mut to_check: Vec<Netns> = Vec::new();
         self.sockstat.retain(|inode, _| namespaces.contains_key(inode));
         for (&inode, &pid) in &namespaces {
-            let files =
-                self.sockstat.entry(inode).or_insert_with(|| SockstatFiles { pid, v4: Held::new(), v6: Held::new() });
+            let files = self.sockstat.entry(inode).or_insert_with(|| SockstatFiles {
+                proc: self.proc.clone(),
+                pid,
+                v4: Held::new(),
+                v6: Held::new(),
+            });
             if files.pid != pid {
-                *files = SockstatFiles { pid, v4: Held::new(), v6: Held::new() };
+                *files = SockstatFiles { proc: self.proc.clone(), pid, v4: Held::new(), v6: Held::new() };
             }
             let Some(kinds) = read_sockstat(files, &mut self.buffer) else {
                 // The reader exited mid-pass: keep last tick's view of this namespace.
@@ -581,6 +511,7 @@ impl Collector for SocketCollector {
             }
         }
         self.last_stats.sockets = sockets.len();
+        self.last_stats.denied_processes = self.walked.values().filter(|walked| walked.denied).count();
 
         let ids: Vec<_> = pass.report.processes.ids().cloned().collect();
         for id in ids {
@@ -606,8 +537,8 @@ impl Collector for SocketCollector {
                     state: state(used_fallback, "not needed: sock_diag works"),
                 });
             }
-            Some(reason) => {
-                pass.sources.push(SourceStatus { source: Source::SockDiag, state: state(false, reason) });
+            Some(unavailable) => {
+                pass.sources.push(SourceStatus { source: Source::SockDiag, state: unavailable.clone() });
                 pass.sources.push(SourceStatus { source: Source::ProcNet, state: SourceState::Active });
             }
         }
@@ -616,6 +547,8 @@ impl Collector for SocketCollector {
 
 #[cfg(test)]
 mod tests {
+    use periscope_report::SocketState;
+
     use super::*;
 
     fn listener(port: u16) -> RawSocket {
@@ -727,13 +660,5 @@ mod tests {
         assert_eq!(canonical("[::ffff:172.17.0.5]:9000".parse().unwrap()), "172.17.0.5:9000".parse().unwrap());
         assert_eq!(canonical("[::1]:80".parse().unwrap()), "[::1]:80".parse().unwrap());
         assert_eq!(canonical("[::]:80".parse().unwrap()), "[::]:80".parse().unwrap());
-    }
-
-    #[test]
-    fn tcp_states_map() {
-        assert_eq!(tcp_state(10), Some(SocketState::Listen));
-        assert_eq!(tcp_state(1), Some(SocketState::Established));
-        assert_eq!(tcp_state(0), None);
-        assert_eq!(tcp_state(12), None);
     }
 }

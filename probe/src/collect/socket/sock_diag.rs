@@ -10,14 +10,14 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use periscope_report::{Protocol, SocketState, Source, TcpInfo};
 
-use crate::collect::netlink::{self, read_u16_be, read_u32_ne, read_u64_ne};
-use crate::collect::socket::{tcp_state, Checked, DiagKey, Netns, RawSocket, SocketSource};
+use crate::collect::socket::source::{tcp_state, udp_state, Checked, DiagKey, Netns, RawSocket, SocketSource};
+use crate::sys::netlink::{self, read_u16_be, read_u32_ne, read_u64_ne};
+use crate::sys::proc_root::ProcRoot;
 
-const NETLINK_SOCK_DIAG: i32 = 4;
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const INET_DIAG_INFO: u16 = 2;
 const INET_DIAG_MSG_LEN: usize = 72;
@@ -37,6 +37,7 @@ const MAX_LOOKUPS: usize = 128;
 
 /// Reads sockets through INET_DIAG, one netlink socket per network namespace.
 pub struct SockDiag {
+    proc: ProcRoot,
     sockets: HashMap<u64, OwnedFd>,
     buffer: Vec<u8>,
     seq: u32,
@@ -44,27 +45,30 @@ pub struct SockDiag {
 
 impl SockDiag {
     /// Checks that sock_diag works in the probe's own namespace.
-    pub fn new() -> io::Result<SockDiag> {
-        let mut probe = SockDiag { sockets: HashMap::new(), buffer: vec![0; 64 * 1024], seq: 1 };
-        let fd = netlink::open(NETLINK_SOCK_DIAG, 0, false)?;
+    pub fn new(proc: ProcRoot) -> io::Result<SockDiag> {
+        let mut probe = SockDiag { proc, sockets: HashMap::new(), buffer: vec![0; 64 * 1024], seq: 1 };
+        let fd = netlink::open(rustix::net::netlink::SOCK_DIAG, 0, false)?;
         let mut found = Vec::new();
-        probe.dump(fd.as_raw_fd(), libc::AF_INET as u8, Protocol::Tcp, TCP_LISTENING, &mut found)?;
+        probe.dump(fd.as_fd(), libc::AF_INET as u8, Protocol::Tcp, TCP_LISTENING, &mut found)?;
         Ok(probe)
     }
 
-    fn socket_for(&mut self, netns: &Netns) -> io::Result<i32> {
-        if let Some(fd) = self.sockets.get(&netns.inode) {
-            return Ok(fd.as_raw_fd());
+    /// The namespace's socket, taken out of the cache while in use (the caller
+    /// puts it back with [`SockDiag::keep`] unless it failed).
+    fn take_socket(&mut self, netns: &Netns) -> io::Result<OwnedFd> {
+        match self.sockets.remove(&netns.inode) {
+            Some(fd) => Ok(fd),
+            None => open_in_netns(&self.proc, netns.pid),
         }
-        let fd = open_in_netns(netns.pid)?;
-        let raw = fd.as_raw_fd();
+    }
+
+    fn keep(&mut self, netns: &Netns, fd: OwnedFd) {
         self.sockets.insert(netns.inode, fd);
-        Ok(raw)
     }
 
     fn dump(
         &mut self,
-        fd: i32,
+        fd: BorrowedFd<'_>,
         family: u8,
         protocol: Protocol,
         states: u32,
@@ -106,7 +110,7 @@ impl SockDiag {
     /// Looks one known socket up by its exact identity (a hash lookup in the
     /// kernel, no table walk): its current state and `tcp_info`, or `None`
     /// when it is gone or its cookie now names another socket.
-    fn lookup(&mut self, fd: i32, socket: &RawSocket) -> io::Result<Option<RawSocket>> {
+    fn lookup(&mut self, fd: BorrowedFd<'_>, socket: &RawSocket) -> io::Result<Option<RawSocket>> {
         let Some(key) = socket.diag else { return Ok(None) };
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
@@ -163,7 +167,8 @@ impl SocketSource for SockDiag {
     }
 
     fn read(&mut self, netns: &Netns, out: &mut Vec<RawSocket>) -> io::Result<()> {
-        let fd = self.socket_for(netns)?;
+        let owned = self.take_socket(netns)?;
+        let fd = owned.as_fd();
         let result = (|| {
             for (family, ipv6) in [(libc::AF_INET as u8, false), (libc::AF_INET6 as u8, true)] {
                 let in_use = netns.kinds.count(ipv6, Protocol::Tcp);
@@ -183,9 +188,10 @@ impl SocketSource for SockDiag {
             }
             Ok(())
         })();
-        if result.is_err() {
-            // Reopen next time: the namespace may have gone, or the socket broke.
-            self.sockets.remove(&netns.inode);
+        // On failure the socket is dropped, to be reopened next time: the
+        // namespace may have gone, or the socket broke.
+        if result.is_ok() {
+            self.keep(netns, owned);
         }
         result
     }
@@ -194,24 +200,27 @@ impl SocketSource for SockDiag {
         if known.len() > MAX_LOOKUPS {
             return Ok(Checked::Unable);
         }
-        let fd = self.socket_for(netns)?;
+        let owned = self.take_socket(netns)?;
         for socket in known {
-            match self.lookup(fd, socket) {
+            match self.lookup(owned.as_fd(), socket) {
                 // A closed TCP socket's TIME_WAIT stand-in keeps its cookie, but reads leave it out.
                 Ok(Some(found))
                     if found.protocol == Protocol::Tcp
                         && matches!(found.state, SocketState::TimeWait | SocketState::Close) =>
                 {
-                    return Ok(Checked::Changed)
+                    self.keep(netns, owned);
+                    return Ok(Checked::Changed);
                 }
                 Ok(Some(found)) => out.push(found),
-                Ok(None) => return Ok(Checked::Changed),
-                Err(error) => {
-                    self.sockets.remove(&netns.inode);
-                    return Err(error);
+                Ok(None) => {
+                    self.keep(netns, owned);
+                    return Ok(Checked::Changed);
                 }
+                // The socket is dropped, to be reopened next time.
+                Err(error) => return Err(error),
             }
         }
+        self.keep(netns, owned);
         Ok(Checked::Same)
     }
 
@@ -221,15 +230,13 @@ impl SocketSource for SockDiag {
 }
 
 /// Opens a sock_diag socket inside the network namespace of `pid`.
-fn open_in_netns(pid: u32) -> io::Result<OwnedFd> {
-    let namespace = File::open(format!("/proc/{pid}/ns/net"))?;
+fn open_in_netns(proc: &ProcRoot, pid: u32) -> io::Result<OwnedFd> {
+    let namespace = File::open(proc.pid_file(pid, "ns/net"))?;
+    // setns on this thread only; the thread exits right after, so no other
+    // code runs in the foreign namespace.
     let worker = std::thread::Builder::new().name("periscope-setns".into()).spawn(move || {
-        // SAFETY: setns on this thread only; the thread exits right after, so
-        // no other code runs in the foreign namespace.
-        if unsafe { libc::setns(namespace.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        netlink::open(NETLINK_SOCK_DIAG, 0, false)
+        rustix::thread::move_into_link_name_space(namespace.as_fd(), Some(rustix::thread::LinkNameSpaceType::Network))?;
+        netlink::open(rustix::net::netlink::SOCK_DIAG, 0, false)
     })?;
     worker.join().map_err(|_| io::Error::other("setns thread panicked"))?
 }
@@ -268,14 +275,6 @@ pub fn parse_diag_message(payload: &[u8], protocol: Protocol) -> Option<RawSocke
         tcp,
         diag: Some(diag),
     })
-}
-
-pub fn udp_state(kernel_state: u8) -> periscope_report::SocketState {
-    if kernel_state == 1 {
-        periscope_report::SocketState::Established
-    } else {
-        periscope_report::SocketState::Listen
-    }
 }
 
 fn address(family: u8, bytes: &[u8]) -> Option<IpAddr> {
@@ -378,10 +377,11 @@ mod tests {
         udp6.connect(peer6.local_addr().unwrap()).unwrap();
 
         let netns = own_namespace();
-        let mut diag = SockDiag::new().unwrap();
+        let mut diag = SockDiag::new(ProcRoot::default()).unwrap();
         let mut table = Vec::new();
         diag.read(&netns, &mut table).unwrap();
-        let fd = diag.socket_for(&netns).unwrap();
+        let owned = diag.take_socket(&netns).unwrap();
+        let fd = owned.as_fd();
         let any4: SocketAddr = "0.0.0.0:0".parse().unwrap();
         let any6: SocketAddr = "[::]:0".parse().unwrap();
         let known = [
