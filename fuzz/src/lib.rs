@@ -12,7 +12,11 @@
 //! says how to run them longer.
 
 use periscope::store::Store;
-use periscope_probe::collect::{cgroup, conntrack, host, netlink, proc_net, process, redact, sock_diag};
+use periscope_probe::collect::socket::{proc_net, sock_diag};
+use periscope_probe::collect::{cgroup, conntrack, host, process, redact};
+use periscope_probe::sys::netlink;
+use procfs::process::MountInfos;
+use procfs::{FromRead, ProcessCGroups};
 use periscope_report::{AppMessage, Codec, Delta, ProbeMessage, Protocol, Report, StreamDecoder};
 
 /// The decoded-size limit in the targets: small, so a bomb costs microseconds.
@@ -117,16 +121,16 @@ pub fn proc_parsers(data: &[u8]) {
         3 => drop(process::namespace_inode(&text)),
         4 => {
             let mut sockets = Vec::new();
-            proc_net::parse_table(&text, Protocol::Tcp, &mut sockets);
-            proc_net::parse_table(&text, Protocol::Udp, &mut sockets);
+            let _tcp = proc_net::parse_table(bytes, Protocol::Tcp, &mut sockets);
+            let _udp = proc_net::parse_table(bytes, Protocol::Udp, &mut sockets);
         }
-        5 => drop(cgroup::parse_proc_cgroup(&text)),
+        5 => drop(ProcessCGroups::from_read(bytes).map(cgroup::CgroupPaths::from)),
         6 => drop(cgroup::container_id_in_path(&text)),
-        7 => drop(cgroup::parse_mountinfo(&text)),
+        7 => drop(MountInfos::from_read(bytes).map(cgroup::CgroupMounts::from)),
         8 => drop(cgroup::parse_net_dev(&text)),
         9 => drop(cgroup::parse_cpu_stat_usage_usec(&text)),
         10 => drop(cgroup::parse_memory_limit(&text)),
-        11 => drop(host::parse_os_release(&text)),
+        11 => drop(host::parse_loadavg(&text)),
         12 => drop((host::parse_loadavg(&text), host::parse_uptime(&text))),
         13 => drop((host::parse_cpu_times(&text), host::parse_meminfo(&text))),
         14 => {

@@ -164,6 +164,7 @@ fn host_report(name: &str, containers: usize, seq: u64) -> Report {
             uptime_secs: 1000,
             load: [0.1, 0.2, 0.3],
             cpu_count: 2,
+            cpu_model: String::new(),
             cpu_percent: 5.0,
             memory_used_bytes: 1 << 30,
             memory_total_bytes: 8 << 30,

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use periscope_fuzz::join_frames;
-use periscope_probe::collect::netlink;
+use periscope_probe::sys::netlink;
 use periscope_report::fixtures::ReportBuilder;
 use periscope_report::{diff, AppMessage, Codec, ProbeMessage, Report, SnapshotReason, StreamEncoder};
 
