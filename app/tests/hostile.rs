@@ -307,7 +307,12 @@ async fn slowloris_connections_are_closed_by_the_header_timeout() {
         let held = trickler.await.unwrap();
         assert!(held < Duration::from_secs(10), "held {held:?}");
     }
-    assert_eq!(state.metrics.refused.get(Refusal::HeaderTimeout), 100);
+    // Counted as the connection's task ends, a moment after the client sees it closed.
+    wait_until("every timeout counted", Duration::from_secs(10), async || {
+        let counted = state.metrics.refused.get(Refusal::HeaderTimeout);
+        (counted == 100).then_some(()).ok_or_else(|| format!("{counted} counted"))
+    })
+    .await;
     let (status, _) = http(address, "GET /healthz HTTP/1.1", "").await;
     assert_eq!(status, 200);
 }

@@ -15,9 +15,9 @@ use periscope::store::Store;
 use periscope_probe::collect::socket::{proc_net, sock_diag};
 use periscope_probe::collect::{cgroup, conntrack, host, process, redact};
 use periscope_probe::sys::netlink;
+use periscope_report::{AppMessage, Codec, Delta, ProbeMessage, Protocol, Report, StreamDecoder};
 use procfs::process::MountInfos;
 use procfs::{FromRead, ProcessCGroups};
-use periscope_report::{AppMessage, Codec, Delta, ProbeMessage, Protocol, Report, StreamDecoder};
 
 /// The decoded-size limit in the targets: small, so a bomb costs microseconds.
 const LIMIT: usize = 1024 * 1024;
