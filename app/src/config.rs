@@ -45,6 +45,24 @@ pub struct AppConfig {
     pub client_timeout: Duration,
     /// How long changes are gathered before clients are sent one diff.
     pub coalesce: Duration,
+    /// Connections (HTTP, WebSocket, probe) open at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Connections one client address may hold open at once.
+    pub max_connections_per_address: usize,
+    /// A connection must send its request headers within this long, or it is closed (slowloris).
+    pub header_read_timeout: Duration,
+    /// View WebSockets open at once; more are refused with 503.
+    pub max_view_clients: usize,
+    /// Decoded (decompressed) bytes per second one probe connection may send; past its
+    /// budget (a burst of `max_decoded_bytes`) the app stops reading it until the debt is paid.
+    pub probe_decoded_bytes_per_sec: u64,
+    /// A probe connection that sent this many bad frames within a minute is closed.
+    pub max_bad_frames: u32,
+    /// A probe connection that sent no snapshot within this long is closed.
+    pub probe_register_timeout: Duration,
+    /// Entities (processes, containers, images, sockets, connections) one probe may report;
+    /// a snapshot or delta past it is refused, never rendered.
+    pub max_entities_per_probe: usize,
 }
 
 impl Default for AppConfig {
@@ -67,6 +85,67 @@ impl Default for AppConfig {
             ping_interval: Duration::from_millis(500),
             client_timeout: Duration::from_secs(30),
             coalesce: Duration::from_millis(20),
+            max_connections: 1024,
+            max_connections_per_address: 512,
+            header_read_timeout: Duration::from_secs(10),
+            max_view_clients: 400,
+            probe_decoded_bytes_per_sec: 8 * 1024 * 1024,
+            max_bad_frames: 10,
+            probe_register_timeout: Duration::from_secs(30),
+            max_entities_per_probe: 50_000,
         }
+    }
+}
+
+/// The command-line flags of the input budgets (README "Budgets"), kept here
+/// so `main.rs` only flattens them in and applies them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LimitFlags {
+    /// Connections (HTTP, WebSocket, probe) open at once; more are answered 503 and closed.
+    /// Keep `ulimit -n` above it.
+    #[arg(long = "max-connections", env = "PERISCOPE_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+
+    /// Connections one client address may hold open at once.
+    #[arg(long = "max-connections-per-address", env = "PERISCOPE_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 512)]
+    pub max_connections_per_address: usize,
+
+    /// Seconds a connection has to send its request headers (slowloris protection).
+    #[arg(long = "header-read-timeout-secs", env = "PERISCOPE_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+
+    /// View WebSockets open at once; more are refused with 503.
+    #[arg(long = "max-view-clients", env = "PERISCOPE_MAX_VIEW_CLIENTS", default_value_t = 400)]
+    pub max_view_clients: usize,
+
+    /// Decoded bytes per second one probe connection may send (after a burst of one largest
+    /// frame); past it the app stops reading that connection until the debt is paid.
+    #[arg(long = "probe-bytes-per-sec", env = "PERISCOPE_PROBE_BYTES_PER_SEC", default_value_t = 8 * 1024 * 1024)]
+    pub probe_bytes_per_sec: u64,
+
+    /// Entities (processes, containers, images, sockets, connections) one probe may report;
+    /// a snapshot or delta past it is refused and never rendered.
+    #[arg(long = "max-entities-per-probe", env = "PERISCOPE_MAX_ENTITIES_PER_PROBE", default_value_t = 50_000)]
+    pub max_entities_per_probe: usize,
+
+    /// Seconds a probe connection has to send its first snapshot.
+    #[arg(long = "probe-register-timeout-secs", env = "PERISCOPE_PROBE_REGISTER_TIMEOUT_SECS", default_value_t = 30)]
+    pub probe_register_timeout_secs: u64,
+
+    /// Bad frames within a minute after which a probe connection is closed.
+    #[arg(long = "max-bad-frames", env = "PERISCOPE_MAX_BAD_FRAMES", default_value_t = 10)]
+    pub max_bad_frames: u32,
+}
+
+impl LimitFlags {
+    pub fn apply(&self, config: &mut AppConfig) {
+        config.max_connections = self.max_connections.max(1);
+        config.max_connections_per_address = self.max_connections_per_address.max(1);
+        config.header_read_timeout = Duration::from_secs(self.header_read_timeout_secs.max(1));
+        config.max_view_clients = self.max_view_clients;
+        config.probe_decoded_bytes_per_sec = self.probe_bytes_per_sec.max(1024);
+        config.max_entities_per_probe = self.max_entities_per_probe;
+        config.probe_register_timeout = Duration::from_secs(self.probe_register_timeout_secs.max(1));
+        config.max_bad_frames = self.max_bad_frames.max(1);
     }
 }

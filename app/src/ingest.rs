@@ -48,6 +48,27 @@ pub struct Ingested {
 pub enum FrameError {
     #[error("frame for probe {got} on the connection of probe {bound}")]
     WrongProbe { bound: ProbeId, got: ProbeId },
+    #[error("delta refused: {0}")]
+    Invalid(crate::validate::Invalid),
+}
+
+impl FrameError {
+    /// The refusal counter it goes under, if any.
+    pub fn refusal(&self) -> Option<crate::limits::Refusal> {
+        match self {
+            FrameError::WrongProbe { .. } => None,
+            FrameError::Invalid(invalid) => Some(invalid.refusal()),
+        }
+    }
+
+    /// What the probe is told.
+    pub fn reply(&self) -> Reply {
+        match self {
+            FrameError::WrongProbe { .. } => Reply::Nothing,
+            // The probe must start over; its snapshot is checked against the cap again.
+            FrameError::Invalid(_) => Reply::Send(AppMessage::RequestSnapshot { reason: SnapshotReason::Unknown }),
+        }
+    }
 }
 
 /// Applies one report frame from `connection`, bound so far to `bound`.
@@ -58,9 +79,28 @@ pub fn ingest(
     frame: ReportFrame,
     now: UnixMillis,
 ) -> Result<Ingested, FrameError> {
+    ingest_capped(store, connection, bound, frame, now, usize::MAX)
+}
+
+/// [`ingest`], refusing a delta that would take the probe past `max_entities` (a snapshot was
+/// checked on its own, before it reached the store: see [`crate::validate`]).
+pub fn ingest_capped(
+    store: &mut Store,
+    connection: ConnectionId,
+    bound: Option<ProbeId>,
+    frame: ReportFrame,
+    now: UnixMillis,
+    max_entities: usize,
+) -> Result<Ingested, FrameError> {
     if let Some(bound) = &bound {
         if bound != frame.probe() {
             return Err(FrameError::WrongProbe { bound: bound.clone(), got: frame.probe().clone() });
+        }
+    }
+    if let ReportFrame::Delta(delta) = &frame {
+        if let Some(held) = store.model.report(&delta.probe) {
+            crate::validate::delta_fits(crate::validate::entities(held), delta, max_entities)
+                .map_err(FrameError::Invalid)?;
         }
     }
     match frame {

@@ -30,6 +30,7 @@ pub mod control;
 pub mod credentials;
 pub mod history;
 pub mod ingest;
+pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod node_id;
@@ -42,6 +43,7 @@ pub mod store;
 pub mod store_thread;
 pub mod subscriptions;
 pub mod tls;
+pub mod validate;
 pub mod view;
 
 use crate::state::AppState;
@@ -51,9 +53,8 @@ use crate::state::AppState;
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
     let stopped = state.clone();
     let _pipes = AbortOnDrop(tokio::spawn(state.clone().expire_pipes()));
-    let service = api::router(state).into_make_service_with_connect_info::<api::guard::ClientAddr>();
     tokio::select! {
-        result = axum::serve(listener, service) => result,
+        result = api::server::serve(listener, state) => result,
         reason = stopped.store_stopped() => Err(std::io::Error::other(format!("the store thread stopped: {reason}"))),
     }
 }
@@ -62,9 +63,8 @@ pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::i
 pub async fn serve_tls(listener: tls::TlsListener, state: AppState) -> std::io::Result<()> {
     let stopped = state.clone();
     let _pipes = AbortOnDrop(tokio::spawn(state.clone().expire_pipes()));
-    let service = api::router(state).into_make_service_with_connect_info::<api::guard::ClientAddr>();
     tokio::select! {
-        result = axum::serve(listener, service) => result,
+        result = api::server::serve(listener, state) => result,
         reason = stopped.store_stopped() => Err(std::io::Error::other(format!("the store thread stopped: {reason}"))),
     }
 }

@@ -93,6 +93,9 @@ struct Cli {
     /// Drop the oldest history when the store grows past this (e.g. 1GiB, 500MB).
     #[arg(long, env = "PERISCOPE_HISTORY_MAX_SIZE", default_value = "1GiB")]
     history_max_size: bytesize::ByteSize,
+
+    #[command(flatten)]
+    limits: periscope::config::LimitFlags,
 }
 
 async fn shutdown_signal() {
@@ -210,7 +213,7 @@ async fn main() -> anyhow::Result<()> {
     let listener =
         tokio::net::TcpListener::bind(cli.listen).await.with_context(|| format!("binding {}", cli.listen))?;
     let address = listener.local_addr().context("reading the bound address")?;
-    let config = AppConfig {
+    let mut config = AppConfig {
         token: probe_token.clone(),
         ui_token,
         credentials,
@@ -223,6 +226,7 @@ async fn main() -> anyhow::Result<()> {
         pipe_idle: Duration::from_secs(cli.pipe_idle_secs.max(1)),
         ..AppConfig::default()
     };
+    cli.limits.apply(&mut config);
     tracing::info!(%address, ui = periscope::api::ui::is_built(), tls = config.tls, read_only = config.read_only, history = archive.is_some(), "periscope app listening");
     let state = AppState::with_archive(config, archive.clone());
     let server = async {

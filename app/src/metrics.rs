@@ -25,6 +25,8 @@ pub struct Metrics {
     pub view_bytes_sent: AtomicU64,
     pub duplicate_hosts: AtomicU64,
     pub unrouted_replies: AtomicU64,
+    /// Input refused or held back by a budget or cap (app/src/limits.rs).
+    pub refused: crate::limits::Refused,
 }
 
 /// Gauges read from the store at scrape time.
@@ -142,6 +144,7 @@ impl Metrics {
             "# HELP periscope_view_groups Distinct views and options watched.\n# TYPE periscope_view_groups gauge\nperiscope_view_groups {}",
             gauges.view_groups
         );
+        self.refused.render(&mut out);
         out
     }
 }

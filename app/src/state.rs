@@ -32,6 +32,8 @@ pub struct Shared {
     pub sessions: Sessions,
     /// History, when on: read by the time-travel and events routes, fed by the store's recorder.
     pub archive: Option<Archive>,
+    /// What the input budgets share: the bad-frame log limiter, the memory trim.
+    pub budgets: crate::limits::Budgets,
     store: StoreThread,
     probe_outboxes: Mutex<HashMap<ProbeId, ProbeOutbox>>,
     next_connection: AtomicU64,
@@ -88,6 +90,7 @@ impl AppState {
             audit: Audit::default(),
             sessions: Sessions::default(),
             archive,
+            budgets: crate::limits::Budgets::default(),
             store,
             probe_outboxes: Mutex::new(HashMap::new()),
             next_connection: AtomicU64::new(1),

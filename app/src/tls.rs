@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
@@ -16,6 +16,10 @@ use tokio_rustls::TlsAcceptor;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Finished handshakes waiting for axum to take them.
 const READY_QUEUE: usize = 64;
+/// TLS handshakes in progress at once: a peer that opens sockets and never
+/// finishes a handshake holds at most this many (each for `HANDSHAKE_TIMEOUT`);
+/// the connection caps (api/server.rs) apply once the handshake is done.
+const HANDSHAKES: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -66,6 +70,7 @@ impl TlsListener {
         let local = listener.local_addr()?;
         let acceptor = TlsAcceptor::from(config);
         let (sender, ready) = mpsc::channel(READY_QUEUE);
+        let handshakes = Arc::new(Semaphore::new(HANDSHAKES));
         let accepting = tokio::spawn(async move {
             loop {
                 let (stream, peer) = match listener.accept().await {
@@ -77,8 +82,13 @@ impl TlsListener {
                         continue;
                     }
                 };
+                let Ok(handshake) = handshakes.clone().try_acquire_owned() else {
+                    tracing::debug!(%peer, "too many TLS handshakes in progress; connection closed");
+                    continue;
+                };
                 let (acceptor, sender) = (acceptor.clone(), sender.clone());
                 tokio::spawn(async move {
+                    let _handshake = handshake;
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => {
                             // The listener is gone when this fails; nothing to hand over to.

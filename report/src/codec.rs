@@ -258,6 +258,9 @@ pub struct StreamDecoder {
     codec: Codec,
     context: zstd::zstd_safe::DCtx<'static>,
     broken: bool,
+    /// Bytes produced by decompression (or taken as they were) so far, refused frames included:
+    /// what decoding cost, for the app's per-connection budget.
+    decoded_bytes: u64,
 }
 
 impl std::fmt::Debug for StreamDecoder {
@@ -268,7 +271,17 @@ impl std::fmt::Debug for StreamDecoder {
 
 impl StreamDecoder {
     pub fn new(codec: Codec) -> Result<StreamDecoder, DecodeError> {
-        Ok(StreamDecoder { codec, context: decompression_context().map_err(DecodeError::Decompress)?, broken: false })
+        Ok(StreamDecoder {
+            codec,
+            context: decompression_context().map_err(DecodeError::Decompress)?,
+            broken: false,
+            decoded_bytes: 0,
+        })
+    }
+
+    /// Bytes decoded so far (decompressed, or taken as they were), refused frames included.
+    pub fn decoded_bytes(&self) -> u64 {
+        self.decoded_bytes
     }
 
     /// True once a stream frame failed: later frames cannot be decoded.
@@ -278,8 +291,24 @@ impl StreamDecoder {
 
     pub fn decode<T: DeserializeOwned>(&mut self, frame: &[u8]) -> Result<T, DecodeError> {
         let (compression, body) = self.codec.split(frame)?;
-        if compression != COMPRESSION_ZSTD_STREAM {
-            return self.codec.decode(frame);
+        match compression {
+            COMPRESSION_NONE => {
+                self.decoded_bytes += body.len() as u64;
+                return Ok(postcard::from_bytes(body)?);
+            }
+            COMPRESSION_ZSTD => {
+                let decoded = self.codec.decompress(body);
+                let produced = match &decoded {
+                    Ok(decoded) => decoded.len(),
+                    // Stopped at the limit: that much was produced.
+                    Err(DecodeError::TooLarge { limit }) => *limit,
+                    Err(_) => body.len(),
+                };
+                self.decoded_bytes += produced as u64;
+                return Ok(postcard::from_bytes(&decoded?)?);
+            }
+            COMPRESSION_ZSTD_STREAM => {}
+            other => return Err(DecodeError::UnknownCompression(other)),
         }
         if self.broken {
             return Err(DecodeError::Decompress(std::io::Error::other("the stream broke at an earlier frame")));
@@ -289,8 +318,15 @@ impl StreamDecoder {
     }
 
     fn inflate(&mut self, body: &[u8]) -> Result<Vec<u8>, DecodeError> {
+        let mut decoded = Vec::new();
+        let result = self.inflate_into(body, &mut decoded);
+        self.decoded_bytes += decoded.len() as u64;
+        result.map(|()| decoded)
+    }
+
+    fn inflate_into(&mut self, body: &[u8], decoded: &mut Vec<u8>) -> Result<(), DecodeError> {
         let limit = self.codec.max_bytes;
-        let mut decoded: Vec<u8> = Vec::with_capacity((body.len() * 4).clamp(256, limit + 1));
+        decoded.reserve((body.len() * 4).clamp(256, limit + 1));
         let mut input = zstd::zstd_safe::InBuffer::around(body);
         loop {
             if decoded.len() > limit {
@@ -301,7 +337,7 @@ impl StreamDecoder {
                 decoded.reserve(more);
             }
             let (position, consumed) = (decoded.len(), input.pos());
-            let mut output = zstd::zstd_safe::OutBuffer::around_pos(&mut decoded, position);
+            let mut output = zstd::zstd_safe::OutBuffer::around_pos(decoded, position);
             self.context
                 .decompress_stream(&mut output, &mut input)
                 .map_err(|code| DecodeError::Decompress(zstd_error(code)))?;
@@ -317,7 +353,7 @@ impl StreamDecoder {
         if decoded.len() > limit {
             return Err(DecodeError::TooLarge { limit });
         }
-        Ok(decoded)
+        Ok(())
     }
 }
 
@@ -424,6 +460,23 @@ mod tests {
         assert!(frame.len() < 4096, "bomb frame is {} bytes", frame.len());
         let mut decoder = StreamDecoder::new(Codec::with_limit(1024 * 1024)).unwrap();
         assert!(matches!(decoder.decode::<Vec<u8>>(&frame), Err(DecodeError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn a_stream_decoder_counts_what_decoding_cost_refused_frames_included() {
+        let mut encoder = StreamEncoder::new().unwrap();
+        let mut decoder = StreamDecoder::new(Codec::with_limit(1024 * 1024)).unwrap();
+        let small = encoder.encode(&Codec::default(), &vec![1u8; 1000]).unwrap();
+        decoder.decode::<Vec<u8>>(&small).unwrap();
+        let after_small = decoder.decoded_bytes();
+        assert!((1000..1100).contains(&after_small), "{after_small}");
+        let bomb = encoder.encode(&Codec::default(), &vec![0u8; 8 * 1024 * 1024]).unwrap();
+        assert!(decoder.decode::<Vec<u8>>(&bomb).is_err());
+        assert!(decoder.decoded_bytes() > after_small + 1024 * 1024, "the refused bomb is counted");
+        let standalone = Codec::default().encode(&vec![0u8; 8 * 1024 * 1024]).unwrap();
+        let before = decoder.decoded_bytes();
+        assert!(decoder.decode::<Vec<u8>>(&standalone).is_err());
+        assert!(decoder.decoded_bytes() >= before + 1024 * 1024);
     }
 
     #[test]

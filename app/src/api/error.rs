@@ -59,6 +59,8 @@ pub enum ApiError {
     Internal,
     #[error("the app is stopping")]
     Unavailable,
+    #[error("too many view clients (the cap is {0}, --max-view-clients); try again later")]
+    TooManyViewClients(usize),
 }
 
 impl ApiError {
@@ -88,7 +90,7 @@ impl ApiError {
             ApiError::ControlTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::TooManyPipes(_) | ApiError::TooManyLogins => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::TooManyViewClients(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -109,4 +111,40 @@ impl IntoResponse for ApiError {
         }
         (status, Json(serde_json::json!({ "error": self.to_string() }))).into_response()
     }
+}
+
+/// Largest error body turned into JSON; axum's own rejections are a line or two.
+const MAX_PLAIN_ERROR: usize = 16 * 1024;
+
+/// Middleware: an error answer that is not already JSON (axum's own
+/// rejections: a bad percent-escape in a path, a WebSocket route asked with a
+/// plain GET, a malformed query or body, a wrong method) becomes the API's
+/// `{ "error": … }` with the same status, so every route fails the documented way.
+pub async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = match axum::body::to_bytes(body, MAX_PLAIN_ERROR).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_owned(),
+        Err(_) => String::new(),
+    };
+    let error = if text.is_empty() { status.canonical_reason().unwrap_or("error").to_lowercase() } else { text };
+    let mut json = (status, Json(serde_json::json!({ "error": error }))).into_response();
+    // Keep what the first answer said besides its body (Allow on a 405, security headers, …).
+    for (name, value) in parts.headers.iter() {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            json.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    json
 }

@@ -256,7 +256,8 @@ pub fn playback_from_query(query: &[(String, String)]) -> Result<(f64, bool), Ap
     Ok((speed, paused))
 }
 
-/// Upgrades to a playback stream starting at `at`.
+/// Upgrades to a playback stream starting at `at`; the client holds `slot` under the view-client cap.
+#[allow(clippy::too_many_arguments)]
 pub fn upgrade_past(
     ws: WebSocketUpgrade,
     state: AppState,
@@ -265,8 +266,10 @@ pub fn upgrade_past(
     options: ViewOptions,
     at: UnixMillis,
     (speed, paused): (f64, bool),
+    slot: crate::api::topology_ws::ClientSlot,
 ) -> Response {
     ws.max_message_size(MAX_CLIENT_MESSAGE).on_upgrade(move |socket: WebSocket| async move {
+        let _slot = slot;
         let (sink, stream) = socket.split();
         let sink = sink.with(|text: String| async move { Ok::<_, axum::Error>(Message::Text(text.into())) });
         let stream = stream

@@ -14,6 +14,7 @@ pub mod pipe;
 pub mod probe_ws;
 pub mod probes;
 pub mod report;
+pub mod server;
 pub mod topology;
 pub mod topology_ws;
 pub mod ui;
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .merge(history::router())
         .fallback(ui::serve)
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard))
+        .layer(axum::middleware::map_response(error::json_errors))
         .with_state(state)
 }
 

@@ -29,6 +29,8 @@ use crate::view::{ViewId, ViewOptions};
 
 /// Browsers send nothing but pongs and close frames; anything big is refused.
 const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
+/// The read buffer of a view client's socket.
+const CLIENT_READ_BUFFER: usize = 4 * 1024;
 /// A quiet view still sends this often, so the UI can notice a dead link.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 const HEARTBEAT_MESSAGE: &str = r#"{"type":"heartbeat"}"#;
@@ -56,12 +58,16 @@ pub async fn upgrade(
 ) -> Result<Response, ApiError> {
     // Host, Origin and the token were checked by the guard (api/guard.rs).
     let (view, options) = parse(&view, &query)?;
+    let slot = ClientSlot::take(&state)?;
+    // Browsers send only pongs and close frames: a small read buffer (the default is 128 KiB a client).
+    let ws = ws.read_buffer_size(CLIENT_READ_BUFFER).write_buffer_size(0);
     if let Some(at) = crate::api::history::time_param(&query, "at")? {
         let archive = crate::api::history::archive_at(&state, at)?;
         let playback = crate::api::history::playback_from_query(&query)?;
-        return Ok(crate::api::history::upgrade_past(ws, state, archive, view, options, at, playback));
+        return Ok(crate::api::history::upgrade_past(ws, state, archive, view, options, at, playback, slot));
     }
     Ok(ws.max_message_size(MAX_CLIENT_MESSAGE).on_upgrade(move |socket: WebSocket| async move {
+        let _slot = slot;
         let (sink, stream) = socket.split();
         let sink = sink.with(|frame: ClientFrame| async move {
             Ok::<_, axum::Error>(match frame {
@@ -84,8 +90,6 @@ where
     S: Sink<ClientFrame> + Unpin,
     R: Stream<Item = ClientEvent> + Unpin,
 {
-    state.metrics.view_clients.fetch_add(1, Ordering::Relaxed);
-    let _gauge = ClientGauge(state.clone());
     let mut ping = tokio::time::interval(state.config.ping_interval.max(Duration::from_secs(1)) * 5);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut heard = Instant::now();
@@ -151,10 +155,27 @@ impl Drop for Unsubscribe {
     }
 }
 
-struct ClientGauge(AppState);
+/// A view client's place under `--max-view-clients` (and in the
+/// `periscope_view_clients` gauge), taken before the upgrade and given back
+/// when its stream ends; then the memory it used is trimmed back to the kernel.
+pub struct ClientSlot(AppState);
 
-impl Drop for ClientGauge {
+impl ClientSlot {
+    fn take(state: &AppState) -> Result<ClientSlot, ApiError> {
+        let cap = state.config.max_view_clients as u64;
+        let before = state.metrics.view_clients.fetch_add(1, Ordering::AcqRel);
+        if before >= cap {
+            state.metrics.view_clients.fetch_sub(1, Ordering::AcqRel);
+            state.metrics.refused.inc(crate::limits::Refusal::TooManyViewClients);
+            return Err(ApiError::TooManyViewClients(state.config.max_view_clients));
+        }
+        Ok(ClientSlot(state.clone()))
+    }
+}
+
+impl Drop for ClientSlot {
     fn drop(&mut self) {
-        self.0.metrics.view_clients.fetch_sub(1, Ordering::Relaxed);
+        self.0.metrics.view_clients.fetch_sub(1, Ordering::AcqRel);
+        self.0.budgets.trim.request();
     }
 }

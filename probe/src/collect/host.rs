@@ -41,8 +41,9 @@ pub fn parse_cpu_times(text: &str) -> Option<(u64, u64)> {
     let line = text.lines().find(|line| line.starts_with("cpu "))?;
     let values: Vec<u64> = line.split_ascii_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
     // user nice system idle iowait irq softirq steal (guest time is already in user).
-    let total: u64 = values.iter().take(8).sum();
-    let idle = values.get(3)? + values.get(4).copied().unwrap_or(0);
+    // Saturating: a corrupt or hostile line must not overflow (found by fuzzing, fuzz/regressions/proc_parsers).
+    let total = values.iter().take(8).fold(0u64, |sum, value| sum.saturating_add(*value));
+    let idle = values.get(3)?.saturating_add(values.get(4).copied().unwrap_or(0));
     Some((total.saturating_sub(idle), total))
 }
 

@@ -103,6 +103,15 @@ impl Controls {
         }
     }
 
+    /// Answers a control with an error without running it (the probe's budget refused it).
+    pub fn refuse(&mut self, request: RequestId, reason: String) {
+        while self.tasks.try_join_next().is_some() {}
+        let outbox = self.outbox.clone();
+        self.tasks.spawn(async move {
+            outbox.send(&ProbeMessage::ControlResult { request, result: Err(reason) }).await;
+        });
+    }
+
     /// The app link dropped: every pipe was for that connection.
     pub fn close_all(&mut self) {
         for (_, (_, task)) in self.pipes.drain() {

@@ -47,7 +47,10 @@ const MEMORY_UNITS: Record<string, number> = {
   gib: 1024 ** 3,
 };
 
-const METRIC_PATTERN = /^(cpu|memory|mem|connections|conns|conn)\s*(>=|<=|!=|==|=|>|<)\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-z%]*)(?=\s|$)/i;
+// A unit follows its number directly ("5MB"), or after spaces only when it is a
+// known unit ("5 MB"): "cpu > 5 mem < 9" must not read "mem" as a unit.
+const METRIC_PATTERN =
+  /^(cpu|memory|mem|connections|conns|conn)\s*(>=|<=|!=|==|=|>|<)\s*(\d+(?:\.\d+)?|\.\d+)(?:\s+(%|[kmg]i?b|[kmgb])(?=\s|$)|([a-z%]*))(?=\s|$)/i;
 /** A metric and a comparison with no number yet: "cpu >" while typing. */
 const PARTIAL_METRIC_PATTERN = /^(cpu|memory|mem|connections|conns|conn)\s*(>=|<=|!=|==|=|>|<)\s*(?!\d|\.\d)/i;
 const FIELD_PATTERN = /^(-?)([a-z_][\w.-]*):(?:"([^"]*)"?|(\S*))/i;
@@ -75,7 +78,7 @@ function readMetric(rest: string, clauses: Clause[], errors: string[]): number |
     errors.push(`"${name} ${op}" needs a number, e.g. ${name.toLowerCase()} ${op} ${name.toLowerCase().startsWith('mem') ? '100MB' : name.toLowerCase() === 'cpu' ? '5%' : '3'}`);
     return whole.length;
   }
-  const [whole, name = '', rawOp = '', number = '', rawUnit = ''] = match;
+  const [whole, name = '', rawOp = '', number = '', spacedUnit, rawUnit = spacedUnit ?? ''] = match;
   const metric = METRIC_ALIASES[name.toLowerCase()];
   if (!metric) return null;
   const op: Comparison = rawOp === '==' ? '=' : (rawOp as Comparison);

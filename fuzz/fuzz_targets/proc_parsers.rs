@@ -1,0 +1,4 @@
+//! libFuzzer entry for [`periscope_fuzz::proc_parsers`]; built by `fuzz/run.sh`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| periscope_fuzz::proc_parsers(data));
