@@ -74,6 +74,9 @@ fn with_a_token_every_route_needs_it_and_the_login_page_lets_people_in() {
     let refused = app.request("POST", "/api/login", &form, "token=wrong-token-wrong-token");
     assert_eq!(refused.status, 401);
     assert!(refused.header("set-cookie").is_none());
+    // A form gets the page back, saying why (not the API's JSON error).
+    assert!(refused.header("content-type").is_some_and(|t| t.starts_with("text/html")), "{}", refused.head);
+    assert!(refused.body.contains("id=\"login-error\""), "{}", refused.body);
     let accepted = app.request("POST", "/api/login", &form, &format!("token={UI_TOKEN}"));
     assert_eq!(accepted.status, 303, "{}", accepted.head);
     let cookie = accepted.header("set-cookie").expect("a session cookie").to_owned();

@@ -116,7 +116,7 @@ impl IntoResponse for ApiError {
 /// Largest error body turned into JSON; axum's own rejections are a line or two.
 const MAX_PLAIN_ERROR: usize = 16 * 1024;
 
-/// Middleware: an error answer that is not already JSON (axum's own
+/// Middleware: an error answer in plain text (axum's own
 /// rejections: a bad percent-escape in a path, a WebSocket route asked with a
 /// plain GET, a malformed query or body, a wrong method) becomes the API's
 /// `{ "error": … }` with the same status, so every route fails the documented way.
@@ -125,12 +125,15 @@ pub async fn json_errors(response: Response) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_json = response
+    // Only plain text (axum's rejections) or no body type at all: JSON is
+    // already right, and an HTML page (the login page's "Wrong token.") is
+    // meant for a browser.
+    let is_plain = response
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/json"));
-    if is_json {
+        .is_none_or(|value| value.starts_with("text/plain"));
+    if !is_plain {
         return response;
     }
     let (parts, body) = response.into_parts();
