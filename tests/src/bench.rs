@@ -25,6 +25,19 @@ impl Running {
     pub fn pid(&self) -> u32 {
         self.0.id()
     }
+
+    /// Asks the child to stop (SIGTERM) and gives it `grace` to exit before
+    /// the kill: for children that clean up after themselves (the browser
+    /// watcher closes its Chromium).
+    pub fn stop(mut self, grace: Duration) {
+        if let Some(pid) = i32::try_from(self.0.id()).ok().and_then(rustix::process::Pid::from_raw) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline && !matches!(self.0.try_wait(), Ok(Some(_))) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for Running {

@@ -88,12 +88,14 @@ fn connections(state: &ViewState, id: &NodeId) -> Connections {
     let mut inbound: BTreeMap<(String, u16), Merged> = BTreeMap::new();
     let mut outbound: BTreeMap<(String, u16), Merged> = BTreeMap::new();
     for key in incident_keys(state, id) {
-        let Some(edge) = state.edge_part(key) else { continue };
+        if state.edge_part(key).is_none() {
+            continue;
+        }
         let inbound_edge = key.target == *id || is_member_end(id, &key.target);
         let other = if inbound_edge { &key.source } else { &key.target };
         let label = state.node_sum(other).map(|sum| sum.base.label.to_string()).unwrap_or_else(|| other.to_string());
         let table = if inbound_edge { &mut inbound } else { &mut outbound };
-        for (&(client_ip, server_ip, port), row) in &edge.rows {
+        for (&(client_ip, server_ip, port), row) in state.edge_rows(key) {
             let address = if inbound_edge { client_ip } else { server_ip }.to_string();
             let merged = table.entry((other.to_string(), port)).or_insert_with(|| Merged {
                 node: other.to_string(),

@@ -7,11 +7,12 @@
 //! applied when a node or edge is read, so one state serves every client.
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 
 use crate::node_id::NodeId;
 use crate::render::address::Slot;
 use crate::render::output::{patch, significant_u64, ChangeSet, Edge, Node, NodeMetrics, NodeRef, Rates};
-use crate::render::part::{EdgePart, Members, NodeBase, NodePart, NodeSum, TcpSum};
+use crate::render::part::{EdgePart, Members, NodeBase, NodePart, NodeSum, Row, TcpSum};
 use crate::view::{Stopped, ViewId, ViewOptions};
 
 /// An edge's identity: client node → server node. Text form `{source}>{target}`.
@@ -56,11 +57,17 @@ pub struct HostShare {
 pub struct ViewState {
     pub view: ViewId,
     shares: HashMap<Slot, HostShare>,
-    node_sources: HashMap<NodeId, Sources>,
-    edge_sources: HashMap<EdgeKey, Sources>,
-    nodes: HashMap<NodeId, NodeSum>,
-    edges: HashMap<EdgeKey, EdgePart>,
+    nodes: HashMap<NodeId, Summed<NodeSum>>,
+    edges: HashMap<EdgeKey, Summed<EdgePart>>,
     adjacency: HashMap<NodeId, EdgeSet>,
+}
+
+/// A node's or edge's sum and the hosts it sums: one entry, so a view holds
+/// each key once for both (at 1,000 hosts, separate source maps cost ~40 MiB).
+#[derive(Debug)]
+struct Summed<T> {
+    sum: T,
+    sources: Sources,
 }
 
 /// The edges at one node, sorted. A node has a few edges (a hub some
@@ -100,8 +107,6 @@ impl ViewState {
         ViewState {
             view,
             shares: HashMap::new(),
-            node_sources: HashMap::new(),
-            edge_sources: HashMap::new(),
             nodes: HashMap::new(),
             edges: HashMap::new(),
             adjacency: HashMap::new(),
@@ -109,11 +114,22 @@ impl ViewState {
     }
 
     pub fn node_sum(&self, id: &NodeId) -> Option<&NodeSum> {
-        self.nodes.get(id)
+        self.nodes.get(id).map(|entry| &entry.sum)
     }
 
+    /// An edge's sum over every host: totals, without rows (see [`ViewState::edge_rows`]).
     pub fn edge_part(&self, key: &EdgeKey) -> Option<&EdgePart> {
-        self.edges.get(key)
+        self.edges.get(key).map(|entry| &entry.sum)
+    }
+
+    /// An edge's connection rows, host by host (a row seen by two hosts comes twice).
+    pub fn edge_rows<'a>(&'a self, key: &'a EdgeKey) -> impl Iterator<Item = (&'a (IpAddr, IpAddr, u16), &'a Row)> {
+        self.edges
+            .get(key)
+            .into_iter()
+            .flat_map(|entry| &entry.sources)
+            .filter_map(move |slot| self.shares.get(slot)?.edges.get(key))
+            .flat_map(|part| part.rows.iter())
     }
 
     /// Edges touching a node.
@@ -131,31 +147,32 @@ impl ViewState {
         touched_nodes.extend(share.nodes.keys().filter(|id| !old.nodes.contains_key(*id)));
         for id in touched_nodes {
             let (before, after) = (old.nodes.get(id), share.nodes.get(id));
-            match (before, after) {
-                (None, Some(_)) => add_source(&mut self.node_sources, id, slot),
-                (Some(_), None) => remove_source(&mut self.node_sources, id, slot),
-                _ => {}
-            }
-            let Some(sources) = self.node_sources.get(id) else {
-                self.nodes.remove(id);
-                changes.nodes.insert(id.clone());
-                continue;
-            };
-            let sum = match self.nodes.get_mut(id) {
-                Some(sum) => {
+            let entry = match self.nodes.get_mut(id) {
+                Some(entry) => {
+                    match (before, after) {
+                        (None, Some(_)) => entry.sources.add(slot),
+                        (Some(_), None) if entry.sources.remove(slot) => {
+                            self.nodes.remove(id);
+                            changes.nodes.insert(id.clone());
+                            continue;
+                        }
+                        _ => {}
+                    }
                     if let Some(part) = before {
-                        sum.sub(part);
+                        entry.sum.sub(part);
                     }
                     if let Some(part) = after {
-                        sum.add(part);
+                        entry.sum.add(part);
                     }
-                    sum
+                    entry
                 }
                 None => {
                     let Some(part) = after else { continue };
-                    self.nodes.entry(id.clone()).or_insert_with(|| NodeSum::new(slot, part))
+                    let entry = Summed { sum: NodeSum::new(slot, part), sources: Sources::One(slot) };
+                    self.nodes.entry(id.clone()).or_insert(entry)
                 }
             };
+            let (sum, sources) = (&mut entry.sum, &entry.sources);
             // The primary part names the node: the lowest slot with members, else the lowest slot.
             let better = |part: &NodePart, than: Slot, than_has: bool| {
                 let has = part.has_members();
@@ -192,12 +209,18 @@ impl ViewState {
         touched_edges.extend(share.edges.keys().filter(|key| !old.edges.contains_key(*key)));
         for key in touched_edges {
             let (before, after) = (old.edges.get(key), share.edges.get(key));
-            match (before, after) {
-                (None, Some(_)) => add_source(&mut self.edge_sources, key, slot),
-                (Some(_), None) => remove_source(&mut self.edge_sources, key, slot),
-                _ => {}
-            }
-            if !self.edge_sources.contains_key(key) {
+            let gone = match self.edges.get_mut(key) {
+                Some(entry) => match (before, after) {
+                    (None, Some(_)) => {
+                        entry.sources.add(slot);
+                        false
+                    }
+                    (Some(_), None) => entry.sources.remove(slot),
+                    _ => false,
+                },
+                None => after.is_none(),
+            };
+            if gone {
                 self.edges.remove(key);
                 for end in [&key.source, &key.target] {
                     if let Some(set) = self.adjacency.get_mut(end) {
@@ -211,17 +234,17 @@ impl ViewState {
                 continue;
             }
             match self.edges.get_mut(key) {
-                Some(sum) => {
+                Some(entry) => {
                     if let Some(part) = before {
-                        sum.sub(part);
+                        entry.sum.sub_totals(part);
                     }
                     if let Some(part) = after {
-                        sum.add(part);
+                        entry.sum.add_totals(part);
                     }
                 }
                 None => {
                     let Some(part) = after else { continue };
-                    self.edges.insert(key.clone(), part.clone());
+                    self.edges.insert(key.clone(), Summed { sum: part.totals(), sources: Sources::One(slot) });
                     self.adjacency.entry(key.source.clone()).or_default().insert(key.clone());
                     self.adjacency.entry(key.target.clone()).or_default().insert(key.clone());
                 }
@@ -245,7 +268,7 @@ impl ViewState {
 
     /// Whether a node passes the stopped/system filter (before counting its edges).
     fn node_passes(&self, id: &NodeId, options: &ViewOptions) -> bool {
-        self.nodes.get(id).is_some_and(|part| part.visible_members(options).is_some())
+        self.nodes.get(id).is_some_and(|entry| entry.sum.visible_members(options).is_some())
     }
 
     fn edge_visible(&self, key: &EdgeKey, options: &ViewOptions) -> bool {
@@ -255,7 +278,7 @@ impl ViewState {
     /// The node as a client with these options sees it, or `None` when hidden.
     pub fn node(&self, id: &NodeId, options: &ViewOptions) -> Option<Node> {
         let options = self.effective(options);
-        let part = self.nodes.get(id)?;
+        let part = &self.nodes.get(id)?.sum;
         let members = part.visible_members(&options)?;
         let connections = self.incident(id).filter(|key| self.edge_visible(key, &options)).count() as u32;
         let pseudo = id.is_pseudo();
@@ -270,7 +293,7 @@ impl ViewState {
         if !self.edge_visible(key, &options) {
             return None;
         }
-        let part = self.edges.get(key)?;
+        let part = &self.edges.get(key)?.sum;
         let (source, target) = (key.source.to_string(), key.target.to_string());
         Some(Edge {
             id: key.to_string(),
@@ -310,7 +333,7 @@ impl ViewState {
             .nodes
             .iter()
             .filter(|(id, part)| {
-                part.visible_members(&options).is_some() && {
+                part.sum.visible_members(&options).is_some() && {
                     let connected = self.incident(id).any(|key| self.edge_visible(key, &options));
                     connected || (options.show_unconnected && !id.is_pseudo())
                 }
@@ -461,6 +484,32 @@ impl Sources {
             Sources::Many(slots) => slots.iter(),
         }
     }
+
+    fn add(&mut self, slot: Slot) {
+        match self {
+            Sources::One(held) if *held == slot => {}
+            Sources::One(held) => {
+                let held = *held;
+                *self = Sources::Many(if held < slot { vec![held, slot] } else { vec![slot, held] });
+            }
+            Sources::Many(slots) => {
+                if let Err(at) = slots.binary_search(&slot) {
+                    slots.insert(at, slot);
+                }
+            }
+        }
+    }
+
+    /// Removes a host; true when none is left.
+    fn remove(&mut self, slot: Slot) -> bool {
+        match self {
+            Sources::One(held) => *held == slot,
+            Sources::Many(slots) => {
+                slots.retain(|s| *s != slot);
+                slots.is_empty()
+            }
+        }
+    }
 }
 
 impl<'a> IntoIterator for &'a Sources {
@@ -469,38 +518,6 @@ impl<'a> IntoIterator for &'a Sources {
 
     fn into_iter(self) -> Self::IntoIter {
         self.iter()
-    }
-}
-
-fn add_source<K: Clone + Eq + std::hash::Hash>(sources: &mut HashMap<K, Sources>, key: &K, slot: Slot) {
-    match sources.get_mut(key) {
-        None => {
-            sources.insert(key.clone(), Sources::One(slot));
-        }
-        Some(Sources::One(held)) if *held == slot => {}
-        Some(entry @ Sources::One(_)) => {
-            let Sources::One(held) = *entry else { return };
-            *entry = Sources::Many(if held < slot { vec![held, slot] } else { vec![slot, held] });
-        }
-        Some(Sources::Many(slots)) => {
-            if let Err(at) = slots.binary_search(&slot) {
-                slots.insert(at, slot);
-            }
-        }
-    }
-}
-
-fn remove_source<K: Eq + std::hash::Hash>(sources: &mut HashMap<K, Sources>, key: &K, slot: Slot) {
-    let empty = match sources.get_mut(key) {
-        None => return,
-        Some(Sources::One(held)) => *held == slot,
-        Some(Sources::Many(slots)) => {
-            slots.retain(|s| *s != slot);
-            slots.is_empty()
-        }
-    };
-    if empty {
-        sources.remove(key);
     }
 }
 

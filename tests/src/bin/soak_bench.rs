@@ -6,10 +6,13 @@
 //! a new `wget` client container (looping every 0.2 s against a server) is
 //! started and the oldest client removed, keeping `--clients` of them. View
 //! clients watch the containers and processes views (a WebSocket each, as
-//! the browser uses), and `GET /api/topology` is polled every 5 s as the UI
-//! does. After the warm-up, RSS of the app and of the probe is sampled every
-//! 10 s; the bench prints the samples' range and the growth from the first
-//! to the last tenth of the window. Every container is named
+//! the browser uses), `GET /api/topology` is polled every 5 s as the UI
+//! does, and a headless Chromium keeps the real UI open on the containers
+//! view (`web/bench/watch.mjs`, which reports the page's JS heap; `--no-browser`
+//! leaves it out). After the warm-up, RSS of the app and of the probe is
+//! sampled every 10 s; the bench prints the samples' range and the growth
+//! from the first to the last tenth of the window, and the same for the
+//! page's heap. Every container is named
 //! `periscope-test-soak-…` and removed afterwards; traffic stays on loopback
 //! and the bench's containers.
 //!
@@ -37,6 +40,7 @@ struct Args {
     clients: usize,
     churn_secs: u64,
     bin: PathBuf,
+    browser: bool,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -47,6 +51,7 @@ fn parse_args() -> anyhow::Result<Args> {
         clients: 10,
         churn_secs: 5,
         bin: std::env::current_exe()?.parent().context("the bench's folder")?.to_path_buf(),
+        browser: true,
     };
     let mut raw = std::env::args().skip(1);
     while let Some(flag) = raw.next() {
@@ -58,8 +63,9 @@ fn parse_args() -> anyhow::Result<Args> {
             "--clients" => args.clients = value()?.parse()?,
             "--churn-secs" => args.churn_secs = value()?.parse()?,
             "--bin" => args.bin = value()?.into(),
+            "--no-browser" => args.browser = false,
             other => bail!(
-                "unknown flag {other} (--minutes 30 --warmup-minutes 5 --servers 5 --clients 10 --churn-secs 5 --bin DIR)"
+                "unknown flag {other} (--minutes 30 --warmup-minutes 5 --servers 5 --clients 10 --churn-secs 5 --bin DIR --no-browser)"
             ),
         }
     }
@@ -107,6 +113,25 @@ fn main() -> anyhow::Result<()> {
         runtime.spawn(watch_view(app_address, view, TOKEN, received.clone(), adds, false));
     }
     runtime.spawn(poll_topology(app_address));
+    let browser_log = std::env::temp_dir().join(format!("periscope-soak-browser-{}.log", std::process::id()));
+    let browser = if args.browser {
+        let web = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../web");
+        let log = std::fs::File::create(&browser_log).context("the browser's log file")?;
+        Some(
+            Running::spawn(
+                Command::new("node")
+                    .arg("bench/watch.mjs")
+                    .current_dir(web)
+                    .env("PERISCOPE_URL", format!("http://{app_address}/"))
+                    .env("PERISCOPE_TOKEN", TOKEN)
+                    .stdout(log)
+                    .stderr(Stdio::null()),
+            )
+            .context("starting the watching browser (node, playwright-core, chromium; or --no-browser)")?,
+        )
+    } else {
+        None
+    };
 
     let started = Instant::now();
     let warmup = Duration::from_secs(args.warmup_minutes * 60);
@@ -167,6 +192,11 @@ fn main() -> anyhow::Result<()> {
             received.load(Ordering::Relaxed)
         );
     }
+    if let Some(browser) = browser {
+        browser.stop(Duration::from_secs(10));
+        browser_row(&std::fs::read_to_string(&browser_log).unwrap_or_default(), warmup.as_secs_f64());
+        let _ = std::fs::remove_file(&browser_log);
+    }
     println!("\n{} containers started and removed over {:.0} min", next_client, started.elapsed().as_secs_f64() / 60.0);
     drop(probe);
     drop(app);
@@ -179,4 +209,35 @@ async fn poll_topology(app: SocketAddr) {
         let _ = tokio::task::spawn_blocking(move || http_get(app, "/api/topology", TOKEN)).await;
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
+}
+
+/// The watching page's JS heap over the measured window, as `watch.mjs` printed it
+/// (`sample <s> <heap bytes> <DOM elements> <nodes shown>`).
+fn browser_row(log: &str, warmup_secs: f64) {
+    let samples: Vec<(f64, f64, u64)> = log
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.strip_prefix("sample ")?.split_whitespace();
+            let at: f64 = fields.next()?.parse().ok()?;
+            let heap: f64 = fields.next()?.parse().ok()?;
+            let dom: u64 = fields.next()?.parse().ok()?;
+            Some((at, heap / (1024.0 * 1024.0), dom))
+        })
+        .filter(|(at, _, _)| *at >= warmup_secs)
+        .collect();
+    if samples.len() < 10 {
+        println!("| browser (JS heap) | too few samples ({}); did the page open? | | | |", samples.len());
+        return;
+    }
+    let tenth = samples.len() / 10;
+    let mean = |part: &[(f64, f64, u64)]| part.iter().map(|s| s.1).sum::<f64>() / part.len() as f64;
+    let (first, last) = (mean(&samples[..tenth]), mean(&samples[samples.len() - tenth..]));
+    let min = samples.iter().map(|s| s.1).fold(f64::INFINITY, f64::min);
+    let max = samples.iter().map(|s| s.1).fold(0.0, f64::max);
+    let dom = samples.iter().map(|s| s.2).max().unwrap_or(0);
+    println!(
+        "| browser (JS heap, {} samples, at most {dom} DOM elements) | {min:.1} / {max:.1} | {first:.1} → {last:.1} | {:+.1} % | |",
+        samples.len(),
+        (last - first) / first * 100.0
+    );
 }
