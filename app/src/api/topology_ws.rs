@@ -135,12 +135,20 @@ where
                 Metrics::add(&state.metrics.view_bytes_sent, text.len() as u64);
                 quiet.as_mut().reset(Instant::now() + HEARTBEAT);
             }
+            let big = matches!(&frame, ClientFrame::Text(text) if text.len() >= BIG_FRAME);
             if sink.send(frame).await.is_err() {
                 return;
+            }
+            if big {
+                // A big full view's buffers (its nodes, then its JSON) are freed now; glibc keeps them unless asked.
+                state.budgets.trim.request();
             }
         }
     }
 }
+
+/// A frame this big (a full view of some 10,000 nodes) is followed by a trim.
+const BIG_FRAME: usize = 4 << 20;
 
 /// Leaves the store's subscriptions when the stream ends, however it ends.
 struct Unsubscribe {
