@@ -196,3 +196,31 @@ impl tokio::io::AsyncWrite for Counted {
         std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
+
+/// The probe bench's workload, named `{prefix}…`: `count / 2` busybox `httpd`
+/// servers, as many `wget` clients looping against them (client `i` pausing
+/// `pause(i)`, e.g. "0.2" or "1" seconds), and one `{prefix}idle` container of
+/// 200 sleeping processes. Returns the containers' names.
+pub fn start_workload(prefix: &str, count: usize, pause: impl Fn(usize) -> &'static str) -> anyhow::Result<Vec<String>> {
+    let servers = (count / 2).max(1);
+    let mut names = Vec::new();
+    let mut server_ips = Vec::new();
+    for index in 0..servers {
+        let name = format!("{prefix}httpd-{index}");
+        docker(&["run", "-d", "--name", &name, crate::docker::IMAGE, "httpd", "-f", "-p", "80", "-h", "/www"])?;
+        server_ips.push(docker(&["inspect", "--format", "{{.NetworkSettings.IPAddress}}", &name])?);
+        names.push(name);
+    }
+    for index in 0..count.saturating_sub(servers) {
+        let ip = &server_ips[index % servers];
+        let script = format!("while true; do wget -q -O /dev/null http://{ip}/; sleep {}; done", pause(index));
+        let name = format!("{prefix}wget-{index}");
+        docker(&["run", "-d", "--name", &name, crate::docker::IMAGE, "sh", "-c", &script])?;
+        names.push(name);
+    }
+    let idle = "for i in $(seq 200); do sleep 86400 & done; wait";
+    let name = format!("{prefix}idle");
+    docker(&["run", "-d", "--name", &name, crate::docker::IMAGE, "sh", "-c", idle])?;
+    names.push(name);
+    Ok(names)
+}

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use periscope_tests::bench::{free_port, http_get, wait_for, watch_view, Cleanup, Running};
+use periscope_tests::bench::{free_port, http_get, start_workload, wait_for, watch_view, Cleanup, Running};
 use periscope_tests::docker::{docker, ensure_image, IMAGE};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -104,21 +104,7 @@ struct Row {
 
 async fn measure(args: &Args, count: usize) -> anyhow::Result<Row> {
     eprintln!("== {count} containers: starting");
-    let servers = count / 2;
-    let mut server_ips = Vec::new();
-    for index in 0..servers {
-        let name = format!("{PREFIX}httpd-{index}");
-        docker(&["run", "-d", "--name", &name, IMAGE, "httpd", "-f", "-p", "80", "-h", "/www"])?;
-        server_ips.push(docker(&["inspect", "--format", "{{.NetworkSettings.IPAddress}}", &name])?);
-    }
-    for index in 0..count - servers {
-        let ip = &server_ips[index % servers.max(1)];
-        let pause = if index % 2 == 0 { "0.2" } else { "1" };
-        let script = format!("while true; do wget -q -O /dev/null http://{ip}/; sleep {pause}; done");
-        docker(&["run", "-d", "--name", &format!("{PREFIX}wget-{index}"), IMAGE, "sh", "-c", &script])?;
-    }
-    let idle = "for i in $(seq 200); do sleep 86400 & done; wait";
-    docker(&["run", "-d", "--name", &format!("{PREFIX}idle"), IMAGE, "sh", "-c", idle])?;
+    start_workload(PREFIX, count, |index| if index % 2 == 0 { "0.2" } else { "1" })?;
 
     let app_address = free_port()?;
     let _app = Running::spawn(
