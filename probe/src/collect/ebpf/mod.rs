@@ -60,18 +60,19 @@ pub fn start(mode: EbpfMode, tick: Duration) -> Result<(Option<EbpfCollector>, S
             info!("eBPF connection tracer attached to inet_sock_set_state");
             // Loading parsed the kernel's whole BTF (megabytes), now freed: hand it back to the
             // system rather than keep it in the heap for the probe's lifetime.
+            // glibc's malloc_trim has no safe wrapper (rustix wraps system calls, not the allocator).
             #[cfg(target_env = "gnu")]
-            // SAFETY: malloc_trim only releases free heap memory.
+            // SAFETY: malloc_trim takes no pointers and only releases free heap memory.
             unsafe {
                 libc::malloc_trim(0);
             }
-            // SAFETY: sysconf only reads a configuration value.
-            let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+            // What sysconf(_SC_CLK_TCK) answers: the kernel's AT_CLKTCK.
+            let ticks = rustix::param::clock_ticks_per_second();
             let collector = EbpfCollector {
                 tracer,
                 // A new process is listed once it has lived REPORT_AFTER, counted from the first
                 // scan that saw it, which may come a tick after its first connection.
-                fold: Fold::new(if ticks > 0 { ticks as u64 } else { 100 }, process::REPORT_AFTER + tick),
+                fold: Fold::new(if ticks > 0 { ticks } else { 100 }, process::REPORT_AFTER + tick),
                 entries: Vec::new(),
                 overflow: Overflow::default(),
             };
