@@ -201,7 +201,11 @@ impl tokio::io::AsyncWrite for Counted {
 /// servers, as many `wget` clients looping against them (client `i` pausing
 /// `pause(i)`, e.g. "0.2" or "1" seconds), and one `{prefix}idle` container of
 /// 200 sleeping processes. Returns the containers' names.
-pub fn start_workload(prefix: &str, count: usize, pause: impl Fn(usize) -> &'static str) -> anyhow::Result<Vec<String>> {
+pub fn start_workload(
+    prefix: &str,
+    count: usize,
+    pause: impl Fn(usize) -> &'static str,
+) -> anyhow::Result<Vec<String>> {
     let servers = (count / 2).max(1);
     let mut names = Vec::new();
     let mut server_ips = Vec::new();

@@ -72,7 +72,12 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(wait_for("the workload in the view", Duration::from_secs(60), || {
         http_get(address, "/api/topology/containers", "").ok().filter(|body| body.contains(&wanted))
     }))?;
-    eprintln!("== recording history of {} containers for {} min into {}", args.containers, args.minutes, data.display());
+    eprintln!(
+        "== recording history of {} containers for {} min into {}",
+        args.containers,
+        args.minutes,
+        data.display()
+    );
     std::thread::sleep(Duration::from_secs(args.minutes * 60));
     // SIGTERM: the app closes the store as it would on a normal stop.
     app.stop(Duration::from_secs(30));
