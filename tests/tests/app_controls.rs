@@ -263,14 +263,13 @@ fn a_host_shell_exists_only_with_the_probes_flag() {
     if !seen.contains("20 90") {
         read_until(&app, &mut shell, "20 90");
     }
-    // A resize reaches the host's terminal, and the shell's exit closes the pipe. (Its code is
-    // not asserted: the terminal reads EIO as the shell exits, possibly before it can be reaped.)
+    // A resize reaches the host's terminal, and the shell's exit closes the pipe, saying its code.
     send(&app, &mut shell, Message::Text(r#"{"type":"resize","cols":120,"rows":40}"#.into()));
     send(&app, &mut shell, Message::Binary(b"echo resized-$(stty size | tr ' ' x)\n".to_vec().into()));
     read_until(&app, &mut shell, "resized-40x120");
     send(&app, &mut shell, Message::Binary(b"exit 3\n".to_vec().into()));
     let closing = read_until(&app, &mut shell, "\"type\":\"closed\"");
-    assert!(closing.contains("the shell"), "{closing}");
+    assert!(closing.contains("the shell exited (code 3)"), "{closing}");
 
     // Without the flag, the host offers nothing and a request is refused.
     let plain = App::standalone();

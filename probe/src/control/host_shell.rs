@@ -121,6 +121,21 @@ impl HostShell {
         let mut child = self.child.lock().ok()?;
         child.try_wait().ok().flatten().and_then(|status| status.code())
     }
+
+    /// The exit code, waiting up to `patience` for it: the terminal reports
+    /// its end (EIO) as the shell exits, a moment before the shell can be reaped.
+    pub async fn exit_code_within(&self, patience: std::time::Duration) -> Option<i32> {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            if let Some(code) = self.exit_code() {
+                return Some(code);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
 }
 
 impl Drop for HostShell {

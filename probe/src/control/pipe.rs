@@ -281,7 +281,7 @@ async fn ending(attached: &Attached) -> String {
             },
             Err(error) => format!("the shell ended: {}", docker_error(error)),
         },
-        Attached::HostShell(shell) => match shell.exit_code() {
+        Attached::HostShell(shell) => match shell.exit_code_within(std::time::Duration::from_millis(500)).await {
             Some(code) => format!("the shell exited (code {code})"),
             None => "the shell ended".to_owned(),
         },
