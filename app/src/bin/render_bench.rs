@@ -265,6 +265,9 @@ fn main() {
     if let Some(dir) = argv.iter().position(|a| a == "--history-stats").and_then(|i| argv.get(i + 1)) {
         return history::stats(std::path::Path::new(dir));
     }
+    if let Some(app) = argv.iter().position(|a| a == "--serve-clients").and_then(|i| argv.get(i + 1)) {
+        return serve::clients(app.parse().expect("--serve-clients ADDRESS"));
+    }
     if std::env::args().any(|a| a == "--serve") {
         let shape = Shape { hosts: args.first().copied().unwrap_or(1000), containers: 20, processes: 10 };
         return serve::run(&shape);

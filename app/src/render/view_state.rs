@@ -271,6 +271,15 @@ impl ViewState {
         self.nodes.get(id).is_some_and(|entry| entry.sum.visible_members(options).is_some())
     }
 
+    /// Visible edges at a node that passes: only the other end needs a look
+    /// (a hub such as The Internet has thousands of edges, and every diff
+    /// that touches it counts them again).
+    fn visible_degree(&self, id: &NodeId, options: &ViewOptions) -> u32 {
+        self.incident(id)
+            .filter(|key| self.node_passes(if key.source == *id { &key.target } else { &key.source }, options))
+            .count() as u32
+    }
+
     fn edge_visible(&self, key: &EdgeKey, options: &ViewOptions) -> bool {
         self.edges.contains_key(key) && self.node_passes(&key.source, options) && self.node_passes(&key.target, options)
     }
@@ -280,7 +289,7 @@ impl ViewState {
         let options = self.effective(options);
         let part = &self.nodes.get(id)?.sum;
         let members = part.visible_members(&options)?;
-        let connections = self.incident(id).filter(|key| self.edge_visible(key, &options)).count() as u32;
+        let connections = self.visible_degree(id, &options);
         let pseudo = id.is_pseudo();
         if connections == 0 && (pseudo || !options.show_unconnected) {
             return None;
@@ -328,13 +337,20 @@ impl ViewState {
     /// Node and edge counts with these options, without building the nodes.
     pub fn counts(&self, options: &ViewOptions) -> (usize, usize) {
         let options = self.effective(options);
-        let edges = self.edges.keys().filter(|key| self.edge_visible(key, &options)).count();
+        // Every key in `edges` and `adjacency` exists: only the ends' filters need a look.
+        let edges = self
+            .edges
+            .keys()
+            .filter(|key| self.node_passes(&key.source, &options) && self.node_passes(&key.target, &options))
+            .count();
         let nodes = self
             .nodes
             .iter()
             .filter(|(id, part)| {
                 part.sum.visible_members(&options).is_some() && {
-                    let connected = self.incident(id).any(|key| self.edge_visible(key, &options));
+                    let connected = self.incident(id).any(|key| {
+                        self.node_passes(if key.source == **id { &key.target } else { &key.source }, &options)
+                    });
                     connected || (options.show_unconnected && !id.is_pseudo())
                 }
             })
@@ -349,11 +365,22 @@ impl ViewState {
         sent: &mut SentView,
         changes: &Changes,
     ) -> (ChangeSet<Node>, ChangeSet<Edge>) {
-        // A node's visibility moves its edges; an edge moves its ends' connection counts.
+        // A node that starts or stops passing the filter moves its edges; an
+        // edge moves its ends' connection counts. A node that passed and
+        // still passes (a hub whose CPU moved) moves none of its thousands.
+        let effective = self.effective(options);
         let mut edges: HashSet<EdgeKey> = changes.edges.iter().cloned().collect();
         for id in &changes.nodes {
-            edges.extend(self.incident(id).cloned());
-            edges.extend(sent.edges_of(id).cloned());
+            let passes = self.node_passes(id, &effective);
+            let was_sent_edges = sent.edges_of(id).next().is_some();
+            match (passes, was_sent_edges) {
+                // Passed before (it had visible edges) and passes now: edge changes come in `changes.edges`.
+                (true, true) => {}
+                // May have just started passing: any incident edge may appear.
+                (true, false) => edges.extend(self.incident(id).cloned()),
+                // Hidden now: what was sent goes.
+                (false, _) => edges.extend(sent.edges_of(id).cloned()),
+            }
         }
         let mut nodes: HashSet<NodeId> = changes.nodes.iter().cloned().collect();
         for key in &edges {

@@ -53,7 +53,7 @@ pub fn parse_meminfo(text: &str) -> Option<(u64, u64)> {
         text.lines()
             .find_map(|line| line.strip_prefix(name))
             .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map(|kib| kib * 1024)
+            .map(|kib| kib.saturating_mul(1024))
     };
     let total = field("MemTotal:")?;
     let available = field("MemAvailable:").or_else(|| field("MemFree:"))?;

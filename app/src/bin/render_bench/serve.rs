@@ -8,7 +8,9 @@
 //!   and queueing each group's serialized diff, as timed on the store thread,
 //!   and as timed by the sender (waiting behind other work included);
 //! - `GET /healthz` latency, probed every 20 ms;
-//! - the app's RSS.
+//! - the app's RSS. The view clients run in a child process (this binary
+//!   with `--serve-clients ADDRESS`), so their buffers are not counted: a
+//!   client of the processes view reads 126 MiB messages.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -69,14 +71,9 @@ async fn serve(shape: &Shape) {
 
     let received = Arc::new(AtomicU64::new(0));
     let opened = Arc::new(AtomicU64::new(0));
-    let mut clients = 0u64;
+    let clients: u64 = VIEWS.iter().map(|(_, _, count)| *count as u64).sum();
     let connecting = Instant::now();
-    for (view, query, count) in VIEWS {
-        for _ in 0..count {
-            tokio::spawn(watch(address, view, query, received.clone(), opened.clone()));
-            clients += 1;
-        }
-    }
+    let _clients = ClientProcess::start(address, received.clone(), opened.clone());
     // Every client's first message is its full view: wait for all of them before measuring.
     while opened.load(Ordering::Relaxed) < clients {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -145,6 +142,57 @@ async fn serve(shape: &Shape) {
     );
 }
 
+/// The view clients' process, killed when dropped; its progress lines
+/// (`opened N received BYTES`) feed the counters.
+struct ClientProcess(std::process::Child);
+
+impl ClientProcess {
+    fn start(app: SocketAddr, received: Arc<AtomicU64>, opened: Arc<AtomicU64>) -> ClientProcess {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(std::env::current_exe().expect("this binary"))
+            .args(["--serve-clients", &app.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("starting the clients' process");
+        let stdout = child.stdout.take().expect("piped");
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                if let ["opened", count, "received", bytes] = fields.as_slice() {
+                    opened.store(count.parse().unwrap_or(0), Ordering::Relaxed);
+                    received.store(bytes.parse().unwrap_or(0), Ordering::Relaxed);
+                }
+            }
+        });
+        ClientProcess(child)
+    }
+}
+
+impl Drop for ClientProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `--serve-clients ADDRESS`: the 50 view clients, reporting every 100 ms until killed.
+pub fn clients(app: SocketAddr) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    runtime.block_on(async move {
+        let received = Arc::new(AtomicU64::new(0));
+        let opened = Arc::new(AtomicU64::new(0));
+        for (view, query, count) in VIEWS {
+            for _ in 0..count {
+                tokio::spawn(watch(app, view, query, received.clone(), opened.clone()));
+            }
+        }
+        loop {
+            println!("opened {} received {}", opened.load(Ordering::Relaxed), received.load(Ordering::Relaxed));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+}
+
 fn quantiles(mut values: Vec<Duration>) -> (f64, f64, f64) {
     if values.is_empty() {
         return (f64::NAN, f64::NAN, f64::NAN);
@@ -156,12 +204,26 @@ fn quantiles(mut values: Vec<Duration>) -> (f64, f64, f64) {
 
 async fn watch(app: SocketAddr, view: &str, query: &str, received: Arc<AtomicU64>, opened: Arc<AtomicU64>) {
     let url = format!("ws://{app}/api/topology/{view}/ws{query}");
-    let Ok((mut socket, _)) = tokio_tungstenite::connect_async(url.as_str()).await else {
+    // The processes view of 1,000 hosts is ~126 MiB of JSON: past tungstenite's 64 MiB default.
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(1 << 30))
+        .max_frame_size(Some(1 << 30));
+    let Ok((mut socket, _)) = tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), false).await
+    else {
         eprintln!("cannot open {url}");
+        opened.fetch_add(1, Ordering::Relaxed);
         return;
     };
     let mut first = true;
-    while let Some(Ok(message)) = socket.next().await {
+    loop {
+        let message = match socket.next().await {
+            Some(Ok(message)) => message,
+            Some(Err(error)) => {
+                eprintln!("{url}: {error}");
+                break;
+            }
+            None => break,
+        };
         if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
             received.fetch_add(text.len() as u64, Ordering::Relaxed);
             if first {
@@ -169,6 +231,10 @@ async fn watch(app: SocketAddr, view: &str, query: &str, received: Arc<AtomicU64
                 opened.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+    if first {
+        // Never got its first view: counted anyway, so the bench does not wait forever.
+        opened.fetch_add(1, Ordering::Relaxed);
     }
 }
 
