@@ -185,6 +185,10 @@ impl Store {
     /// the model changed, but at most every [`COUNTS_MAX_AGE_MS`].
     pub fn counts(&mut self, view: ViewId, options: &ViewOptions, now: UnixMillis) -> Counts {
         self.flush();
+        // A watched view's clients hold it: its counts cost nothing.
+        if let Some((nodes, edges)) = self.subscriptions.counts(view, options) {
+            return Counts { nodes, edges };
+        }
         if let Some((generation, at, counts)) = self.counted.get(&(view, *options)) {
             if *generation == self.rendered || now.0.saturating_sub(at.0) < COUNTS_MAX_AGE_MS {
                 return *counts;
@@ -486,6 +490,9 @@ mod tests {
                     drain(messages, copy);
                     let graph = store.graph(*view, options).unwrap();
                     assert!(copy.matches(&graph), "{view} with {options:?} differs from what the client holds");
+                    // A watched view's counts come from its clients' copy: they must be the view's.
+                    let watched = store.counts(*view, options, UnixMillis(0));
+                    assert_eq!(watched, store.counts_now(*view, options), "{view} with {options:?}: counts");
                 }
             });
         }

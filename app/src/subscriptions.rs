@@ -152,6 +152,12 @@ impl Subscriptions {
         self.drop_empty();
     }
 
+    /// A watched view's (nodes, edges) as its clients hold them: after a
+    /// publish this is the view with these options, at no cost.
+    pub fn counts(&self, view: ViewId, options: &ViewOptions) -> Option<(usize, usize)> {
+        self.groups.get(&(view, *options)).map(|group| (group.sent.node_count(), group.sent.edge_count()))
+    }
+
     /// Clients subscribed now.
     pub fn len(&self) -> usize {
         self.groups.values().map(|group| group.members.len()).sum()

@@ -457,6 +457,10 @@ impl SentView {
         self.adjacency.get(id).into_iter().flatten()
     }
 
+    pub fn edge_count(&self) -> usize {
+        self.edges.len()
+    }
+
     pub fn node_count(&self) -> usize {
         self.nodes.len()
     }
