@@ -78,8 +78,11 @@ async fn serve(shape: &Shape) {
     while opened.load(Ordering::Relaxed) < clients {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let connected_rss = rss_mib();
+    periscope::limits::return_freed_memory();
     println!(
-        "{clients} view clients connected and sent their full views in {:.1} s; RSS {:.0} MiB",
+        "{clients} view clients connected and sent their full views in {:.1} s; RSS {connected_rss:.0} MiB, \
+         {:.0} MiB once freed memory is given back",
         connecting.elapsed().as_secs_f64(),
         rss_mib()
     );
