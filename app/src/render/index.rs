@@ -377,9 +377,25 @@ impl GlobalIndex {
         for container in &new_ref.containers {
             self.containers.insert(container.clone(), slot);
         }
-        if let Some(new) = new {
-            self.hosts.insert(slot, new);
+        match new {
+            Some(new) => {
+                self.hosts.insert(slot, new);
+            }
+            // A host that left may have been huge: give back what its entries sized.
+            None => {
+                shrink_if_sparse(&mut self.owners);
+                shrink_if_sparse(&mut self.tuples);
+                shrink_if_sparse(&mut self.containers);
+            }
         }
         changed
+    }
+}
+
+/// Shrinks a map whose capacity is far beyond what it holds (a hash map
+/// keeps its capacity, so no allocator trim could return it).
+pub fn shrink_if_sparse<K: Eq + std::hash::Hash, V, S: std::hash::BuildHasher>(map: &mut HashMap<K, V, S>) {
+    if map.capacity() > 4 * map.len() + 1024 {
+        map.shrink_to_fit();
     }
 }

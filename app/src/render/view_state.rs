@@ -253,6 +253,8 @@ impl ViewState {
         }
         if !share.nodes.is_empty() || !share.edges.is_empty() {
             self.shares.insert(slot, share);
+        } else {
+            self.shrink_if_sparse();
         }
         changes
     }
@@ -269,6 +271,16 @@ impl ViewState {
     /// Whether a node passes the stopped/system filter (before counting its edges).
     fn node_passes(&self, id: &NodeId, options: &ViewOptions) -> bool {
         self.nodes.get(id).is_some_and(|entry| entry.sum.visible_members(options).is_some())
+    }
+
+    /// After a host leaves: tables sized for a huge host that went are given
+    /// back (a hash map keeps its capacity, so no trim could return it).
+    fn shrink_if_sparse(&mut self) {
+        use crate::render::index::shrink_if_sparse as shrink;
+        shrink(&mut self.nodes);
+        shrink(&mut self.edges);
+        shrink(&mut self.adjacency);
+        shrink(&mut self.shares);
     }
 
     /// Visible edges at a node that passes: only the other end needs a look
