@@ -9,7 +9,7 @@
 // script's). Containers are named periscope-test-latency-… and removed after.
 
 import { execFileSync } from 'node:child_process';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../tools/chromium.mjs';
 
 const url = process.env.PERISCOPE_URL ?? 'http://127.0.0.1:4040/';
 const runs = Number(process.env.PERISCOPE_LATENCY_RUNS ?? 20);
@@ -23,22 +23,10 @@ function quantile(values, q) {
   return sorted[Math.round((sorted.length - 1) * q)];
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-});
+const browser = await launchChromium();
 const names = [];
 try {
-  const page = await browser.newPage();
+  const page = browser.context.pages()[0] ?? (await browser.context.newPage());
   await page.addInitScript(() => {
     window.__seenRows = {};
     new MutationObserver(() => {

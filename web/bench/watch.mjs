@@ -8,26 +8,14 @@
 //
 // By hand: PERISCOPE_URL=http://127.0.0.1:4040/ node bench/watch.mjs
 
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../tools/chromium.mjs';
 
 const url = process.env.PERISCOPE_URL ?? 'http://127.0.0.1:4040/';
 const token = process.env.PERISCOPE_TOKEN ?? '';
 const every = Number(process.env.PERISCOPE_WATCH_EVERY ?? 10) * 1000;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--enable-precise-memory-info',
-  ],
-});
+// Precise heap figures: without the flag Chromium rounds them to hide them from pages.
+const browser = await launchChromium({ viewport: { width: 1200, height: 800 }, args: ['--enable-precise-memory-info'] });
 
 let stopping = false;
 async function stop() {
@@ -39,7 +27,7 @@ async function stop() {
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
 
-const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+const page = browser.context.pages()[0] ?? (await browser.context.newPage());
 page.on('pageerror', (error) => console.error('page error:', error.message));
 await page.goto(url);
 if (new URL(page.url()).pathname.endsWith('login')) {

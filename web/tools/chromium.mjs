@@ -13,19 +13,20 @@ const FLAGS = [
   '--headless',
   '--no-sandbox',
   '--disable-gpu',
+  '--disable-quic',
   '--disable-background-networking',
   '--disable-component-update',
   '--no-first-run',
   '--disable-sync',
 ];
 
-/** Returns { context, close }; every run gets a fresh profile directory. */
-export async function launchChromium({ viewport = { width: 1280, height: 800 } } = {}) {
+/** Returns { context, close }; every run gets a fresh profile directory. `args` adds flags. */
+export async function launchChromium({ viewport = { width: 1280, height: 800 }, args = [] } = {}) {
   const profile = await mkdtemp(join(tmpdir(), 'periscope-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     headless: true,
-    args: FLAGS,
+    args: [...FLAGS, ...args],
     viewport,
   });
   return {

@@ -30,6 +30,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use futures_util::StreamExt;
 use periscope_report::{apply, Codec, Direction, FlowOwner, ProbeMessage, Report, SocketState, StreamDecoder};
+use periscope_tests::bench::Counted;
 use periscope_tests::docker::{docker, ensure_image, IMAGE};
 use tokio::net::TcpListener;
 
@@ -66,7 +67,7 @@ struct Args {
 #[derive(Default)]
 struct Sink {
     /// Bytes read off the TCP sockets: WebSocket frames as on the wire, headers included.
-    bytes: AtomicU64,
+    bytes: Arc<AtomicU64>,
     frames: AtomicU64,
     report: Mutex<Option<Report>>,
     snapshot_bytes: AtomicU64,
@@ -303,7 +304,7 @@ fn measure_child(child: &mut Child, args: &Args, sink: &Sink, pairs: &[Pair]) ->
 /// WebSocket framing included, as on the wire) and replaying the report chain.
 async fn serve(listener: TcpListener, sink: Arc<Sink>) {
     while let Ok((stream, _)) = listener.accept().await {
-        let counted = CountingStream { inner: stream, read: sink.clone() };
+        let counted = Counted { inner: stream, read: sink.bytes.clone() };
         let Ok(socket) = tokio_tungstenite::accept_async(counted).await else { continue };
         // Each connection's frames are one compressed stream.
         let Ok(mut decoder) = StreamDecoder::new(Codec::default()) else { continue };
@@ -365,50 +366,6 @@ async fn serve(listener: TcpListener, sink: Arc<Sink>) {
                 Err(error) => eprintln!("   sink: undecodable frame: {error}"),
             }
         }
-    }
-}
-
-/// A TCP stream that counts the bytes read from it into the sink.
-struct CountingStream {
-    inner: tokio::net::TcpStream,
-    read: Arc<Sink>,
-}
-
-impl tokio::io::AsyncRead for CountingStream {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
-        let read = (buf.filled().len() - before) as u64;
-        self.read.bytes.fetch_add(read, Ordering::Relaxed);
-        poll
-    }
-}
-
-impl tokio::io::AsyncWrite for CountingStream {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
