@@ -22,6 +22,17 @@ pub struct EdgeKey {
     pub target: NodeId,
 }
 
+impl EdgeKey {
+    /// The end that is not `id` (`id` itself for an edge to itself).
+    pub fn other_end(&self, id: &NodeId) -> &NodeId {
+        if self.source == *id {
+            &self.target
+        } else {
+            &self.source
+        }
+    }
+}
+
 impl std::fmt::Display for EdgeKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}>{}", self.source, self.target)
@@ -287,9 +298,7 @@ impl ViewState {
     /// (a hub such as The Internet has thousands of edges, and every diff
     /// that touches it counts them again).
     fn visible_degree(&self, id: &NodeId, options: &ViewOptions) -> u32 {
-        self.incident(id)
-            .filter(|key| self.node_passes(if key.source == *id { &key.target } else { &key.source }, options))
-            .count() as u32
+        self.incident(id).filter(|key| self.node_passes(key.other_end(id), options)).count() as u32
     }
 
     fn edge_visible(&self, key: &EdgeKey, options: &ViewOptions) -> bool {
@@ -360,9 +369,7 @@ impl ViewState {
             .iter()
             .filter(|(id, part)| {
                 part.sum.visible_members(&options).is_some() && {
-                    let connected = self.incident(id).any(|key| {
-                        self.node_passes(if key.source == **id { &key.target } else { &key.source }, &options)
-                    });
+                    let connected = self.incident(id).any(|key| self.node_passes(key.other_end(id), &options));
                     connected || (options.show_unconnected && !id.is_pseudo())
                 }
             })
