@@ -63,7 +63,8 @@ impl Drop for Cleanup {
     }
 }
 
-fn remove_prefixed(prefix: &str) {
+/// Removes every container whose name starts with `prefix` (best effort).
+pub fn remove_prefixed(prefix: &str) {
     if let Ok(ids) = docker(&["ps", "-aq", "--filter", &format!("name={prefix}")]) {
         let ids: Vec<&str> = ids.split_whitespace().collect();
         if !ids.is_empty() {

@@ -30,7 +30,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use futures_util::StreamExt;
 use periscope_report::{apply, Codec, Direction, FlowOwner, ProbeMessage, Report, SocketState, StreamDecoder};
-use periscope_tests::bench::Counted;
+use periscope_tests::bench::{remove_prefixed, Counted};
 use periscope_tests::docker::{docker, ensure_image, IMAGE};
 use tokio::net::TcpListener;
 
@@ -389,13 +389,5 @@ fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
 }
 
 fn remove_bench_containers() {
-    if let Ok(ids) = docker(&["ps", "-aq", "--filter", &format!("name={}", prefix())]) {
-        let ids: Vec<&str> = ids.lines().filter(|l| !l.is_empty()).collect();
-        if !ids.is_empty() {
-            let mut args = vec!["rm", "-f"];
-            args.extend(ids);
-            // Best effort: a container that is already gone is fine.
-            let _ = docker(&args);
-        }
-    }
+    remove_prefixed(&prefix());
 }
