@@ -16,7 +16,8 @@ use tokio::sync::mpsc;
 
 use crate::metrics::Metrics;
 use crate::render::output::ViewMessage;
-use crate::render::view_state::{Changes, SentView};
+use crate::render::sent::SentView;
+use crate::render::view_state::Changes;
 use crate::render::Renderer;
 use crate::view::{ViewId, ViewOptions};
 

@@ -59,6 +59,8 @@ pub enum ApiError {
     Internal,
     #[error("the app is stopping")]
     Unavailable,
+    #[error("this route is a WebSocket, and the request is not an upgrade to one: {0}")]
+    NotWebSocket(String),
     #[error("too many view clients (the cap is {0}, --max-view-clients); try again later")]
     TooManyViewClients(usize),
 }
@@ -68,7 +70,9 @@ impl ApiError {
         match self {
             ApiError::UnknownView(_) | ApiError::UnknownNode { .. } | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadNodeId(_) => StatusCode::NOT_FOUND,
-            ApiError::BadOption(_) | ApiError::BadParameter { .. } => StatusCode::BAD_REQUEST,
+            ApiError::BadOption(_) | ApiError::BadParameter { .. } | ApiError::NotWebSocket(_) => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::HistoryOff => StatusCode::CONFLICT,
             ApiError::NoHistoryAt { .. } => StatusCode::NOT_FOUND,
             ApiError::History(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -10,7 +10,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::routing::get;
@@ -18,8 +17,10 @@ use axum::{Json, Router};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use periscope_report::UnixMillis;
 use serde::{Deserialize, Serialize};
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::api::error::ApiError;
+use crate::api::view_socket::{text_frames, ViewSocket, ViewSocketUpgrade};
 use crate::archive::event::Event;
 use crate::archive::past::{PastView, DETAILS_SPAN_MS};
 use crate::archive::replay::EventQuery;
@@ -259,7 +260,7 @@ pub fn playback_from_query(query: &[(String, String)]) -> Result<(f64, bool), Ap
 /// Upgrades to a playback stream starting at `at`; the client holds `slot` under the view-client cap.
 #[allow(clippy::too_many_arguments)]
 pub fn upgrade_past(
-    ws: WebSocketUpgrade,
+    ws: ViewSocketUpgrade,
     state: AppState,
     archive: Archive,
     view: ViewId,
@@ -268,10 +269,10 @@ pub fn upgrade_past(
     (speed, paused): (f64, bool),
     slot: crate::api::topology_ws::ClientSlot,
 ) -> Response {
-    ws.max_message_size(MAX_CLIENT_MESSAGE).on_upgrade(move |socket: WebSocket| async move {
+    ws.on_upgrade(crate::api::view_socket::config(MAX_CLIENT_MESSAGE), move |socket: ViewSocket| async move {
         let _slot = slot;
         let (sink, stream) = socket.split();
-        let sink = sink.with(|text: String| async move { Ok::<_, axum::Error>(Message::Text(text.into())) });
+        let sink = sink.with_flat_map(|text: String| futures_util::stream::iter(text_frames(text).into_iter().map(Ok)));
         let stream = stream
             .take_while(|message| std::future::ready(matches!(message, Ok(m) if !matches!(m, Message::Close(_)))))
             .filter_map(|message| {
@@ -434,7 +435,7 @@ async fn send_full<S: Sink<String> + Unpin>(
     sink: &mut S,
     past: &Shared,
     options: &ViewOptions,
-) -> Option<crate::render::view_state::SentView> {
+) -> Option<crate::render::sent::SentView> {
     let (graph, sent) = past.lock().unwrap_or_else(|p| p.into_inner()).snapshot(options);
     let full = ViewMessage::Full { view: graph.view, nodes: graph.nodes, edges: graph.edges };
     send(sink, &full).await.ok().map(|_| sent)

@@ -498,6 +498,46 @@ async fn websocket_upgrades_check_token_and_origin() {
     server.abort();
 }
 
+/// A full view bigger than a frame reaches a real client as one message in
+/// fragments: the client refuses frames over [`FRAGMENT`], so a view sent
+/// whole (and a server write buffer kept at its size) fails here.
+#[tokio::test]
+async fn a_big_full_view_arrives_whole_in_fragments() {
+    use crate::api::view_socket::FRAGMENT;
+    use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+    let mut builder = ReportBuilder::new("a").seq(1).interface("docker0", "172.17.0.1/16");
+    for index in 0..1_500u32 {
+        let name = format!("service-with-a-long-name-{index:04}");
+        let address = format!("172.17.{}.{}", 1 + index / 250, 2 + index % 250);
+        builder = builder.container(&name, &name, "registry.example/team/image:1.0", &address);
+    }
+    let state = state_with(&[builder.build()]).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(crate::serve(listener, state.clone()));
+
+    let config = WebSocketConfig::default().max_frame_size(Some(FRAGMENT)).max_message_size(Some(64 << 20));
+    let url = format!("ws://{address}/api/topology/containers/ws");
+    let (mut view, _) =
+        tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), false).await.expect("upgraded");
+    let text = loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), view.next()).await.unwrap().unwrap();
+        match message.expect("frames within the client's limit") {
+            tokio_tungstenite::tungstenite::Message::Text(text) => break text,
+            // The app's first ping may come before the view.
+            tokio_tungstenite::tungstenite::Message::Ping(_) => continue,
+            other => panic!("a text message first, not {other:?}"),
+        }
+    };
+    assert!(text.len() > 2 * FRAGMENT, "the view spans several fragments: {} bytes", text.len());
+    let value: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(value["type"], "full");
+    let (_, rest) = get_json(&state, "/api/topology/containers").await;
+    assert_eq!(value["nodes"], rest["nodes"], "the message is the whole view");
+    server.abort();
+}
+
 /// Cloned machines share /etc/machine-id: two probes reporting one host ID
 /// both stay visible, the second keyed apart and flagged, until the first leaves.
 #[tokio::test]

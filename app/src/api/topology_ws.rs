@@ -13,15 +13,16 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::api::error::ApiError;
 use crate::api::topology::parse;
+use crate::api::view_socket::{text_frames, ViewSocket, ViewSocketUpgrade};
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::subscriptions::{Outgoing, OUTBOX_CAPACITY};
@@ -29,8 +30,6 @@ use crate::view::{ViewId, ViewOptions};
 
 /// Browsers send nothing but pongs and close frames; anything big is refused.
 const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
-/// The read buffer of a view client's socket.
-const CLIENT_READ_BUFFER: usize = 4 * 1024;
 /// A quiet view still sends this often, so the UI can notice a dead link.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 const HEARTBEAT_MESSAGE: &str = r#"{"type":"heartbeat"}"#;
@@ -54,26 +53,25 @@ pub async fn upgrade(
     State(state): State<AppState>,
     Path(view): Path<String>,
     Query(query): Query<Vec<(String, String)>>,
-    ws: WebSocketUpgrade,
+    ws: ViewSocketUpgrade,
 ) -> Result<Response, ApiError> {
     // Host, Origin and the token were checked by the guard (api/guard.rs).
     let (view, options) = parse(&view, &query)?;
     let slot = ClientSlot::take(&state)?;
-    // Browsers send only pongs and close frames: a small read buffer (the default is 128 KiB a client).
-    let ws = ws.read_buffer_size(CLIENT_READ_BUFFER).write_buffer_size(0);
     if let Some(at) = crate::api::history::time_param(&query, "at")? {
         let archive = crate::api::history::archive_at(&state, at)?;
         let playback = crate::api::history::playback_from_query(&query)?;
         return Ok(crate::api::history::upgrade_past(ws, state, archive, view, options, at, playback, slot));
     }
-    Ok(ws.max_message_size(MAX_CLIENT_MESSAGE).on_upgrade(move |socket: WebSocket| async move {
+    Ok(ws.on_upgrade(crate::api::view_socket::config(MAX_CLIENT_MESSAGE), move |socket: ViewSocket| async move {
         let _slot = slot;
         let (sink, stream) = socket.split();
-        let sink = sink.with(|frame: ClientFrame| async move {
-            Ok::<_, axum::Error>(match frame {
-                ClientFrame::Text(text) => Message::Text(text.into()),
-                ClientFrame::Ping => Message::Ping(Default::default()),
-            })
+        let sink = sink.with_flat_map(|frame: ClientFrame| {
+            let messages = match frame {
+                ClientFrame::Text(text) => text_frames(text),
+                ClientFrame::Ping => vec![Message::Ping(Default::default())],
+            };
+            futures_util::stream::iter(messages.into_iter().map(Ok))
         });
         let stream = stream.map(|message| match message {
             Ok(Message::Close(_)) | Err(_) => ClientEvent::Close,

@@ -11,7 +11,8 @@ use crate::model::Model;
 use crate::node_id::NodeId;
 use crate::render::details::{details, member_keys};
 use crate::render::output::{NodeDetails, ViewGraph};
-use crate::render::view_state::{Changes, SentView, ViewState};
+use crate::render::sent::SentView;
+use crate::render::view_state::{Changes, ViewState};
 use crate::render::Renderer;
 use crate::view::{ViewId, ViewOptions};
 

@@ -24,7 +24,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use periscope::model::Model;
-use periscope::render::view_state::SentView;
+use periscope::render::sent::SentView;
 use periscope::render::Renderer;
 use periscope::view::{ViewId, ViewOptions};
 use periscope_report::{
@@ -387,4 +387,12 @@ fn main() {
          {rss_full:.0} MiB ({rss_full_trimmed:.0} MiB once freed memory is given back); at the end (after JSON responses and 20 deltas) {:.0} MiB",
         rss_mib()
     );
+}
+
+/// Heap bytes in use and free-but-held, per glibc (diagnostic).
+fn heap_mib() -> (f64, f64) {
+    // SAFETY: mallinfo2 only reads the allocator's counters.
+    let info = unsafe { libc::mallinfo2() };
+    let mib = |b: usize| b as f64 / (1 << 20) as f64;
+    (mib(info.uordblks + info.hblkhd), mib(info.fordblks))
 }

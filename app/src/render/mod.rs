@@ -26,6 +26,7 @@ pub mod part;
 pub mod processes;
 pub mod processes_by_name;
 pub mod resolve;
+pub mod sent;
 pub mod sorted_map;
 pub mod view_state;
 

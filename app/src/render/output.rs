@@ -96,7 +96,7 @@ pub struct Edge {
 }
 
 /// Connections and their failures in one minute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct Rates {
     pub connections: u64,
     pub refused: u64,
@@ -137,27 +137,6 @@ pub struct ChangeSet<T> {
 
 /// A JSON object: `id` and the fields that changed.
 pub type Patch = serde_json::Map<String, serde_json::Value>;
-
-/// `id` and the top-level fields of `new` that differ from `old`.
-pub fn patch<T: Serialize>(id: &str, old: &T, new: &T) -> Patch {
-    let mut patch = Patch::new();
-    patch.insert("id".into(), serde_json::Value::String(id.to_owned()));
-    match (serde_json::to_value(old), serde_json::to_value(new)) {
-        (Ok(serde_json::Value::Object(old)), Ok(serde_json::Value::Object(new))) => {
-            for (key, value) in new {
-                if old.get(&key) != Some(&value) {
-                    patch.insert(key, value);
-                }
-            }
-        }
-        // Not an object: nothing to merge into, send it whole under its id.
-        (_, Ok(value)) => {
-            patch.insert("value".into(), value);
-        }
-        (_, Err(_)) => {}
-    }
-    patch
-}
 
 /// `value` to `digits` significant digits: a user sees "1.12 GB", not the
 /// bytes, so a move in the fourth digit is no change worth sending.

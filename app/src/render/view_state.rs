@@ -11,7 +11,8 @@ use std::net::IpAddr;
 
 use crate::node_id::NodeId;
 use crate::render::address::Slot;
-use crate::render::output::{patch, significant_u64, ChangeSet, Edge, Node, NodeMetrics, NodeRef, Rates};
+use crate::render::output::{significant_u64, ChangeSet, Edge, Node, NodeMetrics, NodeRef, Rates};
+use crate::render::sent::SentView;
 use crate::render::part::{EdgePart, Members, NodeBase, NodePart, NodeSum, Row, TcpSum};
 use crate::view::{Stopped, ViewId, ViewOptions};
 
@@ -390,15 +391,18 @@ impl ViewState {
         let effective = self.effective(options);
         let mut edges: HashSet<EdgeKey> = changes.edges.iter().cloned().collect();
         for id in &changes.nodes {
+            // An edge sent and since removed from the view is in `changes.edges`;
+            // every other sent edge is still among the node's incident ones.
             let passes = self.node_passes(id, &effective);
-            let was_sent_edges = sent.edges_of(id).next().is_some();
+            let was_sent_edges = self.incident(id).any(|key| sent.has_edge(key));
             match (passes, was_sent_edges) {
                 // Passed before (it had visible edges) and passes now: edge changes come in `changes.edges`.
                 (true, true) => {}
                 // May have just started passing: any incident edge may appear.
                 (true, false) => edges.extend(self.incident(id).cloned()),
                 // Hidden now: what was sent goes.
-                (false, _) => edges.extend(sent.edges_of(id).cloned()),
+                (false, true) => edges.extend(self.incident(id).filter(|key| sent.has_edge(key)).cloned()),
+                (false, false) => {}
             }
         }
         let mut nodes: HashSet<NodeId> = changes.nodes.iter().cloned().collect();
@@ -408,26 +412,11 @@ impl ViewState {
         }
         let mut node_changes = ChangeSet::default();
         for id in &nodes {
-            apply_change(&mut sent.nodes, id, self.node(id, options), &mut node_changes);
+            sent.node_now(id, self.node(id, options), &mut node_changes);
         }
         let mut edge_changes = ChangeSet::default();
         for key in edges {
-            let edge = self.edge(&key, options);
-            match (&edge, sent.edges.contains_key(&key)) {
-                (Some(_), false) => {
-                    sent.adjacency.entry(key.source.clone()).or_default().insert(key.clone());
-                    sent.adjacency.entry(key.target.clone()).or_default().insert(key.clone());
-                }
-                (None, true) => {
-                    for end in [&key.source, &key.target] {
-                        if let Some(set) = sent.adjacency.get_mut(end) {
-                            set.remove(&key);
-                        }
-                    }
-                }
-                _ => {}
-            }
-            apply_change(&mut sent.edges, &key, edge, &mut edge_changes);
+            sent.edge_now(&key, self.edge(&key, options), &mut edge_changes);
         }
         sort_changes(&mut node_changes, |node| &node.id);
         sort_changes(&mut edge_changes, |edge| &edge.id);
@@ -440,16 +429,14 @@ impl ViewState {
         let mut nodes = Vec::new();
         for id in self.nodes.keys() {
             if let Some(node) = self.node(id, options) {
-                sent.nodes.insert(id.clone(), node.clone());
+                sent.sent_node(id, &node);
                 nodes.push(node);
             }
         }
         let mut edges = Vec::new();
         for key in self.edges.keys() {
             if let Some(edge) = self.edge(key, options) {
-                sent.adjacency.entry(key.source.clone()).or_default().insert(key.clone());
-                sent.adjacency.entry(key.target.clone()).or_default().insert(key.clone());
-                sent.edges.insert(key.clone(), edge.clone());
+                sent.sent_edge(key, &edge);
                 edges.push(edge);
             }
         }
@@ -461,56 +448,6 @@ impl ViewState {
     pub fn node_ids(&self) -> impl Iterator<Item = &NodeId> {
         self.nodes.keys()
     }
-}
-
-/// What one client was last sent, to diff against.
-#[derive(Debug, Default)]
-pub struct SentView {
-    nodes: HashMap<NodeId, Node>,
-    edges: HashMap<EdgeKey, Edge>,
-    adjacency: HashMap<NodeId, EdgeSet>,
-}
-
-impl SentView {
-    fn edges_of<'a>(&'a self, id: &NodeId) -> impl Iterator<Item = &'a EdgeKey> {
-        self.adjacency.get(id).into_iter().flatten()
-    }
-
-    pub fn edge_count(&self) -> usize {
-        self.edges.len()
-    }
-
-    pub fn node_count(&self) -> usize {
-        self.nodes.len()
-    }
-}
-
-fn apply_change<K, T>(sent: &mut HashMap<K, T>, key: &K, now: Option<T>, changes: &mut ChangeSet<T>)
-where
-    K: Clone + Eq + std::hash::Hash + std::fmt::Display,
-    T: Clone + PartialEq + serde::Serialize,
-{
-    match (sent.get(key), now) {
-        (None, Some(value)) => {
-            sent.insert(key.clone(), value.clone());
-            changes.add.push(value);
-        }
-        (Some(old), Some(value)) => {
-            if *old != value {
-                changes.update.push(patch(&key.to_string(), old, &value));
-                sent.insert(key.clone(), value);
-            }
-        }
-        (Some(_), None) => {
-            sent.remove(key);
-            changes.remove.push(display_key(key));
-        }
-        (None, None) => {}
-    }
-}
-
-fn display_key<K: std::fmt::Display>(key: &K) -> String {
-    key.to_string()
 }
 
 fn sort_changes<T>(changes: &mut ChangeSet<T>, id: impl Fn(&T) -> &String) {

@@ -68,6 +68,7 @@ async fn serve(shape: &Shape) {
     }
     let mut made: Vec<(u64, u32)> = vec![(1, 0); shape.hosts as usize];
     println!("Loaded and rendered every view in {:.1} s; RSS {:.0} MiB", started.elapsed().as_secs_f64(), rss_mib());
+    eprintln!("heap in use / free: {:?}", super::heap_mib());
 
     let received = Arc::new(AtomicU64::new(0));
     let opened = Arc::new(AtomicU64::new(0));
@@ -80,6 +81,7 @@ async fn serve(shape: &Shape) {
     }
     let connected_rss = rss_mib();
     periscope::limits::return_freed_memory();
+    eprintln!("heap in use / free: {:?}", super::heap_mib());
     println!(
         "{clients} view clients connected and sent their full views in {:.1} s; RSS {connected_rss:.0} MiB, \
          {:.0} MiB once freed memory is given back",
