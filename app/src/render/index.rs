@@ -12,6 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 use periscope_report::{ContainerId, Direction, HostId, IpNetwork, Protocol, Report, SocketId, SocketState};
 
 use crate::render::address::{canonical, canonical_ip, is_loopback, Scope, ScopedIp, Slot};
+use crate::render::sorted_map::push_tight;
 
 /// Interfaces whose networks stay on the host: Docker's and other local bridges.
 const BRIDGE_PREFIXES: [&str; 6] = ["docker", "br-", "cni", "virbr", "podman", "cbr"];
@@ -217,6 +218,7 @@ impl HostIndex {
                 canonical(connection.reply_source),
             );
         }
+        index.shrink();
         index
     }
 
@@ -260,6 +262,27 @@ impl HostIndex {
             && self.proxy_pids == other.proxy_pids
             && self.netns_container == other.netns_container
             && self.host_netns == other.host_netns
+    }
+}
+
+impl HostIndex {
+    /// Frees the room building left in its maps: one index per host is kept
+    /// until the host changes (at 1,000 hosts, 107,000 sockets' entries).
+    fn shrink(&mut self) {
+        self.socket_owners.shrink_to_fit();
+        self.proxy_pids.shrink_to_fit();
+        self.netns_container.shrink_to_fit();
+        self.container_netns.shrink_to_fit();
+        self.container_ips.shrink_to_fit();
+        self.listeners.shrink_to_fit();
+        self.wildcard_listeners.shrink_to_fit();
+        self.published.shrink_to_fit();
+        self.flows.shrink_to_fit();
+        self.owners.shrink_to_fit();
+        self.tuples.shrink_to_fit();
+        self.client_pairs.shrink_to_fit();
+        self.server_pairs.shrink_to_fit();
+        self.containers.shrink_to_fit();
     }
 }
 
@@ -342,7 +365,7 @@ impl GlobalIndex {
             if old_ref.owners.get(ip) != Some(owner) {
                 changed.insert(*ip);
                 let owners = self.owners.entry(*ip).or_default();
-                owners.push(owner.clone());
+                push_tight(owners, owner.clone());
                 owners.sort_by_key(|o| o.slot);
             }
         }
@@ -361,7 +384,7 @@ impl GlobalIndex {
             if old_ref.tuples.get(key) != Some(socket) {
                 changed.insert(ScopedIp { scope: key.scope, ip: key.local.ip() });
                 let sockets = self.tuples.entry(*key).or_default();
-                sockets.push((slot, *socket));
+                push_tight(sockets, (slot, *socket));
                 sockets.sort_by_key(|(s, _)| *s);
             }
         }

@@ -121,6 +121,7 @@ pub fn share(
             edge.traced.as_ref(),
         );
     }
+    share.shrink();
     share
 }
 

@@ -331,6 +331,15 @@ impl NodePart {
         }
     }
 
+    /// Frees the room left by building: a view keeps hundreds of thousands
+    /// of parts, and a vector grown by pushes holds up to twice its entries.
+    pub fn shrink(&mut self) {
+        self.parents.shrink_to_fit();
+        if let Some(base) = Arc::get_mut(&mut self.base) {
+            base.metadata.shrink_to_fit();
+        }
+    }
+
     pub fn has_members(&self) -> bool {
         self.members.has_members()
     }
@@ -365,7 +374,7 @@ impl NodeSum {
         for parent in &part.parents {
             match self.parents.iter_mut().find(|(p, _)| p == parent) {
                 Some((_, count)) => *count += 1,
-                None => self.parents.push((parent.clone(), 1)),
+                None => crate::render::sorted_map::push_tight(&mut self.parents, (parent.clone(), 1)),
             }
         }
     }
@@ -548,6 +557,12 @@ impl EdgePart {
             self.traced.add_facts(facts);
             row.traced.add_facts(facts);
         }
+    }
+
+    /// Frees the room left by building (see [`NodePart::shrink`]).
+    pub fn shrink(&mut self) {
+        self.ports.shrink_to_fit();
+        self.rows.shrink_to_fit();
     }
 
     /// A part as an edge's sum starts: its totals, no rows (see [`EdgePart::add_totals`]).

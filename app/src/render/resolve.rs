@@ -300,6 +300,9 @@ pub fn resolve_host(slot: Slot, report: &Report, global: &GlobalIndex) -> Resolv
             }),
         });
     }
+    // Kept until the host changes: give back what pushing left over.
+    resolved.edges.shrink_to_fit();
+    resolved.lookups.shrink_to_fit();
     resolved
 }
 

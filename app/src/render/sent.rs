@@ -336,3 +336,14 @@ mod tests {
         assert_eq!(sent.node_count(), 0);
     }
 }
+#[cfg(test)]
+mod sizes {
+    #[test]
+    fn print_sizes() {
+        use crate::render::part::*;
+        use std::mem::size_of;
+        eprintln!("NodeId {} EdgeKey {} NodePart {} NodeSum {} EdgePart {} Row {} TcpSum {} TracedSum {} NodeBase {} MemberSet {} Members {}",
+            size_of::<crate::node_id::NodeId>(), size_of::<crate::render::view_state::EdgeKey>(), size_of::<NodePart>(), size_of::<NodeSum>(),
+            size_of::<EdgePart>(), size_of::<Row>(), size_of::<TcpSum>(), size_of::<TracedSum>(), size_of::<NodeBase>(), size_of::<MemberSet>(), size_of::<Members>());
+    }
+}

@@ -65,6 +65,17 @@ pub struct HostShare {
     pub edges: HashMap<EdgeKey, EdgePart>,
 }
 
+impl HostShare {
+    /// Frees the room building left in the maps and parts; the share is
+    /// kept until the host's next change.
+    pub fn shrink(&mut self) {
+        self.nodes.shrink_to_fit();
+        self.edges.shrink_to_fit();
+        self.nodes.values_mut().for_each(NodePart::shrink);
+        self.edges.values_mut().for_each(EdgePart::shrink);
+    }
+}
+
 #[derive(Debug)]
 pub struct ViewState {
     pub view: ViewId,
