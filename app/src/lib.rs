@@ -53,6 +53,7 @@ use crate::state::AppState;
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
     let stopped = state.clone();
     let _pipes = AbortOnDrop(tokio::spawn(state.clone().expire_pipes()));
+    let _trim = AbortOnDrop(tokio::spawn(limits::trim_periodically(limits::TRIM_EVERY)));
     tokio::select! {
         result = api::server::serve(listener, state) => result,
         reason = stopped.store_stopped() => Err(std::io::Error::other(format!("the store thread stopped: {reason}"))),
@@ -63,6 +64,7 @@ pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::i
 pub async fn serve_tls(listener: tls::TlsListener, state: AppState) -> std::io::Result<()> {
     let stopped = state.clone();
     let _pipes = AbortOnDrop(tokio::spawn(state.clone().expire_pipes()));
+    let _trim = AbortOnDrop(tokio::spawn(limits::trim_periodically(limits::TRIM_EVERY)));
     tokio::select! {
         result = api::server::serve(listener, state) => result,
         reason = stopped.store_stopped() => Err(std::io::Error::other(format!("the store thread stopped: {reason}"))),

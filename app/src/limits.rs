@@ -268,6 +268,23 @@ pub fn return_freed_memory() {
     }
 }
 
+/// How often freed memory goes back to the kernel in any case.
+pub const TRIM_EVERY: Duration = Duration::from_secs(10);
+
+/// Returns freed memory every `every`, on the blocking pool. Deltas, diffs
+/// and polls free about what they allocate, but glibc keeps the freed pages:
+/// at 1,000 hosts with 50 view clients the RSS rose 150 MiB in a minute over
+/// a steady heap. A trim there takes about 0.2 ms.
+pub async fn trim_periodically(every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let _ = tokio::task::spawn_blocking(return_freed_memory).await;
+    }
+}
+
 /// Asks for [`return_freed_memory`] soon, once: many leaving clients or
 /// probes in a burst cost one trim, made on the blocking pool after a short quiet.
 #[derive(Debug, Default)]

@@ -388,11 +388,3 @@ fn main() {
         rss_mib()
     );
 }
-
-/// Heap bytes in use and free-but-held, per glibc (diagnostic).
-fn heap_mib() -> (f64, f64) {
-    // SAFETY: mallinfo2 only reads the allocator's counters.
-    let info = unsafe { libc::mallinfo2() };
-    let mib = |b: usize| b as f64 / (1 << 20) as f64;
-    (mib(info.uordblks + info.hblkhd), mib(info.fordblks))
-}

@@ -186,7 +186,7 @@ fn project_node(state: &ViewState, id: &NodeId, options: &ViewOptions) -> Option
         label: project.clone(),
         minor_label: format!("{services} service{}", if services == 1 { "" } else { "s" }).into(),
         rank: project.clone(),
-        metadata: vec![("project", project.clone().into())],
+        metadata: crate::render::part::Metadata::List(vec![("project", project.clone().into())]),
         group_noun: None,
     };
     let connections = incident_keys(state, id).len() as u32;

@@ -11,7 +11,7 @@ use crate::node_id::NodeId;
 use crate::render::address::Slot;
 use crate::render::index::GlobalIndex;
 use crate::render::output::{NodeKind, NodeRef};
-use crate::render::part::{Class, EdgePart, Members, NodePart};
+use crate::render::part::{Class, EdgePart, Members, NodePart, ProcessFacts};
 use crate::render::resolve::{Endpoint, EntityEdge};
 use crate::render::view_state::{EdgeKey, HostShare};
 use crate::view::ViewId;
@@ -260,20 +260,23 @@ pub fn process_part(report: &Report, process: &Process, refs: &ParentRefs) -> No
     let mut part =
         NodePart::new(NodeKind::Process, process.name.clone(), format!("{} (pid {})", refs.hostname, process.id.pid))
             .rank(container_name.clone().unwrap_or_else(|| refs.hostname.clone()))
-            .meta("pid", process.id.pid)
-            .meta("ppid", process.ppid)
-            .meta("command", process.cmdline.clone())
-            .meta("user", process.user.clone())
-            .meta("threads", process.threads)
-            .meta("host", refs.hostname.clone())
             .parent(refs.host.clone())
             .member(process_class(report, process), Members::one(Some(process.cpu_percent), Some(process.rss_bytes)));
+    let mut facts = ProcessFacts {
+        pid: process.id.pid,
+        ppid: process.ppid,
+        threads: process.threads,
+        command: process.cmdline.clone(),
+        user: process.user.clone(),
+        host: refs.hostname.clone(),
+        container: None,
+    };
     if let Some(container) = container {
         let link = refs.containers.get(&container.id).cloned().unwrap_or_else(|| Arc::new(container_ref(container)));
-        let name = container_name.unwrap_or_else(|| container.name.as_str().into());
-        part = part.meta("container", name).parent(link);
+        facts.container = Some(container_name.unwrap_or_else(|| container.name.as_str().into()));
+        part = part.parent(link);
     }
-    part
+    part.process_facts(facts)
 }
 
 /// Unix milliseconds as `2024-11-28T18:06:12Z` (UTC, whole seconds), for people.

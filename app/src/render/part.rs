@@ -177,10 +177,81 @@ pub struct NodeBase {
     pub label: Arc<str>,
     pub minor_label: Arc<str>,
     pub rank: Arc<str>,
-    /// Sorted by key.
-    pub metadata: Vec<(&'static str, MetaValue)>,
+    pub metadata: Metadata,
     /// For group nodes, the noun counted in the minor label ("container" → "3 containers").
     pub group_noun: Option<&'static str>,
+}
+
+/// A node's metadata, read in key order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Metadata {
+    /// Sorted by key.
+    #[default]
+    Empty,
+    List(Vec<(&'static str, MetaValue)>),
+    /// A process's, kept as its facts: at 1,000 hosts a view has 204,000
+    /// processes, and seven keyed entries cost 288 bytes each where these 96 do.
+    Process(Box<ProcessFacts>),
+}
+
+/// What a process node says about itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessFacts {
+    pub pid: u32,
+    pub ppid: u32,
+    pub threads: u32,
+    pub command: Arc<[String]>,
+    pub user: Arc<str>,
+    pub host: Arc<str>,
+    pub container: Option<Arc<str>>,
+}
+
+impl ProcessFacts {
+    /// The entries, in key order, empty ones left out (as [`NodePart::meta`] leaves them).
+    fn entries(&self) -> Vec<(&'static str, MetaValue)> {
+        let entries = [
+            ("command", MetaValue::Words(self.command.clone())),
+            ("container", MetaValue::Text(self.container.clone().unwrap_or_else(|| "".into()))),
+            ("host", MetaValue::Text(self.host.clone())),
+            ("pid", MetaValue::Number(self.pid.into())),
+            ("ppid", MetaValue::Number(self.ppid.into())),
+            ("threads", MetaValue::Number(self.threads.into())),
+            ("user", MetaValue::Text(self.user.clone())),
+        ];
+        entries.into_iter().filter(|(_, value)| !value.is_empty()).collect()
+    }
+}
+
+impl Metadata {
+    /// The entries in key order.
+    pub fn entries(&self) -> std::borrow::Cow<'_, [(&'static str, MetaValue)]> {
+        match self {
+            Metadata::Empty => std::borrow::Cow::Borrowed(&[]),
+            Metadata::List(list) => std::borrow::Cow::Borrowed(list),
+            Metadata::Process(facts) => std::borrow::Cow::Owned(facts.entries()),
+        }
+    }
+
+    fn set(&mut self, key: &'static str, value: MetaValue) {
+        let list = match self {
+            Metadata::List(list) => list,
+            other => {
+                *other = Metadata::List(other.entries().into_owned());
+                let Metadata::List(list) = other else { unreachable!("just made a list") };
+                list
+            }
+        };
+        match list.binary_search_by_key(&key, |(k, _)| *k) {
+            Ok(at) => list[at].1 = value,
+            Err(at) => list.insert(at, (key, value)),
+        }
+    }
+
+    fn shrink_to_fit(&mut self) {
+        if let Metadata::List(list) = self {
+            list.shrink_to_fit();
+        }
+    }
 }
 
 /// A metadata value, kept as it came and written out as text only when a
@@ -278,7 +349,7 @@ impl NodePart {
                 label: label.into(),
                 minor_label: minor_label.into(),
                 rank: "".into(),
-                metadata: Vec::new(),
+                metadata: Metadata::Empty,
                 group_noun: None,
             }),
             parents: Vec::new(),
@@ -299,12 +370,14 @@ impl NodePart {
     pub fn meta(mut self, key: &'static str, value: impl Into<MetaValue>) -> Self {
         let value = value.into();
         if !value.is_empty() {
-            let metadata = &mut Arc::make_mut(&mut self.base).metadata;
-            match metadata.binary_search_by_key(&key, |(k, _)| *k) {
-                Ok(at) => metadata[at].1 = value,
-                Err(at) => metadata.insert(at, (key, value)),
-            }
+            Arc::make_mut(&mut self.base).metadata.set(key, value);
         }
+        self
+    }
+
+    /// A process's metadata, all at once (see [`Metadata::Process`]).
+    pub fn process_facts(mut self, facts: ProcessFacts) -> Self {
+        Arc::make_mut(&mut self.base).metadata = Metadata::Process(Box::new(facts));
         self
     }
 
@@ -595,5 +668,46 @@ impl EdgePart {
         }
         self.tcp.sub(&other.tcp);
         self.traced.sub(&other.traced);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(container: Option<&str>, user: &str) -> ProcessFacts {
+        ProcessFacts {
+            pid: 42,
+            ppid: 1,
+            threads: 3,
+            command: Arc::from(vec!["httpd".to_owned(), "-f".to_owned()]),
+            user: user.into(),
+            host: "h1".into(),
+            container: container.map(Arc::from),
+        }
+    }
+
+    /// A process's facts read as the keyed entries `meta` would have made, empty ones left out.
+    #[test]
+    fn process_facts_read_as_keyed_metadata() {
+        for (container, user) in [(Some("web"), "www"), (None, "")] {
+            let facts = facts(container, user);
+            let mut keyed = NodePart::new(NodeKind::Process, "httpd", "h1")
+                .meta("pid", facts.pid)
+                .meta("ppid", facts.ppid)
+                .meta("command", facts.command.clone())
+                .meta("user", facts.user.clone())
+                .meta("threads", facts.threads)
+                .meta("host", facts.host.clone());
+            if let Some(name) = &facts.container {
+                keyed = keyed.meta("container", name.clone());
+            }
+            let compact = NodePart::new(NodeKind::Process, "httpd", "h1").process_facts(facts);
+            assert_eq!(compact.base.metadata.entries(), keyed.base.metadata.entries());
+            // A key set afterwards joins them.
+            let more = compact.meta("zone", "a");
+            let keys: Vec<&str> = more.base.metadata.entries().iter().map(|(k, _)| *k).collect();
+            assert!(keys.windows(2).all(|pair| pair[0] < pair[1]) && keys.contains(&"zone"), "{keys:?}");
+        }
     }
 }

@@ -550,6 +550,6 @@ pub fn node_of_parts(id: &NodeId, base: &NodeBase, parents: Vec<NodeRef>, member
         },
         connections,
         parents,
-        metadata: base.metadata.iter().map(|(key, value)| (*key, value.to_string())).collect(),
+        metadata: base.metadata.entries().iter().map(|(key, value)| (*key, value.to_string())).collect(),
     }
 }

@@ -68,7 +68,6 @@ async fn serve(shape: &Shape) {
     }
     let mut made: Vec<(u64, u32)> = vec![(1, 0); shape.hosts as usize];
     println!("Loaded and rendered every view in {:.1} s; RSS {:.0} MiB", started.elapsed().as_secs_f64(), rss_mib());
-    eprintln!("heap in use / free: {:?}", super::heap_mib());
 
     let received = Arc::new(AtomicU64::new(0));
     let opened = Arc::new(AtomicU64::new(0));
@@ -81,7 +80,6 @@ async fn serve(shape: &Shape) {
     }
     let connected_rss = rss_mib();
     periscope::limits::return_freed_memory();
-    eprintln!("heap in use / free: {:?}", super::heap_mib());
     println!(
         "{clients} view clients connected and sent their full views in {:.1} s; RSS {connected_rss:.0} MiB, \
          {:.0} MiB once freed memory is given back",
@@ -97,6 +95,7 @@ async fn serve(shape: &Shape) {
 
     let mut on_thread = Vec::new();
     let mut end_to_end = Vec::new();
+    let mut rss = Vec::new();
     let window = Instant::now();
     let mut tick = tokio::time::interval(DELTA_EVERY);
     let mut sample = 0u32;
@@ -120,6 +119,7 @@ async fn serve(shape: &Shape) {
             .expect("store");
         end_to_end.push(sent.elapsed());
         on_thread.push(took);
+        rss.push(rss_mib());
     }
     stop.store(true, Ordering::Relaxed);
     let elapsed = window.elapsed().as_secs_f64();
@@ -139,10 +139,14 @@ async fn serve(shape: &Shape) {
         let (median, p99, max) = quantiles(values);
         println!("| {what} | {median:.1} ms | {p99:.1} ms | {max:.1} ms |");
     }
+    rss.sort_by(f64::total_cmp);
     println!(
-        "\nTopology list polls: {}; view bytes received: {:.0} KB/s over all clients; RSS at the end {:.0} MiB",
+        "\nTopology list polls: {}; view bytes received: {:.0} KB/s over all clients; \
+         RSS at each delta: median {:.0} MiB, max {:.0} MiB; at the end {:.0} MiB",
         polls.load(Ordering::Relaxed),
         (received.load(Ordering::Relaxed) - bytes_before) as f64 / elapsed / 1000.0,
+        rss.get(rss.len() / 2).copied().unwrap_or(0.0),
+        rss.last().copied().unwrap_or(0.0),
         rss_mib()
     );
 }
