@@ -62,7 +62,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ViewSocketUpgrade {
         if !header_has_token(&parts.headers, header::SEC_WEBSOCKET_VERSION, "13") {
             return Err(refuse("`Sec-WebSocket-Version` is not 13"));
         }
-        let key = parts.headers.get(header::SEC_WEBSOCKET_KEY).cloned().ok_or_else(|| refuse("no `Sec-WebSocket-Key`"))?;
+        let key =
+            parts.headers.get(header::SEC_WEBSOCKET_KEY).cloned().ok_or_else(|| refuse("no `Sec-WebSocket-Key`"))?;
         let on_upgrade =
             parts.extensions.remove::<OnUpgrade>().ok_or_else(|| refuse("the connection cannot be upgraded"))?;
         Ok(ViewSocketUpgrade { key, on_upgrade })

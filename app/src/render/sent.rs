@@ -261,7 +261,10 @@ mod tests {
     }
 
     /// Changing one field gives a patch with exactly that field.
-    fn each_field_alone<T: Fielded + Clone>(value: &T, edits: Vec<(&str, fn(&mut T))>) {
+    /// A field's name and an edit that changes only it.
+    type Edit<T> = (&'static str, fn(&mut T));
+
+    fn each_field_alone<T: Fielded + Clone>(value: &T, edits: Vec<Edit<T>>) {
         assert_eq!(edits.len(), T::FIELDS.len(), "an edit per field");
         for (name, edit) in edits {
             let mut changed = value.clone();
@@ -334,16 +337,5 @@ mod tests {
         sent.node_now(&id, None, &mut changes);
         assert_eq!(changes.remove, vec![id.to_string()]);
         assert_eq!(sent.node_count(), 0);
-    }
-}
-#[cfg(test)]
-mod sizes {
-    #[test]
-    fn print_sizes() {
-        use crate::render::part::*;
-        use std::mem::size_of;
-        eprintln!("NodeId {} EdgeKey {} NodePart {} NodeSum {} EdgePart {} Row {} TcpSum {} TracedSum {} NodeBase {} MemberSet {} Members {}",
-            size_of::<crate::node_id::NodeId>(), size_of::<crate::render::view_state::EdgeKey>(), size_of::<NodePart>(), size_of::<NodeSum>(),
-            size_of::<EdgePart>(), size_of::<Row>(), size_of::<TcpSum>(), size_of::<TracedSum>(), size_of::<NodeBase>(), size_of::<MemberSet>(), size_of::<Members>());
     }
 }

@@ -12,8 +12,8 @@ use std::net::IpAddr;
 use crate::node_id::NodeId;
 use crate::render::address::Slot;
 use crate::render::output::{significant_u64, ChangeSet, Edge, Node, NodeMetrics, NodeRef, Rates};
-use crate::render::sent::SentView;
 use crate::render::part::{EdgePart, Members, NodeBase, NodePart, NodeSum, Row, TcpSum};
+use crate::render::sent::SentView;
 use crate::view::{Stopped, ViewId, ViewOptions};
 
 /// An edge's identity: client node → server node. Text form `{source}>{target}`.
