@@ -101,7 +101,8 @@ pub struct EdgeSet(Vec<EdgeKey>);
 impl EdgeSet {
     pub fn insert(&mut self, key: EdgeKey) {
         if let Err(at) = self.0.binary_search(&key) {
-            self.0.insert(at, key);
+            // Most nodes have an edge or two: room for four keys would cost 320 bytes.
+            crate::render::sorted_map::insert_tight(&mut self.0, at, key);
         }
     }
 
