@@ -144,8 +144,13 @@ fn token(what: &str, flag: &str, value: Option<&str>, file: Option<&Path>) -> an
     Ok(Some(token))
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // Before any thread allocates: the settings shape the arenas threads get.
+    periscope::limits::tune_allocator();
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,periscope=info".into()),
