@@ -11,7 +11,7 @@ use crate::node_id::NodeId;
 use crate::render::address::Slot;
 use crate::render::index::GlobalIndex;
 use crate::render::output::{NodeKind, NodeRef};
-use crate::render::part::{Class, EdgePart, Members, NodePart, ProcessFacts};
+use crate::render::part::{empty_text, Class, EdgePart, Members, NodePart, ProcessFacts};
 use crate::render::resolve::{Endpoint, EntityEdge};
 use crate::render::view_state::{EdgeKey, HostShare};
 use crate::view::ViewId;
@@ -258,7 +258,7 @@ pub fn process_part(report: &Report, process: &Process, refs: &ParentRefs) -> No
     let container = process.container.as_ref().and_then(|id| report.containers.get(id));
     let container_name = container.and_then(|c| refs.container_names.get(&c.id)).cloned();
     let mut part =
-        NodePart::new(NodeKind::Process, process.name.clone(), format!("{} (pid {})", refs.hostname, process.id.pid))
+        NodePart::new(NodeKind::Process, process.name.clone(), empty_text())
             .rank(container_name.clone().unwrap_or_else(|| refs.hostname.clone()))
             .parent(refs.host.clone())
             .member(process_class(report, process), Members::one(Some(process.cpu_percent), Some(process.rss_bytes)));

@@ -175,11 +175,28 @@ impl MemberSet {
 pub struct NodeBase {
     pub kind: NodeKind,
     pub label: Arc<str>,
+    /// Empty for a process: "host (pid N)" is made from its facts when read
+    /// (see [`NodeBase::minor_label`]), not kept for each of 200,000.
     pub minor_label: Arc<str>,
     pub rank: Arc<str>,
     pub metadata: Metadata,
     /// For group nodes, the noun counted in the minor label ("container" → "3 containers").
     pub group_noun: Option<&'static str>,
+}
+
+/// One shared empty text: `Arc::from("")` allocates its counts for every node.
+pub fn empty_text() -> Arc<str> {
+    static EMPTY: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from(""));
+    EMPTY.clone()
+}
+
+impl NodeBase {
+    pub fn minor_label(&self) -> String {
+        match &self.metadata {
+            Metadata::Process(facts) if self.minor_label.is_empty() => format!("{} (pid {})", facts.host, facts.pid),
+            _ => self.minor_label.to_string(),
+        }
+    }
 }
 
 /// A node's metadata, read in key order.
@@ -348,7 +365,7 @@ impl NodePart {
                 kind,
                 label: label.into(),
                 minor_label: minor_label.into(),
-                rank: "".into(),
+                rank: empty_text(),
                 metadata: Metadata::Empty,
                 group_noun: None,
             }),
@@ -702,8 +719,10 @@ mod tests {
             if let Some(name) = &facts.container {
                 keyed = keyed.meta("container", name.clone());
             }
-            let compact = NodePart::new(NodeKind::Process, "httpd", "h1").process_facts(facts);
+            let compact = NodePart::new(NodeKind::Process, "httpd", empty_text()).process_facts(facts);
             assert_eq!(compact.base.metadata.entries(), keyed.base.metadata.entries());
+            assert_eq!(compact.base.minor_label(), "h1 (pid 42)", "made from the facts");
+            assert_eq!(keyed.base.minor_label(), "h1", "kept when given");
             // A key set afterwards joins them.
             let more = compact.meta("zone", "a");
             let keys: Vec<&str> = more.base.metadata.entries().iter().map(|(k, _)| *k).collect();

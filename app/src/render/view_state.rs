@@ -533,7 +533,7 @@ fn plural(noun: &str, count: u32) -> String {
 pub fn node_of_parts(id: &NodeId, base: &NodeBase, parents: Vec<NodeRef>, members: Members, connections: u32) -> Node {
     let minor_label = match base.group_noun {
         Some(noun) => format!("{} {}", members.count, plural(noun, members.count)),
-        None => base.minor_label.to_string(),
+        None => base.minor_label(),
     };
     Node {
         id: id.to_string(),
