@@ -388,4 +388,25 @@ fn main() {
          {rss_full:.0} MiB ({rss_full_trimmed:.0} MiB once freed memory is given back); at the end (after JSON responses and 20 deltas) {:.0} MiB",
         rss_mib()
     );
+    history_held(&model);
+}
+
+/// What the store's recent metric history holds once full: every entity
+/// sampled every 10 s for its 16 minutes, figures steady (most processes idle).
+fn history_held(model: &Model) {
+    periscope::limits::return_freed_memory();
+    let before = rss_mib();
+    let mut history = periscope::history::History::default();
+    let rounds = periscope::history::RETENTION_MS / periscope::history::SAMPLE_INTERVAL_MS + 1;
+    for round in 0..rounds {
+        for report in model.reports() {
+            history.sample(report, UnixMillis(1_700_000_000_000 + round * periscope::history::SAMPLE_INTERVAL_MS));
+        }
+    }
+    periscope::limits::return_freed_memory();
+    println!(
+        "History of {} entities, {rounds} samples each (16 minutes, steady figures): {:.0} MiB",
+        history.len(),
+        rss_mib() - before
+    );
 }

@@ -257,11 +257,10 @@ impl ParentRefs {
 pub fn process_part(report: &Report, process: &Process, refs: &ParentRefs) -> NodePart {
     let container = process.container.as_ref().and_then(|id| report.containers.get(id));
     let container_name = container.and_then(|c| refs.container_names.get(&c.id)).cloned();
-    let mut part =
-        NodePart::new(NodeKind::Process, process.name.clone(), empty_text())
-            .rank(container_name.clone().unwrap_or_else(|| refs.hostname.clone()))
-            .parent(refs.host.clone())
-            .member(process_class(report, process), Members::one(Some(process.cpu_percent), Some(process.rss_bytes)));
+    let mut part = NodePart::new(NodeKind::Process, process.name.clone(), empty_text())
+        .rank(container_name.clone().unwrap_or_else(|| refs.hostname.clone()))
+        .parent(refs.host.clone())
+        .member(process_class(report, process), Members::one(Some(process.cpu_percent), Some(process.rss_bytes)));
     let mut facts = ProcessFacts {
         pid: process.id.pid,
         ppid: process.ppid,
