@@ -150,14 +150,23 @@ impl<E: Entity> TableDelta<E> {
     }
 
     fn apply_to(self, table: &mut Table<E>) {
+        let mut reshaped = 0;
         for id in &self.removals {
-            table.remove(id);
+            reshaped += usize::from(table.remove(id).is_some());
         }
         for entity in self.upserts {
-            table.insert(entity);
+            reshaped += usize::from(table.insert(entity).is_none());
+        }
+        // Entities come and go (a process a second on a busy host): keep the tree's nodes full.
+        // Small tables cost microseconds to rebuild; a big one waits for an eighth of it to change.
+        if reshaped > 0 && (table.len() <= COMPACT_ALWAYS_UP_TO || reshaped * 8 >= table.len()) {
+            table.compact();
         }
     }
 }
+
+/// Tables up to this size are rebuilt after every delta that adds or removes an entity.
+const COMPACT_ALWAYS_UP_TO: usize = 4096;
 
 impl<E: Entity> Default for TableDelta<E> {
     fn default() -> Self {

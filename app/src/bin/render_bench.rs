@@ -206,6 +206,10 @@ fn report(shape: &Shape, h: u32, seq: u64, variant: u32) -> Report {
     sockets.insert(tcp(HOST_NETNS, agent, addr(host_ip(h), 33_000), Some(addr(host_ip(target), 10250)), h));
     let source = (h + shape.hosts - 7) % shape.hosts;
     sockets.insert(tcp(HOST_NETNS, kubelet, addr(host_ip(h), 10250), Some(addr(host_ip(source), 33_000)), h));
+    // As the app holds a decoded report: tables built whole, not one insert at a time.
+    processes.compact();
+    containers.compact();
+    sockets.compact();
 
     Report {
         probe: ProbeId::new(format!("probe-{h:04}")),

@@ -139,15 +139,17 @@ async fn serve(shape: &Shape) {
         let (median, p99, max) = quantiles(values);
         println!("| {what} | {median:.1} ms | {p99:.1} ms | {max:.1} ms |");
     }
+    let trajectory: Vec<String> = rss.iter().step_by(100).map(|mib| format!("{mib:.0}")).collect();
     rss.sort_by(f64::total_cmp);
     println!(
         "\nTopology list polls: {}; view bytes received: {:.0} KB/s over all clients; \
-         RSS at each delta: median {:.0} MiB, max {:.0} MiB; at the end {:.0} MiB",
+         RSS at each delta: median {:.0} MiB, max {:.0} MiB; at the end {:.0} MiB; every 10 s: {} MiB",
         polls.load(Ordering::Relaxed),
         (received.load(Ordering::Relaxed) - bytes_before) as f64 / elapsed / 1000.0,
         rss.get(rss.len() / 2).copied().unwrap_or(0.0),
         rss.last().copied().unwrap_or(0.0),
-        rss_mib()
+        rss_mib(),
+        trajectory.join(", ")
     );
 }
 
