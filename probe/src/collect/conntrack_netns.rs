@@ -15,9 +15,11 @@
 //! not zero.
 //!
 //! A flow crossing both the host's netfilter and a container's is in both
-//! tables; the container's copy is left out of the report when the host
-//! holds the same flow (same client and server, or same reply), so no edge
-//! counts it twice. Loopback flows are never the host's: they stay.
+//! tables, and one between two containers whose namespaces both track (any
+//! container on a user-defined network: Docker's DNS rules turn conntrack on
+//! there) is in both of theirs. Each flow is reported once (same client and
+//! server, or same reply): the host's copy, else the first namespace's by
+//! inode, so no edge counts it twice. Loopback flows are each namespace's own.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
@@ -62,13 +64,14 @@ pub struct NetnsTables {
     linger: Duration,
     /// Namespaces in use but the probe's own, each with a pid to enter it by, as of the last pass.
     wanted: BTreeMap<u64, u32>,
-    tables: HashMap<u64, ConntrackTable>,
+    /// By inode, so which namespace keeps a flow two of them hold does not change between passes.
+    tables: BTreeMap<u64, ConntrackTable>,
     failed: HashMap<u64, Failure>,
 }
 
 impl NetnsTables {
     pub fn new(own: u64, linger: Duration) -> NetnsTables {
-        NetnsTables { own, linger, wanted: BTreeMap::new(), tables: HashMap::new(), failed: HashMap::new() }
+        NetnsTables { own, linger, wanted: BTreeMap::new(), tables: BTreeMap::new(), failed: HashMap::new() }
     }
 
     /// Takes the namespaces in use from a pass (inode → reader pid).
@@ -126,10 +129,23 @@ impl NetnsTables {
         });
     }
 
-    /// Every namespace's records but those the host's table holds too.
-    pub fn connections<'a>(&'a self, host: &ConntrackTable) -> impl Iterator<Item = Connection> + 'a {
-        let seen = if self.tables.values().all(ConntrackTable::is_empty) { HashSet::new() } else { seen_keys(host) };
-        self.tables.values().flat_map(|table| table.connections()).filter(move |c| !on_the_host(&seen, c))
+    /// Every namespace's records, each flow once: one the host's table holds
+    /// is the host's, and one two namespaces hold (a client's and a server's)
+    /// is the first's by inode.
+    pub fn connections(&self, host: &ConntrackTable) -> Vec<Connection> {
+        if self.tables.values().all(ConntrackTable::is_empty) {
+            return Vec::new();
+        }
+        let mut seen: HashSet<FlowKey> = HashSet::new();
+        host.connections().for_each(|connection| remember(&mut seen, &connection));
+        let mut kept = Vec::new();
+        for table in self.tables.values() {
+            let first = kept.len();
+            kept.extend(table.connections().filter(|connection| !seen_before(&seen, connection)));
+            // Remembered after the whole table: two records of one namespace are never one flow.
+            kept[first..].iter().for_each(|connection| remember(&mut seen, connection));
+        }
+        kept
     }
 
     /// The conntrack source's state given the host table's: degraded while a
@@ -153,20 +169,15 @@ impl NetnsTables {
 /// One direction of a folded flow, as both the host's and a container's table would key it.
 type FlowKey = (bool, Protocol, SocketAddr, SocketAddr);
 
-/// The original and reply keys of every host record: a container's record
-/// matching either is the same flow (the host may NAT either direction).
-fn seen_keys(host: &ConntrackTable) -> HashSet<FlowKey> {
-    host.connections()
-        .flat_map(|c| {
-            [
-                (true, c.id.protocol, c.id.source, c.id.destination),
-                (false, c.id.protocol, c.reply_source, c.reply_destination),
-            ]
-        })
-        .collect()
+/// A record's original and reply keys: another table's record matching
+/// either is the same flow (the host may NAT either direction).
+fn remember(seen: &mut HashSet<FlowKey>, c: &Connection) {
+    seen.insert((true, c.id.protocol, c.id.source, c.id.destination));
+    seen.insert((false, c.id.protocol, c.reply_source, c.reply_destination));
 }
 
-fn on_the_host(seen: &HashSet<FlowKey>, connection: &Connection) -> bool {
+/// Loopback flows are never the same across namespaces.
+fn seen_before(seen: &HashSet<FlowKey>, connection: &Connection) -> bool {
     let id = connection.id;
     !id.source.ip().is_loopback()
         && (seen.contains(&(true, id.protocol, id.source, id.destination))
@@ -394,7 +405,7 @@ mod tests {
         tables.closed(10, start);
         tables.expire(start + Duration::from_secs(29));
         let host = ConntrackTable::new(OWN, Duration::from_secs(30));
-        let records: Vec<Connection> = tables.connections(&host).collect();
+        let records = tables.connections(&host);
         assert_eq!(records.len(), 1);
         assert!(records[0].closed);
         assert_eq!(records[0].id.netns, 10, "attributed to its namespace");
@@ -414,19 +425,16 @@ mod tests {
         tables.want(&in_use(&[(10, 100), (20, 200), (30, 300)]));
         tables.opened(10, &[flow("172.17.0.3:40000", "172.17.0.2:80", "172.17.0.2:80")], now);
         tables.opened(20, &[flow("172.17.0.1:41000", "172.17.0.4:80", "172.17.0.4:80")], now);
-        // Only in a container's namespace: a macvlan peer, and its own loopback.
-        tables.opened(
-            30,
-            &[
-                flow("10.232.0.3:40000", "10.232.0.2:81", "10.232.0.2:81"),
-                flow("127.0.0.1:5000", "127.0.0.1:80", "127.0.0.1:80"),
-            ],
-            now,
-        );
-        let mut kept: Vec<ConnectionId> = tables.connections(&host).map(|c| c.id).collect();
-        kept.sort_by_key(|id| id.destination);
+        // Not on the host: a macvlan peer (in the client's and the server's namespace), and
+        // loopback in two namespaces, two flows.
+        let macvlan = flow("10.232.0.3:40000", "10.232.0.2:81", "10.232.0.2:81");
+        let loopback = flow("127.0.0.1:5000", "127.0.0.1:80", "127.0.0.1:80");
+        tables.opened(30, &[macvlan, loopback], now);
+        tables.opened(5, &[macvlan, loopback], now);
+        let mut kept: Vec<ConnectionId> = tables.connections(&host).iter().map(|c| c.id).collect();
+        kept.sort_by_key(|id| (id.destination, id.netns));
         let destinations: Vec<String> = kept.iter().map(|id| format!("{} {}", id.netns, id.destination)).collect();
-        assert_eq!(destinations, ["30 10.232.0.2:81", "30 127.0.0.1:80"]);
+        assert_eq!(destinations, ["5 10.232.0.2:81", "5 127.0.0.1:80", "30 127.0.0.1:80"]);
     }
 
     #[test]
