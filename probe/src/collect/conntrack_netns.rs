@@ -28,6 +28,9 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use periscope_report::{Connection, Protocol, SourceState};
+use rustix::buffer::spare_capacity;
+use rustix::event::epoll::{self, EventData, EventFlags};
+use rustix::event::Timespec;
 use tracing::debug;
 
 use crate::collect::capabilities::{is_permission_denied, Cap, Capabilities};
@@ -199,7 +202,7 @@ fn has_entries(proc: &ProcRoot, pid: u32) -> bool {
         .is_none_or(|entries| entries > 0)
 }
 
-/// A namespace's open event socket.
+/// A namespace's open event socket (in the readers' epoll set while it lives).
 struct Reader {
     events: OwnedFd,
     pid: u32,
@@ -211,11 +214,16 @@ pub struct Readers {
     proc: ProcRoot,
     capabilities: std::sync::Arc<Capabilities>,
     readers: HashMap<u64, Reader>,
+    /// Every reader's socket, keyed by namespace; `None` where epoll failed (then each is read).
+    epoll: Option<OwnedFd>,
 }
 
 impl Readers {
     pub fn new(proc: ProcRoot, capabilities: std::sync::Arc<Capabilities>) -> Readers {
-        Readers { proc, capabilities, readers: HashMap::new() }
+        let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)
+            .inspect_err(|error| debug!(%error, "no epoll for conntrack namespace readers; reading each"))
+            .ok();
+        Readers { proc, capabilities, readers: HashMap::new(), epoll }
     }
 
     pub fn open(&self) -> HashSet<u64> {
@@ -244,6 +252,12 @@ impl Readers {
             match opened {
                 Ok((events, flows)) => {
                     state.netns.opened(netns, &flows, now);
+                    if let Some(epoll) = &self.epoll {
+                        if let Err(error) = epoll::add(epoll, &events, EventData::new_u64(netns), EventFlags::IN) {
+                            debug!(%error, "epoll over conntrack namespace readers failed; reading each");
+                            self.epoll = None;
+                        }
+                    }
                     self.readers.insert(netns, Reader { events, pid, resynced: now });
                 }
                 Err(error) => self.failure(&mut state.netns, netns, pid, &error),
@@ -268,12 +282,13 @@ impl Readers {
         }
     }
 
-    /// Drains every reader's events into its table; re-dumps those that
-    /// overflowed or are due. Returns the namespaces to re-dump.
+    /// Drains the events of every reader that has some into its table.
+    /// Returns the namespaces to re-dump: those that overflowed, or are due.
     pub fn drain(&mut self, buffer: &mut [u8], tables: &std::sync::Mutex<conntrack::Conntrack>) -> Vec<u64> {
-        let mut broken = Vec::new();
         let mut resync = Vec::new();
-        for (&netns, reader) in &self.readers {
+        let mut broken = Vec::new();
+        for netns in self.ready() {
+            let Some(reader) = self.readers.get(&netns) else { continue };
             let mut overflowed = false;
             loop {
                 match netlink::receive(reader.events.as_fd(), buffer) {
@@ -292,18 +307,39 @@ impl Readers {
                     }
                 }
             }
-            if overflowed || reader.resynced.elapsed() >= conntrack::RESYNC_EVERY {
+            if overflowed {
                 resync.push(netns);
+            }
+        }
+        let now = Instant::now();
+        for (netns, reader) in &self.readers {
+            if now.duration_since(reader.resynced) >= conntrack::RESYNC_EVERY && !resync.contains(netns) {
+                resync.push(*netns);
             }
         }
         for (netns, pid, error) in broken {
             self.readers.remove(&netns);
             if let Ok(mut state) = tables.lock() {
-                state.netns.closed(netns, Instant::now());
+                state.netns.closed(netns, now);
                 self.failure(&mut state.netns, netns, pid, &error);
             }
         }
         resync
+    }
+
+    /// The namespaces whose event sockets hold something: one `epoll_wait` for them all,
+    /// so a hundred idle namespaces cost one system call a batch, not a hundred.
+    fn ready(&mut self) -> Vec<u64> {
+        let Some(epoll) = &self.epoll else { return self.readers.keys().copied().collect() };
+        let mut events: Vec<epoll::Event> = Vec::with_capacity(self.readers.len().max(1));
+        match epoll::wait(epoll, spare_capacity(&mut events), Some(&Timespec { tv_sec: 0, tv_nsec: 0 })) {
+            Ok(_) => events.iter().map(|event| event.data.u64()).collect(),
+            Err(error) => {
+                debug!(%error, "epoll over conntrack namespace readers failed; reading each");
+                self.epoll = None;
+                self.readers.keys().copied().collect()
+            }
+        }
     }
 
     /// Re-dumps `namespaces` (blocking), skipping the dump where nothing is tracked.

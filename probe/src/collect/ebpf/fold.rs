@@ -50,6 +50,8 @@ struct Seen {
     /// The record it feeds, once its owner is known.
     record: Option<TracedFlowId>,
     first_seen: Instant,
+    /// The last read that listed it: one it missed was dropped from the kernel's map.
+    read: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -71,6 +73,8 @@ struct Record {
     last_rtt_us: Option<u32>,
     open: u64,
     processes: u32,
+    /// Kernel entries feeding it now: while any does, it stays.
+    entries: u32,
 }
 
 /// The fold's state between passes.
@@ -78,8 +82,10 @@ pub struct Fold {
     nanos_per_tick: u64,
     /// How long an unlisted owner (process or listener) is waited for.
     wait: Duration,
-    seen: HashMap<FlowKey, Seen>,
+    seen: HashMap<FlowKey, Seen, BuildKeyHasher>,
     records: HashMap<TracedFlowId, Record>,
+    /// Reads so far.
+    reads: u64,
 }
 
 impl Fold {
@@ -89,25 +95,32 @@ impl Fold {
         Fold {
             nanos_per_tick: 1_000_000_000 / ticks_per_sec.max(1),
             wait,
-            seen: HashMap::new(),
+            seen: HashMap::default(),
             records: HashMap::new(),
+            reads: 0,
         }
     }
 
     /// Credits one read of the kernel's entries; returns the entries the tracer may drop.
+    ///
+    /// Runs every tick over every entry (hundreds under a `wget` loop: each run is a
+    /// process, so an entry), so it builds no per-read set: entries carry the read that
+    /// last listed them, and records count the entries feeding them.
     pub fn update(&mut self, entries: &[(FlowKey, FlowValue)], lookup: &dyn Lookup, now: Instant) -> Vec<FlowKey> {
+        self.reads += 1;
+        let read = self.reads;
         for record in self.records.values_mut() {
             record.open = 0;
         }
-        let mut present: HashMap<FlowKey, ()> = HashMap::with_capacity(entries.len());
         let mut idle = Vec::new();
         for (key, value) in entries {
-            present.insert(*key, ());
             let seen = self.seen.entry(*key).or_insert_with(|| Seen {
                 credited: FlowValue::default(),
                 record: None,
                 first_seen: now,
+                read,
             });
+            seen.read = read;
             if seen.record.is_none() {
                 let waited = now.duration_since(seen.first_seen) >= self.wait;
                 if !lookup.sees_netns(u64::from(key.netns)) {
@@ -125,10 +138,10 @@ impl Fold {
                     (record.command, record.container) = describe(&id, key, value, lookup);
                 }
                 record.processes += 1;
+                record.entries += 1;
                 seen.record = Some(id);
             }
-            let Some(id) = seen.record.as_ref() else { continue };
-            let record = self.records.entry(id.clone()).or_default();
+            let Some(record) = seen.record.as_ref().and_then(|id| self.records.get_mut(id)) else { continue };
             let moved = credit(record, &seen.credited, value, now);
             seen.credited = *value;
             record.open += value.open();
@@ -137,24 +150,30 @@ impl Fold {
             }
         }
         // Entries gone from the kernel (dropped after being idle) are forgotten here too.
-        self.seen.retain(|key, _| present.contains_key(key));
+        let records = &mut self.records;
+        let mut forget = |seen: &Seen| {
+            if let Some(record) = seen.record.as_ref().and_then(|id| records.get_mut(id)) {
+                record.entries = record.entries.saturating_sub(1);
+            }
+        };
+        self.seen.retain(|_, seen| {
+            let listed = seen.read == read;
+            if !listed {
+                forget(seen);
+            }
+            listed
+        });
         for key in &idle {
-            self.seen.remove(key);
+            if let Some(seen) = self.seen.remove(key) {
+                forget(&seen);
+            }
         }
-        let pending: Vec<&TracedFlowId> = self.seen.values().filter_map(|seen| seen.record.as_ref()).collect();
-        let referenced: std::collections::HashSet<&TracedFlowId> = pending.into_iter().collect();
-        let mut drop = Vec::new();
-        for (id, record) in self.records.iter_mut() {
+        self.records.retain(|_, record| {
             while record.window.front().is_some_and(|(at, _)| now.duration_since(*at) >= WINDOW) {
                 record.window.pop_front();
             }
-            if record.open == 0 && record.window.is_empty() && !referenced.contains(id) {
-                drop.push(id.clone());
-            }
-        }
-        for id in drop {
-            self.records.remove(&id);
-        }
+            record.open > 0 || !record.window.is_empty() || record.entries > 0
+        });
         idle
     }
 
@@ -193,6 +212,66 @@ impl Fold {
 
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
+    }
+}
+
+/// Hashes a [`FlowKey`] (plain bytes, from the kernel) with FxHash's multiply-rotate
+/// instead of SipHash: the fold hashes every entry of the kernel's map each tick, and
+/// these keys come from the probe's own kernel, not from a peer that could pick collisions.
+#[derive(Default, Clone, Copy)]
+struct BuildKeyHasher;
+
+impl std::hash::BuildHasher for BuildKeyHasher {
+    type Hasher = KeyHasher;
+
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(0)
+    }
+}
+
+struct KeyHasher(u64);
+
+impl KeyHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl std::hash::Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_ne_bytes(word));
+        }
+        for &byte in chunks.remainder() {
+            self.add(u64::from(byte));
+        }
+    }
+
+    fn write_u8(&mut self, value: u8) {
+        self.add(u64::from(value));
+    }
+
+    fn write_u16(&mut self, value: u16) {
+        self.add(u64::from(value));
+    }
+
+    fn write_u32(&mut self, value: u32) {
+        self.add(u64::from(value));
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.add(value);
+    }
+
+    fn write_usize(&mut self, value: usize) {
+        self.add(value as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
