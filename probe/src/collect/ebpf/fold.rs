@@ -47,8 +47,8 @@ pub trait Lookup {
 struct Seen {
     /// Counters already credited.
     credited: FlowValue,
-    /// The record it feeds, once its owner is known.
-    record: Option<TracedFlowId>,
+    /// The record it feeds (its slot), once its owner is known.
+    record: Option<usize>,
     first_seen: Instant,
     /// The last read that listed it: one it missed was dropped from the kernel's map.
     read: u64,
@@ -83,7 +83,7 @@ pub struct Fold {
     /// How long an unlisted owner (process or listener) is waited for.
     wait: Duration,
     seen: HashMap<FlowKey, Seen, BuildKeyHasher>,
-    records: HashMap<TracedFlowId, Record>,
+    records: Records,
     /// Reads so far.
     reads: u64,
 }
@@ -96,7 +96,7 @@ impl Fold {
             nanos_per_tick: 1_000_000_000 / ticks_per_sec.max(1),
             wait,
             seen: HashMap::default(),
-            records: HashMap::new(),
+            records: Records::default(),
             reads: 0,
         }
     }
@@ -109,7 +109,7 @@ impl Fold {
     pub fn update(&mut self, entries: &[(FlowKey, FlowValue)], lookup: &dyn Lookup, now: Instant) -> Vec<FlowKey> {
         self.reads += 1;
         let read = self.reads;
-        for record in self.records.values_mut() {
+        for (_, record) in self.records.iter_mut() {
             record.open = 0;
         }
         let mut idle = Vec::new();
@@ -133,15 +133,16 @@ impl Fold {
                     continue;
                 }
                 let Some(id) = resolve(key, value, lookup, waited, self.nanos_per_tick) else { continue };
-                let record = self.records.entry(id.clone()).or_default();
+                let slot = self.records.slot(&id);
+                let Some(record) = self.records.get_mut(slot) else { continue };
                 if record.processes == 0 {
                     (record.command, record.container) = describe(&id, key, value, lookup);
                 }
                 record.processes += 1;
                 record.entries += 1;
-                seen.record = Some(id);
+                seen.record = Some(slot);
             }
-            let Some(record) = seen.record.as_ref().and_then(|id| self.records.get_mut(id)) else { continue };
+            let Some(record) = seen.record.and_then(|slot| self.records.get_mut(slot)) else { continue };
             let moved = credit(record, &seen.credited, value, now);
             seen.credited = *value;
             record.open += value.open();
@@ -152,7 +153,7 @@ impl Fold {
         // Entries gone from the kernel (dropped after being idle) are forgotten here too.
         let records = &mut self.records;
         let mut forget = |seen: &Seen| {
-            if let Some(record) = seen.record.as_ref().and_then(|id| records.get_mut(id)) {
+            if let Some(record) = seen.record.and_then(|slot| records.get_mut(slot)) {
                 record.entries = record.entries.saturating_sub(1);
             }
         };
@@ -168,7 +169,7 @@ impl Fold {
                 forget(&seen);
             }
         }
-        self.records.retain(|_, record| {
+        self.records.retain(|record| {
             while record.window.front().is_some_and(|(at, _)| now.duration_since(*at) >= WINDOW) {
                 record.window.pop_front();
             }
@@ -212,6 +213,69 @@ impl Fold {
 
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
+    }
+}
+
+/// The records, each in a slot that stays its own while it lives, so a kernel
+/// entry finds its record each tick by index rather than by hashing its ID.
+#[derive(Default)]
+struct Records {
+    slots: Vec<Option<(TracedFlowId, Record)>>,
+    by_id: HashMap<TracedFlowId, usize>,
+    free: Vec<usize>,
+}
+
+impl Records {
+    /// The slot of the record `id`, made empty if there is none.
+    fn slot(&mut self, id: &TracedFlowId) -> usize {
+        if let Some(&slot) = self.by_id.get(id) {
+            return slot;
+        }
+        let entry = Some((id.clone(), Record::default()));
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot] = entry;
+                slot
+            }
+            None => {
+                self.slots.push(entry);
+                self.slots.len() - 1
+            }
+        };
+        self.by_id.insert(id.clone(), slot);
+        slot
+    }
+
+    /// The record in a slot [`Records::slot`] gave (`None` once freed: never while an entry feeds it).
+    fn get_mut(&mut self, slot: usize) -> Option<&mut Record> {
+        self.slots.get_mut(slot).and_then(|entry| entry.as_mut()).map(|(_, record)| record)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&TracedFlowId, &Record)> {
+        self.slots.iter().flatten().map(|(id, record)| (id, record))
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = (&TracedFlowId, &mut Record)> {
+        self.slots.iter_mut().flatten().map(|(id, record)| (&*id, record))
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&mut Record) -> bool) {
+        for (slot, entry) in self.slots.iter_mut().enumerate() {
+            if entry.as_mut().is_some_and(|(_, record)| !keep(record)) {
+                if let Some((id, _)) = entry.take() {
+                    self.by_id.remove(&id);
+                }
+                self.free.push(slot);
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
     }
 }
 
@@ -572,5 +636,27 @@ mod tests {
         // The tracer dropped it; the process connects again and the kernel starts over.
         fold.update(&[(k, value(1, 1, 0))], &lookup, now + Duration::from_secs(2));
         assert_eq!(fold.flows().next().unwrap().total.connections, 2);
+    }
+
+    #[test]
+    fn record_slots_are_found_by_id_and_reused_once_freed() {
+        let id = |pid| TracedFlowId {
+            direction: Direction::Outbound,
+            netns: 1,
+            local: "10.0.0.1:0".parse().unwrap(),
+            remote: "10.0.0.2:80".parse().unwrap(),
+            owner: FlowOwner::Process(process(pid, 1)),
+        };
+        let mut records = Records::default();
+        let (a, b) = (records.slot(&id(1)), records.slot(&id(2)));
+        assert_ne!(a, b);
+        assert_eq!(records.slot(&id(1)), a, "found again by its ID");
+        records.get_mut(a).unwrap().entries = 1;
+        records.retain(|record| record.entries > 0);
+        assert_eq!(records.len(), 1);
+        assert!(records.get_mut(b).is_none(), "freed");
+        assert_eq!(records.slot(&id(3)), b, "a freed slot is reused");
+        assert_eq!(records.slot(&id(1)), a);
+        assert_eq!(records.iter().count(), 2);
     }
 }
