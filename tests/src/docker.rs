@@ -173,6 +173,12 @@ pub struct TestNetwork {
 }
 
 impl TestNetwork {
+    /// A /24 for this test process in `10.{second}.x.0`: Docker refuses overlapping subnets,
+    /// and test processes run in parallel.
+    pub fn subnet(second: u8) -> String {
+        format!("10.{second}.{}.0/24", std::process::id() % 250)
+    }
+
     /// A bridge network on `subnet` (distinct per test: Docker refuses overlaps).
     pub fn bridge(label: &str, subnet: &str) -> anyhow::Result<TestNetwork> {
         let name = unique_name(label);

@@ -276,11 +276,6 @@ fn without_ebpf_refused_connects_still_turn_the_edge_red_from_conntrack() {
     assert!(edge["total_connections"].is_null(), "conntrack counts failures, not connections: {edge}");
 }
 
-/// A /24 for this test process in `10.{second}.x.0`: Docker refuses overlapping subnets, and tests run in parallel.
-fn subnet(second: u8) -> String {
-    format!("10.{second}.{}.0/24", std::process::id() % 250)
-}
-
 #[test]
 fn conntrack_in_a_containers_own_namespace_shows_flows_the_host_never_sees() {
     let app = App::standalone_with(|probe| probe.ebpf = EbpfMode::Off);
@@ -288,7 +283,7 @@ fn conntrack_in_a_containers_own_namespace_shows_flows_the_host_never_sees() {
     // Over macvlan, client and server talk through the driver: the host's netfilter (and
     // so its conntrack table) never sees the flow. Only the client's namespace tracks it,
     // since a rule of its own asks for conntrack there.
-    let network = TestNetwork::macvlan("ct-netns", &subnet(231)).unwrap();
+    let network = TestNetwork::macvlan("ct-netns", &TestNetwork::subnet(231)).unwrap();
     let on = format!("--network={}", network.name);
     let server = TestContainer::run("ct-netns-httpd", &[&on], &["httpd", "-f", "-p", "80", "-h", "/www"]).unwrap();
     let ip = server.ip_on(&network).unwrap();
