@@ -285,7 +285,7 @@ fn measure_probes(
         }
     }
     eprintln!("   measuring for {} s", args.seconds);
-    let starts = running.iter().map(|probe| Window::read(probe)).collect::<anyhow::Result<Vec<_>>>()?;
+    let starts = running.iter().map(Window::read).collect::<anyhow::Result<Vec<_>>>()?;
     let started = Instant::now();
     let mut rss: Vec<Vec<u64>> = vec![Vec::new(); running.len()];
     while started.elapsed() < Duration::from_secs(args.seconds) {
@@ -295,7 +295,7 @@ fn measure_probes(
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let ends = running.iter().map(|probe| Window::read(probe)).collect::<anyhow::Result<Vec<_>>>()?;
+    let ends = running.iter().map(Window::read).collect::<anyhow::Result<Vec<_>>>()?;
     running
         .iter()
         .zip(starts.iter().zip(ends.iter()))
