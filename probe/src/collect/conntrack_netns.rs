@@ -240,12 +240,12 @@ impl Readers {
             }
         }
         for (netns, pid) in changes.open {
-            let dump = has_entries(&self.proc, pid);
+            let proc = self.proc.clone();
             let opened = netns::run_in_netns(&self.proc, pid, netns, move || {
                 let events = netlink::open(rustix::net::netlink::NETFILTER, conntrack::GROUPS_NEW_AND_DESTROY, true)?;
                 netlink::set_receive_buffer(events.as_fd(), NETNS_RECEIVE_BUFFER);
-                // Subscribed first, then dumped, so no flow falls between the two.
-                let flows = if dump { conntrack::dump()? } else { Vec::new() };
+                // Subscribed first, then counted and dumped, so no flow falls between the two.
+                let flows = if has_entries(&proc, pid) { conntrack::dump()? } else { Vec::new() };
                 Ok((events, flows))
             });
             let Ok(mut state) = tables.lock() else { return };
