@@ -184,7 +184,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tasks.spawn(async move { docker::follow(&socket, view, changed_sender, capabilities).await });
     }
     if let Some(table) = shared.conntrack.clone() {
-        tasks.spawn(conntrack::follow(table, shared.capabilities.clone()));
+        let proc = crate::sys::proc_root::ProcRoot::new(&config.proc_root);
+        tasks.spawn(conntrack::follow(table, shared.capabilities.clone(), proc));
     }
     let probe_config = config.clone();
     let probe_shared = shared.clone();

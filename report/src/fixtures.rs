@@ -153,13 +153,18 @@ impl ReportBuilder {
         self
     }
 
-    /// A conntrack flow `source → destination`, answered from `reply_source`.
-    pub fn conntrack(mut self, source: &str, destination: &str, reply_source: &str) -> Self {
+    /// A conntrack flow `source → destination`, answered from `reply_source`, in the host's table.
+    pub fn conntrack(self, source: &str, destination: &str, reply_source: &str) -> Self {
+        self.conntrack_in(HOST_NETNS, source, destination, reply_source)
+    }
+
+    /// A conntrack flow as the table of namespace `netns` (a container's own) holds it.
+    pub fn conntrack_in(mut self, netns: u64, source: &str, destination: &str, reply_source: &str) -> Self {
         let source: SocketAddr = source.parse().expect("fixture addr");
         self.report.connections.insert(Connection {
             id: ConnectionId {
                 protocol: Protocol::Tcp,
-                netns: HOST_NETNS,
+                netns,
                 source,
                 destination: destination.parse().expect("fixture addr"),
             },

@@ -108,6 +108,37 @@ impl TestContainer {
         Ok(ip)
     }
 
+    /// The container's address on `network` (a user-defined one).
+    pub fn ip_on(&self, network: &TestNetwork) -> anyhow::Result<String> {
+        let format = format!("{{{{(index .NetworkSettings.Networks \"{}\").IPAddress}}}}", network.name);
+        let ip = docker(&["inspect", "--format", &format, &self.id])?;
+        if ip.is_empty() {
+            bail!("container {} has no address on {}", self.name, network.name);
+        }
+        Ok(ip)
+    }
+
+    /// The inode of the container's network namespace (`net:[inode]`), as the probe tags it.
+    pub fn netns(&self) -> anyhow::Result<u64> {
+        let link = std::fs::read_link(format!("/proc/{}/ns/net", self.pid()?))?;
+        let text = link.to_string_lossy();
+        text.strip_prefix("net:[")
+            .and_then(|rest| rest.strip_suffix(']'))
+            .and_then(|inode| inode.parse().ok())
+            .with_context(|| format!("parsing the netns link {text}"))
+    }
+
+    /// Runs `command` inside the container's network namespace with the host's tools
+    /// (`ip`, `iptables`): busybox has neither. Its effects go with the namespace.
+    pub fn in_netns(&self, command: &[&str]) -> anyhow::Result<()> {
+        let pid = self.pid()?.to_string();
+        let output = Command::new("nsenter").args(["-t", &pid, "-n"]).args(command).output().context("nsenter")?;
+        if !output.status.success() {
+            bail!("{} in {}: {}", command.join(" "), self.name, String::from_utf8_lossy(&output.stderr).trim());
+        }
+        Ok(())
+    }
+
     /// The container's main process as the host sees it.
     pub fn pid(&self) -> anyhow::Result<u32> {
         let pid = docker(&["inspect", "--format", "{{.State.Pid}}", &self.id])?;
@@ -130,4 +161,65 @@ impl Drop for TestContainer {
 pub fn unique_name(label: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     format!("{PREFIX}{label}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A user-defined Docker network `periscope-test-{label}-{pid}-{n}`, removed when dropped
+/// (after the containers on it, which must be dropped first).
+#[derive(Debug)]
+pub struct TestNetwork {
+    pub name: String,
+    /// The host's veth pair a macvlan network hangs from, deleted after the network.
+    parent: Option<String>,
+}
+
+impl TestNetwork {
+    /// A /24 for this test process in `10.{second}.x.0`: Docker refuses overlapping subnets,
+    /// and test processes run in parallel.
+    pub fn subnet(second: u8) -> String {
+        format!("10.{second}.{}.0/24", std::process::id() % 250)
+    }
+
+    /// A bridge network on `subnet` (distinct per test: Docker refuses overlaps).
+    pub fn bridge(label: &str, subnet: &str) -> anyhow::Result<TestNetwork> {
+        let name = unique_name(label);
+        docker(&["network", "create", "--driver", "bridge", "--subnet", subnet, &name])?;
+        Ok(TestNetwork { name, parent: None })
+    }
+
+    /// A macvlan network on `subnet`, its parent a fresh veth pair on the host: containers
+    /// on it talk through the macvlan driver, never through the host's netfilter.
+    pub fn macvlan(label: &str, subnet: &str) -> anyhow::Result<TestNetwork> {
+        // Interface names hold 15 bytes: `ptmv` + the test process + a counter.
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let parent = format!("ptmv{}x{}", std::process::id() % 1_000_000, COUNTER.fetch_add(1, Ordering::Relaxed));
+        let peer = format!("{parent}p");
+        let ip = |args: &[&str]| -> anyhow::Result<()> {
+            let status = Command::new("ip").args(args).status().context("running ip")?;
+            if !status.success() {
+                bail!("ip {} failed: {status}", args.join(" "));
+            }
+            Ok(())
+        };
+        ip(&["link", "add", &parent, "type", "veth", "peer", "name", &peer])?;
+        let mut network = TestNetwork { name: String::new(), parent: Some(parent.clone()) };
+        ip(&["link", "set", &parent, "up"])?;
+        ip(&["link", "set", &peer, "up"])?;
+        let name = unique_name(label);
+        let option = format!("parent={parent}");
+        docker(&["network", "create", "--driver", "macvlan", "--subnet", subnet, "-o", &option, &name])?;
+        network.name = name;
+        Ok(network)
+    }
+}
+
+impl Drop for TestNetwork {
+    fn drop(&mut self) {
+        // Nothing useful to do if removal fails while a test is already unwinding.
+        if !self.name.is_empty() {
+            let _ = docker(&["network", "rm", &self.name]);
+        }
+        if let Some(parent) = &self.parent {
+            let _ = Command::new("ip").args(["link", "del", parent]).status();
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! Connections as the eBPF tracer sees them, against the real Docker engine:
 //! short-lived `wget` runs as one process-level edge, failures (refused,
-//! unanswered) as red edges, the fallback without eBPF, and no unknown-address
-//! node after a client container is killed.
+//! unanswered) as red edges, the fallback without eBPF, conntrack read inside
+//! a container's own network namespace, and no unknown-address node after a
+//! client container is killed.
 
 mod app_support;
 
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use app_support::{edges, nodes, App};
 use periscope_probe::collect::ebpf::EbpfMode;
-use periscope_tests::docker::{docker, TestContainer};
+use periscope_tests::docker::{docker, TestContainer, TestNetwork};
 use periscope_tests::wait_until;
 use serde_json::Value;
 
@@ -273,4 +274,57 @@ fn without_ebpf_refused_connects_still_turn_the_edge_red_from_conntrack() {
     })
     .unwrap();
     assert!(edge["total_connections"].is_null(), "conntrack counts failures, not connections: {edge}");
+}
+
+#[test]
+fn conntrack_in_a_containers_own_namespace_shows_flows_the_host_never_sees() {
+    let app = App::standalone_with(|probe| probe.ebpf = EbpfMode::Off);
+    wait_for_probe(&app);
+    // Over macvlan, client and server talk through the driver: the host's netfilter (and
+    // so its conntrack table) never sees the flow. Only the client's namespace tracks it,
+    // since a rule of its own asks for conntrack there.
+    let network = TestNetwork::macvlan("ct-netns", &TestNetwork::subnet(231)).unwrap();
+    let on = format!("--network={}", network.name);
+    let server = TestContainer::run("ct-netns-httpd", &[&on], &["httpd", "-f", "-p", "80", "-h", "/www"]).unwrap();
+    let ip = server.ip_on(&network).unwrap();
+    let script = format!("while true; do wget -q -O /dev/null http://{ip}:81/; sleep 0.5; done");
+    let client = TestContainer::run("ct-netns-wget", &[&on], &["sh", "-c", &script]).unwrap();
+    client.in_netns(&["iptables", "-I", "OUTPUT", "-m", "conntrack", "--ctstate", "NEW", "-j", "ACCEPT"]).unwrap();
+    let namespaces = [client.netns().unwrap(), server.netns().unwrap()];
+    let destination = format!("{ip}:81");
+
+    // The probe's report: refused flows, from the client's or the server's namespace (any
+    // container on a user-defined network tracks: Docker's DNS rules turn conntrack on), once.
+    let flows = wait_until("refused flows from a container's namespace", Duration::from_secs(60), || {
+        let report = app.get_json("/api/report")?;
+        let probe = report.as_object().and_then(|probes| probes.values().next()).ok_or("no report")?;
+        let flows: Vec<Value> = probe["connections"]
+            .as_array()
+            .ok_or("no connections")?
+            .iter()
+            .filter(|flow| flow["id"]["destination"] == destination.as_str())
+            .cloned()
+            .collect();
+        flows
+            .iter()
+            .any(|flow| flow["refused"].as_u64().unwrap_or(0) > 0)
+            .then(|| flows.clone())
+            .ok_or_else(|| format!("{flows:?}"))
+    })
+    .unwrap();
+    assert_eq!(flows.len(), 1, "one record, not one per namespace: {flows:?}");
+    let netns = flows[0]["id"]["netns"].as_u64();
+    assert!(netns.is_some_and(|netns| namespaces.contains(&netns)), "not the host's: {flows:?} {namespaces:?}");
+
+    // The view: the client's container → the server's, red, with refused counts.
+    let (source, target) = (format!("container:{}", client.id), format!("container:{}", server.id));
+    let edge = wait_until("a red edge with refused counts", Duration::from_secs(30), || {
+        let graph = app.get_json("/api/topology/containers")?;
+        let edge = find_edge(&graph, &source, &target).ok_or_else(|| describe_edges(&graph))?;
+        let refused = edge["per_minute"]["refused"].as_u64().unwrap_or(0);
+        (edge["failing"] == true && refused > 0).then_some(edge.clone()).ok_or_else(|| edge.to_string())
+    })
+    .unwrap();
+    assert_eq!(edge["ports"], serde_json::json!([81]), "{edge}");
+    drop((client, server));
 }

@@ -249,7 +249,9 @@ pub fn resolve_host(slot: Slot, report: &Report, global: &GlobalIndex) -> Resolv
         let destination = canonical(id.destination);
         let reply_source = canonical(connection.reply_source);
         let reply_destination = canonical(connection.reply_destination);
-        let netns = own.host_netns.unwrap_or(id.netns);
+        // Each record comes from one namespace's table (the host's or a container's own);
+        // 0 is a probe that could not tell its own.
+        let netns = if id.netns == 0 { own.host_netns.unwrap_or(0) } else { id.netns };
         let source_scope = own.scope_of(slot, source.ip(), netns);
         let server_scope = own.scope_of(slot, reply_source.ip(), netns);
         let source_ip = ScopedIp { scope: source_scope, ip: source.ip() };
@@ -483,10 +485,13 @@ impl Resolver<'_> {
                 return Endpoint::Host(host.host.clone());
             }
         }
-        if let crate::render::address::Scope::Netns(slot, _) = ip.scope {
-            // Loopback with nothing listening: still this host.
+        if let crate::render::address::Scope::Netns(slot, netns) = ip.scope {
+            // Loopback with nothing listening: still the container of that namespace, or this host.
             if let Some(host) = self.global.host(slot) {
-                return Endpoint::Host(host.host.clone());
+                return match host.netns_container.get(&netns) {
+                    Some(container) => Endpoint::Container(container.clone()),
+                    None => Endpoint::Host(host.host.clone()),
+                };
             }
         }
         if is_public(ip.ip) {
@@ -494,5 +499,36 @@ impl Resolver<'_> {
         } else {
             Endpoint::Address(ip.ip)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use periscope_report::fixtures::{ReportBuilder, HOST_NETNS};
+    use periscope_report::ContainerId;
+
+    use super::*;
+    use crate::render::index::HostIndex;
+
+    #[test]
+    fn a_conntrack_record_resolves_in_its_own_namespace() {
+        const WEB_NETNS: u64 = 1001;
+        // 127.0.0.1:9000 is a host agent in the host's namespace. The web container's own
+        // table holds a flow to 127.0.0.1:9000 in its namespace, where nothing listens.
+        let report = ReportBuilder::new("a")
+            .interface("eth0", "10.0.0.1/24")
+            .container("web", "web", "httpd:2", "172.17.0.2")
+            .process(100, "httpd", Some("web"))
+            .process(10, "agent", None)
+            .tcp(WEB_NETNS, Some(100), "0.0.0.0:80", None)
+            .tcp(HOST_NETNS, Some(10), "127.0.0.1:9000", None)
+            .conntrack_in(WEB_NETNS, "127.0.0.1:0", "127.0.0.1:9000", "127.0.0.1:9000")
+            .build();
+        let mut global = GlobalIndex::default();
+        global.replace(Slot(0), Some(HostIndex::build(Slot(0), &report)));
+        let resolved = resolve_host(Slot(0), &report, &global);
+        let web = Endpoint::Container(ContainerId::new("web"));
+        let ends: Vec<(&Endpoint, &Endpoint)> = resolved.edges.iter().map(|e| (&e.client, &e.server)).collect();
+        assert_eq!(ends, [(&web, &web)], "neither the host nor its agent");
     }
 }

@@ -11,7 +11,6 @@
 //! denied is never reported as an absent source.
 
 use std::io;
-use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -126,20 +125,7 @@ impl Capabilities {
     /// `setns` into the probe's own network namespace: the kernel checks the
     /// same capability as for any other one, and nothing changes if it works.
     fn check_setns(&self, proc: &ProcRoot) -> Access {
-        let own_netns = proc.file("self/ns/net");
-        let attempt =
-            std::thread::Builder::new().name("periscope-setns-check".into()).spawn(move || -> io::Result<()> {
-                let own = std::fs::File::open(own_netns)?;
-                rustix::thread::move_into_link_name_space(
-                    own.as_fd(),
-                    Some(rustix::thread::LinkNameSpaceType::Network),
-                )?;
-                Ok(())
-            });
-        let result = match attempt {
-            Ok(handle) => handle.join().unwrap_or_else(|_| Err(io::Error::other("setns check thread panicked"))),
-            Err(error) => Err(error),
-        };
+        let result = crate::sys::netns::run_in_file(&proc.file("self/ns/net"), || Ok(()));
         match result {
             Ok(()) => Access::Allowed,
             Err(error) => {

@@ -11,7 +11,10 @@
 //! ended stays, `closed`, for the linger time, so the app sees it.
 //!
 //! The events come from the host's network namespace, where Docker's bridge
-//! (with `br_netfilter`) tracks container-to-container traffic too.
+//! (with `br_netfilter`) tracks container-to-container traffic too, and from
+//! every other namespace in use (`conntrack_netns.rs`): flows that never
+//! cross the host's netfilter are tracked only there. Each record carries its
+//! namespace, so the app resolves its addresses (loopback above all) there.
 //!
 //! Without the eBPF tracer this is also where failed connects show: a TCP
 //! flow destroyed without ever seeing a reply (conntrack's `[UNREPLIED]`)
@@ -30,15 +33,17 @@ use periscope_report::{Connection, ConnectionId, Protocol, Source, SourceState, 
 use tracing::{debug, info, warn};
 
 use crate::collect::capabilities::{Cap, Capabilities};
-use crate::collect::{Collector, Pass};
+use crate::collect::conntrack_netns::{NetnsTables, Readers};
+use crate::collect::{namespaces_in_use, Collector, Pass};
 use crate::sys::netlink::{self, read_u16_be, read_u32_be};
+use crate::sys::proc_root::ProcRoot;
 
 const NFNL_SUBSYS_CTNETLINK: u16 = 1;
 const IPCTNL_MSG_CT_NEW: u16 = 0;
 const IPCTNL_MSG_CT_GET: u16 = 1;
 const IPCTNL_MSG_CT_DELETE: u16 = 2;
 /// Multicast groups NFNLGRP_CONNTRACK_NEW (1) and NFNLGRP_CONNTRACK_DESTROY (3), as a bind(2) bitmask.
-const GROUPS_NEW_AND_DESTROY: u32 = 0b001 | 0b100;
+pub const GROUPS_NEW_AND_DESTROY: u32 = 0b001 | 0b100;
 const NFGENMSG_LEN: usize = 4;
 const CTA_TUPLE_ORIG: u16 = 1;
 const CTA_TUPLE_REPLY: u16 = 2;
@@ -61,7 +66,7 @@ const CTA_PROTO_NUM: u16 = 1;
 const CTA_PROTO_SRC_PORT: u16 = 2;
 const CTA_PROTO_DST_PORT: u16 = 3;
 /// A full re-dump now and then heals counts skewed by events that raced the first dump.
-const RESYNC_EVERY: Duration = Duration::from_secs(600);
+pub const RESYNC_EVERY: Duration = Duration::from_secs(600);
 /// Events are read in batches this far apart.
 const BATCH_EVERY: Duration = Duration::from_millis(500);
 
@@ -329,14 +334,28 @@ impl ConntrackTable {
     }
 }
 
-/// Copies the folded table into the report.
+/// Every conntrack table the probe follows: the host's (its own namespace's) and the others'.
+#[derive(Debug)]
+pub struct Conntrack {
+    pub host: ConntrackTable,
+    pub netns: NetnsTables,
+}
+
+impl Conntrack {
+    /// `own`: the probe's network namespace.
+    pub fn new(own: u64, linger: Duration) -> Conntrack {
+        Conntrack { host: ConntrackTable::new(own, linger), netns: NetnsTables::new(own, linger) }
+    }
+}
+
+/// Copies the folded tables into the report, and tells the follower which namespaces are in use.
 pub struct ConntrackCollector {
-    table: Arc<Mutex<ConntrackTable>>,
+    state: Arc<Mutex<Conntrack>>,
 }
 
 impl ConntrackCollector {
-    pub fn new(table: Arc<Mutex<ConntrackTable>>) -> ConntrackCollector {
-        ConntrackCollector { table }
+    pub fn new(state: Arc<Mutex<Conntrack>>) -> ConntrackCollector {
+        ConntrackCollector { state }
     }
 }
 
@@ -346,12 +365,16 @@ impl Collector for ConntrackCollector {
     }
 
     fn collect(&mut self, pass: &mut Pass<'_>) {
-        let Ok(mut table) = self.table.lock() else { return };
-        table.expire(pass.now);
-        for connection in table.connections() {
+        let in_use = namespaces_in_use(&pass.processes);
+        let Ok(mut state) = self.state.lock() else { return };
+        let Conntrack { host, netns } = &mut *state;
+        netns.want(&in_use);
+        host.expire(pass.now);
+        netns.expire(pass.now);
+        for connection in host.connections().chain(netns.connections(host)) {
             pass.report.connections.insert(connection);
         }
-        pass.sources.push(SourceStatus { source: Source::Conntrack, state: table.status.clone() });
+        pass.sources.push(SourceStatus { source: Source::Conntrack, state: netns.state(&host.status) });
     }
 }
 
@@ -377,12 +400,13 @@ pub fn dump() -> io::Result<Vec<Flow>> {
     Ok(flows)
 }
 
-/// Follows conntrack events into `table` until dropped; marks the source
-/// unavailable (once, with the reason) when conntrack cannot be used.
-pub async fn follow(table: Arc<Mutex<ConntrackTable>>, capabilities: Arc<Capabilities>) {
+/// Follows conntrack events into `state` until dropped: the host's, and
+/// those of the other namespaces the collector finds in use; marks the
+/// source unavailable (once, with the reason) when conntrack cannot be used.
+pub async fn follow(state: Arc<Mutex<Conntrack>>, capabilities: Arc<Capabilities>, proc: ProcRoot) {
     let set_status = |status: SourceState| {
-        if let Ok(mut table) = table.lock() {
-            table.set_status(status);
+        if let Ok(mut state) = state.lock() {
+            state.host.set_status(status);
         }
     };
     let events = match netlink::open(rustix::net::netlink::NETFILTER, GROUPS_NEW_AND_DESTROY, true) {
@@ -395,24 +419,25 @@ pub async fn follow(table: Arc<Mutex<ConntrackTable>>, capabilities: Arc<Capabil
     };
     netlink::set_receive_buffer(events.as_fd(), 8 * 1024 * 1024);
     // Subscribe first, then dump, so no flow falls between the two.
-    if let Err(error) = resync(&table).await {
+    if let Err(error) = resync(&state).await {
         warn!(%error, "conntrack dump failed; following events only");
     }
     set_status(SourceState::Active);
     info!("following conntrack events");
     let mut buffer = vec![0u8; 256 * 1024];
     let mut last_resync = Instant::now();
+    let mut readers = Readers::new(proc.clone(), capabilities.clone());
     loop {
-        // The socket is drained on a timer and deliberately not registered with the
+        // The sockets are drained on a timer and deliberately not registered with the
         // runtime's epoll: there, every datagram (hundreds a second on a busy host)
         // would wake the runtime even while this task sleeps. Events wait in the
-        // socket's 8 MB buffer meanwhile; the report goes out once a tick anyway.
+        // sockets' buffers meanwhile; the report goes out once a tick anyway.
         tokio::time::sleep(BATCH_EVERY).await;
         let mut overflowed = false;
         loop {
             match netlink::receive(events.as_fd(), &mut buffer) {
                 Ok(0) => break,
-                Ok(len) => apply_datagram(&table, &buffer[..len]),
+                Ok(len) => apply_datagram(&state, &buffer[..len]),
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
                 Err(error) if error.raw_os_error() == Some(libc::ENOBUFS) => overflowed = true,
                 Err(error) => {
@@ -426,17 +451,51 @@ pub async fn follow(table: Arc<Mutex<ConntrackTable>>, capabilities: Arc<Capabil
             if overflowed {
                 debug!("conntrack events overflowed the socket buffer; re-dumping");
             }
-            if let Err(error) = resync(&table).await {
+            if let Err(error) = resync(&state).await {
                 debug!(%error, "conntrack re-dump failed");
             }
             last_resync = Instant::now();
         }
+        readers = follow_namespaces(readers, &state, &mut buffer)
+            .await
+            .unwrap_or_else(|| Readers::new(proc.clone(), capabilities.clone()));
     }
 }
 
-fn apply_datagram(table: &Mutex<ConntrackTable>, datagram: &[u8]) {
-    let now = Instant::now();
-    let Ok(mut table) = table.lock() else { return };
+/// One batch of the other namespaces: their events drained here (non-blocking
+/// reads), readers opened, closed and re-dumped on the blocking pool when needed.
+/// `None` when the readers were lost (a panic): they start afresh.
+async fn follow_namespaces(mut readers: Readers, state: &Arc<Mutex<Conntrack>>, buffer: &mut [u8]) -> Option<Readers> {
+    let due = readers.drain(buffer, state);
+    let changes = match state.lock() {
+        Ok(state) => state.netns.changes(&readers.open()),
+        Err(_) => return Some(readers),
+    };
+    if changes.open.is_empty() && changes.close.is_empty() && due.is_empty() {
+        return Some(readers);
+    }
+    let state = state.clone();
+    let blocking = tokio::task::spawn_blocking(move || {
+        readers.apply(changes, &state);
+        readers.resync(&due, &state);
+        readers
+    });
+    match blocking.await {
+        Ok(readers) => Some(readers),
+        Err(error) => {
+            warn!(%error, "conntrack namespace readers failed; reopening them");
+            None
+        }
+    }
+}
+
+fn apply_datagram(state: &Mutex<Conntrack>, datagram: &[u8]) {
+    let Ok(mut state) = state.lock() else { return };
+    apply_messages(&mut state.host, datagram, Instant::now());
+}
+
+/// Applies every conntrack event of one datagram to `table`.
+pub fn apply_messages(table: &mut ConntrackTable, datagram: &[u8], now: Instant) {
     for message in netlink::messages(datagram) {
         if let Some(event) = parse_message(message.kind, message.payload) {
             table.apply(event, now);
@@ -444,10 +503,10 @@ fn apply_datagram(table: &Mutex<ConntrackTable>, datagram: &[u8]) {
     }
 }
 
-async fn resync(table: &Arc<Mutex<ConntrackTable>>) -> io::Result<()> {
+async fn resync(state: &Arc<Mutex<Conntrack>>) -> io::Result<()> {
     let flows = tokio::task::spawn_blocking(dump).await.map_err(io::Error::other)??;
-    if let Ok(mut table) = table.lock() {
-        table.reset(&flows, Instant::now());
+    if let Ok(mut state) = state.lock() {
+        state.host.reset(&flows, Instant::now());
     }
     Ok(())
 }

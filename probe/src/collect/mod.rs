@@ -14,6 +14,7 @@
 pub mod capabilities;
 pub mod cgroup;
 pub mod conntrack;
+pub mod conntrack_netns;
 pub mod docker;
 pub mod ebpf;
 pub mod host;
@@ -22,6 +23,7 @@ pub mod redact;
 pub mod socket;
 pub mod steady;
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -30,7 +32,7 @@ use tracing::{debug, instrument, warn};
 
 use crate::collect::capabilities::{Access, Capabilities};
 use crate::collect::cgroup::{CgroupCollector, CgroupPaths};
-use crate::collect::conntrack::{ConntrackCollector, ConntrackTable};
+use crate::collect::conntrack::{Conntrack, ConntrackCollector};
 use crate::collect::docker::{DockerCollector, DockerView};
 use crate::collect::ebpf::EbpfCollector;
 use crate::collect::host::HostCollector;
@@ -67,6 +69,18 @@ pub struct ScannedProcess {
     pub cgroup: Option<Arc<CgroupPaths>>,
 }
 
+/// Network namespaces in use, each with one pid to read it through (the lowest, usually its init).
+pub fn namespaces_in_use(processes: &[ScannedProcess]) -> BTreeMap<u64, u32> {
+    let mut namespaces: BTreeMap<u64, u32> = BTreeMap::new();
+    for process in processes {
+        if let Some(netns) = process.netns {
+            let pid = namespaces.entry(netns).or_insert(process.pid);
+            *pid = (*pid).min(process.pid);
+        }
+    }
+    namespaces
+}
+
 pub fn unix_millis() -> UnixMillis {
     UnixMillis(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0))
 }
@@ -75,7 +89,7 @@ pub fn unix_millis() -> UnixMillis {
 #[derive(Clone)]
 pub struct Shared {
     pub docker: Option<Arc<Mutex<DockerView>>>,
-    pub conntrack: Option<Arc<Mutex<ConntrackTable>>>,
+    pub conntrack: Option<Arc<Mutex<Conntrack>>>,
     /// What the probe may do here, checked once at start.
     pub capabilities: Arc<Capabilities>,
 }
@@ -96,7 +110,7 @@ impl Shared {
                 .ok()
                 .and_then(|link| process::namespace_inode(&link.to_string_lossy()))
                 .unwrap_or(0);
-            Arc::new(Mutex::new(ConntrackTable::new(netns, Duration::from_secs(config.connection_linger_secs))))
+            Arc::new(Mutex::new(Conntrack::new(netns, Duration::from_secs(config.connection_linger_secs))))
         });
         Shared { docker, conntrack, capabilities }
     }
@@ -366,9 +380,10 @@ pub async fn collect_once(config: &Config) -> anyhow::Result<Report> {
             guard.status = status;
         }
     }
-    if let Some(table) = &shared.conntrack {
+    if let Some(state) = &shared.conntrack {
         let flows = tokio::task::spawn_blocking(conntrack::dump).await?;
-        if let Ok(mut table) = table.lock() {
+        if let Ok(mut state) = state.lock() {
+            let table = &mut state.host;
             match flows {
                 Ok(flows) => {
                     table.reset(&flows, Instant::now());

@@ -17,6 +17,10 @@
 //! is the tests' own (`periscope_tests::docker`), so a bench run and a test
 //! run never build the same tag two ways.
 //!
+//! With `--together` the modes' probes run at the same time, each against its
+//! own sink, and are measured over one window, so other work on a shared
+//! machine weighs on each alike.
+//!
 //! Run: `cargo build --release -p periscope-probe -p periscope-tests --bins &&
 //! target/release/probe-bench --counts 20,100 --seconds 60 --ebpf on,off`.
 
@@ -62,6 +66,10 @@ struct Args {
     /// The probe's `--ebpf` modes to measure, one run each on the same containers.
     #[arg(long, value_delimiter = ',', default_value = "auto")]
     ebpf: Vec<String>,
+    /// Run the modes' probes at the same time (each with its own sink), measured over one
+    /// window: on a shared machine, the other work then weighs on each mode alike.
+    #[arg(long)]
+    together: bool,
 }
 
 #[derive(Default)]
@@ -219,66 +227,105 @@ fn measure(
     }
     let idle = "for i in $(seq 200); do sleep 86400 & done; wait";
     docker(&["run", "-d", "--name", &format!("{prefix}idle"), IMAGE, "sh", "-c", idle])?;
+    let groups: Vec<&[String]> =
+        if args.together { vec![&args.ebpf[..]] } else { args.ebpf.iter().map(std::slice::from_ref).collect() };
     let mut rows = Vec::new();
-    for mode in &args.ebpf {
-        eprintln!("   --ebpf {mode}");
-        rows.push((mode.clone(), measure_probe(runtime, args, probe, count, mode, &pairs)?));
+    for modes in groups {
+        eprintln!("   --ebpf {}", modes.join(" and "));
+        let rows_of = measure_probes(runtime, args, probe, count, modes, &pairs)?;
+        rows.extend(modes.iter().cloned().zip(rows_of));
     }
     Ok(rows)
 }
 
-fn measure_probe(
+/// A running probe and the sink it sends to.
+struct Running {
+    child: Child,
+    sink: Arc<Sink>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // The probe is ours: stop it whatever happened.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs one probe per mode at once, each against its own sink, and measures them over one window.
+fn measure_probes(
     runtime: &tokio::runtime::Runtime,
     args: &Args,
     probe: &Path,
     count: usize,
-    mode: &str,
+    modes: &[String],
     pairs: &[Pair],
-) -> anyhow::Result<Row> {
-    let sink = Arc::new(Sink::default());
-    let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0"))?;
-    let url = format!("ws://{}/api/probe/ws", listener.local_addr()?);
-    runtime.spawn(serve(listener, sink.clone()));
-    let log = std::fs::File::create(std::env::temp_dir().join(format!("periscope-bench-probe-{count}-{mode}.log")))?;
-    let mut child = Command::new(probe)
-        .args(["--app", &url, "--tick-ms", &args.tick_ms.to_string(), "--ebpf", mode])
-        .env("PERISCOPE_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .with_context(|| format!("starting {}", probe.display()))?;
-    let result = measure_child(&mut child, args, &sink, pairs);
-    // The probe is ours: stop it whatever happened.
-    let _ = child.kill();
-    let _ = child.wait();
-    result
-}
-
-fn measure_child(child: &mut Child, args: &Args, sink: &Sink, pairs: &[Pair]) -> anyhow::Result<Row> {
-    let pid = child.id();
+) -> anyhow::Result<Vec<Row>> {
+    let mut running = Vec::new();
+    for mode in modes {
+        let sink = Arc::new(Sink::default());
+        let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0"))?;
+        let url = format!("ws://{}/api/probe/ws", listener.local_addr()?);
+        runtime.spawn(serve(listener, sink.clone()));
+        let log =
+            std::fs::File::create(std::env::temp_dir().join(format!("periscope-bench-probe-{count}-{mode}.log")))?;
+        let child = Command::new(probe)
+            .args(["--app", &url, "--tick-ms", &args.tick_ms.to_string(), "--ebpf", mode])
+            .env("PERISCOPE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", probe.display()))?;
+        running.push(Running { child, sink });
+    }
     std::thread::sleep(Duration::from_secs(args.warmup));
-    if let Some(status) = child.try_wait()? {
-        bail!("the probe exited during warm-up: {status}");
+    for probe in &mut running {
+        if let Some(status) = probe.child.try_wait()? {
+            bail!("the probe exited during warm-up: {status}");
+        }
     }
     eprintln!("   measuring for {} s", args.seconds);
-    let ticks = clock_ticks();
-    let cpu_start = cpu_ticks(pid)?;
-    let bytes_start = sink.bytes.load(Ordering::Relaxed);
-    let changes_start = *sink.changes.lock().map_err(|_| anyhow::anyhow!("sink lock"))?;
+    let starts = running.iter().map(Window::read).collect::<anyhow::Result<Vec<_>>>()?;
     let started = Instant::now();
-    let mut rss = Vec::new();
+    let mut rss: Vec<Vec<u64>> = vec![Vec::new(); running.len()];
     while started.elapsed() < Duration::from_secs(args.seconds) {
         std::thread::sleep(Duration::from_secs(1));
-        rss.push(rss_bytes(pid)?);
+        for (probe, samples) in running.iter().zip(rss.iter_mut()) {
+            samples.push(rss_bytes(probe.child.id())?);
+        }
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu_end = cpu_ticks(pid)?;
-    let bytes = sink.bytes.load(Ordering::Relaxed) - bytes_start;
-    let changes_end = *sink.changes.lock().map_err(|_| anyhow::anyhow!("sink lock"))?;
+    let ends = running.iter().map(Window::read).collect::<anyhow::Result<Vec<_>>>()?;
+    running
+        .iter()
+        .zip(starts.iter().zip(ends.iter()))
+        .zip(rss.iter())
+        .map(|((probe, (start, end)), rss)| row(&probe.sink, start, end, elapsed, rss, pairs))
+        .collect()
+}
+
+/// A probe's counters at one end of the measured window.
+struct Window {
+    cpu_ticks: u64,
+    bytes: u64,
+    changes: [(u64, u64); 7],
+}
+
+impl Window {
+    fn read(probe: &Running) -> anyhow::Result<Window> {
+        Ok(Window {
+            cpu_ticks: cpu_ticks(probe.child.id())?,
+            bytes: probe.sink.bytes.load(Ordering::Relaxed),
+            changes: *probe.sink.changes.lock().map_err(|_| anyhow::anyhow!("sink lock"))?,
+        })
+    }
+}
+
+fn row(sink: &Sink, start: &Window, end: &Window, elapsed: f64, rss: &[u64], pairs: &[Pair]) -> anyhow::Result<Row> {
     let names = ["host", "processes", "containers", "images", "sockets", "connections", "traced"];
     let per_second: Vec<String> = names
         .iter()
-        .zip(changes_start.iter().zip(changes_end.iter()))
+        .zip(start.changes.iter().zip(end.changes.iter()))
         .map(|(name, (start, end))| {
             format!("{name} +{:.1}/-{:.1}", (end.0 - start.0) as f64 / elapsed, (end.1 - start.1) as f64 / elapsed)
         })
@@ -287,10 +334,10 @@ fn measure_child(child: &mut Child, args: &Args, sink: &Sink, pairs: &[Pair]) ->
     let report = sink.report.lock().map_err(|_| anyhow::anyhow!("sink lock"))?.clone();
     let mb = |bytes: u64| bytes as f64 / 1_048_576.0;
     Ok(Row {
-        cpu_percent: (cpu_end - cpu_start) as f64 / ticks / elapsed * 100.0,
+        cpu_percent: (end.cpu_ticks - start.cpu_ticks) as f64 / clock_ticks() / elapsed * 100.0,
         rss_max_mb: mb(rss.iter().copied().max().unwrap_or(0)),
         rss_mean_mb: mb(rss.iter().sum::<u64>() / rss.len().max(1) as u64),
-        bytes_per_sec: bytes as f64 / elapsed,
+        bytes_per_sec: (end.bytes - start.bytes) as f64 / elapsed,
         snapshot_bytes: sink.snapshot_bytes.load(Ordering::Relaxed),
         processes: report.as_ref().map_or(0, |r| r.processes.len()),
         sockets: report.as_ref().map_or(0, |r| r.sockets.len()),

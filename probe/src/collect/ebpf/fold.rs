@@ -47,9 +47,11 @@ pub trait Lookup {
 struct Seen {
     /// Counters already credited.
     credited: FlowValue,
-    /// The record it feeds, once its owner is known.
-    record: Option<TracedFlowId>,
+    /// The record it feeds (its slot), once its owner is known.
+    record: Option<usize>,
     first_seen: Instant,
+    /// The last read that listed it: one it missed was dropped from the kernel's map.
+    read: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -71,6 +73,8 @@ struct Record {
     last_rtt_us: Option<u32>,
     open: u64,
     processes: u32,
+    /// Kernel entries feeding it now: while any does, it stays.
+    entries: u32,
 }
 
 /// The fold's state between passes.
@@ -78,8 +82,10 @@ pub struct Fold {
     nanos_per_tick: u64,
     /// How long an unlisted owner (process or listener) is waited for.
     wait: Duration,
-    seen: HashMap<FlowKey, Seen>,
-    records: HashMap<TracedFlowId, Record>,
+    seen: HashMap<FlowKey, Seen, BuildKeyHasher>,
+    records: Records,
+    /// Reads so far.
+    reads: u64,
 }
 
 impl Fold {
@@ -89,25 +95,32 @@ impl Fold {
         Fold {
             nanos_per_tick: 1_000_000_000 / ticks_per_sec.max(1),
             wait,
-            seen: HashMap::new(),
-            records: HashMap::new(),
+            seen: HashMap::default(),
+            records: Records::default(),
+            reads: 0,
         }
     }
 
     /// Credits one read of the kernel's entries; returns the entries the tracer may drop.
+    ///
+    /// Runs every tick over every entry (hundreds under a `wget` loop: each run is a
+    /// process, so an entry), so it builds no per-read set: entries carry the read that
+    /// last listed them, and records count the entries feeding them.
     pub fn update(&mut self, entries: &[(FlowKey, FlowValue)], lookup: &dyn Lookup, now: Instant) -> Vec<FlowKey> {
-        for record in self.records.values_mut() {
+        self.reads += 1;
+        let read = self.reads;
+        for (_, record) in self.records.iter_mut() {
             record.open = 0;
         }
-        let mut present: HashMap<FlowKey, ()> = HashMap::with_capacity(entries.len());
         let mut idle = Vec::new();
         for (key, value) in entries {
-            present.insert(*key, ());
             let seen = self.seen.entry(*key).or_insert_with(|| Seen {
                 credited: FlowValue::default(),
                 record: None,
                 first_seen: now,
+                read,
             });
+            seen.read = read;
             if seen.record.is_none() {
                 let waited = now.duration_since(seen.first_seen) >= self.wait;
                 if !lookup.sees_netns(u64::from(key.netns)) {
@@ -120,15 +133,16 @@ impl Fold {
                     continue;
                 }
                 let Some(id) = resolve(key, value, lookup, waited, self.nanos_per_tick) else { continue };
-                let record = self.records.entry(id.clone()).or_default();
+                let slot = self.records.slot(&id);
+                let Some(record) = self.records.get_mut(slot) else { continue };
                 if record.processes == 0 {
                     (record.command, record.container) = describe(&id, key, value, lookup);
                 }
                 record.processes += 1;
-                seen.record = Some(id);
+                record.entries += 1;
+                seen.record = Some(slot);
             }
-            let Some(id) = seen.record.as_ref() else { continue };
-            let record = self.records.entry(id.clone()).or_default();
+            let Some(record) = seen.record.and_then(|slot| self.records.get_mut(slot)) else { continue };
             let moved = credit(record, &seen.credited, value, now);
             seen.credited = *value;
             record.open += value.open();
@@ -137,24 +151,30 @@ impl Fold {
             }
         }
         // Entries gone from the kernel (dropped after being idle) are forgotten here too.
-        self.seen.retain(|key, _| present.contains_key(key));
+        let records = &mut self.records;
+        let mut forget = |seen: &Seen| {
+            if let Some(record) = seen.record.and_then(|slot| records.get_mut(slot)) {
+                record.entries = record.entries.saturating_sub(1);
+            }
+        };
+        self.seen.retain(|_, seen| {
+            let listed = seen.read == read;
+            if !listed {
+                forget(seen);
+            }
+            listed
+        });
         for key in &idle {
-            self.seen.remove(key);
+            if let Some(seen) = self.seen.remove(key) {
+                forget(&seen);
+            }
         }
-        let pending: Vec<&TracedFlowId> = self.seen.values().filter_map(|seen| seen.record.as_ref()).collect();
-        let referenced: std::collections::HashSet<&TracedFlowId> = pending.into_iter().collect();
-        let mut drop = Vec::new();
-        for (id, record) in self.records.iter_mut() {
+        self.records.retain(|record| {
             while record.window.front().is_some_and(|(at, _)| now.duration_since(*at) >= WINDOW) {
                 record.window.pop_front();
             }
-            if record.open == 0 && record.window.is_empty() && !referenced.contains(id) {
-                drop.push(id.clone());
-            }
-        }
-        for id in drop {
-            self.records.remove(&id);
-        }
+            record.open > 0 || !record.window.is_empty() || record.entries > 0
+        });
         idle
     }
 
@@ -193,6 +213,129 @@ impl Fold {
 
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
+    }
+}
+
+/// The records, each in a slot that stays its own while it lives, so a kernel
+/// entry finds its record each tick by index rather than by hashing its ID.
+#[derive(Default)]
+struct Records {
+    slots: Vec<Option<(TracedFlowId, Record)>>,
+    by_id: HashMap<TracedFlowId, usize>,
+    free: Vec<usize>,
+}
+
+impl Records {
+    /// The slot of the record `id`, made empty if there is none.
+    fn slot(&mut self, id: &TracedFlowId) -> usize {
+        if let Some(&slot) = self.by_id.get(id) {
+            return slot;
+        }
+        let entry = Some((id.clone(), Record::default()));
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot] = entry;
+                slot
+            }
+            None => {
+                self.slots.push(entry);
+                self.slots.len() - 1
+            }
+        };
+        self.by_id.insert(id.clone(), slot);
+        slot
+    }
+
+    /// The record in a slot [`Records::slot`] gave (`None` once freed: never while an entry feeds it).
+    fn get_mut(&mut self, slot: usize) -> Option<&mut Record> {
+        self.slots.get_mut(slot).and_then(|entry| entry.as_mut()).map(|(_, record)| record)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&TracedFlowId, &Record)> {
+        self.slots.iter().flatten().map(|(id, record)| (id, record))
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = (&TracedFlowId, &mut Record)> {
+        self.slots.iter_mut().flatten().map(|(id, record)| (&*id, record))
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&mut Record) -> bool) {
+        for (slot, entry) in self.slots.iter_mut().enumerate() {
+            if entry.as_mut().is_some_and(|(_, record)| !keep(record)) {
+                if let Some((id, _)) = entry.take() {
+                    self.by_id.remove(&id);
+                }
+                self.free.push(slot);
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}
+
+/// Hashes a [`FlowKey`] (plain bytes, from the kernel) with FxHash's multiply-rotate
+/// instead of SipHash: the fold hashes every entry of the kernel's map each tick, and
+/// these keys come from the probe's own kernel, not from a peer that could pick collisions.
+#[derive(Default, Clone, Copy)]
+struct BuildKeyHasher;
+
+impl std::hash::BuildHasher for BuildKeyHasher {
+    type Hasher = KeyHasher;
+
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(0)
+    }
+}
+
+struct KeyHasher(u64);
+
+impl KeyHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl std::hash::Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_ne_bytes(word));
+        }
+        for &byte in chunks.remainder() {
+            self.add(u64::from(byte));
+        }
+    }
+
+    fn write_u8(&mut self, value: u8) {
+        self.add(u64::from(value));
+    }
+
+    fn write_u16(&mut self, value: u16) {
+        self.add(u64::from(value));
+    }
+
+    fn write_u32(&mut self, value: u32) {
+        self.add(u64::from(value));
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.add(value);
+    }
+
+    fn write_usize(&mut self, value: usize) {
+        self.add(value as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
@@ -493,5 +636,27 @@ mod tests {
         // The tracer dropped it; the process connects again and the kernel starts over.
         fold.update(&[(k, value(1, 1, 0))], &lookup, now + Duration::from_secs(2));
         assert_eq!(fold.flows().next().unwrap().total.connections, 2);
+    }
+
+    #[test]
+    fn record_slots_are_found_by_id_and_reused_once_freed() {
+        let id = |pid| TracedFlowId {
+            direction: Direction::Outbound,
+            netns: 1,
+            local: "10.0.0.1:0".parse().unwrap(),
+            remote: "10.0.0.2:80".parse().unwrap(),
+            owner: FlowOwner::Process(process(pid, 1)),
+        };
+        let mut records = Records::default();
+        let (a, b) = (records.slot(&id(1)), records.slot(&id(2)));
+        assert_ne!(a, b);
+        assert_eq!(records.slot(&id(1)), a, "found again by its ID");
+        records.get_mut(a).unwrap().entries = 1;
+        records.retain(|record| record.entries > 0);
+        assert_eq!(records.len(), 1);
+        assert!(records.get_mut(b).is_none(), "freed");
+        assert_eq!(records.slot(&id(3)), b, "a freed slot is reused");
+        assert_eq!(records.slot(&id(1)), a);
+        assert_eq!(records.iter().count(), 2);
     }
 }

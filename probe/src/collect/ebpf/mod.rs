@@ -41,12 +41,22 @@ pub enum EbpfMode {
     Off,
 }
 
-/// The tracer's collector: reads its counters each pass into `report.traced`.
+/// The kernel's map is read at most this often. A read walks every bucket of the map (its
+/// 16,384 slots, whatever it holds) and the fold visits every entry; the report holds traced
+/// counts within a deadband anyway, so reading every tick would spend that twice as often
+/// for counts that mostly wait to be sent.
+pub const READ_EVERY: Duration = Duration::from_secs(2);
+
+/// The tracer's collector: reads its counters into `report.traced` every [`READ_EVERY`]
+/// (or every pass, with a slower tick); the passes between carry the last read's flows.
 pub struct EbpfCollector {
     tracer: Tracer,
     fold: Fold,
     entries: Vec<(FlowKey, FlowValue)>,
     overflow: Overflow,
+    /// Half a tick: a read is due once READ_EVERY, less this, has passed (ticks jitter).
+    slack: Duration,
+    read_at: Option<std::time::Instant>,
 }
 
 /// Starts the tracer as `mode` asks: `Ok(None)` when it is off or (in `auto`) unavailable,
@@ -75,6 +85,8 @@ pub fn start(mode: EbpfMode, tick: Duration) -> Result<(Option<EbpfCollector>, S
                 fold: Fold::new(if ticks > 0 { ticks } else { 100 }, process::REPORT_AFTER + tick),
                 entries: Vec::new(),
                 overflow: Overflow::default(),
+                slack: tick / 2,
+                read_at: None,
             };
             Ok((Some(collector), SourceState::Active))
         }
@@ -92,10 +104,14 @@ impl Collector for EbpfCollector {
     }
 
     fn collect(&mut self, pass: &mut Pass<'_>) {
-        self.tracer.read(&mut self.entries);
-        let lookup = PassLookup::new(pass.report, &pass.processes);
-        let idle = self.fold.update(&self.entries, &lookup, pass.now);
-        self.tracer.remove(&idle);
+        let due = self.read_at.is_none_or(|at| pass.now.duration_since(at) + self.slack >= READ_EVERY);
+        if due {
+            self.read_at = Some(pass.now);
+            self.tracer.read(&mut self.entries);
+            let lookup = PassLookup::new(pass.report, &pass.processes);
+            let idle = self.fold.update(&self.entries, &lookup, pass.now);
+            self.tracer.remove(&idle);
+        }
         for flow in self.fold.flows() {
             pass.report.traced.insert(flow);
         }

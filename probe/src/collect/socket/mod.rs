@@ -26,7 +26,7 @@
 //!   tick so every process is refreshed (open fd count, handed-over sockets)
 //!   within [`REWALK_AFTER`].
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -41,7 +41,7 @@ pub mod source;
 use crate::collect::socket::proc_net::ProcNet;
 use crate::collect::socket::sock_diag::SockDiag;
 use crate::collect::socket::source::{Checked, Netns, RawSocket, SocketKinds, SocketSource};
-use crate::collect::{Collector, Pass, ScannedProcess};
+use crate::collect::{namespaces_in_use, Collector, Pass, ScannedProcess};
 use crate::sys::held::Held;
 use crate::sys::proc_root::ProcRoot;
 
@@ -344,14 +344,7 @@ impl Collector for SocketCollector {
         self.owners.retain(|_, owner| live.contains(owner));
         self.orphans.retain(|_, seen| now.duration_since(*seen) < ORPHAN_RETRY);
 
-        // Namespaces in use, each with one reader pid (the lowest, usually its init).
-        let mut namespaces: BTreeMap<u64, u32> = BTreeMap::new();
-        for process in pass.processes.iter() {
-            if let Some(netns) = process.netns {
-                let pid = namespaces.entry(netns).or_insert(process.pid);
-                *pid = (*pid).min(process.pid);
-            }
-        }
+        let namespaces = namespaces_in_use(&pass.processes);
         self.primary.retain_namespaces(&|inode| namespaces.contains_key(&inode));
         self.namespaces.retain(|inode, _| namespaces.contains_key(inode));
 

@@ -1,13 +1,11 @@
 //! Sockets from netlink INET_DIAG (sock_diag), with `tcp_info`.
 //!
 //! A netlink socket answers for the network namespace it was opened in, so
-//! each namespace gets its own, opened on a short-lived thread that has
-//! `setns`-ed into it (the thread exits afterwards, so no thread of the
-//! probe is ever left in a foreign namespace). Sockets are cached per
-//! namespace inode and dropped when the namespace is no longer in use.
+//! each namespace gets its own, opened there through [`netns::run_in`].
+//! Sockets are cached per namespace inode and dropped when the namespace is
+//! no longer in use.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -16,6 +14,7 @@ use periscope_report::{Protocol, SocketState, Source, TcpInfo};
 
 use crate::collect::socket::source::{tcp_state, udp_state, Checked, DiagKey, Netns, RawSocket, SocketSource};
 use crate::sys::netlink::{self, read_u16_be, read_u32_ne, read_u64_ne};
+use crate::sys::netns;
 use crate::sys::proc_root::ProcRoot;
 
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
@@ -231,14 +230,7 @@ impl SocketSource for SockDiag {
 
 /// Opens a sock_diag socket inside the network namespace of `pid`.
 fn open_in_netns(proc: &ProcRoot, pid: u32) -> io::Result<OwnedFd> {
-    let namespace = File::open(proc.pid_file(pid, "ns/net"))?;
-    // setns on this thread only; the thread exits right after, so no other
-    // code runs in the foreign namespace.
-    let worker = std::thread::Builder::new().name("periscope-setns".into()).spawn(move || {
-        rustix::thread::move_into_link_name_space(namespace.as_fd(), Some(rustix::thread::LinkNameSpaceType::Network))?;
-        netlink::open(rustix::net::netlink::SOCK_DIAG, 0, false)
-    })?;
-    worker.join().map_err(|_| io::Error::other("setns thread panicked"))?
+    netns::run_in(proc, pid, || netlink::open(rustix::net::netlink::SOCK_DIAG, 0, false))
 }
 
 /// One `inet_diag_msg` plus attributes; `None` when malformed.
