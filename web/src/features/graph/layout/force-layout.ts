@@ -158,7 +158,6 @@ function repel(
   minY -= cellH * ((tick * 0.7548776662 + 0.5) % 1);
   const side = cellsAcross + 1;
   const cells = side * side;
-  const cellOf = new Int32Array(count);
   const cellCount = new Float64Array(cells);
   const cellX = new Float64Array(cells);
   const cellY = new Float64Array(cells);
@@ -168,7 +167,6 @@ function repel(
     const gx = Math.min(side - 1, Math.floor(((xs[i] as number) - minX) / cellW));
     const gy = Math.min(side - 1, Math.floor(((ys[i] as number) - minY) / cellH));
     const cell = gy * side + gx;
-    cellOf[i] = cell;
     next[i] = head[cell] as number;
     head[cell] = i;
     cellCount[cell] = (cellCount[cell] as number) + 1;
@@ -245,39 +243,54 @@ function repel(
     farY[a] = fy;
   }
 
-  // Near field, exact, from the 3x3 block of cells around each node.
-  for (let i = 0; i < count; i++) {
-    if (fixed[i]) continue;
-    const x = xs[i] as number;
-    const y = ys[i] as number;
-    const cell = cellOf[i] as number;
-    const gx = cell % side;
-    const gy = (cell - gx) / side;
-    const slot = slotOfCell[cell] as number;
-    let fx = farX[slot] as number;
-    let fy = farY[slot] as number;
+  // Near field, exact, from the 3x3 block of cells around each node. The
+  // block's nodes are gathered once per cell, in the order the per-node walk
+  // of the cells' lists visited them (so the sums are the same), and every
+  // node of the cell then reads them from flat arrays.
+  const blockIndex = new Int32Array(count);
+  const blockX = new Float64Array(count);
+  const blockY = new Float64Array(count);
+  for (let o = 0; o < occupiedCount; o++) {
+    const cell = occCell[o] as number;
+    const gx = occGx[o] as number;
+    const gy = occGy[o] as number;
+    let size = 0;
     for (let ny = Math.max(0, gy - 1); ny <= Math.min(side - 1, gy + 1); ny++) {
       for (let nx = Math.max(0, gx - 1); nx <= Math.min(side - 1, gx + 1); nx++) {
         for (let j = head[ny * side + nx] as number; j !== -1; j = next[j] as number) {
-          if (j === i) continue;
-          let ex = x - (xs[j] as number);
-          let ey = y - (ys[j] as number);
-          let d2 = ex * ex + ey * ey;
-          if (d2 < 1e-4) {
-            // Coincident nodes: push apart in a direction derived from the
-            // indices so the result stays deterministic.
-            ex = Math.cos(i + j);
-            ey = Math.sin(i + j);
-            d2 = 1;
-          }
-          const push = k2 / d2;
-          fx += ex * push;
-          fy += ey * push;
+          blockIndex[size] = j;
+          blockX[size] = xs[j] as number;
+          blockY[size] = ys[j] as number;
+          size += 1;
         }
       }
     }
-    dx[i] = (dx[i] as number) + fx;
-    dy[i] = (dy[i] as number) + fy;
+    for (let i = head[cell] as number; i !== -1; i = next[i] as number) {
+      if (fixed[i]) continue;
+      const x = xs[i] as number;
+      const y = ys[i] as number;
+      let fx = farX[o] as number;
+      let fy = farY[o] as number;
+      for (let b = 0; b < size; b++) {
+        const j = blockIndex[b] as number;
+        if (j === i) continue;
+        let ex = x - (blockX[b] as number);
+        let ey = y - (blockY[b] as number);
+        let d2 = ex * ex + ey * ey;
+        if (d2 < 1e-4) {
+          // Coincident nodes: push apart in a direction derived from the
+          // indices so the result stays deterministic.
+          ex = Math.cos(i + j);
+          ey = Math.sin(i + j);
+          d2 = 1;
+        }
+        const push = k2 / d2;
+        fx += ex * push;
+        fy += ey * push;
+      }
+      dx[i] = (dx[i] as number) + fx;
+      dy[i] = (dy[i] as number) + fy;
+    }
   }
 }
 
