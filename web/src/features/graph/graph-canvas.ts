@@ -758,6 +758,7 @@ export class GraphCanvas {
     cy.edges().forEach((edge) => {
       drawnEdges.add(edge.id());
     });
+    let addedElements = cy.collection();
     cy.batch(() => {
       const added: ElementDefinition[] = [];
       const addedIds = new Set<string>();
@@ -785,8 +786,14 @@ export class GraphCanvas {
         if (!sourceReady || !targetReady) continue;
         edges.push({ group: 'edges', data: edgeData(edge) });
       }
-      if (added.length > 0 || edges.length > 0) cy.add([...added, ...edges]);
+      if (added.length > 0 || edges.length > 0) addedElements = cy.add([...added, ...edges]);
     });
+    // The new elements' bounds in one pass. Otherwise cytoscape's first draw
+    // asks each element for its bounds on its own, a slow path that also
+    // marks every element dirty again, and the frame after it recomputed
+    // them all: at 10,000 nodes this pass takes ~0.1 s of main-thread work
+    // off the first picture.
+    if (addedElements.nonempty()) addedElements.boundingBox();
     this.applySearchClasses();
     this.setSelectedClass();
     // The first picture is the first with something in it: a view that

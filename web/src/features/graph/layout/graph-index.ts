@@ -12,6 +12,8 @@ export interface IndexedGraph {
   indexOf: Map<string, number>;
   /** Directed edges as index pairs, self-loops and duplicates removed. */
   edges: Array<[number, number]>;
+  /** Each node's targets (the servers it is a client of), in the order of `edges`. */
+  outgoing: number[][];
   /** Undirected neighbours per node. */
   neighbours: number[][];
 }
@@ -22,6 +24,7 @@ export function indexGraph(nodes: LayoutNode[], edges: LayoutEdge[]): IndexedGra
   const halfRooms = nodes.map((node) => halfRoom(node.width));
   const indexOf = new Map(ids.map((id, index) => [id, index]));
   const neighbours: number[][] = ids.map(() => []);
+  const outgoing: number[][] = ids.map(() => []);
   const seen = new Set<string>();
   const indexed: Array<[number, number]> = [];
   for (const edge of edges) {
@@ -32,6 +35,7 @@ export function indexGraph(nodes: LayoutNode[], edges: LayoutEdge[]): IndexedGra
     if (seen.has(key)) continue;
     seen.add(key);
     indexed.push([source, target]);
+    outgoing[source]?.push(target);
     const reverseKey = `${target}>${source}`;
     // Two opposite edges are one neighbour relation for layout purposes.
     if (!seen.has(reverseKey)) {
@@ -39,7 +43,7 @@ export function indexGraph(nodes: LayoutNode[], edges: LayoutEdge[]): IndexedGra
       neighbours[target]?.push(source);
     }
   }
-  return { ids, ranks, halfRooms, indexOf, edges: indexed, neighbours };
+  return { ids, ranks, halfRooms, indexOf, edges: indexed, outgoing, neighbours };
 }
 
 /** Connected components, largest first; each a list of node indices. */

@@ -253,9 +253,7 @@ export function placeNewNodes({ graph, xy, known, hinted, layoutComponent }: Pla
 
 /** For each node, the set of nodes it is a client of. */
 function directedNeighbours(graph: IndexedGraph): Array<Set<number>> {
-  const out: Array<Set<number>> = graph.ids.map(() => new Set());
-  for (const [source, target] of graph.edges) out[source]?.add(target);
-  return out;
+  return graph.outgoing.map((targets) => new Set(targets));
 }
 
 /** Centre of the placed nodes of each rank. */
