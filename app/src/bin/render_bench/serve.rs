@@ -101,7 +101,8 @@ async fn serve(shape: &Shape) {
     let mut sample = 0u32;
     let bytes_before = received.load(Ordering::Relaxed);
     // PERISCOPE_BENCH_SECONDS: a longer window, to see where the RSS settles.
-    let length = std::env::var("PERISCOPE_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).map_or(WINDOW, Duration::from_secs);
+    let length =
+        std::env::var("PERISCOPE_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).map_or(WINDOW, Duration::from_secs);
     while window.elapsed() < length {
         tick.tick().await;
         let h = (sample * 37) % shape.hosts;
