@@ -46,7 +46,12 @@ pub struct Store {
     rendered: u64,
     /// Counts by view and options, with the generation and time they were taken.
     counted: HashMap<(ViewId, ViewOptions), (u64, UnixMillis, Counts)>,
+    /// A big probe left: once its views are rendered without it, give the memory back.
+    trim_after_flush: bool,
 }
+
+/// A probe reporting this many entities frees enough when it leaves to trim at once.
+const BIG_PROBE_ENTITIES: usize = 10_000;
 
 /// Counts of a big view walk every node; on a model that changes all the
 /// time they are taken again at most this often (the UI polls them).
@@ -85,6 +90,7 @@ impl Store {
             metrics,
             rendered: 0,
             counted: HashMap::new(),
+            trim_after_flush: false,
         }
     }
 
@@ -125,7 +131,8 @@ impl Store {
     }
 
     pub fn remove_probe(&mut self, probe: &ProbeId) {
-        if self.model.remove(probe).is_some() {
+        if let Some(report) = self.model.remove(probe) {
+            self.trim_after_flush |= crate::validate::entities(&report) >= BIG_PROBE_ENTITIES;
             if let Some(recorder) = &mut self.recorder {
                 recorder.removed(crate::state::now(), probe);
             }
@@ -148,6 +155,10 @@ impl Store {
         self.rendered = self.model.generation();
         self.subscriptions.publish(&self.renderer, &changes, &self.metrics);
         self.metrics.record_render(started.elapsed());
+        if std::mem::take(&mut self.trim_after_flush) {
+            // On the store's own thread, which just freed the probe's views; ~1 ms.
+            crate::limits::return_freed_memory();
+        }
         changes
     }
 
