@@ -12,7 +12,8 @@ use periscope_report::UnixMillis;
 use crate::archive::event::{Event, EventKind, EventNode};
 use crate::model::Model;
 use crate::node_id::NodeId;
-use crate::render::view_state::{EdgeKey, ViewState};
+use crate::render::edge_key::EdgeKey;
+use crate::render::view_state::ViewState;
 use crate::render::Renderer;
 use crate::view::{Stopped, ViewId, ViewOptions};
 

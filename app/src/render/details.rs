@@ -5,13 +5,14 @@ use std::collections::BTreeMap;
 
 use crate::history::{History, MetricKey};
 use crate::node_id::NodeId;
+use crate::render::edge_key::EdgeKey;
 use crate::render::ops::{self, image_name, Ctx};
 use crate::render::output::NodeKind;
 use crate::render::output::{
     ChildGroup, Connection, Connections, MetadataRow, MetricSeries, Node, NodeDetails, NodeRef, Rates, Sample,
 };
 use crate::render::part::{Members, NodeBase, NodePart, TcpSum, TracedSum};
-use crate::render::view_state::{node_of_parts, EdgeKey, ViewState};
+use crate::render::view_state::{node_of_parts, ViewState};
 use crate::view::{Stopped, ViewId, ViewOptions};
 
 /// A node the options hide is still shown (with everything counted), so links to it keep working.

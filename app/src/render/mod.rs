@@ -18,6 +18,7 @@ pub mod containers;
 pub mod containers_by_hostname;
 pub mod containers_by_image;
 pub mod details;
+pub mod edge_key;
 pub mod hosts;
 pub mod index;
 pub mod ops;

@@ -9,11 +9,12 @@ use periscope_report::{Container, ContainerId, HostId, ProbeId, Process, Process
 use crate::model::Model;
 use crate::node_id::NodeId;
 use crate::render::address::Slot;
+use crate::render::edge_key::EdgeKey;
 use crate::render::index::GlobalIndex;
 use crate::render::output::{NodeKind, NodeRef};
 use crate::render::part::{empty_text, Class, EdgePart, Members, NodePart, ProcessFacts};
 use crate::render::resolve::{Endpoint, EntityEdge};
-use crate::render::view_state::{EdgeKey, HostShare};
+use crate::render::view_state::HostShare;
 use crate::view::ViewId;
 
 /// What render reads: the reports and the address index over them.

@@ -15,8 +15,8 @@ use std::hash::{Hash, Hasher};
 use serde::Serialize;
 
 use crate::node_id::NodeId;
+use crate::render::edge_key::EdgeKey;
 use crate::render::output::{ChangeSet, Edge, Node, NodeMetrics, Patch};
-use crate::render::view_state::EdgeKey;
 
 /// What one group of clients holds of a view, by the hash of each key.
 #[derive(Debug, Default)]

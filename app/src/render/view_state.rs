@@ -11,34 +11,11 @@ use std::net::IpAddr;
 
 use crate::node_id::NodeId;
 use crate::render::address::Slot;
+use crate::render::edge_key::EdgeKey;
 use crate::render::output::{significant_u64, ChangeSet, Edge, Node, NodeMetrics, NodeRef, Rates};
 use crate::render::part::{EdgePart, Members, NodeBase, NodePart, NodeSum, Row, TcpSum};
 use crate::render::sent::SentView;
 use crate::view::{Stopped, ViewId, ViewOptions};
-
-/// An edge's identity: client node → server node. Text form `{source}>{target}`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct EdgeKey {
-    pub source: NodeId,
-    pub target: NodeId,
-}
-
-impl EdgeKey {
-    /// The end that is not `id` (`id` itself for an edge to itself).
-    pub fn other_end(&self, id: &NodeId) -> &NodeId {
-        if self.source == *id {
-            &self.target
-        } else {
-            &self.source
-        }
-    }
-}
-
-impl std::fmt::Display for EdgeKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}>{}", self.source, self.target)
-    }
-}
 
 /// Keys whose sums changed in one update.
 #[derive(Debug, Clone, Default)]
