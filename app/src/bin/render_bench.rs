@@ -264,7 +264,6 @@ fn ms(duration: Duration) -> String {
 }
 
 fn main() {
-    periscope::limits::tune_allocator();
     let args: Vec<u32> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let argv: Vec<String> = std::env::args().collect();
     if let Some(dir) = argv.iter().position(|a| a == "--history-stats").and_then(|i| argv.get(i + 1)) {
