@@ -24,14 +24,6 @@ fn looping(label: &str, command: &str, pause: &str) -> TestContainer {
     TestContainer::run(label, &[], &["sh", "-c", &script]).unwrap()
 }
 
-fn wait_for_probe(app: &App) -> Value {
-    wait_until("the probe to register", Duration::from_secs(30), || {
-        let probes = app.get_json("/api/probes")?;
-        probes.as_array().and_then(|probes| probes.first().cloned()).ok_or_else(|| "no probe yet".to_owned())
-    })
-    .unwrap()
-}
-
 /// The first edge of `view` from `source` to `target` (exact node IDs, or a prefix for the source).
 fn find_edge(graph: &Value, source_prefix: &str, target: &str) -> Option<Value> {
     edges(graph)
@@ -47,7 +39,7 @@ fn describe_edges(graph: &Value) -> String {
 #[test]
 fn a_wget_loop_is_one_process_edge_to_httpd_with_a_growing_count_rtt_and_bytes() {
     let app = App::standalone_with(|probe| probe.ebpf = EbpfMode::On);
-    let probe = wait_for_probe(&app);
+    let probe = app.wait_for_probe();
     assert_eq!(probe["connections"], "ebpf", "{probe}");
     let server = httpd("ebpf-httpd");
     let ip = server.ip().unwrap();
@@ -102,7 +94,7 @@ fn a_wget_loop_is_one_process_edge_to_httpd_with_a_growing_count_rtt_and_bytes()
 #[test]
 fn without_ebpf_the_wget_loop_is_still_a_container_edge() {
     let app = App::standalone_with(|probe| probe.ebpf = EbpfMode::Off);
-    let probe = wait_for_probe(&app);
+    let probe = app.wait_for_probe();
     assert_eq!(probe["connections"], "sockets", "{probe}");
     assert_eq!(probe["ebpf_unavailable"], "disabled by --ebpf off", "{probe}");
     let server = httpd("noebpf-httpd");
@@ -121,7 +113,7 @@ fn without_ebpf_the_wget_loop_is_still_a_container_edge() {
 #[test]
 fn a_client_looping_against_a_closed_port_gives_a_red_edge_with_refused_counts() {
     let app = App::standalone_with(|probe| probe.ebpf = EbpfMode::On);
-    wait_for_probe(&app);
+    app.wait_for_probe();
     let server = httpd("refused-httpd");
     let ip = server.ip().unwrap();
     let (target, server_id) = (format!("container:{}", server.id), server.id.clone());
@@ -153,7 +145,7 @@ fn a_client_looping_against_a_closed_port_gives_a_red_edge_with_refused_counts()
 #[test]
 fn a_server_dropping_packets_gives_unanswered_counts() {
     let app = App::standalone_with(|probe| probe.ebpf = EbpfMode::On);
-    wait_for_probe(&app);
+    app.wait_for_probe();
     let server = httpd("drop-httpd");
     let ip = server.ip().unwrap();
     let pid = server.pid().unwrap().to_string();
@@ -179,7 +171,7 @@ fn a_server_dropping_packets_gives_unanswered_counts() {
 #[test]
 fn killing_a_client_container_leaves_no_unknown_address_node() {
     let app = App::standalone();
-    wait_for_probe(&app);
+    app.wait_for_probe();
     let server = httpd("kill-httpd");
     let ip = server.ip().unwrap();
     let client = looping("kill-wget", &format!("wget -q -O /dev/null http://{ip}/"), "0.2");
@@ -230,7 +222,7 @@ impl Drop for HostLoop {
 #[test]
 fn a_host_process_reaching_a_published_port_is_drawn_from_that_process() {
     let app = App::standalone_with(|probe| probe.ebpf = EbpfMode::On);
-    wait_for_probe(&app);
+    app.wait_for_probe();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let publish = format!("127.0.0.1:{port}:80");
     let server =
@@ -260,7 +252,7 @@ fn a_host_process_reaching_a_published_port_is_drawn_from_that_process() {
 #[test]
 fn without_ebpf_refused_connects_still_turn_the_edge_red_from_conntrack() {
     let app = App::standalone_with(|probe| probe.ebpf = EbpfMode::Off);
-    wait_for_probe(&app);
+    app.wait_for_probe();
     let server = httpd("ct-refused-httpd");
     let ip = server.ip().unwrap();
     let client = looping("ct-refused-wget", &format!("wget -q -O /dev/null http://{ip}:81/"), "0.5");
@@ -279,7 +271,7 @@ fn without_ebpf_refused_connects_still_turn_the_edge_red_from_conntrack() {
 #[test]
 fn conntrack_in_a_containers_own_namespace_shows_flows_the_host_never_sees() {
     let app = App::standalone_with(|probe| probe.ebpf = EbpfMode::Off);
-    wait_for_probe(&app);
+    app.wait_for_probe();
     // Over macvlan, client and server talk through the driver: the host's netfilter (and
     // so its conntrack table) never sees the flow. Only the client's namespace tracks it,
     // since a rule of its own asks for conntrack there.

@@ -70,11 +70,7 @@ fn a_long_lived_nc_connection_is_a_process_edge() {
 fn a_view_websocket_gets_an_add_for_a_new_container_and_a_remove_when_it_stops() {
     let app = App::standalone();
     // The probe's first snapshot arrives before we subscribe, so the new container is a true change.
-    wait_until("the probe to register", Duration::from_secs(30), || {
-        let probes = app.get_json("/api/probes")?;
-        (!probes.as_array().unwrap().is_empty()).then_some(()).ok_or_else(|| "no probe yet".to_owned())
-    })
-    .unwrap();
+    app.wait_for_probe();
     let mut view = app.watch("containers");
     let full = view.next(&app.runtime, Duration::from_secs(10)).expect("the full view");
     assert_eq!(full["type"], "full");

@@ -69,6 +69,8 @@ fn a_container_started_stopped_and_removed_is_in_the_past_view_and_the_timeline_
     let data = DataDir::new("life");
     let started = now_ms();
     let app = App::with_history(&data.0);
+    // Started after the probe's first snapshot, so the client's start is an event, not the starting state.
+    app.wait_for_probe();
     let server = TestContainer::run("hist-httpd", &[], &["httpd", "-f", "-p", "80", "-h", "/www"]).unwrap();
     let ip = server.ip().unwrap();
     let script = format!("while true; do wget -q -O /dev/null http://{ip}/; sleep 0.5; done");
@@ -146,11 +148,7 @@ fn a_container_killed_for_memory_has_an_oom_event() {
     let app = App::with_history(&data.0);
     let get = |path: &str| app.get_json(path);
     // The probe's first snapshot first, so the container is a change, not part of the starting state.
-    wait_until("the probe to register", Duration::from_secs(30), || {
-        let probes = get("/api/probes")?;
-        (!probes.as_array().unwrap().is_empty()).then_some(()).ok_or_else(|| "no probe yet".to_owned())
-    })
-    .unwrap();
+    app.wait_for_probe();
     // sh doubles a string until the 16 MB cgroup limit (no swap) has the kernel kill it.
     let hog = TestContainer::run(
         "hist-oom",

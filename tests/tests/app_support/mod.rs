@@ -126,6 +126,16 @@ impl App {
         serde_json::from_str(&body).map_err(|error| format!("{path}: {error}: {body}"))
     }
 
+    /// Waits for the probe's first snapshot, so what a test starts next is a
+    /// change the app sees happen, not part of the probe's starting state.
+    pub fn wait_for_probe(&self) -> Value {
+        periscope_tests::wait_until("the probe to register", Duration::from_secs(30), || {
+            let probes = self.get_json("/api/probes")?;
+            probes.as_array().and_then(|probes| probes.first().cloned()).ok_or_else(|| "no probe yet".to_owned())
+        })
+        .unwrap()
+    }
+
     /// Opens a view's WebSocket.
     pub fn watch(&self, view: &str) -> ViewClient {
         let url = format!("ws://{}/api/topology/{view}/ws", self.address);
