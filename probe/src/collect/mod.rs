@@ -14,7 +14,6 @@
 pub mod capabilities;
 pub mod cgroup;
 pub mod conntrack;
-pub mod conntrack_netns;
 pub mod docker;
 pub mod ebpf;
 pub mod host;
