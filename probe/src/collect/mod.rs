@@ -53,6 +53,8 @@ pub struct Pass<'a> {
     pub now: Instant,
     pub report: &'a mut Report,
     pub processes: Vec<ScannedProcess>,
+    /// Every pid in /proc at the process scan (listed or not, kernel threads too), sorted.
+    pub pids: Vec<u32>,
     pub sources: Vec<SourceStatus>,
 }
 
@@ -154,7 +156,7 @@ impl Probe {
             ProbeId::new(config.probe_id.clone().filter(|id| !id.is_empty()).unwrap_or_else(|| {
                 format!("{}-{:08x}", host::hostname(&proc), crate::sys::random::random_u64() as u32)
             }));
-        let (ebpf, ebpf_state) = ebpf::start(config.ebpf, config.tick())
+        let (ebpf, ebpf_state) = ebpf::start(config.ebpf, config.tick(), &proc)
             .map_err(|error| anyhow::anyhow!("--ebpf on, but the eBPF connection tracer cannot start: {error}"))?;
         let ebpf_unavailable = ebpf.is_none().then_some(SourceStatus { source: Source::Ebpf, state: ebpf_state });
         Ok(Probe {
@@ -201,7 +203,8 @@ impl Probe {
     pub fn collect(&mut self) -> Report {
         let started = Instant::now();
         let mut report = empty_report(self.probe_id.clone(), self.previous.as_ref());
-        let mut pass = Pass { now: started, report: &mut report, processes: Vec::new(), sources: Vec::new() };
+        let mut pass =
+            Pass { now: started, report: &mut report, processes: Vec::new(), pids: Vec::new(), sources: Vec::new() };
         let mut collectors: Vec<&mut dyn Collector> = vec![&mut self.host];
         if let Some(docker) = self.docker.as_mut() {
             collectors.push(docker);
@@ -272,7 +275,13 @@ impl Probe {
         let mut report = previous.clone();
         report.containers = Default::default();
         report.images = Default::default();
-        let mut pass = Pass { now: Instant::now(), report: &mut report, processes: Vec::new(), sources: Vec::new() };
+        let mut pass = Pass {
+            now: Instant::now(),
+            report: &mut report,
+            processes: Vec::new(),
+            pids: Vec::new(),
+            sources: Vec::new(),
+        };
         docker.collect(&mut pass);
         let docker_sources = std::mem::take(&mut pass.sources);
         let ids: Vec<_> = report.containers.ids().cloned().collect();
