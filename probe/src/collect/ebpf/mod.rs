@@ -99,7 +99,9 @@ pub fn start(
                 overflow: Overflow::default(),
                 slack: tick / 2,
                 read_at: None,
-                host_pids: std::fs::read_link(proc.file("1/ns/pid"))
+                // `self` in that /proc is this probe, seen from the /proc's PID namespace: it is the
+                // initial one when the probe is there (the /proc of a child namespace shows no `self`).
+                host_pids: std::fs::read_link(proc.file("self/ns/pid"))
                     .is_ok_and(|link| link.as_os_str() == INIT_PID_NAMESPACE),
             };
             Ok((Some(collector), SourceState::Active))
