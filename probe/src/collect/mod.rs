@@ -156,9 +156,16 @@ impl Probe {
             ProbeId::new(config.probe_id.clone().filter(|id| !id.is_empty()).unwrap_or_else(|| {
                 format!("{}-{:08x}", host::hostname(&proc), crate::sys::random::random_u64() as u32)
             }));
-        let (ebpf, ebpf_state) = ebpf::start(config.ebpf, config.tick(), &proc)
+        let (mut ebpf, ebpf_state) = ebpf::start(config.ebpf, config.tick(), &proc)
             .map_err(|error| anyhow::anyhow!("--ebpf on, but the eBPF connection tracer cannot start: {error}"))?;
         let ebpf_unavailable = ebpf.is_none().then_some(SourceStatus { source: Source::Ebpf, state: ebpf_state });
+        let mut sockets =
+            SocketCollector::new(config.proc_net_only, Duration::from_secs(config.socket_check_secs), proc.clone());
+        // The tracer counts each namespace's TCP sockets as they come and go: a namespace whose
+        // count has not moved needs no sockstat read.
+        if let Some(counts) = ebpf.as_mut().and_then(EbpfCollector::take_netns_tcp) {
+            sockets.use_hashed_counts(Box::new(counts));
+        }
         Ok(Probe {
             probe_id,
             host: HostCollector::new(host_id.clone(), proc.clone()),
@@ -170,11 +177,7 @@ impl Probe {
             }),
             processes: ProcessCollector::new(host_id, config.omit_cmd_args, proc.clone()),
             cgroup: CgroupCollector::new(proc.clone()),
-            sockets: SocketCollector::new(
-                config.proc_net_only,
-                Duration::from_secs(config.socket_check_secs),
-                proc.clone(),
-            ),
+            sockets,
             ebpf,
             ebpf_unavailable,
             conntrack: shared.conntrack.clone().map(ConntrackCollector::new),
@@ -255,6 +258,7 @@ impl Probe {
             traced = report.traced.len(),
             containers = report.containers.len(),
             walks = self.sockets.last_stats.walks,
+            sockstat_reads = self.sockets.last_stats.sockstat_reads,
             netns_read = self.sockets.last_stats.read_namespaces,
             netns_checked = self.sockets.last_stats.checked_namespaces,
             elapsed_us = started.elapsed().as_micros() as u64,

@@ -26,7 +26,7 @@ use periscope_report::{ContainerId, Process, ProcessId, Report, SocketState, Sou
 use tracing::{info, warn};
 
 use crate::collect::ebpf::fold::{Fold, Lookup};
-use crate::collect::ebpf::tracer::{FlowKey, FlowValue, Overflow, Tracer, TracerError};
+use crate::collect::ebpf::tracer::{FlowKey, FlowValue, NetnsTcp, Overflow, Tracer, TracerError};
 use crate::collect::{process, Collector, Pass, ScannedProcess};
 use crate::sys::proc_root::ProcRoot;
 
@@ -111,6 +111,13 @@ pub fn start(
             Ok((None, SourceState::Unavailable { reason: error.to_string() }))
         }
         Err(error) => Err(error),
+    }
+}
+
+impl EbpfCollector {
+    /// The tracer's per-namespace TCP counts, for the socket collector (once).
+    pub fn take_netns_tcp(&mut self) -> Option<NetnsTcp> {
+        self.tracer.take_netns_tcp()
     }
 }
 

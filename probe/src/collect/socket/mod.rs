@@ -34,10 +34,12 @@ use periscope_report::{Protocol, Socket, SocketId, Source, SourceState, SourceSt
 use tracing::{debug, warn};
 
 use crate::collect::capabilities::is_permission_denied;
+pub mod hashed;
 pub mod proc_net;
 pub mod sock_diag;
 pub mod source;
 
+use crate::collect::socket::hashed::HashedCounts;
 use crate::collect::socket::proc_net::ProcNet;
 use crate::collect::socket::sock_diag::SockDiag;
 use crate::collect::socket::source::{Checked, Netns, RawSocket, SocketKinds, SocketSource};
@@ -75,6 +77,14 @@ struct SockstatFiles {
     pid: u32,
     v4: Held,
     v6: Held,
+    /// The namespace's TCP count ([`HashedCounts`]) when last read, what was read, and when.
+    last: Option<(i64, SocketKinds, Instant)>,
+}
+
+impl SockstatFiles {
+    fn new(proc: ProcRoot, pid: u32) -> SockstatFiles {
+        SockstatFiles { proc, pid, v4: Held::new(), v6: Held::new(), last: None }
+    }
 }
 
 /// `None` when the reader pid is gone; a kernel without IPv6 has no sockstat6.
@@ -204,6 +214,8 @@ pub struct SocketPassStats {
     /// Namespaces whose known sockets were looked up one by one this pass.
     pub checked_namespaces: usize,
     pub walks: usize,
+    /// Namespaces whose sockstat was read this pass (the others' TCP count had not moved).
+    pub sockstat_reads: usize,
     /// Live processes whose /proc/<pid>/fd could not be read at their last walk: permission denied.
     pub denied_processes: usize,
     pub failed_namespaces: usize,
@@ -219,6 +231,9 @@ pub struct SocketCollector {
     orphans: HashMap<u64, Instant>,
     namespaces: HashMap<u64, NetnsSeen>,
     sockstat: HashMap<u64, SockstatFiles>,
+    /// Per-namespace TCP counts from the eBPF tracer, when it runs.
+    hashed: Option<Box<dyn HashedCounts>>,
+    hashed_now: HashMap<u64, i64>,
     buffer: Vec<u8>,
     check_every: Duration,
     pub last_stats: SocketPassStats,
@@ -259,10 +274,30 @@ impl SocketCollector {
             orphans: HashMap::new(),
             namespaces: HashMap::new(),
             sockstat: HashMap::new(),
+            hashed: None,
+            hashed_now: HashMap::new(),
             buffer: Vec::with_capacity(4096),
             check_every,
             last_stats: SocketPassStats::default(),
         }
+    }
+
+    /// Lets `counts` say which namespaces' sockstat need no read this pass ([`hashed`]).
+    pub fn use_hashed_counts(&mut self, counts: Box<dyn HashedCounts>) {
+        self.hashed = Some(counts);
+    }
+
+    /// This pass's per-namespace TCP counts, when there are some to trust.
+    fn read_hashed(&mut self, in_use: &std::collections::BTreeMap<u64, u32>) -> bool {
+        let Some(hashed) = self.hashed.as_mut() else { return false };
+        self.hashed_now.clear();
+        let trusted = hashed.read(&mut self.hashed_now);
+        if self.hashed_now.len() > hashed::FORGET_ABOVE {
+            let unused: Vec<u64> =
+                self.hashed_now.keys().filter(|netns| !in_use.contains_key(netns)).copied().collect();
+            hashed.forget(&unused);
+        }
+        trusted
     }
 
     fn walk(&mut self, owner: Owner, now: Instant) {
@@ -352,19 +387,29 @@ impl Collector for SocketCollector {
         let mut to_read: Vec<Netns> = Vec::new();
         let mut to_check: Vec<Netns> = Vec::new();
         self.sockstat.retain(|inode, _| namespaces.contains_key(inode));
+        // Counted before the sockstat reads: a socket in between shows as a move next pass.
+        let counted = self.read_hashed(&namespaces);
         for (&inode, &pid) in &namespaces {
-            let files = self.sockstat.entry(inode).or_insert_with(|| SockstatFiles {
-                proc: self.proc.clone(),
-                pid,
-                v4: Held::new(),
-                v6: Held::new(),
-            });
+            let files = self.sockstat.entry(inode).or_insert_with(|| SockstatFiles::new(self.proc.clone(), pid));
             if files.pid != pid {
-                *files = SockstatFiles { proc: self.proc.clone(), pid, v4: Held::new(), v6: Held::new() };
+                *files = SockstatFiles::new(self.proc.clone(), pid);
             }
-            let Some(kinds) = read_sockstat(files, &mut self.buffer) else {
-                // The reader exited mid-pass: keep last tick's view of this namespace.
-                continue;
+            let count = counted.then(|| self.hashed_now.get(&inode).copied().unwrap_or(0));
+            let kinds = match files.last {
+                Some((at_read, kinds, read_at))
+                    if hashed::unchanged(count, at_read, now.duration_since(read_at), self.check_every) =>
+                {
+                    kinds
+                }
+                _ => {
+                    let Some(kinds) = read_sockstat(files, &mut self.buffer) else {
+                        // The reader exited mid-pass: keep last tick's view of this namespace.
+                        continue;
+                    };
+                    self.last_stats.sockstat_reads += 1;
+                    files.last = count.map(|count| (count, kinds, now));
+                    kinds
+                }
             };
             if kinds.is_empty() {
                 // Nothing in use: an empty table, known without a dump.
