@@ -22,7 +22,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use periscope_report::{ContainerId, Process, ProcessId, Report, SocketState, Source, SourceState, SourceStatus};
+use periscope_report::{
+    ContainerId, Process, ProcessId, Report, SocketState, Source, SourceState, SourceStatus, TracedFlow,
+};
 use tracing::{info, warn};
 
 use crate::collect::ebpf::fold::{Fold, Lookup};
@@ -57,6 +59,9 @@ pub struct EbpfCollector {
     tracer: Tracer,
     fold: Fold,
     entries: Vec<(FlowKey, FlowValue)>,
+    /// The fold's flows as of the last read.
+    flows: Vec<TracedFlow>,
+    /// The maps' overflow counters as of the last read.
     overflow: Overflow,
     /// Half a tick: a read is due once READ_EVERY, less this, has passed (ticks jitter).
     slack: Duration,
@@ -96,6 +101,7 @@ pub fn start(
                 // scan that saw it, which may come a tick after its first connection.
                 fold: Fold::new(if ticks > 0 { ticks } else { 100 }, process::REPORT_AFTER + tick),
                 entries: Vec::new(),
+                flows: Vec::new(),
                 overflow: Overflow::default(),
                 slack: tick / 2,
                 read_at: None,
@@ -135,16 +141,23 @@ impl Collector for EbpfCollector {
             let lookup = PassLookup::new(pass.report, &pass.processes, pids);
             let idle = self.fold.update(&self.entries, &lookup, pass.now);
             self.tracer.remove(&idle);
+            // The fold changes only here: the passes until the next read send the same flows.
+            self.flows.clear();
+            self.flows.extend(self.fold.flows());
+            let overflow = self.tracer.overflow();
+            if overflow != self.overflow {
+                warn!(
+                    flows = overflow.flows,
+                    sockets = overflow.sockets,
+                    "eBPF tracer maps full: events went uncounted"
+                );
+                self.overflow = overflow;
+            }
         }
-        for flow in self.fold.flows() {
-            pass.report.traced.insert(flow);
+        for flow in &self.flows {
+            pass.report.traced.insert(flow.clone());
         }
-        let overflow = self.tracer.overflow();
-        if overflow != self.overflow {
-            warn!(flows = overflow.flows, sockets = overflow.sockets, "eBPF tracer maps full: events went uncounted");
-            self.overflow = overflow;
-        }
-        pass.report.meta.traced_overflow = overflow.flows + overflow.sockets;
+        pass.report.meta.traced_overflow = self.overflow.flows + self.overflow.sockets;
         pass.sources.push(SourceStatus { source: Source::Ebpf, state: SourceState::Active });
     }
 }
