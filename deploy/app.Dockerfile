@@ -2,7 +2,7 @@
 # probe (each host runs its own probe), alone on an empty base. From the
 # repository root:
 #
-#   cargo build --profile image --target x86_64-unknown-linux-musl -p periscope --no-default-features --bin periscope
+#   cargo build --profile image --target x86_64-unknown-linux-musl -p periscope --no-default-features --features jemalloc --bin periscope
 #   docker build -f deploy/app.Dockerfile -t periscope .
 #
 # It listens on 0.0.0.0:4040 inside the container, which needs a UI token and

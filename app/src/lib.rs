@@ -22,6 +22,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "jemalloc")]
+pub mod allocator;
 pub mod api;
 pub mod archive;
 pub mod audit;

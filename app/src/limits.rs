@@ -255,11 +255,12 @@ impl Default for Budgets {
     }
 }
 
-/// Gives freed heap memory back to the kernel. glibc keeps what a big
-/// report or five hundred clients allocated in its arenas after they are
-/// freed (the RSS stays at its peak); `malloc_trim` returns the free pages.
-/// Costs a walk of the free lists: call it after something big went away,
-/// on a blocking thread, never on a hot path.
+/// Gives memory freed by C code back to the kernel. Rust's allocations go
+/// to jemalloc, which returns empty pages at once ([`crate::allocator`]);
+/// the C parts (zstd's contexts, a probe connection's decompression window)
+/// allocate through glibc, which keeps what it freed until `malloc_trim`.
+/// Costs a walk of glibc's free lists: call it after something big went
+/// away, on a blocking thread, never on a hot path.
 pub fn return_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free pages; it takes the allocator's own locks.
@@ -268,30 +269,11 @@ pub fn return_freed_memory() {
     }
 }
 
-/// Sets glibc's allocator for a server that holds a big, slowly changing heap
-/// (the views) beside large short-lived buffers (a full view's JSON, 13 to
-/// 126 MiB at 1,000 hosts). By default glibc raises its mmap threshold to the
-/// size of the last big buffer freed, so later ones land in the heap and
-/// leave holes no trim can return; and every thread may get an arena of its
-/// own. A fixed 256 KiB threshold and two arenas took the app with 50 view
-/// clients at 1,000 hosts from 1,088 to 1,034 MiB (median RSS over a minute
-/// of deltas, BENCHMARKS.md). Call it first in `main`, before threads start.
-pub fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets the allocator's parameters; no memory is touched.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
-}
-
 /// How often freed memory goes back to the kernel in any case.
 pub const TRIM_EVERY: Duration = Duration::from_secs(10);
 
-/// Returns freed memory every `every`, on the blocking pool. Deltas, diffs
-/// and polls free about what they allocate, but glibc keeps the freed pages:
-/// at 1,000 hosts with 50 view clients the RSS rose 150 MiB in a minute over
-/// a steady heap. A trim there takes about 0.2 ms.
+/// Returns memory freed by C code every `every`, on the blocking pool (see
+/// [`return_freed_memory`]; a trim of a small heap takes well under 1 ms).
 pub async fn trim_periodically(every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

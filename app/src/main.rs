@@ -145,8 +145,6 @@ fn token(what: &str, flag: &str, value: Option<&str>, file: Option<&Path>) -> an
 }
 
 fn main() -> anyhow::Result<()> {
-    // Before any thread allocates: the settings shape the arenas threads get.
-    periscope::limits::tune_allocator();
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run())
 }
 

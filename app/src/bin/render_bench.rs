@@ -264,7 +264,6 @@ fn ms(duration: Duration) -> String {
 }
 
 fn main() {
-    periscope::limits::tune_allocator();
     let args: Vec<u32> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let argv: Vec<String> = std::env::args().collect();
     if let Some(dir) = argv.iter().position(|a| a == "--history-stats").and_then(|i| argv.get(i + 1)) {
@@ -323,6 +322,11 @@ fn main() {
         println!("| full render: {view}{first} | {} | {nodes} | {edges} | {:.0} MiB |", ms(took), rss_mib());
     }
     println!("| full render: all seven views | {} | | | |", ms(full_total));
+    // For heap profilers (heaptrack, built with `--no-default-features --features probe`): exiting
+    // here leaves what the model and views hold as the heap live at exit.
+    if std::env::var_os("PERISCOPE_BENCH_EXIT_AFTER_VIEWS").is_some() {
+        std::process::exit(0);
+    }
     let rss_full = rss_mib();
     // What the views hold, without the building's scratch that glibc keeps (the app trims after heavy passes too).
     periscope::limits::return_freed_memory();

@@ -98,8 +98,9 @@ pub fn share(
     nodes: impl Fn(&Ctx<'_>, &Report, &mut HashMap<NodeId, NodePart>),
     endpoint: impl Fn(&Ctx<'_>, &Endpoint) -> Option<NodeId>,
 ) -> HostShare {
-    let mut share = HostShare::default();
-    nodes(ctx, report, &mut share.nodes);
+    let mut share_nodes = HashMap::new();
+    let mut share_edges: HashMap<EdgeKey, EdgePart> = HashMap::new();
+    nodes(ctx, report, &mut share_nodes);
     for edge in edges {
         let (Some(source), Some(target)) = (endpoint(ctx, &edge.client), endpoint(ctx, &edge.server)) else {
             continue;
@@ -108,13 +109,13 @@ pub fn share(
             continue;
         }
         for end in [&source, &target] {
-            if !share.nodes.contains_key(end) {
+            if !share_nodes.contains_key(end) {
                 if let Some(part) = edge_made_part(ctx, end) {
-                    share.nodes.insert(end.clone(), part);
+                    share_nodes.insert(end.clone(), part);
                 }
             }
         }
-        share.edges.entry(EdgeKey { source, target }).or_insert_with(EdgePart::default).add_connection(
+        share_edges.entry(EdgeKey { source, target }).or_insert_with(EdgePart::default).add_connection(
             edge.client_ip,
             edge.server_ip,
             edge.port,
@@ -122,8 +123,7 @@ pub fn share(
             edge.traced.as_ref(),
         );
     }
-    share.shrink();
-    share
+    HostShare::from_built(share_nodes, share_edges)
 }
 
 /// Adds a part, merging with one already there under the same ID.

@@ -19,6 +19,22 @@ impl<K, V> Default for SortedMap<K, V> {
 }
 
 impl<K: Ord, V> SortedMap<K, V> {
+    /// From entries with distinct keys in any order (a hash map's, once built), holding exactly them.
+    pub fn from_distinct(entries: impl IntoIterator<Item = (K, V)>) -> Self {
+        let mut entries: Vec<(K, V)> = entries.into_iter().collect();
+        entries.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+        entries.shrink_to_fit();
+        SortedMap { entries }
+    }
+
+    pub fn contains_key(&self, key: &K) -> bool {
+        self.get(key).is_some()
+    }
+
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        self.entries.iter_mut().map(|(_, v)| v)
+    }
+
     pub fn get(&self, key: &K) -> Option<&V> {
         self.entries.binary_search_by(|(k, _)| k.cmp(key)).ok().map(|at| &self.entries[at].1)
     }

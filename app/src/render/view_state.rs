@@ -15,6 +15,7 @@ use crate::render::edge_key::EdgeKey;
 use crate::render::output::{significant_u64, ChangeSet, Edge, Node, NodeMetrics, NodeRef, Rates};
 use crate::render::part::{EdgePart, Members, NodeBase, NodePart, NodeSum, Row, TcpSum};
 use crate::render::sent::SentView;
+use crate::render::sorted_map::SortedMap;
 use crate::view::{Stopped, ViewId, ViewOptions};
 
 /// Keys whose sums changed in one update.
@@ -35,21 +36,22 @@ impl Changes {
     }
 }
 
-/// One host's shares of a view.
+/// One host's shares of a view, kept until the host's next change: sorted
+/// vectors of exactly their entries, where a hash map keeps its buckets at a
+/// power of two, a third empty on average (~40 MiB at 1,000 hosts).
 #[derive(Debug, Default, Clone)]
 pub struct HostShare {
-    pub nodes: HashMap<NodeId, NodePart>,
-    pub edges: HashMap<EdgeKey, EdgePart>,
+    pub nodes: SortedMap<NodeId, NodePart>,
+    pub edges: SortedMap<EdgeKey, EdgePart>,
 }
 
 impl HostShare {
-    /// Frees the room building left in the maps and parts; the share is
-    /// kept until the host's next change.
-    pub fn shrink(&mut self) {
-        self.nodes.shrink_to_fit();
-        self.edges.shrink_to_fit();
-        self.nodes.values_mut().for_each(NodePart::shrink);
-        self.edges.values_mut().for_each(EdgePart::shrink);
+    /// The share of maps built by merging parts under their keys, without the room building left.
+    pub fn from_built(nodes: HashMap<NodeId, NodePart>, edges: HashMap<EdgeKey, EdgePart>) -> Self {
+        let mut share = HostShare { nodes: SortedMap::from_distinct(nodes), edges: SortedMap::from_distinct(edges) };
+        share.nodes.values_mut().for_each(NodePart::shrink);
+        share.edges.values_mut().for_each(EdgePart::shrink);
+        share
     }
 }
 
