@@ -234,6 +234,8 @@ pub struct SocketCollector {
     /// Per-namespace TCP counts from the eBPF tracer, when it runs.
     hashed: Option<Box<dyn HashedCounts>>,
     hashed_now: HashMap<u64, i64>,
+    /// The counts again after this pass's sockstat reads.
+    hashed_after: HashMap<u64, i64>,
     buffer: Vec<u8>,
     check_every: Duration,
     pub last_stats: SocketPassStats,
@@ -276,6 +278,7 @@ impl SocketCollector {
             sockstat: HashMap::new(),
             hashed: None,
             hashed_now: HashMap::new(),
+            hashed_after: HashMap::new(),
             buffer: Vec::with_capacity(4096),
             check_every,
             last_stats: SocketPassStats::default(),
@@ -298,6 +301,22 @@ impl SocketCollector {
             hashed.forget(&unused);
         }
         trusted
+    }
+
+    /// Keeps the count of each namespace whose sockstat was read this pass only where the count
+    /// did not move while the reads ran; the others are read again next pass.
+    fn settle_counts(&mut self, read: &[(u64, i64)]) {
+        let Some(hashed) = self.hashed.as_mut() else { return };
+        self.hashed_after.clear();
+        let trusted = hashed.read(&mut self.hashed_after);
+        for (inode, before) in read {
+            let after = self.hashed_after.get(inode).copied().unwrap_or(0);
+            if !trusted || after != *before {
+                if let Some(files) = self.sockstat.get_mut(inode) {
+                    files.last = None;
+                }
+            }
+        }
     }
 
     fn walk(&mut self, owner: Owner, now: Instant) {
@@ -387,8 +406,10 @@ impl Collector for SocketCollector {
         let mut to_read: Vec<Netns> = Vec::new();
         let mut to_check: Vec<Netns> = Vec::new();
         self.sockstat.retain(|inode, _| namespaces.contains_key(inode));
-        // Counted before the sockstat reads: a socket in between shows as a move next pass.
+        // Counted before and after the sockstat reads: a read stands for its count only when no
+        // socket came or went in between (else one that came and went since would seem to stay).
         let counted = self.read_hashed(&namespaces);
+        let mut read_with_count: Vec<(u64, i64)> = Vec::new();
         for (&inode, &pid) in &namespaces {
             let files = self.sockstat.entry(inode).or_insert_with(|| SockstatFiles::new(self.proc.clone(), pid));
             if files.pid != pid {
@@ -408,6 +429,7 @@ impl Collector for SocketCollector {
                     };
                     self.last_stats.sockstat_reads += 1;
                     files.last = count.map(|count| (count, kinds, now));
+                    read_with_count.extend(count.map(|count| (inode, count)));
                     kinds
                 }
             };
@@ -421,6 +443,9 @@ impl Collector for SocketCollector {
                 Plan::Check => to_check.push(Netns { inode, pid, kinds }),
                 Plan::Read => to_read.push(Netns { inode, pid, kinds }),
             }
+        }
+        if !read_with_count.is_empty() {
+            self.settle_counts(&read_with_count);
         }
         for netns in to_check {
             let Some(seen) = self.namespaces.get_mut(&netns.inode) else { continue };
@@ -588,6 +613,34 @@ mod tests {
     use periscope_report::SocketState;
 
     use super::*;
+
+    /// Per-namespace counts that move as the test says, one map per read.
+    struct Scripted(Vec<HashMap<u64, i64>>);
+
+    impl HashedCounts for Scripted {
+        fn read(&mut self, out: &mut HashMap<u64, i64>) -> bool {
+            out.extend(self.0.remove(0));
+            true
+        }
+
+        fn forget(&mut self, _namespaces: &[u64]) {}
+    }
+
+    #[test]
+    fn a_sockstat_read_stands_for_its_count_only_if_the_count_held_while_reading() {
+        let proc = ProcRoot::new("/nonexistent");
+        let mut collector = SocketCollector::new(true, NETNS_CHECK, proc.clone());
+        // After the reads: namespace 1 still at 5; in namespace 2 a socket came (6 -> 7).
+        collector.use_hashed_counts(Box::new(Scripted(vec![HashMap::from([(1, 5), (2, 7)])])));
+        for (inode, count) in [(1, 5), (2, 6)] {
+            let mut files = SockstatFiles::new(proc.clone(), 10);
+            files.last = Some((count, SocketKinds { tcp4: 1, ..SocketKinds::default() }, Instant::now()));
+            collector.sockstat.insert(inode, files);
+        }
+        collector.settle_counts(&[(1, 5), (2, 6)]);
+        assert!(collector.sockstat[&1].last.is_some(), "held: next pass may skip the read");
+        assert!(collector.sockstat[&2].last.is_none(), "moved while reading: read again next pass");
+    }
 
     fn listener(port: u16) -> RawSocket {
         RawSocket {
