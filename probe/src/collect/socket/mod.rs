@@ -416,9 +416,13 @@ impl Collector for SocketCollector {
                 *files = SockstatFiles::new(self.proc.clone(), pid);
             }
             let count = counted.then(|| self.hashed_now.get(&inode).copied().unwrap_or(0));
+            // Only with nothing pending: counters that moved are read again to see that they held
+            // (the count says nothing of UDP, nor of a socket that came and went by then).
+            let settled = |kinds: &SocketKinds| self.namespaces.get(&inode).is_some_and(|seen| seen.kinds == *kinds);
             let kinds = match files.last {
                 Some((at_read, kinds, read_at))
-                    if hashed::unchanged(count, at_read, now.duration_since(read_at), self.check_every) =>
+                    if settled(&kinds)
+                        && hashed::unchanged(count, at_read, now.duration_since(read_at), self.check_every) =>
                 {
                     kinds
                 }
