@@ -16,7 +16,10 @@
 //!   proves it is the same socket) and the counters equal the table's size,
 //!   nothing else can have appeared; a miss means a read. A namespace that
 //!   cannot be checked (/proc/<pid>/net has no lookup; past 128 sockets a
-//!   read is cheaper) is read every [`SLOW_REREAD`] instead.
+//!   read is cheaper) is read every [`SLOW_REREAD`] instead. With the eBPF
+//!   tracer, which counts each namespace's TCP sockets as they come and go
+//!   ([`hashed`]), a namespace whose count has not moved and has nothing
+//!   pending skips even the sockstat read, until the next check.
 //! - Tables give inodes, not pids, and the owner comes from walking
 //!   /proc/<pid>/fd. An inode → owner cache keeps walks rare: a new process
 //!   in a namespace with sockets is walked once; an inode still unknown
