@@ -4,9 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::credentials::Credentials;
-
-/// Shortest token accepted: a short token can be guessed over the network.
-pub const MIN_TOKEN_LEN: usize = 16;
+pub use crate::credentials::MIN_TOKEN_LEN;
 
 #[derive(Debug, Clone)]
 pub struct AppConfig {

@@ -14,7 +14,8 @@ use std::path::Path;
 
 use periscope_report::{HostId, ProbeId};
 
-use crate::config::MIN_TOKEN_LEN;
+/// Shortest token accepted: a short token can be guessed over the network.
+pub const MIN_TOKEN_LEN: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credential {

@@ -10,7 +10,8 @@ use clap::Parser;
 use periscope::archive::{Archive, HistoryConfig};
 use periscope::config::{AppConfig, MIN_TOKEN_LEN};
 use periscope::credentials::Credentials;
-use periscope::state::{random_hex, AppState};
+use periscope::random::random_hex;
+use periscope::state::AppState;
 
 #[derive(Debug, Parser)]
 #[command(name = "periscope", version, about = "Periscope: a real-time container topology monitor")]

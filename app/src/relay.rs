@@ -172,7 +172,7 @@ impl Relay {
             return Err(TooManyPipes(max_per_client));
         }
         *count += 1;
-        let public = crate::state::random_hex(16);
+        let public = crate::random::random_hex(16);
         inner.unattached.insert(public.clone(), OpenPipe { owner, action, output, opened: now });
         Ok(public)
     }

@@ -31,7 +31,7 @@ pub struct Sessions {
 impl Sessions {
     /// Starts a session; returns its ID for the cookie.
     pub fn start(&self, now: Instant) -> String {
-        let id = crate::state::random_hex(32);
+        let id = crate::random::random_hex(32);
         let mut sessions = self.lock();
         sessions.retain(|_, expires| *expires > now);
         if sessions.len() >= MAX_SESSIONS {

@@ -5,15 +5,16 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
-use periscope_report::{AppMessage, ProbeId, UnixMillis};
+use periscope_report::{AppMessage, ProbeId};
 use tokio::sync::mpsc;
 
 use crate::archive::Archive;
 use crate::audit::Audit;
 use crate::config::AppConfig;
 use crate::metrics::{Gauges, Metrics};
+use crate::random::random_hex;
 use crate::registry::ConnectionId;
 use crate::relay::Relay;
 use crate::sessions::Sessions;
@@ -63,11 +64,6 @@ impl std::ops::Deref for AppState {
     fn deref(&self) -> &Shared {
         &self.0
     }
-}
-
-pub fn now() -> UnixMillis {
-    let millis = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or_default();
-    UnixMillis(u64::try_from(millis).unwrap_or(u64::MAX))
 }
 
 impl AppState {
@@ -188,21 +184,4 @@ impl AppState {
         })
         .await
     }
-}
-
-/// Random hex from the kernel's generator; for IDs and generated tokens.
-pub fn random_hex(bytes: usize) -> String {
-    use std::io::Read;
-    let mut buffer = vec![0u8; bytes];
-    let filled = std::fs::File::open("/dev/urandom").and_then(|mut file| file.read_exact(&mut buffer));
-    if filled.is_err() {
-        // No /dev/urandom (a strange sandbox): fall back to the hasher's per-process random keys.
-        use std::hash::{BuildHasher, Hasher};
-        for chunk in buffer.chunks_mut(8) {
-            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-            hasher.write_u128(Instant::now().elapsed().as_nanos());
-            chunk.copy_from_slice(&hasher.finish().to_le_bytes()[..chunk.len()]);
-        }
-    }
-    buffer.iter().map(|byte| format!("{byte:02x}")).collect()
 }

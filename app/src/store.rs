@@ -134,7 +134,7 @@ impl Store {
         if let Some(report) = self.model.remove(probe) {
             self.trim_after_flush |= crate::validate::entities(&report) >= BIG_PROBE_ENTITIES;
             if let Some(recorder) = &mut self.recorder {
-                recorder.removed(crate::state::now(), probe);
+                recorder.removed(crate::clock::now(), probe);
             }
         }
         self.history.remove_probe(probe);

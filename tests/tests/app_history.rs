@@ -331,7 +331,7 @@ fn a_full_disk_stops_history_with_an_error_never_the_live_view() {
     let error = wait_until("history to stop on the full disk", Duration::from_secs(60), || {
         seq += 1;
         let report = bulky_report(seq, "filling", 400_000);
-        app.state.with_store_blocking(move |store| store.insert_snapshot(report, periscope::state::now())).unwrap();
+        app.state.with_store_blocking(move |store| store.insert_snapshot(report, periscope::clock::now())).unwrap();
         let info = get("/api/history")?;
         info["error"].as_str().map(str::to_owned).ok_or_else(|| format!("no error yet: {info}"))
     })
@@ -339,7 +339,7 @@ fn a_full_disk_stops_history_with_an_error_never_the_live_view() {
     assert!(!error.is_empty());
     // The live view goes on: a change after the failure shows at once.
     let report = bulky_report(seq + 1, "still-live", 10);
-    app.state.with_store_blocking(move |store| store.insert_snapshot(report, periscope::state::now())).unwrap();
+    app.state.with_store_blocking(move |store| store.insert_snapshot(report, periscope::clock::now())).unwrap();
     wait_until("the live view to show the newest report", Duration::from_secs(10), || {
         let hosts = get("/api/topology/hosts")?;
         nodes(&hosts).iter().any(|n| n["label"] == "still-live").then_some(()).ok_or_else(|| hosts.to_string())

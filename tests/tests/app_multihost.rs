@@ -151,7 +151,7 @@ fn a_client_on_one_simulated_host_and_a_server_on_another_are_an_edge() {
     let c = lab.host("c", 4);
 
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let token = periscope::state::random_hex(16);
+    let token = periscope::random::random_hex(16);
     let state = AppState::new(AppConfig { token: Some(token.clone()), ..AppConfig::default() });
     let listener = runtime.block_on(tokio::net::TcpListener::bind(format!("{SUBNET}.1:0"))).unwrap();
     let address = listener.local_addr().unwrap();

@@ -17,9 +17,10 @@ use serde::{Deserialize, Serialize};
 use crate::api::error::ApiError;
 use crate::api::guard::ClientAddr;
 use crate::audit::{AuditEntry, AuditKind};
+use crate::clock::now;
 use crate::control::{plan, ControlName, PipeParams};
 use crate::node_id::NodeId;
-use crate::state::{now, AppState};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/control/{probe}/{node}/{control}", post(control)).route("/api/audit", get(audit))

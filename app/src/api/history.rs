@@ -25,10 +25,11 @@ use crate::archive::event::Event;
 use crate::archive::past::{PastView, DETAILS_SPAN_MS};
 use crate::archive::replay::EventQuery;
 use crate::archive::{Archive, ArchiveError, KEYFRAME_INTERVAL_MS};
+use crate::clock::now;
 use crate::metrics::Metrics;
 use crate::node_id::NodeId;
 use crate::render::output::{NodeDetails, ViewGraph, ViewMessage};
-use crate::state::{now, AppState};
+use crate::state::AppState;
 use crate::view::{ViewId, ViewOptions};
 
 /// The default span of `GET /api/events` when `from` is not given.
@@ -267,7 +268,7 @@ pub fn upgrade_past(
     options: ViewOptions,
     at: UnixMillis,
     (speed, paused): (f64, bool),
-    slot: crate::api::topology_ws::ClientSlot,
+    slot: crate::api::view_socket::ClientSlot,
 ) -> Response {
     ws.on_upgrade(crate::api::view_socket::config(MAX_CLIENT_MESSAGE), move |socket: ViewSocket| async move {
         let _slot = slot;

@@ -16,8 +16,9 @@ use tower::ServiceExt;
 use crate::api::history::stream_past;
 use crate::api::router;
 use crate::archive::{Archive, HistoryConfig};
+use crate::clock::now;
 use crate::config::AppConfig;
-use crate::state::{now, AppState};
+use crate::state::AppState;
 use crate::view::{ViewId, ViewOptions};
 
 fn host(seq: u64, with_web: bool) -> Report {

@@ -18,6 +18,7 @@ pub mod server;
 pub mod topology;
 pub mod topology_ws;
 pub mod ui;
+pub mod view_params;
 pub mod view_socket;
 
 use axum::Router;

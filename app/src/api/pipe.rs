@@ -21,8 +21,9 @@ use serde::Deserialize;
 use crate::api::error::ApiError;
 use crate::api::guard::ClientAddr;
 use crate::audit::{AuditEntry, AuditKind};
+use crate::clock::now;
 use crate::relay::{OpenPipe, PipeFrame};
-use crate::state::{now, AppState};
+use crate::state::AppState;
 
 /// Keystrokes and resizes are small; a paste may be larger, but not this large.
 const MAX_CLIENT_MESSAGE: usize = 64 * 1024;

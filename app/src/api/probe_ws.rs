@@ -34,12 +34,13 @@ use tokio::time::Instant;
 
 use crate::api::error::ApiError;
 use crate::api::guard::check_probe_token;
+use crate::clock::now;
 use crate::credentials::ProbeAuth;
 use crate::ingest::{self, Ingested, Reply, ReportFrame};
 use crate::limits::{Refusal, TokenBucket};
 use crate::metrics::Metrics;
 use crate::registry::ConnectionId;
-use crate::state::{now, AppState};
+use crate::state::AppState;
 use crate::validate;
 
 /// App → probe messages (controls, pipe input) waiting for one probe's socket.

@@ -18,8 +18,9 @@ use tower::ServiceExt;
 use crate::api::probe_ws::{serve_probe, Incoming, Outbound};
 use crate::api::topology_ws::{stream_view, ClientEvent, ClientFrame};
 use crate::api::{meta::OPENAPI, router, ROUTES};
+use crate::clock::now;
 use crate::config::AppConfig;
-use crate::state::{now, AppState};
+use crate::state::AppState;
 use crate::view::{ViewId, ViewOptions};
 
 fn web_host(seq: u64) -> Report {

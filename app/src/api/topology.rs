@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::api::error::ApiError;
 use crate::api::history;
+use crate::api::view_params::parse;
 use crate::node_id::NodeId;
 use crate::render::output::NodeDetails;
 use crate::state::AppState;
@@ -39,13 +40,6 @@ pub struct TopologySummary {
     options: Vec<OptionSummary>,
 }
 
-/// Parses `{view}` and the query's options.
-pub fn parse(view: &str, query: &[(String, String)]) -> Result<(ViewId, ViewOptions), ApiError> {
-    let view: ViewId = view.parse()?;
-    let options = ViewOptions::for_view(view, query.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-    Ok((view, options))
-}
-
 async fn list(
     State(state): State<AppState>,
     Query(query): Query<Vec<(String, String)>>,
@@ -56,7 +50,7 @@ async fn list(
     for view in ViewId::ALL {
         chosen.push((view, ViewOptions::for_view(view, query.iter().map(|(k, v)| (k.as_str(), v.as_str())))?));
     }
-    let now = crate::state::now();
+    let now = crate::clock::now();
     let counts = state
         .with_store(move |store| {
             chosen.into_iter().map(|(view, options)| (view, store.counts(view, &options, now))).collect::<Vec<_>>()

@@ -10,7 +10,6 @@
 //! [`stream_view`] is written over a `Sink`/`Stream` pair so tests drive it
 //! with channels instead of a socket.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
@@ -21,8 +20,8 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::api::error::ApiError;
-use crate::api::topology::parse;
-use crate::api::view_socket::{text_frames, ViewSocket, ViewSocketUpgrade};
+use crate::api::view_params::parse;
+use crate::api::view_socket::{text_frames, ClientSlot, ViewSocket, ViewSocketUpgrade};
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::subscriptions::{Outgoing, OUTBOX_CAPACITY};
@@ -158,30 +157,5 @@ impl Drop for Unsubscribe {
     fn drop(&mut self) {
         let client = self.client;
         self.state.post_to_store(move |store| store.unsubscribe(client));
-    }
-}
-
-/// A view client's place under `--max-view-clients` (and in the
-/// `periscope_view_clients` gauge), taken before the upgrade and given back
-/// when its stream ends; then the memory it used is trimmed back to the kernel.
-pub struct ClientSlot(AppState);
-
-impl ClientSlot {
-    fn take(state: &AppState) -> Result<ClientSlot, ApiError> {
-        let cap = state.config.max_view_clients as u64;
-        let before = state.metrics.view_clients.fetch_add(1, Ordering::AcqRel);
-        if before >= cap {
-            state.metrics.view_clients.fetch_sub(1, Ordering::AcqRel);
-            state.metrics.refused.inc(crate::limits::Refusal::TooManyViewClients);
-            return Err(ApiError::TooManyViewClients(state.config.max_view_clients));
-        }
-        Ok(ClientSlot(state.clone()))
-    }
-}
-
-impl Drop for ClientSlot {
-    fn drop(&mut self) {
-        self.0.metrics.view_clients.fetch_sub(1, Ordering::AcqRel);
-        self.0.budgets.trim.request();
     }
 }

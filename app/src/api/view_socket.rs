@@ -9,6 +9,7 @@
 //! buffer stays at the fragment's size. axum's `Message` has no raw frames.
 
 use std::future::Future;
+use std::sync::atomic::Ordering;
 
 use axum::body::Body;
 use axum::extract::FromRequestParts;
@@ -24,6 +25,7 @@ use tokio_tungstenite::tungstenite::{Bytes, Message};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::api::error::ApiError;
+use crate::state::AppState;
 
 /// The most of a message one frame carries.
 pub const FRAGMENT: usize = 256 * 1024;
@@ -126,6 +128,31 @@ fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) 
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
         .any(|part| part.trim().eq_ignore_ascii_case(token))
+}
+
+/// A view client's place under `--max-view-clients` (and in the
+/// `periscope_view_clients` gauge), taken before the upgrade and given back
+/// when its stream ends; then the memory it used is trimmed back to the kernel.
+pub struct ClientSlot(AppState);
+
+impl ClientSlot {
+    pub fn take(state: &AppState) -> Result<ClientSlot, ApiError> {
+        let cap = state.config.max_view_clients as u64;
+        let before = state.metrics.view_clients.fetch_add(1, Ordering::AcqRel);
+        if before >= cap {
+            state.metrics.view_clients.fetch_sub(1, Ordering::AcqRel);
+            state.metrics.refused.inc(crate::limits::Refusal::TooManyViewClients);
+            return Err(ApiError::TooManyViewClients(state.config.max_view_clients));
+        }
+        Ok(ClientSlot(state.clone()))
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        self.0.metrics.view_clients.fetch_sub(1, Ordering::AcqRel);
+        self.0.budgets.trim.request();
+    }
 }
 
 #[cfg(test)]

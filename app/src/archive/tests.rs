@@ -81,7 +81,7 @@ impl Run {
 
 /// Feeds [`SECONDS`] of the host, one delta a second, ticking as the thread would.
 fn record(writer: &mut Writer) -> Run {
-    let start = UnixMillis(crate::state::now().0 - 3_600_000);
+    let start = UnixMillis(crate::clock::now().0 - 3_600_000);
     let reports: Vec<Report> = (0..=SECONDS).map(host_at).collect();
     let run = Run { start, reports };
     writer.handle(Record::Snapshot { at: run.at(0), report: Box::new(run.reports[0].clone()) });
@@ -233,7 +233,7 @@ fn old_data_goes_first_by_age_and_by_size() {
     let config = HistoryConfig { max_bytes: 2 * 1024 * 1024, ..HistoryConfig::new(&dir) };
     let (archive, mut writer) = Archive::open_driven(config).unwrap();
     // Big incompressible reports: each keyframe adds about 200 KB.
-    let start = UnixMillis(crate::state::now().0 - 6 * 3_600_000);
+    let start = UnixMillis(crate::clock::now().0 - 6 * 3_600_000);
     let mut report = host_at(0);
     for minute in 0..60u64 {
         report.seq = minute + 1;

@@ -157,7 +157,7 @@ impl Writer {
         loop {
             match receiver.recv_timeout(next_tick.saturating_duration_since(Instant::now())) {
                 Ok(Record::Close(done)) => {
-                    self.finish(crate::state::now());
+                    self.finish(crate::clock::now());
                     // The closer may have given up waiting; nothing else to tell.
                     let _ = done.send(());
                     return;
@@ -165,12 +165,12 @@ impl Writer {
                 Ok(record) => self.handle(record),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
-                    self.finish(crate::state::now());
+                    self.finish(crate::clock::now());
                     return;
                 }
             }
             if Instant::now() >= next_tick {
-                self.tick(crate::state::now());
+                self.tick(crate::clock::now());
                 next_tick = Instant::now() + flush_every;
             }
         }

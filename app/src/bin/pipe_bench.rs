@@ -61,7 +61,7 @@ async fn report_lateness(state: &AppState, until: Instant) -> Vec<Duration> {
         if let Ok(Some(timestamp)) = timestamp {
             if timestamp != last {
                 last = timestamp;
-                let now = periscope::state::now().0;
+                let now = periscope::clock::now().0;
                 lateness.push(Duration::from_millis(now.saturating_sub(timestamp)));
             }
         }
@@ -93,7 +93,7 @@ async fn main() -> anyhow::Result<()> {
         docker(&["run", "-d", "--name", &name, IMAGE, "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"])?;
     let _container = Container(id.clone());
 
-    let token = periscope::state::random_hex(16);
+    let token = periscope::random::random_hex(16);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     let state = AppState::new(AppConfig { token: Some(token.clone()), listen: Some(address), ..AppConfig::default() });
@@ -172,7 +172,7 @@ async fn main() -> anyhow::Result<()> {
             {
                 if timestamp != last_timestamp {
                     last_timestamp = timestamp;
-                    during.push(Duration::from_millis(periscope::state::now().0.saturating_sub(timestamp)));
+                    during.push(Duration::from_millis(periscope::clock::now().0.saturating_sub(timestamp)));
                 }
             }
         }

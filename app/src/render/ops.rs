@@ -115,7 +115,7 @@ pub fn share(
                 }
             }
         }
-        share_edges.entry(EdgeKey { source, target }).or_insert_with(EdgePart::default).add_connection(
+        share_edges.entry(EdgeKey { source, target }).or_default().add_connection(
             edge.client_ip,
             edge.server_ip,
             edge.port,

@@ -58,7 +58,7 @@ impl App {
         probe: impl FnOnce(&mut periscope_probe::Config),
     ) -> App {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let token = periscope::state::random_hex(16);
+        let token = periscope::random::random_hex(16);
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let address = listener.local_addr().unwrap();
         let mut config = AppConfig { token: Some(token.clone()), listen: Some(address), ..AppConfig::default() };

@@ -75,7 +75,7 @@ fn live_path(shape: &Shape, archive: Option<&Archive>) -> (String, u64) {
     let mut model = Model::default();
     for report in &reports {
         if let Some(recorder) = &mut recorder {
-            recorder.snapshot(periscope::state::now(), report);
+            recorder.snapshot(periscope::clock::now(), report);
         }
         model.insert_snapshot(report.clone());
     }
@@ -97,7 +97,7 @@ fn live_path(shape: &Shape, archive: Option<&Archive>) -> (String, u64) {
         let copy = recorder.as_ref().map(|_| delta.clone());
         model.apply_delta(delta).expect("delta applies");
         if let (Some(recorder), Some(copy)) = (&mut recorder, copy) {
-            recorder.delta(periscope::state::now(), copy, model.report(&next.probe).expect("applied"));
+            recorder.delta(periscope::clock::now(), copy, model.report(&next.probe).expect("applied"));
         }
         let changes = renderer.update(&mut model);
         for (view, sent) in &mut clients {
@@ -151,7 +151,7 @@ pub fn run(shape: &Shape) {
 
     let dir = temp_dir("storage");
     let (archive, mut writer) = Archive::open_driven(HistoryConfig::new(&dir)).expect("opening history");
-    let start = UnixMillis(periscope::state::now().0 - MINUTES * 60_000 - 60_000);
+    let start = UnixMillis(periscope::clock::now().0 - MINUTES * 60_000 - 60_000);
     let mut reports: Vec<Report> = (0..shape.hosts).map(|h| report(shape, h, 1, 0)).collect();
     let started = Instant::now();
     for report in &reports {

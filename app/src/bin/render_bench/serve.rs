@@ -18,8 +18,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use periscope::clock::now;
 use periscope::config::AppConfig;
-use periscope::state::{now, AppState};
+use periscope::state::AppState;
 use periscope_report::diff;
 
 use super::{report, rss_mib, Shape};
