@@ -13,6 +13,13 @@
  * local address, peer address, server port), which the probe reads and
  * prunes each tick. Maps are bounded; what does not fit is counted in
  * `overflow`, never silently lost.
+ *
+ * The same tracepoint also keeps, per network namespace, the number of TCP
+ * sockets that entered the kernel's socket hash tables less those that left
+ * them (`netns_tcp`): what the namespace's sockstat "TCP inuse" counters move
+ * by. While it has not moved since the probe last read a namespace's
+ * sockstat, the probe need not read it again (every connection since has come
+ * and gone).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -32,10 +39,15 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define TCP_SYN_RECV 3
 #define TCP_CLOSE 7
 #define TCP_CLOSE_WAIT 8
+#define TCP_LISTEN 10
 
 /* Indexes into `overflow`. Keep in step with probe/src/collect/ebpf/tracer.rs. */
 #define OVERFLOW_FLOWS 0
 #define OVERFLOW_SOCKETS 1
+
+/* The key of `netns_tcp` (no namespace has inode 0) under which its own
+ * overflow is counted; the probe creates it at start, so it is never missing. */
+#define NETNS_TCP_OVERFLOW 0
 
 /* Keep both structs in step with probe/src/collect/ebpf/tracer.rs (repr(C)). */
 struct flow_key {
@@ -98,6 +110,15 @@ struct {
 	__type(key, __u64);
 	__type(value, struct socket_value);
 } sockets SEC(".maps");
+
+/* Per network namespace inode: TCP sockets hashed less those unhashed since the
+ * tracer started (negative when more that existed before it left). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __s64);
+} netns_tcp SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -230,6 +251,25 @@ static __always_inline void on_close(const struct sock *sk, int old)
 	bpf_map_delete_elem(&sockets, &id);
 }
 
+/* A socket entered (`delta` 1) or left (-1) the hash tables sockstat counts. */
+static __always_inline void count_hashed(const struct sock *sk, __s64 delta)
+{
+	__u32 netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	__s64 *count = bpf_map_lookup_elem(&netns_tcp, &netns);
+	if (!count) {
+		__s64 zero = 0;
+		bpf_map_update_elem(&netns_tcp, &netns, &zero, BPF_NOEXIST);
+		count = bpf_map_lookup_elem(&netns_tcp, &netns);
+	}
+	if (!count) {
+		__u32 overflow_key = NETNS_TCP_OVERFLOW;
+		count = bpf_map_lookup_elem(&netns_tcp, &overflow_key);
+		delta = 1;
+	}
+	if (count)
+		__sync_fetch_and_add(count, delta);
+}
+
 SEC("tp_btf/inet_sock_set_state")
 int on_state_change(__u64 *ctx)
 {
@@ -242,6 +282,12 @@ int on_state_change(__u64 *ctx)
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
+	/* Hashed: leaving CLOSE (a connect, a listen), or a child socket made by a
+	 * listener (LISTEN -> SYN_RECV, hashed as it is created); unhashed: CLOSE. */
+	if (new == TCP_CLOSE)
+		count_hashed(sk, -1);
+	else if (old == TCP_CLOSE || (old == TCP_LISTEN && new == TCP_SYN_RECV))
+		count_hashed(sk, 1);
 	if (new == TCP_SYN_SENT)
 		on_connect(sk, family);
 	else if (new == TCP_ESTABLISHED && old == TCP_SYN_SENT)

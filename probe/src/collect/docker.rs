@@ -535,7 +535,8 @@ mod tests {
         let start = Instant::now();
         let collect = |collector: &mut DockerCollector, at: Instant| {
             let mut report = ReportBuilder::new("a").build();
-            let mut pass = Pass { now: at, report: &mut report, processes: Vec::new(), sources: Vec::new() };
+            let mut pass =
+                Pass { now: at, report: &mut report, processes: Vec::new(), pids: Vec::new(), sources: Vec::new() };
             collector.collect(&mut pass);
             let addresses = report
                 .containers

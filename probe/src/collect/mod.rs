@@ -14,7 +14,6 @@
 pub mod capabilities;
 pub mod cgroup;
 pub mod conntrack;
-pub mod conntrack_netns;
 pub mod docker;
 pub mod ebpf;
 pub mod host;
@@ -54,6 +53,8 @@ pub struct Pass<'a> {
     pub now: Instant,
     pub report: &'a mut Report,
     pub processes: Vec<ScannedProcess>,
+    /// Every pid in /proc at the process scan (listed or not, kernel threads too), sorted.
+    pub pids: Vec<u32>,
     pub sources: Vec<SourceStatus>,
 }
 
@@ -155,9 +156,16 @@ impl Probe {
             ProbeId::new(config.probe_id.clone().filter(|id| !id.is_empty()).unwrap_or_else(|| {
                 format!("{}-{:08x}", host::hostname(&proc), crate::sys::random::random_u64() as u32)
             }));
-        let (ebpf, ebpf_state) = ebpf::start(config.ebpf, config.tick())
+        let (mut ebpf, ebpf_state) = ebpf::start(config.ebpf, config.tick(), &proc)
             .map_err(|error| anyhow::anyhow!("--ebpf on, but the eBPF connection tracer cannot start: {error}"))?;
         let ebpf_unavailable = ebpf.is_none().then_some(SourceStatus { source: Source::Ebpf, state: ebpf_state });
+        let mut sockets =
+            SocketCollector::new(config.proc_net_only, Duration::from_secs(config.socket_check_secs), proc.clone());
+        // The tracer counts each namespace's TCP sockets as they come and go: a namespace whose
+        // count has not moved needs no sockstat read.
+        if let Some(counts) = ebpf.as_mut().and_then(EbpfCollector::take_netns_tcp) {
+            sockets.use_hashed_counts(Box::new(counts));
+        }
         Ok(Probe {
             probe_id,
             host: HostCollector::new(host_id.clone(), proc.clone()),
@@ -169,11 +177,7 @@ impl Probe {
             }),
             processes: ProcessCollector::new(host_id, config.omit_cmd_args, proc.clone()),
             cgroup: CgroupCollector::new(proc.clone()),
-            sockets: SocketCollector::new(
-                config.proc_net_only,
-                Duration::from_secs(config.socket_check_secs),
-                proc.clone(),
-            ),
+            sockets,
             ebpf,
             ebpf_unavailable,
             conntrack: shared.conntrack.clone().map(ConntrackCollector::new),
@@ -202,7 +206,8 @@ impl Probe {
     pub fn collect(&mut self) -> Report {
         let started = Instant::now();
         let mut report = empty_report(self.probe_id.clone(), self.previous.as_ref());
-        let mut pass = Pass { now: started, report: &mut report, processes: Vec::new(), sources: Vec::new() };
+        let mut pass =
+            Pass { now: started, report: &mut report, processes: Vec::new(), pids: Vec::new(), sources: Vec::new() };
         let mut collectors: Vec<&mut dyn Collector> = vec![&mut self.host];
         if let Some(docker) = self.docker.as_mut() {
             collectors.push(docker);
@@ -253,6 +258,7 @@ impl Probe {
             traced = report.traced.len(),
             containers = report.containers.len(),
             walks = self.sockets.last_stats.walks,
+            sockstat_reads = self.sockets.last_stats.sockstat_reads,
             netns_read = self.sockets.last_stats.read_namespaces,
             netns_checked = self.sockets.last_stats.checked_namespaces,
             elapsed_us = started.elapsed().as_micros() as u64,
@@ -273,7 +279,13 @@ impl Probe {
         let mut report = previous.clone();
         report.containers = Default::default();
         report.images = Default::default();
-        let mut pass = Pass { now: Instant::now(), report: &mut report, processes: Vec::new(), sources: Vec::new() };
+        let mut pass = Pass {
+            now: Instant::now(),
+            report: &mut report,
+            processes: Vec::new(),
+            pids: Vec::new(),
+            sources: Vec::new(),
+        };
         docker.collect(&mut pass);
         let docker_sources = std::mem::take(&mut pass.sources);
         let ids: Vec<_> = report.containers.ids().cloned().collect();

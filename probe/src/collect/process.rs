@@ -251,10 +251,12 @@ impl Collector for ProcessCollector {
                 return;
             }
         };
-        let pids: Vec<u32> = directory
+        let mut pids: Vec<u32> = directory
             .flatten()
             .filter_map(|entry| entry.file_name().to_str().and_then(|name| name.parse().ok()))
             .collect();
+        pids.sort_unstable();
+        pass.pids.clone_from(&pids);
         let mut seen: HashMap<u32, Known> = HashMap::with_capacity(pids.len());
         let mut pending: HashMap<u32, (u64, u64, Instant, Held)> = HashMap::new();
         let mut kernel: HashMap<u32, (Instant, Held)> = HashMap::with_capacity(self.kernel.len());
@@ -374,7 +376,7 @@ mod tests {
 
     fn scan(collector: &mut ProcessCollector, now: Instant) -> periscope_report::Report {
         let mut report = periscope_report::fixtures::ReportBuilder::new("test").build();
-        let mut pass = Pass { now, report: &mut report, processes: Vec::new(), sources: Vec::new() };
+        let mut pass = Pass { now, report: &mut report, processes: Vec::new(), pids: Vec::new(), sources: Vec::new() };
         collector.collect(&mut pass);
         report
     }
@@ -434,7 +436,7 @@ mod tests {
 
     fn scan_tree(collector: &mut ProcessCollector, now: Instant) -> (periscope_report::Report, Vec<ScannedProcess>) {
         let mut report = periscope_report::fixtures::ReportBuilder::new("test").build();
-        let mut pass = Pass { now, report: &mut report, processes: Vec::new(), sources: Vec::new() };
+        let mut pass = Pass { now, report: &mut report, processes: Vec::new(), pids: Vec::new(), sources: Vec::new() };
         collector.collect(&mut pass);
         let processes = pass.processes;
         (report, processes)

@@ -14,6 +14,15 @@
 //! container, found from its parent or else its network namespace. That
 //! keeps one record (one node, one edge) per command and peer however many
 //! runs there are. Accepted connections belong to the listener's owner.
+//!
+//! A connecting process that has already exited (its pid is missing from
+//! /proc at the pass's scan, where /proc numbers processes as the kernel
+//! does) is not waited for, and its entry is dropped from the kernel's map
+//! as soon as it is credited with nothing open: no more counters can come to
+//! it. Each `wget` run of a loop thus holds an entry for one read, not three,
+//! and the map the probe reads every [`READ_EVERY`] is that much smaller.
+//!
+//! [`READ_EVERY`]: crate::collect::ebpf::READ_EVERY
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -31,6 +40,9 @@ pub const WINDOW: Duration = Duration::from_secs(60);
 pub trait Lookup {
     /// The report's process with this pid and start time (clock ticks since boot), if listed.
     fn listed(&self, pid: u32, start_time: u64) -> Option<ProcessId>;
+    /// Whether no process with this pid was in /proc at this pass's scan: it has exited, so it
+    /// opens no more connections (`false` when unknown).
+    fn gone(&self, pid: u32) -> bool;
     /// The container of a listed process with this pid.
     fn container_of_pid(&self, pid: u32) -> Option<ContainerId>;
     /// The command name of a listed process with this pid.
@@ -121,8 +133,11 @@ impl Fold {
                 read,
             });
             seen.read = read;
+            // A connecting process that has exited: nothing to wait for, and once nothing of
+            // its entry is open, nothing more can come to it.
+            let gone = key.inbound == 0 && lookup.gone(key.tgid);
             if seen.record.is_none() {
-                let waited = now.duration_since(seen.first_seen) >= self.wait;
+                let waited = gone || now.duration_since(seen.first_seen) >= self.wait;
                 if !lookup.sees_netns(u64::from(key.netns)) {
                     // The tracer sees the whole kernel; a probe in its own PID namespace (a
                     // simulated host) reports only the network namespaces of processes it sees.
@@ -146,7 +161,7 @@ impl Fold {
             let moved = credit(record, &seen.credited, value, now);
             seen.credited = *value;
             record.open += value.open();
-            if !moved && value.open() == 0 {
+            if value.open() == 0 && (!moved || gone) {
                 idle.push(*key);
             }
         }
@@ -467,6 +482,8 @@ mod tests {
     struct Fixture {
         listed: Vec<(u32, u64)>,
         listener: Option<u32>,
+        /// Pids missing from /proc.
+        gone: Vec<u32>,
     }
 
     fn process(pid: u32, start_time: u64) -> ProcessId {
@@ -476,6 +493,9 @@ mod tests {
     impl Lookup for Fixture {
         fn listed(&self, pid: u32, start_time: u64) -> Option<ProcessId> {
             self.listed.contains(&(pid, start_time)).then(|| process(pid, start_time))
+        }
+        fn gone(&self, pid: u32) -> bool {
+            self.gone.contains(&pid)
         }
         fn container_of_pid(&self, pid: u32) -> Option<ContainerId> {
             (pid == 10).then(|| ContainerId::new("client"))
@@ -529,7 +549,7 @@ mod tests {
 
     #[test]
     fn short_lived_runs_fold_into_one_command_record() {
-        let lookup = Fixture { listed: vec![], listener: Some(7) };
+        let lookup = Fixture { listed: vec![], listener: Some(7), gone: vec![] };
         let mut fold = Fold::new(100, Duration::from_secs(2));
         let start = Instant::now();
         let at = |s: u64| start + Duration::from_secs(s);
@@ -567,9 +587,42 @@ mod tests {
     }
 
     #[test]
+    fn an_exited_process_is_not_waited_for_and_its_finished_entry_goes_at_once() {
+        let lookup = Fixture { listed: vec![], listener: Some(7), gone: vec![100, 101] };
+        let mut fold = Fold::new(100, Duration::from_secs(2));
+        let now = Instant::now();
+        // Both runs have exited; the first is done, the second's connection is still closing.
+        let done = (key(100, 1_000_000_000, false), value(1, 1, 0));
+        let closing = (key(101, 1_200_000_000, false), value(1, 0, 0));
+        let idle = fold.update(&[done, closing], &lookup, now);
+        let flow = fold.flows().next().expect("credited on first sight");
+        assert_eq!(
+            flow.id.owner,
+            FlowOwner::Command { container: Some(ContainerId::new("client")), name: "wget".into() }
+        );
+        assert_eq!((flow.processes, flow.open, flow.total.connections), (2, 1, 2));
+        assert_eq!(idle, vec![done.0], "the finished entry of an exited process goes now; the open one stays");
+        // The closing connection ends; its entry goes on the read that credits it.
+        let closed = (closing.0, value(1, 1, 0));
+        let idle = fold.update(&[closed], &lookup, now + Duration::from_secs(2));
+        assert_eq!(idle, vec![closing.0]);
+        let flow = fold.flows().next().unwrap();
+        assert_eq!((flow.open, flow.total.connections, flow.tcp.map(|t| t.bytes_sent)), (0, 2, Some(200)));
+
+        // A live process's finished entry waits for a read where nothing moved, as before.
+        let lookup = Fixture { listed: vec![(55, 200)], listener: None, gone: vec![] };
+        let live = (key(55, 2_000_000_000, false), value(1, 1, 0));
+        assert!(fold.update(&[live], &lookup, now + Duration::from_secs(4)).is_empty());
+        // Accepted connections (no pid) are never taken for an exited process's.
+        let lookup = Fixture { listed: vec![], listener: Some(7), gone: vec![0] };
+        let accepted = (key(0, 0, true), FlowValue { attempts: 1, established: 1, closed: 1, ..FlowValue::default() });
+        assert!(fold.update(&[accepted], &lookup, now + Duration::from_secs(6)).is_empty());
+    }
+
+    #[test]
     fn a_listed_process_owns_its_flow_and_counts_grow() {
         // start_time 2 s since boot = 200 ticks at 100 Hz.
-        let lookup = Fixture { listed: vec![(55, 200)], listener: None };
+        let lookup = Fixture { listed: vec![(55, 200)], listener: None, gone: vec![] };
         let mut fold = Fold::new(100, Duration::from_secs(2));
         let start = Instant::now();
         let k = key(55, 2_000_000_000, false);
@@ -592,7 +645,7 @@ mod tests {
         let now = Instant::now();
         let k = key(0, 0, true);
         let accepted = FlowValue { attempts: 4, established: 4, closed: 4, ..FlowValue::default() };
-        fold.update(&[(k, accepted)], &Fixture { listed: vec![], listener: Some(7) }, now);
+        fold.update(&[(k, accepted)], &Fixture { listed: vec![], listener: Some(7), gone: vec![] }, now);
         let flow = fold.flows().next().unwrap();
         assert_eq!(flow.id.direction, Direction::Inbound);
         assert_eq!(flow.id.owner, FlowOwner::Process(process(7, 1)));
@@ -604,7 +657,7 @@ mod tests {
 
         // No listener known: waited for, then owned by nobody in particular.
         let mut fold = Fold::new(100, Duration::from_secs(2));
-        let lookup = Fixture { listed: vec![], listener: None };
+        let lookup = Fixture { listed: vec![], listener: None, gone: vec![] };
         for pass in 0..3 {
             fold.update(&[(k, accepted)], &lookup, now + Duration::from_secs(pass));
         }
@@ -613,7 +666,7 @@ mod tests {
 
     #[test]
     fn namespaces_the_probe_does_not_see_are_not_its_to_report() {
-        let lookup = Fixture { listed: vec![(55, 200)], listener: None };
+        let lookup = Fixture { listed: vec![(55, 200)], listener: None, gone: vec![] };
         let mut fold = Fold::new(100, Duration::from_secs(2));
         let now = Instant::now();
         let mut elsewhere = key(55, 2_000_000_000, false);
@@ -626,7 +679,7 @@ mod tests {
 
     #[test]
     fn an_entry_recreated_after_removal_counts_from_zero() {
-        let lookup = Fixture { listed: vec![(55, 200)], listener: None };
+        let lookup = Fixture { listed: vec![(55, 200)], listener: None, gone: vec![] };
         let mut fold = Fold::new(100, Duration::from_secs(2));
         let now = Instant::now();
         let k = key(55, 2_000_000_000, false);

@@ -22,12 +22,18 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use periscope_report::{ContainerId, Process, ProcessId, Report, SocketState, Source, SourceState, SourceStatus};
+use periscope_report::{
+    ContainerId, Process, ProcessId, Report, SocketState, Source, SourceState, SourceStatus, TracedFlow,
+};
 use tracing::{info, warn};
 
 use crate::collect::ebpf::fold::{Fold, Lookup};
-use crate::collect::ebpf::tracer::{FlowKey, FlowValue, Overflow, Tracer, TracerError};
+use crate::collect::ebpf::tracer::{FlowKey, FlowValue, NetnsTcp, Overflow, Tracer, TracerError};
 use crate::collect::{process, Collector, Pass, ScannedProcess};
+use crate::sys::proc_root::ProcRoot;
+
+/// The inode of the initial PID namespace (`PROC_PID_INIT_INO`), the same on every kernel.
+const INIT_PID_NAMESPACE: &str = "pid:[4026531836]";
 
 /// Whether to use the tracer (`--ebpf`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -53,15 +59,26 @@ pub struct EbpfCollector {
     tracer: Tracer,
     fold: Fold,
     entries: Vec<(FlowKey, FlowValue)>,
+    /// The fold's flows as of the last read.
+    flows: Vec<TracedFlow>,
+    /// The maps' overflow counters as of the last read.
     overflow: Overflow,
     /// Half a tick: a read is due once READ_EVERY, less this, has passed (ticks jitter).
     slack: Duration,
     read_at: Option<std::time::Instant>,
+    /// Whether the probe's /proc numbers processes as the kernel does (the initial PID
+    /// namespace), so a pid the tracer names that is missing from it has exited.
+    host_pids: bool,
 }
 
 /// Starts the tracer as `mode` asks: `Ok(None)` when it is off or (in `auto`) unavailable,
-/// with the status to report; an error only when `on` and it cannot start. `tick`: the probe's.
-pub fn start(mode: EbpfMode, tick: Duration) -> Result<(Option<EbpfCollector>, SourceState), TracerError> {
+/// with the status to report; an error only when `on` and it cannot start. `tick`: the probe's;
+/// `proc`: the /proc the process collector scans.
+pub fn start(
+    mode: EbpfMode,
+    tick: Duration,
+    proc: &ProcRoot,
+) -> Result<(Option<EbpfCollector>, SourceState), TracerError> {
     if mode == EbpfMode::Off {
         return Ok((None, SourceState::Unavailable { reason: "disabled by --ebpf off".into() }));
     }
@@ -84,9 +101,14 @@ pub fn start(mode: EbpfMode, tick: Duration) -> Result<(Option<EbpfCollector>, S
                 // scan that saw it, which may come a tick after its first connection.
                 fold: Fold::new(if ticks > 0 { ticks } else { 100 }, process::REPORT_AFTER + tick),
                 entries: Vec::new(),
+                flows: Vec::new(),
                 overflow: Overflow::default(),
                 slack: tick / 2,
                 read_at: None,
+                // `self` in that /proc is this probe, seen from the /proc's PID namespace: it is the
+                // initial one when the probe is there (the /proc of a child namespace shows no `self`).
+                host_pids: std::fs::read_link(proc.file("self/ns/pid"))
+                    .is_ok_and(|link| link.as_os_str() == INIT_PID_NAMESPACE),
             };
             Ok((Some(collector), SourceState::Active))
         }
@@ -95,6 +117,13 @@ pub fn start(mode: EbpfMode, tick: Duration) -> Result<(Option<EbpfCollector>, S
             Ok((None, SourceState::Unavailable { reason: error.to_string() }))
         }
         Err(error) => Err(error),
+    }
+}
+
+impl EbpfCollector {
+    /// The tracer's per-namespace TCP counts, for the socket collector (once).
+    pub fn take_netns_tcp(&mut self) -> Option<NetnsTcp> {
+        self.tracer.take_netns_tcp()
     }
 }
 
@@ -108,19 +137,27 @@ impl Collector for EbpfCollector {
         if due {
             self.read_at = Some(pass.now);
             self.tracer.read(&mut self.entries);
-            let lookup = PassLookup::new(pass.report, &pass.processes);
+            let pids = if self.host_pids { Some(pass.pids.as_slice()) } else { None };
+            let lookup = PassLookup::new(pass.report, &pass.processes, pids);
             let idle = self.fold.update(&self.entries, &lookup, pass.now);
             self.tracer.remove(&idle);
+            // The fold changes only here: the passes until the next read send the same flows.
+            self.flows.clear();
+            self.flows.extend(self.fold.flows());
+            let overflow = self.tracer.overflow();
+            if overflow != self.overflow {
+                warn!(
+                    flows = overflow.flows,
+                    sockets = overflow.sockets,
+                    "eBPF tracer maps full: events went uncounted"
+                );
+                self.overflow = overflow;
+            }
         }
-        for flow in self.fold.flows() {
-            pass.report.traced.insert(flow);
+        for flow in &self.flows {
+            pass.report.traced.insert(flow.clone());
         }
-        let overflow = self.tracer.overflow();
-        if overflow != self.overflow {
-            warn!(flows = overflow.flows, sockets = overflow.sockets, "eBPF tracer maps full: events went uncounted");
-            self.overflow = overflow;
-        }
-        pass.report.meta.traced_overflow = overflow.flows + overflow.sockets;
+        pass.report.meta.traced_overflow = self.overflow.flows + self.overflow.sockets;
         pass.sources.push(SourceStatus { source: Source::Ebpf, state: SourceState::Active });
     }
 }
@@ -132,6 +169,8 @@ type Listeners = HashMap<(u64, u16), Vec<(IpAddr, u32)>>;
 struct PassLookup<'a> {
     report: &'a Report,
     processes: &'a [ScannedProcess],
+    /// Every pid in /proc, sorted; `None` when /proc's pids are not the kernel's.
+    pids: Option<&'a [u32]>,
     by_pid: OnceCell<HashMap<u32, &'a Process>>,
     /// `None` for a namespace shared by several containers or by host processes.
     netns_containers: OnceCell<HashMap<u64, Option<ContainerId>>>,
@@ -142,10 +181,11 @@ struct PassLookup<'a> {
 }
 
 impl<'a> PassLookup<'a> {
-    fn new(report: &'a Report, processes: &'a [ScannedProcess]) -> Self {
+    fn new(report: &'a Report, processes: &'a [ScannedProcess], pids: Option<&'a [u32]>) -> Self {
         PassLookup {
             report,
             processes,
+            pids,
             by_pid: OnceCell::new(),
             netns_containers: OnceCell::new(),
             listeners: OnceCell::new(),
@@ -162,6 +202,10 @@ impl Lookup for PassLookup<'_> {
     fn listed(&self, pid: u32, start_time: u64) -> Option<ProcessId> {
         let id = ProcessId { host: self.report.host.id.clone(), pid, start_time };
         self.report.processes.contains(&id).then_some(id)
+    }
+
+    fn gone(&self, pid: u32) -> bool {
+        self.pids.is_some_and(|pids| pids.binary_search(&pid).is_err())
     }
 
     fn container_of_pid(&self, pid: u32) -> Option<ContainerId> {

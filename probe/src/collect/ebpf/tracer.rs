@@ -6,11 +6,14 @@
 //! kprobes. The object is built by `probe/build.rs`; a probe built without
 //! clang has none and [`Tracer::start`] says so.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::collect::socket::hashed::HashedCounts;
 
 /// The kernel's `struct flow_key` (keep in step with the C source).
 #[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct FlowKey {
     /// The owner's start, in ns since boot (0 inbound).
     pub start_time: u64,
@@ -79,6 +82,8 @@ impl FlowValue {
 /// Indexes of the kernel's `overflow` counters.
 pub const OVERFLOW_FLOWS: u32 = 0;
 pub const OVERFLOW_SOCKETS: u32 = 1;
+/// The key of `netns_tcp` under which its own overflow is counted (no namespace has inode 0).
+pub const NETNS_TCP_OVERFLOW: u32 = 0;
 
 /// What was lost because a map was full.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -112,7 +117,9 @@ mod loaded {
     use aya::programs::BtfTracePoint;
     use aya::{Btf, EbpfLoader, Pod};
 
-    use super::{FlowKey, FlowValue, Overflow, TracerError, OVERFLOW_FLOWS, OVERFLOW_SOCKETS};
+    use std::collections::HashMap;
+
+    use super::{FlowKey, FlowValue, Overflow, TracerError, NETNS_TCP_OVERFLOW, OVERFLOW_FLOWS, OVERFLOW_SOCKETS};
 
     const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
     const BPF_MAP_DELETE_BATCH: libc::c_long = 27;
@@ -148,6 +155,69 @@ mod loaded {
         }
     }
 
+    /// Reads every entry of the hash map `map_fd` into `out` (after what it holds) with batch
+    /// lookups, `BATCH` at a time through the `keys` and `values` buffers.
+    fn lookup_all<K: Copy + Default, V: Copy + Default>(
+        map_fd: u32,
+        keys: &mut Vec<K>,
+        values: &mut Vec<V>,
+        out: &mut Vec<(K, V)>,
+    ) -> Result<(), std::io::Error> {
+        keys.resize(BATCH, K::default());
+        values.resize(BATCH, V::default());
+        let mut token: u32 = 0;
+        let mut first = true;
+        loop {
+            let mut next: u32 = 0;
+            let mut attr = BatchAttr {
+                in_batch: if first { 0 } else { &token as *const u32 as u64 },
+                out_batch: &mut next as *mut u32 as u64,
+                keys: keys.as_mut_ptr() as u64,
+                values: values.as_mut_ptr() as u64,
+                count: BATCH as u32,
+                map_fd,
+                ..BatchAttr::default()
+            };
+            let result = batch(BPF_MAP_LOOKUP_BATCH, &mut attr);
+            let count = (attr.count as usize).min(BATCH);
+            out.extend(keys[..count].iter().copied().zip(values[..count].iter().copied()));
+            match result {
+                Ok(_) => {}
+                // The end of the map (with the last entries, if any, in this batch).
+                Err(error) if error.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+                Err(error) => return Err(error),
+            }
+            token = next;
+            first = false;
+        }
+    }
+
+    /// Deletes `keys` from the hash map `map_fd` with batch deletes (through the `buffer`);
+    /// keys already gone are skipped.
+    fn delete_all<K: Copy>(map_fd: u32, keys: &[K], buffer: &mut Vec<K>) -> Result<(), std::io::Error> {
+        let mut rest = keys;
+        while !rest.is_empty() {
+            let chunk = &rest[..rest.len().min(BATCH)];
+            buffer.clear();
+            buffer.extend_from_slice(chunk);
+            let mut attr = BatchAttr {
+                keys: buffer.as_mut_ptr() as u64,
+                count: chunk.len() as u32,
+                map_fd,
+                ..BatchAttr::default()
+            };
+            match batch(BPF_MAP_DELETE_BATCH, &mut attr) {
+                Ok(_) => rest = &rest[chunk.len()..],
+                // The kernel stops at a key already gone: skip it.
+                Err(error) if error.raw_os_error() == Some(libc::ENOENT) => {
+                    rest = &rest[(attr.count as usize + 1).min(rest.len())..];
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+
     // SAFETY: both are repr(C) plain old data with explicit padding fields, valid for any bytes.
     unsafe impl Pod for FlowKey {}
     // SAFETY: as above.
@@ -166,6 +236,48 @@ mod loaded {
         overflow: Array<MapData, u64>,
         keys: Vec<FlowKey>,
         values: Vec<FlowValue>,
+        /// Handed to the socket collector once ([`Tracer::take_netns_tcp`]).
+        netns_tcp: Option<NetnsTcp>,
+    }
+
+    /// The kernel's `netns_tcp` map: per namespace, TCP sockets hashed less those unhashed.
+    pub struct NetnsTcp {
+        map: MapData,
+        keys: Vec<u32>,
+        values: Vec<i64>,
+        entries: Vec<(u32, i64)>,
+    }
+
+    impl NetnsTcp {
+        fn map_fd(&self) -> u32 {
+            self.map.fd().as_fd().as_raw_fd() as u32
+        }
+
+        /// Every namespace's count into `out`; false when the map overflowed (so some
+        /// namespaces' sockets go uncounted) or could not be read.
+        pub fn read(&mut self, out: &mut HashMap<u64, i64>) -> bool {
+            self.entries.clear();
+            if let Err(error) = lookup_all(self.map_fd(), &mut self.keys, &mut self.values, &mut self.entries) {
+                tracing::debug!(%error, "reading the tracer's namespace counts failed");
+                return false;
+            }
+            let mut overflowed = false;
+            for &(netns, count) in &self.entries {
+                if netns == NETNS_TCP_OVERFLOW {
+                    overflowed = count != 0;
+                } else {
+                    out.insert(u64::from(netns), count);
+                }
+            }
+            !overflowed
+        }
+
+        pub fn forget(&mut self, namespaces: &[u64]) {
+            let keys: Vec<u32> = namespaces.iter().filter_map(|&netns| u32::try_from(netns).ok()).collect();
+            if let Err(error) = delete_all(self.map_fd(), &keys, &mut self.keys) {
+                tracing::debug!(%error, "pruning the tracer's namespace counts failed");
+            }
+        }
     }
 
     impl Tracer {
@@ -187,8 +299,24 @@ mod loaded {
                 return Err(TracerError::Map("flows is not a hash map".into()));
             };
             let overflow = Array::try_from(map("overflow")?).map_err(|error| TracerError::Map(error.to_string()))?;
+            let mut netns_tcp = map("netns_tcp")?;
+            // Its overflow counter exists from the start, so a full map can still count there.
+            aya::maps::HashMap::<&mut MapData, u32, i64>::try_from(&mut netns_tcp)
+                .and_then(|mut counts| counts.insert(NETNS_TCP_OVERFLOW, 0, 0))
+                .map_err(|error| TracerError::Map(format!("netns_tcp: {error}")))?;
+            let Map::HashMap(netns_tcp) = netns_tcp else {
+                return Err(TracerError::Map("netns_tcp is not a hash map".into()));
+            };
             drop(ebpf);
-            let mut tracer = Tracer { _link: link, flows, overflow, keys: Vec::new(), values: Vec::new() };
+            let netns_tcp = NetnsTcp { map: netns_tcp, keys: Vec::new(), values: Vec::new(), entries: Vec::new() };
+            let mut tracer = Tracer {
+                _link: link,
+                flows,
+                overflow,
+                keys: Vec::new(),
+                values: Vec::new(),
+                netns_tcp: Some(netns_tcp),
+            };
             // Batch commands came with Linux 5.6; check now rather than fail every tick.
             tracer.lookup_batch(&mut Vec::new()).map_err(|error| TracerError::Map(format!("batch lookup: {error}")))?;
             Ok(tracer)
@@ -199,45 +327,7 @@ mod loaded {
         }
 
         fn lookup_batch(&mut self, out: &mut Vec<(FlowKey, FlowValue)>) -> Result<(), std::io::Error> {
-            let zero = FlowKey {
-                start_time: 0,
-                tgid: 0,
-                netns: 0,
-                local: [0; 16],
-                remote: [0; 16],
-                port: 0,
-                family: 0,
-                inbound: 0,
-                pad: 0,
-            };
-            self.keys.resize(BATCH, zero);
-            self.values.resize(BATCH, FlowValue::default());
-            let map_fd = self.map_fd();
-            let mut token: u32 = 0;
-            let mut first = true;
-            loop {
-                let mut next: u32 = 0;
-                let mut attr = BatchAttr {
-                    in_batch: if first { 0 } else { &token as *const u32 as u64 },
-                    out_batch: &mut next as *mut u32 as u64,
-                    keys: self.keys.as_mut_ptr() as u64,
-                    values: self.values.as_mut_ptr() as u64,
-                    count: BATCH as u32,
-                    map_fd,
-                    ..BatchAttr::default()
-                };
-                let result = batch(BPF_MAP_LOOKUP_BATCH, &mut attr);
-                let count = (attr.count as usize).min(BATCH);
-                out.extend(self.keys[..count].iter().copied().zip(self.values[..count].iter().copied()));
-                match result {
-                    Ok(_) => {}
-                    // The end of the map (with the last entries, if any, in this batch).
-                    Err(error) if error.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
-                    Err(error) => return Err(error),
-                }
-                token = next;
-                first = false;
-            }
+            lookup_all(self.map_fd(), &mut self.keys, &mut self.values, out)
         }
 
         /// Every flow entry with its counters (a failed read gives what was read before it).
@@ -251,30 +341,14 @@ mod loaded {
         /// Forgets entries the caller has accounted for. A counter the kernel adds between the
         /// caller's read and this removal is lost, so only idle entries are removed.
         pub fn remove(&mut self, keys: &[FlowKey]) {
-            let map_fd = self.map_fd();
-            let mut rest = keys;
-            while !rest.is_empty() {
-                let chunk = &rest[..rest.len().min(BATCH)];
-                self.keys.clear();
-                self.keys.extend_from_slice(chunk);
-                let mut attr = BatchAttr {
-                    keys: self.keys.as_mut_ptr() as u64,
-                    count: chunk.len() as u32,
-                    map_fd,
-                    ..BatchAttr::default()
-                };
-                match batch(BPF_MAP_DELETE_BATCH, &mut attr) {
-                    Ok(_) => rest = &rest[chunk.len()..],
-                    // The kernel stops at a key already gone (nothing but us removes any): skip it.
-                    Err(error) if error.raw_os_error() == Some(libc::ENOENT) => {
-                        rest = &rest[(attr.count as usize + 1).min(rest.len())..];
-                    }
-                    Err(error) => {
-                        tracing::debug!(%error, "pruning the tracer's flows failed");
-                        return;
-                    }
-                }
+            if let Err(error) = delete_all(self.map_fd(), keys, &mut self.keys) {
+                tracing::debug!(%error, "pruning the tracer's flows failed");
             }
+        }
+
+        /// The namespace counts, for the socket collector (once).
+        pub fn take_netns_tcp(&mut self) -> Option<NetnsTcp> {
+            self.netns_tcp.take()
         }
 
         pub fn overflow(&self) -> Overflow {
@@ -286,10 +360,23 @@ mod loaded {
 
 #[cfg(not(periscope_ebpf))]
 mod loaded {
+    use std::collections::HashMap;
+
     use super::{FlowKey, FlowValue, Overflow, TracerError};
 
     /// Stands in for the tracer in a probe built without clang: it never starts.
     pub struct Tracer(());
+
+    /// Stands in for the namespace counts: there are none.
+    pub struct NetnsTcp(());
+
+    impl NetnsTcp {
+        pub fn read(&mut self, _out: &mut HashMap<u64, i64>) -> bool {
+            false
+        }
+
+        pub fn forget(&mut self, _namespaces: &[u64]) {}
+    }
 
     impl Tracer {
         pub fn start() -> Result<Tracer, TracerError> {
@@ -302,13 +389,27 @@ mod loaded {
 
         pub fn remove(&mut self, _keys: &[FlowKey]) {}
 
+        pub fn take_netns_tcp(&mut self) -> Option<NetnsTcp> {
+            None
+        }
+
         pub fn overflow(&self) -> Overflow {
             Overflow::default()
         }
     }
 }
 
-pub use loaded::Tracer;
+pub use loaded::{NetnsTcp, Tracer};
+
+impl HashedCounts for NetnsTcp {
+    fn read(&mut self, out: &mut HashMap<u64, i64>) -> bool {
+        NetnsTcp::read(self, out)
+    }
+
+    fn forget(&mut self, namespaces: &[u64]) {
+        NetnsTcp::forget(self, namespaces)
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -385,5 +486,57 @@ mod kernel_tests {
         tracer.read(&mut again);
         assert!(again.iter().all(|(key, _)| !keys.contains(key)), "removed entries stay removed");
         assert_eq!(tracer.overflow(), Overflow::default());
+    }
+
+    /// The real kernel: in a namespace of its own (nothing else there), the tracer's TCP count
+    /// moves as the namespace's sockstat "TCP inuse" does, listeners coming and going.
+    #[test]
+    fn namespace_counts_follow_sockstat() {
+        let mut tracer = Tracer::start().expect("the tracer loads and attaches (run as root)");
+        let mut counts = tracer.take_netns_tcp().expect("the namespace counts");
+        assert!(tracer.take_netns_tcp().is_none(), "handed out once");
+        let outcome = std::thread::spawn(move || {
+            // SAFETY: only this thread's network namespace changes; it shares no file table or
+            // memory layout with anything the unshare could affect.
+            unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET) }
+                .expect("a network namespace of its own");
+            let netns = std::fs::read_link("/proc/thread-self/ns/net").unwrap();
+            let netns = crate::collect::process::namespace_inode(&netns.to_string_lossy()).unwrap();
+            let inuse = || {
+                let text = std::fs::read_to_string("/proc/thread-self/net/sockstat").unwrap();
+                let mut kinds = crate::collect::socket::source::SocketKinds::default();
+                crate::collect::socket::parse_sockstat(&text, &mut kinds);
+                i64::from(kinds.tcp4)
+            };
+            let count = |counts: &mut NetnsTcp| {
+                let mut all = HashMap::new();
+                assert!(counts.read(&mut all), "no overflow");
+                all.get(&netns).copied().unwrap_or(0)
+            };
+            let mut seen = vec![(count(&mut counts), inuse())];
+            let listeners: Vec<TcpListener> = (0..3).map(|_| TcpListener::bind("0.0.0.0:0").unwrap()).collect();
+            seen.push((count(&mut counts), inuse()));
+            // A connection: the client's socket and the one the listener accepts.
+            let up = std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status();
+            assert!(up.is_ok_and(|status| status.success()), "loopback up in the new namespace");
+            let port = listeners[0].local_addr().unwrap().port();
+            let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let (server, _) = listeners[0].accept().unwrap();
+            seen.push((count(&mut counts), inuse()));
+            drop((client, server));
+            drop(listeners);
+            // Both ends reach CLOSE once their FINs are acknowledged (on loopback, at once or nearly).
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while inuse() != 0 && std::time::Instant::now() < deadline {
+                std::thread::yield_now();
+            }
+            seen.push((count(&mut counts), inuse()));
+            counts.forget(&[netns]);
+            seen.push((count(&mut counts), inuse()));
+            seen
+        })
+        .join()
+        .unwrap();
+        assert_eq!(outcome, vec![(0, 0), (3, 3), (5, 5), (0, 0), (0, 0)]);
     }
 }

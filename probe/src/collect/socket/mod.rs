@@ -16,7 +16,10 @@
 //!   proves it is the same socket) and the counters equal the table's size,
 //!   nothing else can have appeared; a miss means a read. A namespace that
 //!   cannot be checked (/proc/<pid>/net has no lookup; past 128 sockets a
-//!   read is cheaper) is read every [`SLOW_REREAD`] instead.
+//!   read is cheaper) is read every [`SLOW_REREAD`] instead. With the eBPF
+//!   tracer, which counts each namespace's TCP sockets as they come and go
+//!   ([`hashed`]), a namespace whose count has not moved and has nothing
+//!   pending skips even the sockstat read, until the next check.
 //! - Tables give inodes, not pids, and the owner comes from walking
 //!   /proc/<pid>/fd. An inode → owner cache keeps walks rare: a new process
 //!   in a namespace with sockets is walked once; an inode still unknown
@@ -34,10 +37,12 @@ use periscope_report::{Protocol, Socket, SocketId, Source, SourceState, SourceSt
 use tracing::{debug, warn};
 
 use crate::collect::capabilities::is_permission_denied;
+pub mod hashed;
 pub mod proc_net;
 pub mod sock_diag;
 pub mod source;
 
+use crate::collect::socket::hashed::HashedCounts;
 use crate::collect::socket::proc_net::ProcNet;
 use crate::collect::socket::sock_diag::SockDiag;
 use crate::collect::socket::source::{Checked, Netns, RawSocket, SocketKinds, SocketSource};
@@ -75,6 +80,14 @@ struct SockstatFiles {
     pid: u32,
     v4: Held,
     v6: Held,
+    /// The namespace's TCP count ([`HashedCounts`]) when last read, what was read, and when.
+    last: Option<(i64, SocketKinds, Instant)>,
+}
+
+impl SockstatFiles {
+    fn new(proc: ProcRoot, pid: u32) -> SockstatFiles {
+        SockstatFiles { proc, pid, v4: Held::new(), v6: Held::new(), last: None }
+    }
 }
 
 /// `None` when the reader pid is gone; a kernel without IPv6 has no sockstat6.
@@ -204,6 +217,8 @@ pub struct SocketPassStats {
     /// Namespaces whose known sockets were looked up one by one this pass.
     pub checked_namespaces: usize,
     pub walks: usize,
+    /// Namespaces whose sockstat was read this pass (the others' TCP count had not moved).
+    pub sockstat_reads: usize,
     /// Live processes whose /proc/<pid>/fd could not be read at their last walk: permission denied.
     pub denied_processes: usize,
     pub failed_namespaces: usize,
@@ -219,6 +234,11 @@ pub struct SocketCollector {
     orphans: HashMap<u64, Instant>,
     namespaces: HashMap<u64, NetnsSeen>,
     sockstat: HashMap<u64, SockstatFiles>,
+    /// Per-namespace TCP counts from the eBPF tracer, when it runs.
+    hashed: Option<Box<dyn HashedCounts>>,
+    hashed_now: HashMap<u64, i64>,
+    /// The counts again after this pass's sockstat reads.
+    hashed_after: HashMap<u64, i64>,
     buffer: Vec<u8>,
     check_every: Duration,
     pub last_stats: SocketPassStats,
@@ -259,9 +279,46 @@ impl SocketCollector {
             orphans: HashMap::new(),
             namespaces: HashMap::new(),
             sockstat: HashMap::new(),
+            hashed: None,
+            hashed_now: HashMap::new(),
+            hashed_after: HashMap::new(),
             buffer: Vec::with_capacity(4096),
             check_every,
             last_stats: SocketPassStats::default(),
+        }
+    }
+
+    /// Lets `counts` say which namespaces' sockstat need no read this pass ([`hashed`]).
+    pub fn use_hashed_counts(&mut self, counts: Box<dyn HashedCounts>) {
+        self.hashed = Some(counts);
+    }
+
+    /// This pass's per-namespace TCP counts, when there are some to trust.
+    fn read_hashed(&mut self, in_use: &std::collections::BTreeMap<u64, u32>) -> bool {
+        let Some(hashed) = self.hashed.as_mut() else { return false };
+        self.hashed_now.clear();
+        let trusted = hashed.read(&mut self.hashed_now);
+        if self.hashed_now.len() > hashed::FORGET_ABOVE {
+            let unused: Vec<u64> =
+                self.hashed_now.keys().filter(|netns| !in_use.contains_key(netns)).copied().collect();
+            hashed.forget(&unused);
+        }
+        trusted
+    }
+
+    /// Keeps the count of each namespace whose sockstat was read this pass only where the count
+    /// did not move while the reads ran; the others are read again next pass.
+    fn settle_counts(&mut self, read: &[(u64, i64)]) {
+        let Some(hashed) = self.hashed.as_mut() else { return };
+        self.hashed_after.clear();
+        let trusted = hashed.read(&mut self.hashed_after);
+        for (inode, before) in read {
+            let after = self.hashed_after.get(inode).copied().unwrap_or(0);
+            if !trusted || after != *before {
+                if let Some(files) = self.sockstat.get_mut(inode) {
+                    files.last = None;
+                }
+            }
         }
     }
 
@@ -352,19 +409,36 @@ impl Collector for SocketCollector {
         let mut to_read: Vec<Netns> = Vec::new();
         let mut to_check: Vec<Netns> = Vec::new();
         self.sockstat.retain(|inode, _| namespaces.contains_key(inode));
+        // Counted before and after the sockstat reads: a read stands for its count only when no
+        // socket came or went in between (else one that came and went since would seem to stay).
+        let counted = self.read_hashed(&namespaces);
+        let mut read_with_count: Vec<(u64, i64)> = Vec::new();
         for (&inode, &pid) in &namespaces {
-            let files = self.sockstat.entry(inode).or_insert_with(|| SockstatFiles {
-                proc: self.proc.clone(),
-                pid,
-                v4: Held::new(),
-                v6: Held::new(),
-            });
+            let files = self.sockstat.entry(inode).or_insert_with(|| SockstatFiles::new(self.proc.clone(), pid));
             if files.pid != pid {
-                *files = SockstatFiles { proc: self.proc.clone(), pid, v4: Held::new(), v6: Held::new() };
+                *files = SockstatFiles::new(self.proc.clone(), pid);
             }
-            let Some(kinds) = read_sockstat(files, &mut self.buffer) else {
-                // The reader exited mid-pass: keep last tick's view of this namespace.
-                continue;
+            let count = counted.then(|| self.hashed_now.get(&inode).copied().unwrap_or(0));
+            // Only with nothing pending: counters that moved are read again to see that they held
+            // (the count says nothing of UDP, nor of a socket that came and went by then).
+            let settled = |kinds: &SocketKinds| self.namespaces.get(&inode).is_some_and(|seen| seen.kinds == *kinds);
+            let kinds = match files.last {
+                Some((at_read, kinds, read_at))
+                    if settled(&kinds)
+                        && hashed::unchanged(count, at_read, now.duration_since(read_at), self.check_every) =>
+                {
+                    kinds
+                }
+                _ => {
+                    let Some(kinds) = read_sockstat(files, &mut self.buffer) else {
+                        // The reader exited mid-pass: keep last tick's view of this namespace.
+                        continue;
+                    };
+                    self.last_stats.sockstat_reads += 1;
+                    files.last = count.map(|count| (count, kinds, now));
+                    read_with_count.extend(count.map(|count| (inode, count)));
+                    kinds
+                }
             };
             if kinds.is_empty() {
                 // Nothing in use: an empty table, known without a dump.
@@ -376,6 +450,9 @@ impl Collector for SocketCollector {
                 Plan::Check => to_check.push(Netns { inode, pid, kinds }),
                 Plan::Read => to_read.push(Netns { inode, pid, kinds }),
             }
+        }
+        if !read_with_count.is_empty() {
+            self.settle_counts(&read_with_count);
         }
         for netns in to_check {
             let Some(seen) = self.namespaces.get_mut(&netns.inode) else { continue };
@@ -543,6 +620,34 @@ mod tests {
     use periscope_report::SocketState;
 
     use super::*;
+
+    /// Per-namespace counts that move as the test says, one map per read.
+    struct Scripted(Vec<HashMap<u64, i64>>);
+
+    impl HashedCounts for Scripted {
+        fn read(&mut self, out: &mut HashMap<u64, i64>) -> bool {
+            out.extend(self.0.remove(0));
+            true
+        }
+
+        fn forget(&mut self, _namespaces: &[u64]) {}
+    }
+
+    #[test]
+    fn a_sockstat_read_stands_for_its_count_only_if_the_count_held_while_reading() {
+        let proc = ProcRoot::new("/nonexistent");
+        let mut collector = SocketCollector::new(true, NETNS_CHECK, proc.clone());
+        // After the reads: namespace 1 still at 5; in namespace 2 a socket came (6 -> 7).
+        collector.use_hashed_counts(Box::new(Scripted(vec![HashMap::from([(1, 5), (2, 7)])])));
+        for (inode, count) in [(1, 5), (2, 6)] {
+            let mut files = SockstatFiles::new(proc.clone(), 10);
+            files.last = Some((count, SocketKinds { tcp4: 1, ..SocketKinds::default() }, Instant::now()));
+            collector.sockstat.insert(inode, files);
+        }
+        collector.settle_counts(&[(1, 5), (2, 6)]);
+        assert!(collector.sockstat[&1].last.is_some(), "held: next pass may skip the read");
+        assert!(collector.sockstat[&2].last.is_none(), "moved while reading: read again next pass");
+    }
 
     fn listener(port: u16) -> RawSocket {
         RawSocket {

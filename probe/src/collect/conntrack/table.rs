@@ -1,7 +1,5 @@
-//! Connections from conntrack: an initial dump, then new/destroy events over
-//! netlink, so a client that connects and closes between two ticks (a
-//! `wget` in a loop) still yields its client → server edge, and NAT to
-//! published ports shows in the reply tuple.
+//! One conntrack table folded into connection records: the ctnetlink
+//! message parser, the dump, and the table events feed.
 //!
 //! Flows are folded into one [`Connection`] per client address → server
 //! endpoint: the client's ephemeral port (and its NATed twin in the reply
@@ -10,33 +8,20 @@
 //! (an edge) and what keeps deltas small. A record whose flows have all
 //! ended stays, `closed`, for the linger time, so the app sees it.
 //!
-//! The events come from the host's network namespace, where Docker's bridge
-//! (with `br_netfilter`) tracks container-to-container traffic too, and from
-//! every other namespace in use (`conntrack_netns.rs`): flows that never
-//! cross the host's netfilter are tracked only there. Each record carries its
-//! namespace, so the app resolves its addresses (loopback above all) there.
-//!
-//! Without the eBPF tracer this is also where failed connects show: a TCP
-//! flow destroyed without ever seeing a reply (conntrack's `[UNREPLIED]`)
-//! was refused when conntrack dropped it at once (a reset as the only reply
-//! makes it do so), unanswered when it timed out (2 minutes after the SYN by
-//! default, so those count late).
+//! A TCP flow destroyed without ever seeing a reply (conntrack's
+//! `[UNREPLIED]`) was refused when conntrack dropped it at once (a reset as
+//! the only reply makes it do so), unanswered when it timed out (2 minutes
+//! after the SYN by default, so those count late).
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsFd;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use periscope_report::{Connection, ConnectionId, Protocol, Source, SourceState, SourceStatus};
-use tracing::{debug, info, warn};
+use periscope_report::{Connection, ConnectionId, Protocol, SourceState};
 
-use crate::collect::capabilities::{Cap, Capabilities};
-use crate::collect::conntrack_netns::{NetnsTables, Readers};
-use crate::collect::{namespaces_in_use, Collector, Pass};
 use crate::sys::netlink::{self, read_u16_be, read_u32_be};
-use crate::sys::proc_root::ProcRoot;
 
 const NFNL_SUBSYS_CTNETLINK: u16 = 1;
 const IPCTNL_MSG_CT_NEW: u16 = 0;
@@ -67,8 +52,6 @@ const CTA_PROTO_SRC_PORT: u16 = 2;
 const CTA_PROTO_DST_PORT: u16 = 3;
 /// A full re-dump now and then heals counts skewed by events that raced the first dump.
 pub const RESYNC_EVERY: Duration = Duration::from_secs(600);
-/// Events are read in batches this far apart.
-const BATCH_EVERY: Duration = Duration::from_millis(500);
 
 /// One direction of a flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -329,52 +312,12 @@ impl ConntrackTable {
         self.groups.is_empty()
     }
 
+    pub fn status(&self) -> &SourceState {
+        &self.status
+    }
+
     pub fn set_status(&mut self, status: SourceState) {
         self.status = status;
-    }
-}
-
-/// Every conntrack table the probe follows: the host's (its own namespace's) and the others'.
-#[derive(Debug)]
-pub struct Conntrack {
-    pub host: ConntrackTable,
-    pub netns: NetnsTables,
-}
-
-impl Conntrack {
-    /// `own`: the probe's network namespace.
-    pub fn new(own: u64, linger: Duration) -> Conntrack {
-        Conntrack { host: ConntrackTable::new(own, linger), netns: NetnsTables::new(own, linger) }
-    }
-}
-
-/// Copies the folded tables into the report, and tells the follower which namespaces are in use.
-pub struct ConntrackCollector {
-    state: Arc<Mutex<Conntrack>>,
-}
-
-impl ConntrackCollector {
-    pub fn new(state: Arc<Mutex<Conntrack>>) -> ConntrackCollector {
-        ConntrackCollector { state }
-    }
-}
-
-impl Collector for ConntrackCollector {
-    fn name(&self) -> &'static str {
-        "conntrack"
-    }
-
-    fn collect(&mut self, pass: &mut Pass<'_>) {
-        let in_use = namespaces_in_use(&pass.processes);
-        let Ok(mut state) = self.state.lock() else { return };
-        let Conntrack { host, netns } = &mut *state;
-        netns.want(&in_use);
-        host.expire(pass.now);
-        netns.expire(pass.now);
-        for connection in host.connections().chain(netns.connections(host)) {
-            pass.report.connections.insert(connection);
-        }
-        pass.sources.push(SourceStatus { source: Source::Conntrack, state: netns.state(&host.status) });
     }
 }
 
@@ -400,100 +343,6 @@ pub fn dump() -> io::Result<Vec<Flow>> {
     Ok(flows)
 }
 
-/// Follows conntrack events into `state` until dropped: the host's, and
-/// those of the other namespaces the collector finds in use; marks the
-/// source unavailable (once, with the reason) when conntrack cannot be used.
-pub async fn follow(state: Arc<Mutex<Conntrack>>, capabilities: Arc<Capabilities>, proc: ProcRoot) {
-    let set_status = |status: SourceState| {
-        if let Ok(mut state) = state.lock() {
-            state.host.set_status(status);
-        }
-    };
-    let events = match netlink::open(rustix::net::netlink::NETFILTER, GROUPS_NEW_AND_DESTROY, true) {
-        Ok(fd) => fd,
-        Err(error) => {
-            warn!(%error, "conntrack events unavailable; short-lived connections will be missed");
-            set_status(capabilities.state_for_error("conntrack events", &error, Some(Cap::NetAdmin)));
-            return;
-        }
-    };
-    netlink::set_receive_buffer(events.as_fd(), 8 * 1024 * 1024);
-    // Subscribe first, then dump, so no flow falls between the two.
-    if let Err(error) = resync(&state).await {
-        warn!(%error, "conntrack dump failed; following events only");
-    }
-    set_status(SourceState::Active);
-    info!("following conntrack events");
-    let mut buffer = vec![0u8; 256 * 1024];
-    let mut last_resync = Instant::now();
-    let mut readers = Readers::new(proc.clone(), capabilities.clone());
-    loop {
-        // The sockets are drained on a timer and deliberately not registered with the
-        // runtime's epoll: there, every datagram (hundreds a second on a busy host)
-        // would wake the runtime even while this task sleeps. Events wait in the
-        // sockets' buffers meanwhile; the report goes out once a tick anyway.
-        tokio::time::sleep(BATCH_EVERY).await;
-        let mut overflowed = false;
-        loop {
-            match netlink::receive(events.as_fd(), &mut buffer) {
-                Ok(0) => break,
-                Ok(len) => apply_datagram(&state, &buffer[..len]),
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-                Err(error) if error.raw_os_error() == Some(libc::ENOBUFS) => overflowed = true,
-                Err(error) => {
-                    warn!(%error, "conntrack event socket failed");
-                    set_status(SourceState::Unavailable { reason: format!("conntrack events: {error}") });
-                    return;
-                }
-            }
-        }
-        if overflowed || last_resync.elapsed() >= RESYNC_EVERY {
-            if overflowed {
-                debug!("conntrack events overflowed the socket buffer; re-dumping");
-            }
-            if let Err(error) = resync(&state).await {
-                debug!(%error, "conntrack re-dump failed");
-            }
-            last_resync = Instant::now();
-        }
-        readers = follow_namespaces(readers, &state, &mut buffer)
-            .await
-            .unwrap_or_else(|| Readers::new(proc.clone(), capabilities.clone()));
-    }
-}
-
-/// One batch of the other namespaces: their events drained here (non-blocking
-/// reads), readers opened, closed and re-dumped on the blocking pool when needed.
-/// `None` when the readers were lost (a panic): they start afresh.
-async fn follow_namespaces(mut readers: Readers, state: &Arc<Mutex<Conntrack>>, buffer: &mut [u8]) -> Option<Readers> {
-    let due = readers.drain(buffer, state);
-    let changes = match state.lock() {
-        Ok(state) => state.netns.changes(&readers.open()),
-        Err(_) => return Some(readers),
-    };
-    if changes.open.is_empty() && changes.close.is_empty() && due.is_empty() {
-        return Some(readers);
-    }
-    let state = state.clone();
-    let blocking = tokio::task::spawn_blocking(move || {
-        readers.apply(changes, &state);
-        readers.resync(&due, &state);
-        readers
-    });
-    match blocking.await {
-        Ok(readers) => Some(readers),
-        Err(error) => {
-            warn!(%error, "conntrack namespace readers failed; reopening them");
-            None
-        }
-    }
-}
-
-fn apply_datagram(state: &Mutex<Conntrack>, datagram: &[u8]) {
-    let Ok(mut state) = state.lock() else { return };
-    apply_messages(&mut state.host, datagram, Instant::now());
-}
-
 /// Applies every conntrack event of one datagram to `table`.
 pub fn apply_messages(table: &mut ConntrackTable, datagram: &[u8], now: Instant) {
     for message in netlink::messages(datagram) {
@@ -501,14 +350,6 @@ pub fn apply_messages(table: &mut ConntrackTable, datagram: &[u8], now: Instant)
             table.apply(event, now);
         }
     }
-}
-
-async fn resync(state: &Arc<Mutex<Conntrack>>) -> io::Result<()> {
-    let flows = tokio::task::spawn_blocking(dump).await.map_err(io::Error::other)??;
-    if let Ok(mut state) = state.lock() {
-        state.host.reset(&flows, Instant::now());
-    }
-    Ok(())
 }
 
 #[cfg(test)]
