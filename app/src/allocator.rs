@@ -8,8 +8,8 @@
 //! the live heap stayed flat, and no `malloc_trim` could return the holes.
 //! jemalloc's size-class slabs keep small objects of one size together, and
 //! with no decay it returns a freed page as soon as it is empty: the same
-//! bench stays at 965 MiB median, 985 MiB max (BENCHMARKS.md, "The app at
-//! 1,000 hosts"). mimalloc, also tried, settled at 1,025 MiB.
+//! bench stayed at 965 MiB median, 985 MiB max (BENCHMARKS.md, "1,000 hosts,
+//! every view kept, 50 clients"). mimalloc, also tried, settled at 1,025 MiB.
 //!
 //! Declared in the library so every binary that links it (the app, its
 //! benches, the tests) runs on the allocator the figures were measured with.
@@ -24,8 +24,9 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// - `dirty_decay_ms:0,muzzy_decay_ms:0`: a freed page goes back to the
 ///   kernel at once, not after the default 10 s of disuse; decay at 1 s left
 ///   the bench's RSS 20–30 MiB higher;
-/// - `background_thread:true`: purging happens on jemalloc's own thread, not
-///   in the store thread's frees;
+/// - `background_thread:true`: purging that is not immediate (a decay set
+///   through `_RJEM_MALLOC_CONF`) runs on jemalloc's own thread, not in the
+///   app's frees;
 /// - `narenas:2`: the app's threads are the store thread, two or so runtime
 ///   workers and the blocking pool; more arenas would only keep more partly
 ///   used pages.
