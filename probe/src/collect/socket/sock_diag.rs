@@ -405,6 +405,12 @@ mod tests {
 
         let port = listener4.local_addr().unwrap();
         drop(listener4);
+        // A process another test forks at this moment holds the listener's descriptor until its
+        // exec closes it, so the close can take effect a little later: wait for it, with a deadline.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while diag.lookup(fd, &known[0]).unwrap().is_some() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         assert_eq!(diag.lookup(fd, &known[0]).unwrap(), None, "a closed listener is a miss");
         let _replacement = TcpListener::bind(port).unwrap();
         assert_eq!(diag.lookup(fd, &known[0]).unwrap(), None, "a new socket on the same address is a miss");
