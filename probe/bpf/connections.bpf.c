@@ -20,6 +20,11 @@
  * by. While it has not moved since the probe last read a namespace's
  * sockstat, the probe need not read it again (every connection since has come
  * and gone).
+ *
+ * Three scheduler tracepoints tell the probe which processes came, changed
+ * program or went (`process_events`, a ring buffer the probe drains each
+ * tick), so its process scan need not list /proc every tick: a process born
+ * and gone between two ticks costs two 8-byte records and no system call.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -44,6 +49,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Indexes into `overflow`. Keep in step with probe/src/collect/ebpf/tracer.rs. */
 #define OVERFLOW_FLOWS 0
 #define OVERFLOW_SOCKETS 1
+#define OVERFLOW_PROCESS_EVENTS 2
 
 /* The key of `netns_tcp` (no namespace has inode 0) under which its own
  * overflow is counted; the probe creates it at start, so it is never missing. */
@@ -122,10 +128,26 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2);
+	__uint(max_entries, 3);
 	__type(key, __u32);
 	__type(value, __u64);
 } overflow SEC(".maps");
+
+/* What `process_events` says of a process (keep in step with tracer.rs). */
+#define PROCESS_BORN 1
+#define PROCESS_EXEC 2
+#define PROCESS_GONE 3
+
+struct process_event {
+	__u32 pid;
+	__u32 kind;
+};
+
+/* 16 bytes a record (with the ring's header): 16,384 records between two reads. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} process_events SEC(".maps");
 
 static __always_inline void count_overflow(__u32 index)
 {
@@ -138,15 +160,15 @@ static __always_inline void fill_addresses(struct flow_key *key, const struct so
 {
 	key->family = family == AF_INET ? 4 : 6;
 	if (family == AF_INET) {
-		__be32 local = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-		__be32 remote = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__be32 local = sk->__sk_common.skc_rcv_saddr;
+		__be32 remote = sk->__sk_common.skc_daddr;
 		__builtin_memcpy(key->local, &local, 4);
 		__builtin_memcpy(key->remote, &remote, 4);
 	} else {
 		BPF_CORE_READ_INTO(&key->local, sk, __sk_common.skc_v6_rcv_saddr);
 		BPF_CORE_READ_INTO(&key->remote, sk, __sk_common.skc_v6_daddr);
 	}
-	key->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	key->netns = sk->__sk_common.skc_net.net->ns.inum;
 }
 
 /* The flow's counters, created when missing; NULL when the map is full. */
@@ -177,13 +199,13 @@ static __always_inline void on_connect(const struct sock *sk, __u16 family)
 {
 	struct flow_key key = {};
 	struct flow_value fresh = {};
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *task = bpf_get_current_task_btf();
 
-	key.tgid = bpf_get_current_pid_tgid() >> 32;
-	key.start_time = BPF_CORE_READ(task, group_leader, start_boottime);
+	key.tgid = task->tgid;
+	key.start_time = task->group_leader->start_boottime;
 	fill_addresses(&key, sk, family);
-	key.port = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	fresh.ppid = BPF_CORE_READ(task, real_parent, tgid);
+	key.port = __builtin_bswap16(sk->__sk_common.skc_dport);
+	fresh.ppid = task->real_parent->tgid;
 	bpf_get_current_comm(&fresh.comm, sizeof(fresh.comm));
 
 	struct flow_value *flow = flow_for(&key, &fresh);
@@ -198,7 +220,7 @@ static __always_inline void on_accept(const struct sock *sk, __u16 family)
 	struct flow_value fresh = {};
 
 	fill_addresses(&key, sk, family);
-	key.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	key.port = sk->__sk_common.skc_num;
 	key.inbound = 1;
 	struct flow_value *flow = flow_for(&key, &fresh);
 	if (flow) {
@@ -228,10 +250,11 @@ static __always_inline void on_close(const struct sock *sk, int old)
 		return; /* opened before the tracer started: not ours to count */
 	struct flow_value fresh = {};
 	struct flow_value *flow = flow_for(&entry->key, &fresh);
-	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
-	int err = BPF_CORE_READ(sk, sk_err);
-	if (flow) {
-		__sync_fetch_and_add(&flow->retransmits, BPF_CORE_READ(tp, total_retrans));
+	/* Read through BTF, no helper call per field; never NULL for a TCP socket (the check is for the verifier). */
+	const struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
+	int err = sk->sk_err;
+	if (flow && tp) {
+		__sync_fetch_and_add(&flow->retransmits, tp->total_retrans);
 		if (!entry->established) {
 			if (err == ECONNREFUSED)
 				__sync_fetch_and_add(&flow->refused, 1);
@@ -239,9 +262,9 @@ static __always_inline void on_close(const struct sock *sk, int old)
 				__sync_fetch_and_add(&flow->unanswered, 1);
 		} else {
 			__sync_fetch_and_add(&flow->closed, 1);
-			__sync_fetch_and_add(&flow->bytes_sent, BPF_CORE_READ(tp, bytes_acked));
-			__sync_fetch_and_add(&flow->bytes_received, BPF_CORE_READ(tp, bytes_received));
-			__sync_fetch_and_add(&flow->rtt_us_sum, BPF_CORE_READ(tp, srtt_us) >> 3);
+			__sync_fetch_and_add(&flow->bytes_sent, tp->bytes_acked);
+			__sync_fetch_and_add(&flow->bytes_received, tp->bytes_received);
+			__sync_fetch_and_add(&flow->rtt_us_sum, tp->srtt_us >> 3);
 			/* An orderly close passes through FIN states; straight from
 			 * ESTABLISHED or CLOSE_WAIT to CLOSE is an abort, ours or theirs. */
 			if (err == ECONNRESET || err == EPIPE || old == TCP_ESTABLISHED || old == TCP_CLOSE_WAIT)
@@ -254,7 +277,7 @@ static __always_inline void on_close(const struct sock *sk, int old)
 /* A socket entered (`delta` 1) or left (-1) the hash tables sockstat counts. */
 static __always_inline void count_hashed(const struct sock *sk, __s64 delta)
 {
-	__u32 netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	__u32 netns = sk->__sk_common.skc_net.net->ns.inum;
 	__s64 *count = bpf_map_lookup_elem(&netns_tcp, &netns);
 	if (!count) {
 		__s64 zero = 0;
@@ -277,9 +300,14 @@ int on_state_change(__u64 *ctx)
 	int old = (int)ctx[1];
 	int new = (int)ctx[2];
 
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+	/* Half the changes are steps of an orderly close that nothing here counts:
+	 * leave before reading the socket. */
+	if (new != TCP_CLOSE && new != TCP_SYN_SENT && new != TCP_ESTABLISHED && old != TCP_CLOSE &&
+	    !(old == TCP_LISTEN && new == TCP_SYN_RECV))
 		return 0;
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	__u16 family = sk->__sk_common.skc_family;
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
 	/* Hashed: leaving CLOSE (a connect, a listen), or a child socket made by a
@@ -296,5 +324,49 @@ int on_state_change(__u64 *ctx)
 		on_accept(sk, family);
 	else if (new == TCP_CLOSE)
 		on_close(sk, old);
+	return 0;
+}
+
+static __always_inline void tell(__u32 pid, __u32 kind)
+{
+	struct process_event *event = bpf_ringbuf_reserve(&process_events, sizeof(*event), 0);
+	if (!event) {
+		count_overflow(OVERFLOW_PROCESS_EVENTS);
+		return;
+	}
+	event->pid = pid;
+	event->kind = kind;
+	/* The probe drains the ring on its tick: no one to wake. */
+	bpf_ringbuf_submit(event, BPF_RB_NO_WAKEUP);
+}
+
+/* A new process (a new thread of an existing one is not: its pid is not its tgid). */
+SEC("tp_btf/sched_process_fork")
+int on_fork(__u64 *ctx)
+{
+	const struct task_struct *child = (const struct task_struct *)ctx[1];
+	if (child->pid == child->tgid)
+		tell(child->tgid, PROCESS_BORN);
+	return 0;
+}
+
+/* A new program in a process: its name and command line change. */
+SEC("tp_btf/sched_process_exec")
+int on_exec(__u64 *ctx)
+{
+	const struct task_struct *task = (const struct task_struct *)ctx[0];
+	tell(task->tgid, PROCESS_EXEC);
+	return 0;
+}
+
+/* A process's leader is freed only once the whole group is gone and reaped, so its
+ * pid has left /proc. (At an exec from another thread the old leader is freed under
+ * that thread's former id, which is not the tgid.) */
+SEC("tp_btf/sched_process_free")
+int on_free(__u64 *ctx)
+{
+	const struct task_struct *task = (const struct task_struct *)ctx[0];
+	if (task->pid == task->tgid)
+		tell(task->tgid, PROCESS_GONE);
 	return 0;
 }

@@ -1,4 +1,4 @@
-/* The few kernel types the connection tracer reads, written by hand.
+/* The few kernel types the tracer reads, written by hand.
  *
  * Every struct carries preserve_access_index, so clang records each field
  * access as a CO-RE relocation by name and the loader (aya) fixes the offsets
@@ -28,6 +28,20 @@ enum { false = 0, true = 1 };
 enum bpf_map_type {
 	BPF_MAP_TYPE_HASH = 1,
 	BPF_MAP_TYPE_ARRAY = 2,
+	BPF_MAP_TYPE_SK_STORAGE = 24,
+	BPF_MAP_TYPE_RINGBUF = 27,
+};
+
+enum {
+	BPF_F_NO_PREALLOC = 1,
+};
+
+enum {
+	BPF_SK_STORAGE_GET_F_CREATE = 1,
+};
+
+enum {
+	BPF_RB_NO_WAKEUP = 1,
 };
 
 enum {
@@ -81,6 +95,7 @@ struct tcp_sock {
 };
 
 struct task_struct {
+	int pid;
 	int tgid;
 	struct task_struct *real_parent;
 	struct task_struct *group_leader;

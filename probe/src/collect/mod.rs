@@ -17,6 +17,7 @@ pub mod conntrack;
 pub mod docker;
 pub mod ebpf;
 pub mod host;
+pub mod pids;
 pub mod process;
 pub mod redact;
 pub mod socket;
@@ -166,6 +167,11 @@ impl Probe {
         if let Some(counts) = ebpf.as_mut().and_then(EbpfCollector::take_netns_tcp) {
             sockets.use_hashed_counts(Box::new(counts));
         }
+        // It also sees processes come and go: the process scan need not list /proc every tick.
+        let mut processes = ProcessCollector::new(host_id.clone(), config.omit_cmd_args, proc.clone());
+        if let Some(events) = ebpf.as_mut().and_then(EbpfCollector::take_process_events) {
+            processes.follow(Box::new(events));
+        }
         Ok(Probe {
             probe_id,
             host: HostCollector::new(host_id.clone(), proc.clone()),
@@ -175,7 +181,7 @@ impl Probe {
                 let linger = Duration::from_secs(config.connection_linger_secs).max(ebpf::fold::WINDOW);
                 DockerCollector::new(view, linger)
             }),
-            processes: ProcessCollector::new(host_id, config.omit_cmd_args, proc.clone()),
+            processes,
             cgroup: CgroupCollector::new(proc.clone()),
             sockets,
             ebpf,
@@ -257,6 +263,7 @@ impl Probe {
             connections = report.connections.len(),
             traced = report.traced.len(),
             containers = report.containers.len(),
+            listed_proc = self.processes.listed_proc(),
             walks = self.sockets.last_stats.walks,
             sockstat_reads = self.sockets.last_stats.sockstat_reads,
             netns_read = self.sockets.last_stats.read_namespaces,

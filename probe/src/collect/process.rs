@@ -7,7 +7,9 @@
 //! the operator nothing (its connection still shows, through conntrack).
 //! An exited process is gone from the next report, so nothing piles up.
 //!
-//! Each tick reads /proc/<pid>/stat only; the command line, owner, cgroup and
+//! The pids come from a listing of /proc each tick, or, with the eBPF tracer,
+//! from its process events ([`pids`](crate::collect::pids)). Each tick reads
+//! /proc/<pid>/stat only; the command line, owner, cgroup and
 //! network namespace are read once per process (a process is a pid plus its
 //! start time) and again only when its name changes (an `exec`). Kernel
 //! threads are left out: they own no sockets and belong to no container.
@@ -21,6 +23,7 @@ use std::time::{Duration, Instant};
 use periscope_report::{ContainerId, HostId, Process, ProcessId, Source, SourceState, SourceStatus};
 
 use crate::collect::cgroup::{read_proc_cgroup, CgroupPaths};
+use crate::collect::pids::{PidEvents, Pids};
 use crate::collect::{Collector, Pass, ScannedProcess};
 use crate::sys::held::{read_small, Held};
 use crate::sys::proc_root::ProcRoot;
@@ -158,6 +161,8 @@ pub struct ProcessCollector {
     /// only every [`IDLE_EVERY`] (a failed read means the pid now names
     /// another process, which is then read as new).
     kernel: HashMap<u32, (Instant, Held)>,
+    /// Where each scan's pids come from.
+    pids: Pids,
     /// The first scan reports every process: there is no earlier scan to have missed them.
     scanned: bool,
     stat_buffer: Vec<u8>,
@@ -168,6 +173,7 @@ impl ProcessCollector {
     pub fn new(host: HostId, omit_cmd_args: bool, proc: ProcRoot) -> ProcessCollector {
         ProcessCollector {
             host,
+            pids: Pids::new(proc.clone()),
             proc,
             omit_cmd_args,
             clock_ticks_per_sec: rustix::param::clock_ticks_per_second().max(1) as f64,
@@ -180,6 +186,17 @@ impl ProcessCollector {
             scanned: false,
             stat_buffer: Vec::with_capacity(1024),
         }
+    }
+
+    /// Keeps the list of pids from the tracer's process events between listings of /proc
+    /// ([`Pids`]); their pids must be the ones this /proc shows.
+    pub fn follow(&mut self, events: Box<dyn PidEvents>) {
+        self.pids.follow(events);
+    }
+
+    /// Whether the last scan listed /proc (rather than follow process events).
+    pub fn listed_proc(&self) -> bool {
+        self.pids.listed
     }
 
     fn user_name(&mut self, uid: u32, now: Instant) -> Arc<str> {
@@ -241,8 +258,8 @@ impl Collector for ProcessCollector {
 
     fn collect(&mut self, pass: &mut Pass<'_>) {
         let now = pass.now;
-        let directory = match std::fs::read_dir(self.proc.path()) {
-            Ok(directory) => directory,
+        let (pids, exec) = match self.pids.current(now) {
+            Ok(scan) => (scan.pids.to_vec(), scan.exec.to_vec()),
             Err(error) => {
                 pass.sources.push(SourceStatus {
                     source: Source::Proc,
@@ -251,11 +268,6 @@ impl Collector for ProcessCollector {
                 return;
             }
         };
-        let mut pids: Vec<u32> = directory
-            .flatten()
-            .filter_map(|entry| entry.file_name().to_str().and_then(|name| name.parse().ok()))
-            .collect();
-        pids.sort_unstable();
         pass.pids.clone_from(&pids);
         let mut seen: HashMap<u32, Known> = HashMap::with_capacity(pids.len());
         let mut pending: HashMap<u32, (u64, u64, Instant, Held)> = HashMap::new();
@@ -269,7 +281,9 @@ impl Collector for ProcessCollector {
                 self.kernel.insert(pid, (read_at, held));
             }
             if let Some(mut known) = self.known.remove(&pid) {
-                let resting = known.idle_reads >= IDLE_AFTER && now.duration_since(known.read_at) < IDLE_EVERY;
+                let resting = known.idle_reads >= IDLE_AFTER
+                    && now.duration_since(known.read_at) < IDLE_EVERY
+                    && exec.binary_search(&pid).is_err();
                 if let (true, Some(process)) = (resting, known.last.clone()) {
                     pass.processes.push(ScannedProcess {
                         pid,
@@ -598,5 +612,71 @@ mod tests {
         assert_eq!(users.len(), 2);
         assert_eq!(namespace_inode("net:[4026531840]"), Some(4026531840));
         assert_eq!(namespace_inode("net:4026531840"), None);
+    }
+}
+
+#[cfg(all(test, periscope_ebpf))]
+mod kernel_tests {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    use super::*;
+    use crate::collect::ebpf::tracer::Tracer;
+
+    fn scan(collector: &mut ProcessCollector, now: Instant) -> periscope_report::Report {
+        let mut report = periscope_report::fixtures::ReportBuilder::new("test").build();
+        let mut pass = Pass { now, report: &mut report, processes: Vec::new(), pids: Vec::new(), sources: Vec::new() };
+        collector.collect(&mut pass);
+        report
+    }
+
+    /// The real kernel and /proc: with the tracer's events the scan lists /proc once, then
+    /// finds a new process, its exec while it rests, and its end from the events alone.
+    #[test]
+    fn the_scan_follows_the_tracers_process_events() {
+        let mut tracer = Tracer::start().expect("the tracer loads and attaches (run as root)");
+        let mut collector = ProcessCollector::new(HostId::new("test"), false, ProcRoot::default());
+        collector.follow(Box::new(tracer.take_process_events().unwrap()));
+        let start = Instant::now();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        scan(&mut collector, at(0));
+        assert!(collector.listed_proc(), "the first scan lists /proc");
+
+        let mut child =
+            Command::new("sh").args(["-c", "read line; exec sleep 60"]).stdin(Stdio::piped()).spawn().unwrap();
+        let pid = child.id();
+        let name = |report: &periscope_report::Report| {
+            report.processes.iter().find(|p| p.id.pid == pid).map(|p| p.name.to_string())
+        };
+        // Reported once it lived REPORT_AFTER; idle for three reads, it then rests.
+        let mut names = Vec::new();
+        for tick in 1..=8 {
+            names.push(name(&scan(&mut collector, at(tick))));
+            assert!(!collector.listed_proc(), "scan {tick} followed the events");
+        }
+        assert_eq!(names.last(), Some(&Some("sh".to_owned())), "{names:?}");
+        assert!(collector.known[&pid].idle_reads >= IDLE_AFTER, "it rests: not read again for {IDLE_EVERY:?}");
+
+        child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+        let comm = format!("/proc/{pid}/comm");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::fs::read_to_string(&comm).map(|c| c.trim() != "sleep").unwrap_or(true) {
+            assert!(std::time::Instant::now() < deadline, "the child did not exec");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(name(&scan(&mut collector, at(9))).as_deref(), Some("sleep"), "read at once despite resting");
+
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // Its leader is freed an RCU grace period after it is reaped.
+        // (Scan times step 10 ms, so none reaches RELIST_EVERY and lists /proc.)
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut now = at(10);
+        while name(&scan(&mut collector, now)).is_some() {
+            assert!(!collector.listed_proc());
+            assert!(std::time::Instant::now() < deadline, "the ended child stayed in the scan");
+            std::thread::sleep(Duration::from_millis(10));
+            now += Duration::from_millis(10);
+        }
     }
 }

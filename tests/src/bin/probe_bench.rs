@@ -7,7 +7,9 @@
 //! containers) against a WebSocket sink on 127.0.0.1 that counts (and
 //! replays) what it receives; waits for the probe to settle; then measures
 //! over a window the probe's CPU (% of one core, from /proc/<pid>/stat's clock
-//! ticks, and finer from its threads' run time in nanoseconds), its
+//! ticks, and finer from its threads' run time in nanoseconds; the run time
+//! of its eBPF programs, which the kernel counts apart since they run in the
+//! context of whatever process connects or forks, comes on top), its
 //! RSS, and the bytes per second it sent, counted as read off the TCP socket
 //! (WebSocket framing included). At the end it checks the last report against
 //! the client → server pairs it set up: how many the report names at process
@@ -99,20 +101,35 @@ fn main() -> anyhow::Result<()> {
     }
     ensure_image()?;
     remove_bench_containers();
+    // The kernel counts eBPF programs' run time only while someone asks (and holds this fd).
+    let bpf_stats = match aya::sys::enable_stats(aya::sys::Stats::RunTime) {
+        Ok(fd) => Some(fd),
+        Err(error) => {
+            eprintln!("   eBPF run-time statistics unavailable ({error}): that column reads n/a");
+            None
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     let mut rows = Vec::new();
     for &count in &args.counts {
         let outcome = measure(&runtime, &args, &probe, count);
         remove_bench_containers();
-        rows.extend(outcome?.into_iter().map(|(mode, row)| (count, mode, row)));
+        rows.extend(outcome?.into_iter().map(|(mode, mut row)| {
+            row.bpf_percent = row.bpf_percent.filter(|_| bpf_stats.is_some());
+            (count, mode, row)
+        }));
     }
-    println!("| containers | --ebpf | probe CPU (% of one core) | CPU from run time (%) | RSS max / mean (MB) | sent (bytes/s) | snapshot (bytes) | processes / sockets / connections / traced | pairs at process / container level (of expected) |");
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    drop(bpf_stats);
+    println!("| containers | --ebpf | probe CPU (% of one core) | CPU from run time (%) | its eBPF programs (%) | run time + eBPF (%) | RSS max / mean (MB) | sent (bytes/s) | snapshot (bytes) | processes / sockets / connections / traced | pairs at process / container level (of expected) |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (count, mode, row) in rows {
+        let bpf = |value: Option<f64>| value.map_or_else(|| "n/a".to_owned(), |value| format!("{value:.3}"));
         println!(
-            "| {count} + 1 idle (200 processes) | {mode} | {:.2} | {:.3} | {:.1} / {:.1} | {:.0} | {} | {} / {} / {} / {} | {} / {} (of {}) |",
+            "| {count} + 1 idle (200 processes) | {mode} | {:.2} | {:.3} | {} | {} | {:.1} / {:.1} | {:.0} | {} | {} / {} / {} / {} | {} / {} (of {}) |",
             row.cpu_percent,
             row.run_time_percent,
+            bpf(row.bpf_percent),
+            bpf(row.bpf_percent.map(|bpf| bpf + row.run_time_percent)),
             row.rss_max_mb,
             row.rss_mean_mb,
             row.bytes_per_sec,
@@ -194,6 +211,8 @@ struct Row {
     cpu_percent: f64,
     /// From the threads' run time in nanoseconds: finer than the clock ticks of `cpu_percent`.
     run_time_percent: f64,
+    /// The run time of the eBPF programs the probe attached (`None` without run-time statistics).
+    bpf_percent: Option<f64>,
     rss_max_mb: f64,
     rss_mean_mb: f64,
     bytes_per_sec: f64,
@@ -314,6 +333,8 @@ struct Window {
     cpu_ticks: u64,
     /// Each thread's run time (ns, /proc/<pid>/task/<tid>/schedstat).
     run_ns: HashMap<u32, u64>,
+    /// The run time of its eBPF programs (ns), by program id.
+    bpf_ns: HashMap<u32, u64>,
     bytes: u64,
     changes: [(u64, u64); 7],
 }
@@ -323,6 +344,7 @@ impl Window {
         Ok(Window {
             cpu_ticks: cpu_ticks(probe.child.id())?,
             run_ns: run_ns(probe.child.id())?,
+            bpf_ns: bpf_ns(probe.child.id())?,
             bytes: probe.sink.bytes.load(Ordering::Relaxed),
             changes: *probe.sink.changes.lock().map_err(|_| anyhow::anyhow!("sink lock"))?,
         })
@@ -351,6 +373,13 @@ fn row(sink: &Sink, start: &Window, end: &Window, elapsed: f64, rss: &[u64], pai
             / 1e9
             / elapsed
             * 100.0,
+        bpf_percent: Some(
+            end.bpf_ns.iter().map(|(id, ns)| ns.saturating_sub(start.bpf_ns.get(id).copied().unwrap_or(0))).sum::<u64>()
+                as f64
+                / 1e9
+                / elapsed
+                * 100.0,
+        ),
         rss_max_mb: mb(rss.iter().copied().max().unwrap_or(0)),
         rss_mean_mb: mb(rss.iter().sum::<u64>() / rss.len().max(1) as u64),
         bytes_per_sec: (end.bytes - start.bytes) as f64 / elapsed,
@@ -442,6 +471,25 @@ fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
     let fields: Vec<&str> = after.split_ascii_whitespace().collect();
     let field = |n: usize| -> anyhow::Result<u64> { Ok(fields.get(n - 3).context("stat field")?.parse()?) };
     Ok(field(14)? + field(15)?)
+}
+
+/// The run time (ns) of each eBPF program `pid` holds attached: the programs named by the
+/// `prog_id` of its link (or program) descriptors' fdinfo.
+fn bpf_ns(pid: u32) -> anyhow::Result<HashMap<u32, u64>> {
+    let mut ids = std::collections::HashSet::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fdinfo"))? {
+        // A descriptor may close between the listing and the read.
+        let Ok(text) = std::fs::read_to_string(entry?.path()) else { continue };
+        ids.extend(text.lines().filter_map(|line| line.strip_prefix("prog_id:")?.trim().parse::<u32>().ok()));
+    }
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(aya::programs::loaded_programs()
+        .flatten()
+        .filter(|program| ids.contains(&program.id()))
+        .map(|program| (program.id(), program.run_time().as_nanos() as u64))
+        .collect())
 }
 
 /// Run time per thread, in nanoseconds (the first field of each thread's schedstat). The /proc/<pid>/stat

@@ -28,7 +28,7 @@ use periscope_report::{
 use tracing::{info, warn};
 
 use crate::collect::ebpf::fold::{Fold, Lookup};
-use crate::collect::ebpf::tracer::{FlowKey, FlowValue, NetnsTcp, Overflow, Tracer, TracerError};
+use crate::collect::ebpf::tracer::{FlowKey, FlowValue, NetnsTcp, Overflow, ProcessEvents, Tracer, TracerError};
 use crate::collect::{process, Collector, Pass, ScannedProcess};
 use crate::sys::proc_root::ProcRoot;
 
@@ -124,6 +124,15 @@ impl EbpfCollector {
     /// The tracer's per-namespace TCP counts, for the socket collector (once).
     pub fn take_netns_tcp(&mut self) -> Option<NetnsTcp> {
         self.tracer.take_netns_tcp()
+    }
+
+    /// The tracer's process events, for the process collector (once); `None` when the probe's
+    /// /proc numbers processes otherwise than the kernel's initial PID namespace does.
+    pub fn take_process_events(&mut self) -> Option<ProcessEvents> {
+        if !self.host_pids {
+            return None;
+        }
+        self.tracer.take_process_events()
     }
 }
 

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::collect::pids::{PidEvent, PidEvents};
 use crate::collect::socket::hashed::HashedCounts;
 
 /// The kernel's `struct flow_key` (keep in step with the C source).
@@ -82,6 +83,24 @@ impl FlowValue {
 /// Indexes of the kernel's `overflow` counters.
 pub const OVERFLOW_FLOWS: u32 = 0;
 pub const OVERFLOW_SOCKETS: u32 = 1;
+pub const OVERFLOW_PROCESS_EVENTS: u32 = 2;
+
+/// The kernel's `struct process_event` kinds (keep in step with the C source).
+const PROCESS_BORN: u32 = 1;
+const PROCESS_EXEC: u32 = 2;
+const PROCESS_GONE: u32 = 3;
+
+/// One `process_events` record as the probe's process scan takes it.
+fn process_event(record: &[u8]) -> Option<PidEvent> {
+    let pid = u32::from_ne_bytes(record.get(0..4)?.try_into().ok()?);
+    let kind = u32::from_ne_bytes(record.get(4..8)?.try_into().ok()?);
+    match kind {
+        PROCESS_BORN => Some(PidEvent::Born(pid)),
+        PROCESS_EXEC => Some(PidEvent::Exec(pid)),
+        PROCESS_GONE => Some(PidEvent::Gone(pid)),
+        _ => None,
+    }
+}
 /// The key of `netns_tcp` under which its own overflow is counted (no namespace has inode 0).
 pub const NETNS_TCP_OVERFLOW: u32 = 0;
 
@@ -102,8 +121,8 @@ pub enum TracerError {
     Btf(String),
     #[error("loading the tracer: {0}")]
     Load(String),
-    #[error("attaching to inet_sock_set_state: {0}")]
-    Attach(String),
+    #[error("attaching to {0}: {1}")]
+    Attach(&'static str, String),
     #[error("reading the tracer's maps: {0}")]
     Map(String),
 }
@@ -112,14 +131,17 @@ pub enum TracerError {
 mod loaded {
     use std::os::fd::{AsFd, AsRawFd};
 
-    use aya::maps::{Array, Map, MapData};
+    use aya::maps::{Array, Map, MapData, RingBuf};
     use aya::programs::tp_btf::BtfTracePointLink;
     use aya::programs::BtfTracePoint;
     use aya::{Btf, EbpfLoader, Pod};
 
     use std::collections::HashMap;
 
-    use super::{FlowKey, FlowValue, Overflow, TracerError, NETNS_TCP_OVERFLOW, OVERFLOW_FLOWS, OVERFLOW_SOCKETS};
+    use super::{
+        process_event, FlowKey, FlowValue, Overflow, PidEvent, TracerError, NETNS_TCP_OVERFLOW, OVERFLOW_FLOWS,
+        OVERFLOW_PROCESS_EVENTS, OVERFLOW_SOCKETS,
+    };
 
     const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
     const BPF_MAP_DELETE_BATCH: libc::c_long = 27;
@@ -225,12 +247,12 @@ mod loaded {
 
     static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/connections.bpf.o"));
 
-    /// The attached program and its maps; detached and unloaded when dropped.
+    /// The attached programs and their maps; detached and unloaded when dropped.
     pub struct Tracer {
-        // Held for the attachment: dropping the link detaches the program. The loader's parsed
-        // object (`Ebpf`) is dropped once the maps are taken: the kernel keeps the program alive
-        // through the link, and the probe keeps megabytes less.
-        _link: BtfTracePointLink,
+        // Held for the attachments: dropping a link detaches its program. The loader's parsed
+        // object (`Ebpf`) is dropped once the maps are taken: the kernel keeps the programs alive
+        // through the links, and the probe keeps megabytes less.
+        _links: Vec<BtfTracePointLink>,
         /// Read and pruned with batch commands: one `bpf(2)` per 512 entries, not two per entry.
         flows: MapData,
         overflow: Array<MapData, u64>,
@@ -238,6 +260,30 @@ mod loaded {
         values: Vec<FlowValue>,
         /// Handed to the socket collector once ([`Tracer::take_netns_tcp`]).
         netns_tcp: Option<NetnsTcp>,
+        /// Handed to the process collector once ([`Tracer::take_process_events`]).
+        process_events: Option<ProcessEvents>,
+    }
+
+    /// The kernel's `process_events` ring: processes born, exec'd and gone, in order.
+    pub struct ProcessEvents {
+        ring: RingBuf<MapData>,
+        /// Its overflow counter (a second handle on the tracer's `overflow` map).
+        overflow: Array<MapData, u64>,
+        lost: u64,
+    }
+
+    impl ProcessEvents {
+        /// Every record since the last drain into `out`; false when some were lost since (the
+        /// ring was full).
+        pub fn drain(&mut self, out: &mut Vec<PidEvent>) -> bool {
+            while let Some(record) = self.ring.next() {
+                out.extend(process_event(&record));
+            }
+            let lost = self.overflow.get(&OVERFLOW_PROCESS_EVENTS, 0).unwrap_or(u64::MAX);
+            let complete = lost == self.lost;
+            self.lost = lost;
+            complete
+        }
     }
 
     /// The kernel's `netns_tcp` map: per namespace, TCP sockets hashed less those unhashed.
@@ -283,22 +329,54 @@ mod loaded {
     impl Tracer {
         pub fn start() -> Result<Tracer, TracerError> {
             let btf = Btf::from_sys_fs().map_err(|error| TracerError::Btf(error.to_string()))?;
-            let mut ebpf =
-                EbpfLoader::new().btf(Some(&btf)).load(OBJECT).map_err(|error| TracerError::Load(error.to_string()))?;
-            let program: &mut BtfTracePoint = ebpf
-                .program_mut("on_state_change")
-                .ok_or_else(|| TracerError::Load("program on_state_change missing".into()))?
-                .try_into()
-                .map_err(|error: aya::programs::ProgramError| TracerError::Load(error.to_string()))?;
-            program.load("inet_sock_set_state", &btf).map_err(|error| TracerError::Load(format!("{error:#}")))?;
-            let link_id = program.attach().map_err(|error| TracerError::Attach(error.to_string()))?;
-            let link = program.take_link(link_id).map_err(|error| TracerError::Attach(error.to_string()))?;
+            // `sockets` is socket storage, which aya creates but has no typed handle for (the
+            // probe never reads it).
+            let mut ebpf = EbpfLoader::new()
+                .btf(Some(&btf))
+                .allow_unsupported_maps()
+                .load(OBJECT)
+                .map_err(|error| TracerError::Load(error.to_string()))?;
+            let mut links = Vec::new();
+            for (name, tracepoint) in [
+                ("on_state_change", "inet_sock_set_state"),
+                ("on_fork", "sched_process_fork"),
+                ("on_exec", "sched_process_exec"),
+                ("on_free", "sched_process_free"),
+            ] {
+                let program: &mut BtfTracePoint = ebpf
+                    .program_mut(name)
+                    .ok_or_else(|| TracerError::Load(format!("program {name} missing")))?
+                    .try_into()
+                    .map_err(|error: aya::programs::ProgramError| TracerError::Load(error.to_string()))?;
+                program.load(tracepoint, &btf).map_err(|error| TracerError::Load(format!("{name}: {error:#}")))?;
+                let link_id = program.attach().map_err(|error| TracerError::Attach(tracepoint, error.to_string()))?;
+                links.push(
+                    program.take_link(link_id).map_err(|error| TracerError::Attach(tracepoint, error.to_string()))?,
+                );
+            }
             let mut map =
                 |name: &str| ebpf.take_map(name).ok_or_else(|| TracerError::Load(format!("map {name} missing")));
             let Map::HashMap(flows) = map("flows")? else {
                 return Err(TracerError::Map("flows is not a hash map".into()));
             };
-            let overflow = Array::try_from(map("overflow")?).map_err(|error| TracerError::Map(error.to_string()))?;
+            let overflow_map = map("overflow")?;
+            let Map::Array(overflow_data) = &overflow_map else {
+                return Err(TracerError::Map("overflow is not an array".into()));
+            };
+            // A second handle on the same map, for the process events' own counter.
+            let overflow_again = overflow_data
+                .fd()
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(|error| TracerError::Map(error.to_string()))
+                .and_then(|fd| MapData::from_fd(fd).map_err(|error| TracerError::Map(error.to_string())))?;
+            let overflow = Array::try_from(overflow_map).map_err(|error| TracerError::Map(error.to_string()))?;
+            let ring =
+                RingBuf::try_from(map("process_events")?).map_err(|error| TracerError::Map(error.to_string()))?;
+            let events_overflow =
+                Array::try_from(Map::Array(overflow_again)).map_err(|error| TracerError::Map(error.to_string()))?;
+            let lost = events_overflow.get(&OVERFLOW_PROCESS_EVENTS, 0).unwrap_or(0);
+            let process_events = ProcessEvents { ring, overflow: events_overflow, lost };
             let mut netns_tcp = map("netns_tcp")?;
             // Its overflow counter exists from the start, so a full map can still count there.
             aya::maps::HashMap::<&mut MapData, u32, i64>::try_from(&mut netns_tcp)
@@ -310,12 +388,13 @@ mod loaded {
             drop(ebpf);
             let netns_tcp = NetnsTcp { map: netns_tcp, keys: Vec::new(), values: Vec::new(), entries: Vec::new() };
             let mut tracer = Tracer {
-                _link: link,
+                _links: links,
                 flows,
                 overflow,
                 keys: Vec::new(),
                 values: Vec::new(),
                 netns_tcp: Some(netns_tcp),
+                process_events: Some(process_events),
             };
             // Batch commands came with Linux 5.6; check now rather than fail every tick.
             tracer.lookup_batch(&mut Vec::new()).map_err(|error| TracerError::Map(format!("batch lookup: {error}")))?;
@@ -351,6 +430,11 @@ mod loaded {
             self.netns_tcp.take()
         }
 
+        /// The process events, for the process collector (once).
+        pub fn take_process_events(&mut self) -> Option<ProcessEvents> {
+            self.process_events.take()
+        }
+
         pub fn overflow(&self) -> Overflow {
             let get = |index| self.overflow.get(&index, 0).unwrap_or(0);
             Overflow { flows: get(OVERFLOW_FLOWS), sockets: get(OVERFLOW_SOCKETS) }
@@ -362,13 +446,22 @@ mod loaded {
 mod loaded {
     use std::collections::HashMap;
 
-    use super::{FlowKey, FlowValue, Overflow, TracerError};
+    use super::{FlowKey, FlowValue, Overflow, PidEvent, TracerError};
 
     /// Stands in for the tracer in a probe built without clang: it never starts.
     pub struct Tracer(());
 
     /// Stands in for the namespace counts: there are none.
     pub struct NetnsTcp(());
+
+    /// Stands in for the process events: there are none.
+    pub struct ProcessEvents(());
+
+    impl ProcessEvents {
+        pub fn drain(&mut self, _out: &mut Vec<PidEvent>) -> bool {
+            false
+        }
+    }
 
     impl NetnsTcp {
         pub fn read(&mut self, _out: &mut HashMap<u64, i64>) -> bool {
@@ -393,13 +486,23 @@ mod loaded {
             None
         }
 
+        pub fn take_process_events(&mut self) -> Option<ProcessEvents> {
+            None
+        }
+
         pub fn overflow(&self) -> Overflow {
             Overflow::default()
         }
     }
 }
 
-pub use loaded::{NetnsTcp, Tracer};
+pub use loaded::{NetnsTcp, ProcessEvents, Tracer};
+
+impl PidEvents for ProcessEvents {
+    fn drain(&mut self, out: &mut Vec<PidEvent>) -> bool {
+        ProcessEvents::drain(self, out)
+    }
+}
 
 impl HashedCounts for NetnsTcp {
     fn read(&mut self, out: &mut HashMap<u64, i64>) -> bool {
@@ -486,6 +589,29 @@ mod kernel_tests {
         tracer.read(&mut again);
         assert!(again.iter().all(|(key, _)| !keys.contains(key)), "removed entries stay removed");
         assert_eq!(tracer.overflow(), Overflow::default());
+    }
+
+    /// The real kernel: a child's fork, exec and end come as events, in that order.
+    #[test]
+    fn process_events_follow_a_child() {
+        let mut tracer = Tracer::start().expect("the tracer loads and attaches (run as root)");
+        let mut events = tracer.take_process_events().expect("the process events");
+        assert!(tracer.take_process_events().is_none(), "handed out once");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        // The leader is freed an RCU grace period after it is reaped.
+        let mut seen = Vec::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !seen.contains(&PidEvent::Gone(pid)) && std::time::Instant::now() < deadline {
+            let mut drained = Vec::new();
+            assert!(events.drain(&mut drained), "nothing lost");
+            seen.extend(drained.into_iter().filter(
+                |event| matches!(event, PidEvent::Born(p) | PidEvent::Exec(p) | PidEvent::Gone(p) if *p == pid),
+            ));
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(seen, vec![PidEvent::Born(pid), PidEvent::Exec(pid), PidEvent::Gone(pid)]);
     }
 
     /// The real kernel: in a namespace of its own (nothing else there), the tracer's TCP count

@@ -1,0 +1,204 @@
+//! The pids a process scan visits: listed from /proc, or, with the eBPF
+//! tracer, kept up to date from its process events.
+//!
+//! Listing /proc reads a directory entry for every process each tick, and
+//! the kernel looks each one up as it lists it: about a tenth of the probe's
+//! CPU at 100 containers. The tracer sees every fork, exec and free as it
+//! happens (`probe/bpf/connections.bpf.c`), so with it /proc is listed once
+//! and the list then follows the events: a process born and gone between two
+//! ticks costs two 8-byte records and no system call. /proc is listed again
+//! when events were lost (the kernel's ring was full) and every
+//! [`RELIST_EVERY`] regardless.
+
+use std::time::{Duration, Instant};
+
+use crate::sys::proc_root::ProcRoot;
+
+/// What the tracer says of a process (by its pid, which is its tgid).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PidEvent {
+    /// A new process (fork).
+    Born(u32),
+    /// A new program in it: its name and command line changed.
+    Exec(u32),
+    /// Gone from /proc (its leader was reaped and freed).
+    Gone(u32),
+}
+
+/// A source of process events, in the order they happened.
+pub trait PidEvents: Send {
+    /// Every event since the last drain into `out`; false when some were lost since, or
+    /// cannot be read: the list must be read from /proc again.
+    fn drain(&mut self, out: &mut Vec<PidEvent>) -> bool;
+}
+
+/// /proc is listed at least this often even while events flow: a safety net for what the
+/// events cannot order (a pid reused within the few milliseconds before its old owner is
+/// freed), not a step the list depends on.
+pub const RELIST_EVERY: Duration = Duration::from_secs(60);
+
+/// This pass's pids.
+pub struct Scan<'a> {
+    /// Every pid in /proc (processes and kernel threads), sorted.
+    pub pids: &'a [u32],
+    /// Pids that ran a new program since the last pass, sorted: read even if resting.
+    pub exec: &'a [u32],
+}
+
+pub struct Pids {
+    proc: ProcRoot,
+    events: Option<Box<dyn PidEvents>>,
+    /// Sorted.
+    list: Vec<u32>,
+    exec: Vec<u32>,
+    listed_at: Option<Instant>,
+    drained: Vec<PidEvent>,
+    /// Whether the last pass listed /proc (for logs and tests).
+    pub listed: bool,
+}
+
+impl Pids {
+    pub fn new(proc: ProcRoot) -> Pids {
+        Pids {
+            proc,
+            events: None,
+            list: Vec::new(),
+            exec: Vec::new(),
+            listed_at: None,
+            drained: Vec::new(),
+            listed: false,
+        }
+    }
+
+    /// Keeps the list from `events` between listings of /proc.
+    pub fn follow(&mut self, events: Box<dyn PidEvents>) {
+        self.events = Some(events);
+        self.listed_at = None;
+    }
+
+    /// The pids for a scan at `now`; an error only when /proc cannot be listed.
+    pub fn current(&mut self, now: Instant) -> std::io::Result<Scan<'_>> {
+        self.drained.clear();
+        let complete = self.events.as_mut().is_some_and(|events| events.drain(&mut self.drained));
+        self.exec.clear();
+        let fresh = complete && self.listed_at.is_some_and(|at| now.duration_since(at) < RELIST_EVERY);
+        self.listed = !fresh;
+        if fresh {
+            apply(&mut self.list, &self.drained, &mut self.exec);
+        } else {
+            self.list = list(&self.proc)?;
+            self.listed_at = Some(now);
+            // The listing stands for births and deaths; an exec still asks for a read.
+            self.exec.extend(self.drained.iter().filter_map(|event| match event {
+                PidEvent::Exec(pid) => Some(*pid),
+                _ => None,
+            }));
+        }
+        self.exec.sort_unstable();
+        self.exec.dedup();
+        Ok(Scan { pids: &self.list, exec: &self.exec })
+    }
+}
+
+/// Every numeric entry of /proc, sorted.
+fn list(proc: &ProcRoot) -> std::io::Result<Vec<u32>> {
+    let mut pids: Vec<u32> = std::fs::read_dir(proc.path())?
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str().and_then(|name| name.parse().ok()))
+        .collect();
+    pids.sort_unstable();
+    Ok(pids)
+}
+
+/// Applies `events`, in order, to the sorted `list`; pids that exec'd go to `exec`.
+fn apply(list: &mut Vec<u32>, events: &[PidEvent], exec: &mut Vec<u32>) {
+    for event in events {
+        match *event {
+            // An exec names a live process: one whose birth the list missed is added too.
+            PidEvent::Born(pid) | PidEvent::Exec(pid) => {
+                if let Err(at) = list.binary_search(&pid) {
+                    list.insert(at, pid);
+                }
+                if let PidEvent::Exec(pid) = *event {
+                    exec.push(pid);
+                }
+            }
+            PidEvent::Gone(pid) => {
+                if let Ok(at) = list.binary_search(&pid) {
+                    list.remove(at);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[test]
+    fn events_apply_in_order() {
+        let mut list = vec![1, 5, 9];
+        let mut exec = Vec::new();
+        use PidEvent::*;
+        // 7 is born and gone within the batch; 5 execs; 9 goes; 3 is born; 11 execs unseen.
+        apply(&mut list, &[Born(7), Exec(5), Gone(7), Gone(9), Born(3), Exec(11), Born(3)], &mut exec);
+        assert_eq!(list, vec![1, 3, 5, 11]);
+        assert_eq!(exec, vec![5, 11]);
+    }
+
+    /// Events handed over by the test, and whether the source says it lost some.
+    #[derive(Clone, Default)]
+    struct Script(Arc<Mutex<(Vec<PidEvent>, bool)>>);
+
+    impl PidEvents for Script {
+        fn drain(&mut self, out: &mut Vec<PidEvent>) -> bool {
+            let mut script = self.0.lock().unwrap();
+            out.append(&mut script.0);
+            !std::mem::take(&mut script.1)
+        }
+    }
+
+    /// Against the real /proc: listed first, then kept from events; listed again after a
+    /// loss and once RELIST_EVERY has passed.
+    #[test]
+    fn lists_proc_first_then_follows_events_until_a_loss_or_the_relist() {
+        let script = Script::default();
+        let mut pids = Pids::new(ProcRoot::new("/proc"));
+        pids.follow(Box::new(script.clone()));
+        let start = Instant::now();
+        let me = std::process::id();
+        let first = pids.current(start).unwrap().pids.to_vec();
+        assert!(pids.listed && first.contains(&me) && first.is_sorted());
+
+        // A pid no process has (pid_max is at most 2^22).
+        let ghost = 1 << 23;
+        script.0.lock().unwrap().0.extend([PidEvent::Born(ghost), PidEvent::Exec(me)]);
+        let scan = pids.current(start + Duration::from_secs(1)).unwrap();
+        assert!(scan.pids.contains(&ghost), "taken from the event, not from /proc");
+        assert_eq!(scan.exec, &[me]);
+        assert!(!pids.listed);
+
+        script.0.lock().unwrap().1 = true;
+        let scan = pids.current(start + Duration::from_secs(2)).unwrap();
+        assert!(!scan.pids.contains(&ghost), "events were lost: /proc listed again");
+        assert!(pids.listed);
+
+        script.0.lock().unwrap().0.push(PidEvent::Born(ghost));
+        assert!(pids.current(start + Duration::from_secs(3)).unwrap().pids.contains(&ghost));
+        let later = start + Duration::from_secs(2) + RELIST_EVERY;
+        assert!(!pids.current(later).unwrap().pids.contains(&ghost), "listed again after RELIST_EVERY");
+        assert!(pids.listed);
+    }
+
+    #[test]
+    fn without_events_every_pass_lists_proc() {
+        let mut pids = Pids::new(ProcRoot::new("/proc"));
+        let now = Instant::now();
+        assert!(pids.current(now).unwrap().pids.contains(&std::process::id()));
+        pids.current(now).unwrap();
+        assert!(pids.listed);
+    }
+}
