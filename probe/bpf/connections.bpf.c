@@ -95,12 +95,6 @@ struct flow_value {
 	__u32 pad;
 };
 
-struct socket_value {
-	struct flow_key key;
-	__u32 established;
-	__u32 pad;
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
@@ -108,13 +102,13 @@ struct {
 	__type(value, struct flow_value);
 } flows SEC(".maps");
 
-/* Connections in flight, by socket address, so their close is counted under
- * the process that opened them (closes often run in softirq context). */
+/* Connects in flight, by socket address, so their close is counted under the
+ * process that opened them (closes often run in softirq context). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u64);
-	__type(value, struct socket_value);
+	__type(value, struct flow_key);
 } sockets SEC(".maps");
 
 /* Per network namespace inode: TCP sockets hashed less those unhashed since the
@@ -186,12 +180,9 @@ static __always_inline struct flow_value *flow_for(const struct flow_key *key, c
 	return bpf_map_lookup_elem(&flows, key);
 }
 
-static __always_inline void remember(__u64 id, const struct flow_key *key, __u32 established)
+static __always_inline void remember(__u64 id, const struct flow_key *key)
 {
-	struct socket_value entry = {};
-	entry.key = *key;
-	entry.established = established;
-	if (bpf_map_update_elem(&sockets, &id, &entry, BPF_ANY) != 0)
+	if (bpf_map_update_elem(&sockets, &id, key, BPF_ANY) != 0)
 		count_overflow(OVERFLOW_SOCKETS);
 }
 
@@ -211,7 +202,7 @@ static __always_inline void on_connect(const struct sock *sk, __u16 family)
 	struct flow_value *flow = flow_for(&key, &fresh);
 	if (flow)
 		__sync_fetch_and_add(&flow->attempts, 1);
-	remember((__u64)sk, &key, 0);
+	remember((__u64)sk, &key);
 }
 
 static __always_inline void on_accept(const struct sock *sk, __u16 family)
@@ -227,35 +218,39 @@ static __always_inline void on_accept(const struct sock *sk, __u16 family)
 		__sync_fetch_and_add(&flow->attempts, 1);
 		__sync_fetch_and_add(&flow->established, 1);
 	}
-	remember((__u64)sk, &key, 1);
+	/* No per-socket entry: the close finds this flow again from the socket itself. */
 }
 
-static __always_inline void on_established(const struct sock *sk)
+static __always_inline void on_close(const struct sock *sk, int old, __u16 family)
 {
 	__u64 id = (__u64)sk;
-	struct socket_value *entry = bpf_map_lookup_elem(&sockets, &id);
-	if (!entry)
-		return;
-	entry->established = 1;
-	struct flow_value *flow = bpf_map_lookup_elem(&flows, &entry->key);
-	if (flow)
-		__sync_fetch_and_add(&flow->established, 1);
-}
-
-static __always_inline void on_close(const struct sock *sk, int old)
-{
-	__u64 id = (__u64)sk;
-	struct socket_value *entry = bpf_map_lookup_elem(&sockets, &id);
-	if (!entry)
-		return; /* opened before the tracer started: not ours to count */
-	struct flow_value fresh = {};
-	struct flow_value *flow = flow_for(&entry->key, &fresh);
+	struct flow_key *entry = bpf_map_lookup_elem(&sockets, &id);
+	struct flow_value *flow;
+	/* Never established: a connect that ended in SYN_SENT (an accepted socket always was). */
+	int established = old != TCP_SYN_SENT;
+	if (entry) {
+		struct flow_value fresh = {};
+		flow = flow_for(entry, &fresh);
+		/* Counted here rather than at SYN_SENT -> ESTABLISHED, which then needs no lookups:
+		 * `established` only tells the probe that a flow moved. */
+		if (flow && established)
+			__sync_fetch_and_add(&flow->established, 1);
+	} else {
+		/* Not a connect the tracer saw: an accepted connection, whose flow the socket names
+		 * (found, not made: a connection accepted before the tracer started, or a connect
+		 * it never saw, has none). */
+		struct flow_key key = {};
+		fill_addresses(&key, sk, family);
+		key.port = sk->__sk_common.skc_num;
+		key.inbound = 1;
+		flow = bpf_map_lookup_elem(&flows, &key);
+	}
 	/* Read through BTF, no helper call per field; never NULL for a TCP socket (the check is for the verifier). */
 	const struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
 	int err = sk->sk_err;
 	if (flow && tp) {
 		__sync_fetch_and_add(&flow->retransmits, tp->total_retrans);
-		if (!entry->established) {
+		if (!established) {
 			if (err == ECONNREFUSED)
 				__sync_fetch_and_add(&flow->refused, 1);
 			else
@@ -271,7 +266,8 @@ static __always_inline void on_close(const struct sock *sk, int old)
 				__sync_fetch_and_add(&flow->reset, 1);
 		}
 	}
-	bpf_map_delete_elem(&sockets, &id);
+	if (entry)
+		bpf_map_delete_elem(&sockets, &id);
 }
 
 /* A socket entered (`delta` 1) or left (-1) the hash tables sockstat counts. */
@@ -300,10 +296,10 @@ int on_state_change(__u64 *ctx)
 	int old = (int)ctx[1];
 	int new = (int)ctx[2];
 
-	/* Half the changes are steps of an orderly close that nothing here counts:
-	 * leave before reading the socket. */
-	if (new != TCP_CLOSE && new != TCP_SYN_SENT && new != TCP_ESTABLISHED && old != TCP_CLOSE &&
-	    !(old == TCP_LISTEN && new == TCP_SYN_RECV))
+	/* Most changes are steps nothing here counts (a connect answered, the FIN
+	 * states of a close): leave before reading the socket. */
+	if (new != TCP_CLOSE && new != TCP_SYN_SENT && old != TCP_CLOSE && !(old == TCP_LISTEN && new == TCP_SYN_RECV) &&
+	    !(old == TCP_SYN_RECV && new == TCP_ESTABLISHED))
 		return 0;
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
@@ -318,12 +314,10 @@ int on_state_change(__u64 *ctx)
 		count_hashed(sk, 1);
 	if (new == TCP_SYN_SENT)
 		on_connect(sk, family);
-	else if (new == TCP_ESTABLISHED && old == TCP_SYN_SENT)
-		on_established(sk);
 	else if (new == TCP_ESTABLISHED && old == TCP_SYN_RECV)
 		on_accept(sk, family);
 	else if (new == TCP_CLOSE)
-		on_close(sk, old);
+		on_close(sk, old, family);
 	return 0;
 }
 
