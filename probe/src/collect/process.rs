@@ -613,70 +613,63 @@ mod tests {
         assert_eq!(namespace_inode("net:[4026531840]"), Some(4026531840));
         assert_eq!(namespace_inode("net:4026531840"), None);
     }
-}
 
-#[cfg(all(test, periscope_ebpf))]
-mod kernel_tests {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
+    #[cfg(periscope_ebpf)]
+    mod kernel_tests {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
 
-    use super::*;
-    use crate::collect::ebpf::tracer::Tracer;
+        use super::*;
+        use crate::collect::ebpf::tracer::Tracer;
 
-    fn scan(collector: &mut ProcessCollector, now: Instant) -> periscope_report::Report {
-        let mut report = periscope_report::fixtures::ReportBuilder::new("test").build();
-        let mut pass = Pass { now, report: &mut report, processes: Vec::new(), pids: Vec::new(), sources: Vec::new() };
-        collector.collect(&mut pass);
-        report
-    }
+        /// The real kernel and /proc: with the tracer's events the scan lists /proc once, then
+        /// finds a new process, its exec while it rests, and its end from the events alone.
+        #[test]
+        fn the_scan_follows_the_tracers_process_events() {
+            let mut tracer = Tracer::start().expect("the tracer loads and attaches (run as root)");
+            let mut collector = ProcessCollector::new(HostId::new("test"), false, ProcRoot::default());
+            collector.follow(Box::new(tracer.take_process_events().unwrap()));
+            let start = Instant::now();
+            let at = |secs: u64| start + Duration::from_secs(secs);
+            scan(&mut collector, at(0));
+            assert!(collector.listed_proc(), "the first scan lists /proc");
 
-    /// The real kernel and /proc: with the tracer's events the scan lists /proc once, then
-    /// finds a new process, its exec while it rests, and its end from the events alone.
-    #[test]
-    fn the_scan_follows_the_tracers_process_events() {
-        let mut tracer = Tracer::start().expect("the tracer loads and attaches (run as root)");
-        let mut collector = ProcessCollector::new(HostId::new("test"), false, ProcRoot::default());
-        collector.follow(Box::new(tracer.take_process_events().unwrap()));
-        let start = Instant::now();
-        let at = |secs: u64| start + Duration::from_secs(secs);
-        scan(&mut collector, at(0));
-        assert!(collector.listed_proc(), "the first scan lists /proc");
+            let mut child =
+                Command::new("sh").args(["-c", "read line; exec sleep 60"]).stdin(Stdio::piped()).spawn().unwrap();
+            let pid = child.id();
+            let name = |report: &periscope_report::Report| {
+                report.processes.iter().find(|p| p.id.pid == pid).map(|p| p.name.to_string())
+            };
+            // Reported once it lived REPORT_AFTER; idle for three reads, it then rests.
+            let mut names = Vec::new();
+            for tick in 1..=8 {
+                names.push(name(&scan(&mut collector, at(tick))));
+                assert!(!collector.listed_proc(), "scan {tick} followed the events");
+            }
+            assert_eq!(names.last(), Some(&Some("sh".to_owned())), "{names:?}");
+            assert!(collector.known[&pid].idle_reads >= IDLE_AFTER, "it rests: not read again for {IDLE_EVERY:?}");
 
-        let mut child =
-            Command::new("sh").args(["-c", "read line; exec sleep 60"]).stdin(Stdio::piped()).spawn().unwrap();
-        let pid = child.id();
-        let name = |report: &periscope_report::Report| {
-            report.processes.iter().find(|p| p.id.pid == pid).map(|p| p.name.to_string())
-        };
-        // Reported once it lived REPORT_AFTER; idle for three reads, it then rests.
-        let mut names = Vec::new();
-        for tick in 1..=8 {
-            names.push(name(&scan(&mut collector, at(tick))));
-            assert!(!collector.listed_proc(), "scan {tick} followed the events");
-        }
-        assert_eq!(names.last(), Some(&Some("sh".to_owned())), "{names:?}");
-        assert!(collector.known[&pid].idle_reads >= IDLE_AFTER, "it rests: not read again for {IDLE_EVERY:?}");
+            child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+            let comm = format!("/proc/{pid}/comm");
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while std::fs::read_to_string(&comm).map(|c| c.trim() != "sleep").unwrap_or(true) {
+                assert!(std::time::Instant::now() < deadline, "the child did not exec");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            assert_eq!(name(&scan(&mut collector, at(9))).as_deref(), Some("sleep"), "read at once despite resting");
 
-        child.stdin.take().unwrap().write_all(b"go\n").unwrap();
-        let comm = format!("/proc/{pid}/comm");
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::fs::read_to_string(&comm).map(|c| c.trim() != "sleep").unwrap_or(true) {
-            assert!(std::time::Instant::now() < deadline, "the child did not exec");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert_eq!(name(&scan(&mut collector, at(9))).as_deref(), Some("sleep"), "read at once despite resting");
-
-        child.kill().unwrap();
-        child.wait().unwrap();
-        // Its leader is freed an RCU grace period after it is reaped.
-        // (Scan times step 10 ms, so none reaches RELIST_EVERY and lists /proc.)
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        let mut now = at(10);
-        while name(&scan(&mut collector, now)).is_some() {
-            assert!(!collector.listed_proc());
-            assert!(std::time::Instant::now() < deadline, "the ended child stayed in the scan");
-            std::thread::sleep(Duration::from_millis(10));
-            now += Duration::from_millis(10);
+            child.kill().unwrap();
+            child.wait().unwrap();
+            // Its leader is freed an RCU grace period after it is reaped.
+            // (Scan times step 10 ms, so none reaches RELIST_EVERY and lists /proc.)
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            let mut now = at(10);
+            while name(&scan(&mut collector, now)).is_some() {
+                assert!(!collector.listed_proc());
+                assert!(std::time::Instant::now() < deadline, "the ended child stayed in the scan");
+                std::thread::sleep(Duration::from_millis(10));
+                now += Duration::from_millis(10);
+            }
         }
     }
 }
