@@ -28,17 +28,9 @@ enum { false = 0, true = 1 };
 enum bpf_map_type {
 	BPF_MAP_TYPE_HASH = 1,
 	BPF_MAP_TYPE_ARRAY = 2,
-	BPF_MAP_TYPE_SK_STORAGE = 24,
 	BPF_MAP_TYPE_RINGBUF = 27,
 };
 
-enum {
-	BPF_F_NO_PREALLOC = 1,
-};
-
-enum {
-	BPF_SK_STORAGE_GET_F_CREATE = 1,
-};
 
 enum {
 	BPF_RB_NO_WAKEUP = 1,

@@ -27,13 +27,10 @@ struct Cli {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let mut filter = EnvFilter::try_new(&cli.log).unwrap_or_else(|_| EnvFilter::new("info"));
-    if !cli.log.contains("aya") {
-        // aya warns at every start that the tracer's socket storage map has no typed handle in
-        // aya, though the probe asks for it to be loaded anyway: not news to an operator.
-        filter = filter.add_directive("aya::bpf=error".parse()?);
-    }
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&cli.log).unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
     // One thread is plenty for the async side (the link and the event followers);
     // collection passes run on the blocking pool.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().max_blocking_threads(4).build()?;

@@ -329,13 +329,8 @@ mod loaded {
     impl Tracer {
         pub fn start() -> Result<Tracer, TracerError> {
             let btf = Btf::from_sys_fs().map_err(|error| TracerError::Btf(error.to_string()))?;
-            // `sockets` is socket storage, which aya creates but has no typed handle for (the
-            // probe never reads it).
-            let mut ebpf = EbpfLoader::new()
-                .btf(Some(&btf))
-                .allow_unsupported_maps()
-                .load(OBJECT)
-                .map_err(|error| TracerError::Load(error.to_string()))?;
+            let mut ebpf =
+                EbpfLoader::new().btf(Some(&btf)).load(OBJECT).map_err(|error| TracerError::Load(error.to_string()))?;
             let mut links = Vec::new();
             for (name, tracepoint) in [
                 ("on_state_change", "inet_sock_set_state"),
