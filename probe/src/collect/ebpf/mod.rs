@@ -84,7 +84,7 @@ pub fn start(
     }
     match Tracer::start() {
         Ok(tracer) => {
-            info!("eBPF connection tracer attached to inet_sock_set_state");
+            info!("eBPF tracer attached to inet_sock_set_state and sched_process_fork, _exec and _free");
             // Loading parsed the kernel's whole BTF (megabytes), now freed: hand it back to the
             // system rather than keep it in the heap for the probe's lifetime.
             // glibc's malloc_trim has no safe wrapper (rustix wraps system calls, not the allocator).

@@ -85,6 +85,9 @@ pub const OVERFLOW_FLOWS: u32 = 0;
 pub const OVERFLOW_SOCKETS: u32 = 1;
 pub const OVERFLOW_PROCESS_EVENTS: u32 = 2;
 
+/// The key of `netns_tcp` under which its own overflow is counted (no namespace has inode 0).
+pub const NETNS_TCP_OVERFLOW: u32 = 0;
+
 /// The kernel's `struct process_event` kinds (keep in step with the C source).
 const PROCESS_BORN: u32 = 1;
 const PROCESS_EXEC: u32 = 2;
@@ -101,8 +104,6 @@ fn process_event(record: &[u8]) -> Option<PidEvent> {
         _ => None,
     }
 }
-/// The key of `netns_tcp` under which its own overflow is counted (no namespace has inode 0).
-pub const NETNS_TCP_OVERFLOW: u32 = 0;
 
 /// What was lost because a map was full.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
