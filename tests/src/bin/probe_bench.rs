@@ -333,8 +333,8 @@ struct Window {
     cpu_ticks: u64,
     /// Each thread's run time (ns, /proc/<pid>/task/<tid>/schedstat).
     run_ns: HashMap<u32, u64>,
-    /// The run time of its eBPF programs (ns), by program id.
-    bpf_ns: HashMap<u32, u64>,
+    /// Its eBPF programs by id: name, run time (ns) and runs.
+    bpf: HashMap<u32, BpfRuns>,
     bytes: u64,
     changes: [(u64, u64); 7],
 }
@@ -344,7 +344,7 @@ impl Window {
         Ok(Window {
             cpu_ticks: cpu_ticks(probe.child.id())?,
             run_ns: run_ns(probe.child.id())?,
-            bpf_ns: bpf_ns(probe.child.id())?,
+            bpf: bpf_runs(probe.child.id())?,
             bytes: probe.sink.bytes.load(Ordering::Relaxed),
             changes: *probe.sink.changes.lock().map_err(|_| anyhow::anyhow!("sink lock"))?,
         })
@@ -361,6 +361,21 @@ fn row(sink: &Sink, start: &Window, end: &Window, elapsed: f64, rss: &[u64], pai
         })
         .collect();
     eprintln!("   upserts/removals per second: {}", per_second.join(", "));
+    // Each program's share: the figure to work on when the eBPF column moves.
+    let mut programs: Vec<String> = end
+        .bpf
+        .iter()
+        .map(|(id, end)| {
+            let start = start.bpf.get(id).cloned().unwrap_or_default();
+            let runs = end.runs.saturating_sub(start.runs);
+            let ns = end.ns.saturating_sub(start.ns);
+            format!("{} {:.0}/s at {} ns", end.name, runs as f64 / elapsed, ns.checked_div(runs).unwrap_or(0))
+        })
+        .collect();
+    programs.sort();
+    if !programs.is_empty() {
+        eprintln!("   eBPF programs: {}", programs.join(", "));
+    }
     let report = sink.report.lock().map_err(|_| anyhow::anyhow!("sink lock"))?.clone();
     let mb = |bytes: u64| bytes as f64 / 1_048_576.0;
     Ok(Row {
@@ -374,7 +389,7 @@ fn row(sink: &Sink, start: &Window, end: &Window, elapsed: f64, rss: &[u64], pai
             / elapsed
             * 100.0,
         bpf_percent: Some(
-            end.bpf_ns.iter().map(|(id, ns)| ns.saturating_sub(start.bpf_ns.get(id).copied().unwrap_or(0))).sum::<u64>()
+            end.bpf.iter().map(|(id, end)| end.ns.saturating_sub(start.bpf.get(id).map_or(0, |s| s.ns))).sum::<u64>()
                 as f64
                 / 1e9
                 / elapsed
@@ -473,9 +488,17 @@ fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
     Ok(field(14)? + field(15)?)
 }
 
-/// The run time (ns) of each eBPF program `pid` holds attached: the programs named by the
+/// One eBPF program's counters, as the kernel keeps them while statistics are on.
+#[derive(Debug, Clone, Default)]
+struct BpfRuns {
+    name: String,
+    ns: u64,
+    runs: u64,
+}
+
+/// The counters of each eBPF program `pid` holds attached: the programs named by the
 /// `prog_id` of its link (or program) descriptors' fdinfo.
-fn bpf_ns(pid: u32) -> anyhow::Result<HashMap<u32, u64>> {
+fn bpf_runs(pid: u32) -> anyhow::Result<HashMap<u32, BpfRuns>> {
     let mut ids = std::collections::HashSet::new();
     for entry in std::fs::read_dir(format!("/proc/{pid}/fdinfo"))? {
         // A descriptor may close between the listing and the read.
@@ -488,7 +511,10 @@ fn bpf_ns(pid: u32) -> anyhow::Result<HashMap<u32, u64>> {
     Ok(aya::programs::loaded_programs()
         .flatten()
         .filter(|program| ids.contains(&program.id()))
-        .map(|program| (program.id(), program.run_time().as_nanos() as u64))
+        .map(|program| {
+            let name = program.name_as_str().unwrap_or("?").to_owned();
+            (program.id(), BpfRuns { name, ns: program.run_time().as_nanos() as u64, runs: program.run_count() })
+        })
         .collect())
 }
 
