@@ -547,7 +547,7 @@ mod tests {
 
 #[cfg(all(test, periscope_ebpf))]
 mod kernel_tests {
-    use std::net::{TcpListener, TcpStream};
+    use std::net::{SocketAddr, TcpListener, TcpStream};
 
     use super::*;
 
@@ -558,9 +558,15 @@ mod kernel_tests {
         let mut tracer = Tracer::start().expect("the tracer loads and attaches (run as root)");
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let closed = TcpListener::bind("127.0.0.1:0").unwrap();
-        let closed_port = closed.local_addr().unwrap().port();
-        drop(closed);
+        // Bound but never listening: the port stays ours and refuses every connect. (A listener
+        // closed for the purpose could outlive its close in a process another test forks.)
+        let closed =
+            rustix::net::socket(rustix::net::AddressFamily::INET, rustix::net::SocketType::STREAM, None).unwrap();
+        rustix::net::bind(&closed, &SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+        let closed_port = match rustix::net::getsockname(&closed).unwrap().try_into() {
+            Ok(SocketAddr::V4(address)) => address.port(),
+            other => panic!("an IPv4 address, not {other:?}"),
+        };
         let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
         let (server, _) = listener.accept().unwrap();
         drop(client);
@@ -569,7 +575,17 @@ mod kernel_tests {
 
         let me = std::process::id();
         let mut entries = Vec::new();
-        tracer.read(&mut entries);
+        // A child another test forks holds our descriptors until its exec, so the close may be
+        // counted a little later: wait for it, with a deadline.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            tracer.read(&mut entries);
+            let closed = entries.iter().any(|(k, v)| k.tgid == me && k.port == port && k.inbound == 0 && v.closed > 0);
+            if closed || std::time::Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         let outbound = |port: u16| entries.iter().find(|(k, _)| k.tgid == me && k.port == port && k.inbound == 0);
         let (key, value) = outbound(port).expect("the outbound flow");
         assert_eq!((key.family, key.remote_ip()), (4, "127.0.0.1".parse::<IpAddr>().unwrap()));

@@ -397,20 +397,24 @@ mod tests {
         let mut fresh = Vec::new();
         assert_eq!(diag.check(&netns, &known, &mut fresh).unwrap(), Checked::Same);
         assert_eq!(fresh.len(), known.len());
+        // A process another test forks at this moment holds our descriptors until its exec
+        // closes them, so a close can take effect a little later: wait for it, with a deadline.
+        let until = |done: &mut dyn FnMut() -> bool| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while !done() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        };
         // The client closes first, so its socket lingers in TIME_WAIT: gone, as far as a read goes.
         drop(client);
         drop(server);
-        let mut fresh = Vec::new();
-        assert_eq!(diag.check(&netns, &known[2..3], &mut fresh).unwrap(), Checked::Changed);
+        let mut check_closed = || diag.check(&netns, &known[2..3], &mut Vec::new()).unwrap();
+        until(&mut || check_closed() == Checked::Changed);
+        assert_eq!(check_closed(), Checked::Changed);
 
         let port = listener4.local_addr().unwrap();
         drop(listener4);
-        // A process another test forks at this moment holds the listener's descriptor until its
-        // exec closes it, so the close can take effect a little later: wait for it, with a deadline.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while diag.lookup(fd, &known[0]).unwrap().is_some() && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        until(&mut || diag.lookup(fd, &known[0]).unwrap().is_none());
         assert_eq!(diag.lookup(fd, &known[0]).unwrap(), None, "a closed listener is a miss");
         let _replacement = TcpListener::bind(port).unwrap();
         assert_eq!(diag.lookup(fd, &known[0]).unwrap(), None, "a new socket on the same address is a miss");
