@@ -272,6 +272,8 @@ impl Collector for ProcessCollector {
         let mut seen: HashMap<u32, Known> = HashMap::with_capacity(pids.len());
         let mut pending: HashMap<u32, (u64, u64, Instant, Held)> = HashMap::new();
         let mut kernel: HashMap<u32, (Instant, Held)> = HashMap::with_capacity(self.kernel.len());
+        // Listed, but their stat could not be read: gone since (sorted, as `pids` is).
+        let mut gone = Vec::new();
         for pid in pids {
             if let Some((read_at, held)) = self.kernel.remove(&pid) {
                 if now.duration_since(read_at) < IDLE_EVERY {
@@ -307,7 +309,10 @@ impl Collector for ProcessCollector {
                 (None, None, Some((_, held))) => held,
                 (None, None, None) => Held::new(),
             };
-            let Some(stat) = self.read_stat(pid, &mut file) else { continue };
+            let Some(stat) = self.read_stat(pid, &mut file) else {
+                gone.push(pid);
+                continue;
+            };
             if stat.flags & PF_KTHREAD != 0 {
                 kernel.insert(pid, (now, file));
                 continue;
@@ -376,6 +381,7 @@ impl Collector for ProcessCollector {
             seen.insert(pid, known);
         }
         // Whatever was not seen has exited: forget it, so nothing piles up.
+        self.pids.forget(&gone);
         self.known = seen;
         self.pending = pending;
         self.kernel = kernel;
@@ -591,6 +597,46 @@ mod tests {
         assert_eq!(parse_cmdline(b""), Vec::<String>::new());
         assert_eq!(parse_cmdline(b"kworker"), vec!["kworker"]);
         assert_eq!(parse_cmdline(b"a\0\0b\0"), vec!["a", "", "b"]);
+    }
+
+    /// Process events the test hands over; none lost.
+    #[derive(Clone, Default)]
+    struct Events(Arc<std::sync::Mutex<Vec<crate::collect::pids::PidEvent>>>);
+
+    impl PidEvents for Events {
+        fn drain(&mut self, out: &mut Vec<crate::collect::pids::PidEvent>) -> bool {
+            out.append(&mut self.0.lock().unwrap());
+            true
+        }
+    }
+
+    /// Following events, a pid whose stat cannot be read (its process was reaped, its free
+    /// not yet seen, or never to be) is read once, not every tick until /proc is listed again.
+    #[test]
+    fn a_pid_found_gone_leaves_the_event_list() {
+        let tree = Tree::new("gone");
+        tree.process(1, ("init", 0x400100, 500, 10), "/sbin/init", "0::/init.scope\n");
+        let mut collector = ProcessCollector::new(HostId::new("test"), false, ProcRoot::new(&tree.root));
+        let events = Events::default();
+        collector.follow(Box::new(events.clone()));
+        let start = Instant::now();
+        let pids = |collector: &mut ProcessCollector, secs: u64| {
+            let mut report = periscope_report::fixtures::ReportBuilder::new("test").build();
+            let mut pass = Pass {
+                now: start + Duration::from_secs(secs),
+                report: &mut report,
+                processes: Vec::new(),
+                pids: Vec::new(),
+                sources: Vec::new(),
+            };
+            collector.collect(&mut pass);
+            pass.pids
+        };
+        assert_eq!(pids(&mut collector, 0), vec![1]);
+        events.0.lock().unwrap().push(crate::collect::pids::PidEvent::Born(200));
+        assert_eq!(pids(&mut collector, 1), vec![1, 200], "born, as far as the events go");
+        assert_eq!(pids(&mut collector, 2), vec![1], "its stat could not be read: gone");
+        assert!(!collector.listed_proc(), "without listing /proc");
     }
 
     #[test]
