@@ -183,13 +183,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let capabilities = shared.capabilities.clone();
         tasks.spawn(async move { docker::follow(&socket, view, changed_sender, capabilities).await });
     }
-    if let Some(table) = shared.conntrack.clone() {
-        let proc = crate::sys::proc_root::ProcRoot::new(&config.proc_root);
-        tasks.spawn(conntrack::follow(table, shared.capabilities.clone(), proc));
-    }
     let probe_config = config.clone();
     let probe_shared = shared.clone();
     let mut probe = Some(tokio::task::spawn_blocking(move || Probe::new(&probe_config, &probe_shared)).await??);
+    // Once the probe knows whether its tracer runs: then conntrack need not repeat its TCP flows.
+    if let (Some(table), Some(probe)) = (shared.conntrack.clone(), probe.as_ref()) {
+        let proc = crate::sys::proc_root::ProcRoot::new(&config.proc_root);
+        tasks.spawn(conntrack::follow(table, shared.capabilities.clone(), proc, probe.conntrack_wanted()));
+    }
     info!(probe = %probe.as_ref().map(|p| p.probe_id().to_string()).unwrap_or_default(), app = %config.app, tick_ms = config.tick_ms, "probe started");
 
     let queue = Arc::new(SendQueue::new(config.send_queue as usize));

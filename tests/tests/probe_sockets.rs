@@ -1,14 +1,16 @@
 //! The probe's socket sources on the real kernel: IPv6 on loopback through
-//! sock_diag and through the /proc/net fallback, and a probe without Docker
-//! that still reports host, processes and sockets.
+//! sock_diag and through the /proc/net fallback, a probe without Docker
+//! that still reports host, processes and sockets, and conntrack leaving to
+//! the eBPF tracer the TCP flows it counts.
 
 mod probe_support;
 
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::Duration;
 
-use periscope_report::{Protocol, Report, SocketState, Source, SourceState};
+use periscope_probe::collect::ebpf::EbpfMode;
+use periscope_report::{Direction, Protocol, Report, SocketState, Source, SourceState};
 use probe_support::{config, runtime, spawn_probe, wait_for_report, FakeApp};
 
 fn collect_once(config: &periscope_probe::Config) -> Report {
@@ -90,12 +92,17 @@ fn without_docker_the_probe_still_reports_host_processes_and_sockets() {
     assert!(matches!(source_state(&report, Source::Docker), Some(SourceState::Unavailable { .. })));
     assert_eq!(source_state(&report, Source::Proc), Some(SourceState::Active));
 
-    // And streaming: the Docker follower keeps retrying while reports flow.
+    // And streaming: the Docker follower keeps retrying while reports flow. Without the tracer,
+    // which would count the TCP connection below in conntrack's place.
     let runtime = runtime();
     let app = FakeApp::start(&runtime, "127.0.0.1:0");
     spawn_probe(
         &runtime,
-        periscope_probe::Config { docker_socket: bogus, ..config(&app.url(), Duration::from_millis(200)) },
+        periscope_probe::Config {
+            docker_socket: bogus,
+            ebpf: EbpfMode::Off,
+            ..config(&app.url(), Duration::from_millis(200))
+        },
     );
     wait_for_report(&app, "a report with our listener", Duration::from_secs(20), |report| {
         let ours = report.sockets.iter().any(|s| s.id.local == address);
@@ -125,5 +132,47 @@ fn without_docker_the_probe_still_reports_host_processes_and_sockets() {
             .ok_or_else(|| format!("{} connections", report.connections.len()))
     })
     .unwrap();
+    assert!(app.with(|state| state.errors.is_empty()));
+}
+
+/// With the tracer on, a loopback TCP connection is a traced flow and not a conntrack record
+/// (the kernel filters those out of the probe's event socket); UDP, which the tracer does not
+/// see, still comes from conntrack. The UDP datagram goes after the connection, through the
+/// same event socket, so once it is in a report the TCP flow would be too.
+#[test]
+fn with_the_tracer_conntrack_leaves_tcp_flows_to_it() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let bogus = std::env::temp_dir().join(format!("periscope-no-docker-tracer-{}.sock", std::process::id()));
+    let runtime = runtime();
+    let app = FakeApp::start(&runtime, "127.0.0.1:0");
+    spawn_probe(
+        &runtime,
+        periscope_probe::Config {
+            docker_socket: bogus,
+            ebpf: EbpfMode::On,
+            ..config(&app.url(), Duration::from_millis(200))
+        },
+    );
+    wait_for_report(&app, "a report with our listener", Duration::from_secs(20), |report| {
+        let ours = report.sockets.iter().any(|s| s.id.local == address);
+        let conntrack = source_state(report, Source::Conntrack) == Some(SourceState::Active);
+        (ours && conntrack).then_some(()).ok_or_else(|| format!("ours {ours}, conntrack active {conntrack}"))
+    })
+    .unwrap();
+    let stream = TcpStream::connect(address).unwrap();
+    drop(listener.accept().unwrap());
+    drop(stream);
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    udp.send_to(b"x", silent).unwrap();
+    let report = wait_for_report(&app, "the traced TCP flow and the UDP flow", Duration::from_secs(20), |report| {
+        let traced = report.traced.iter().any(|f| f.id.direction == Direction::Outbound && f.id.remote == address);
+        let udp = report.connections.iter().any(|c| c.id.protocol == Protocol::Udp && c.id.destination == silent);
+        (traced && udp).then(|| report.clone()).ok_or_else(|| format!("traced {traced}, UDP via conntrack {udp}"))
+    })
+    .unwrap();
+    let repeated: Vec<_> = report.connections.iter().filter(|c| c.id.destination == address).collect();
+    assert!(repeated.is_empty(), "conntrack repeated the traced flow: {repeated:?}");
     assert!(app.with(|state| state.errors.is_empty()));
 }

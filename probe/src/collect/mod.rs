@@ -202,6 +202,15 @@ impl Probe {
         &self.probe_id
     }
 
+    /// The conntrack flows worth reading: with the tracer counting TCP, only those it does not.
+    pub fn conntrack_wanted(&self) -> conntrack::Wanted {
+        if self.ebpf.is_some() {
+            conntrack::Wanted::Untraced
+        } else {
+            conntrack::Wanted::All
+        }
+    }
+
     /// Forces a re-read of what is otherwise cached for a while (interfaces).
     pub fn on_docker_change(&mut self) {
         self.host.refresh_interfaces();
@@ -400,7 +409,8 @@ pub async fn collect_once(config: &Config) -> anyhow::Result<Report> {
         }
     }
     if let Some(state) = &shared.conntrack {
-        let flows = tokio::task::spawn_blocking(conntrack::dump).await?;
+        // A one-off report has no tracer history: every flow the dump has.
+        let flows = tokio::task::spawn_blocking(|| conntrack::dump(conntrack::Wanted::All)).await?;
         if let Ok(mut state) = state.lock() {
             let table = &mut state.host;
             match flows {

@@ -141,6 +141,29 @@ pub fn set_receive_buffer(fd: BorrowedFd<'_>, bytes: usize) {
     }
 }
 
+/// Attaches a classic BPF socket filter: messages it rejects are dropped by the kernel before
+/// they are queued on the socket.
+pub fn attach_filter(fd: BorrowedFd<'_>, program: &[libc::sock_filter]) -> io::Result<()> {
+    let len = u16::try_from(program.len()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let fprog = libc::sock_fprog { len, filter: program.as_ptr().cast_mut() };
+    // rustix has no SO_ATTACH_FILTER. SAFETY: `fprog` points at `program`, which outlives the
+    // call (the kernel copies the instructions), and the option's length is `fprog`'s.
+    let result = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            std::ptr::from_ref(&fprog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 pub fn send(fd: BorrowedFd<'_>, bytes: &[u8]) -> io::Result<()> {
     // The kernel is port 0.
     rustix::net::sendto(fd, bytes, SendFlags::empty(), &SocketAddrNetlink::new(0, 0))?;

@@ -17,6 +17,7 @@
 //! The state (`tables.rs`) is the host's table and one per other namespace
 //! (`netns.rs` reads those); nothing here imports back from them.
 
+mod filter;
 mod netns;
 mod table;
 mod tables;
@@ -29,11 +30,12 @@ use std::time::{Duration, Instant};
 use periscope_report::{Source, SourceState, SourceStatus};
 use tracing::{debug, info, warn};
 
+pub use self::filter::Wanted;
 pub use self::table::{dump, parse_message, Event, Flow, Tuple};
 pub use self::tables::Conntrack;
 use crate::collect::capabilities::{Cap, Capabilities};
 use crate::collect::conntrack::netns::Readers;
-use crate::collect::conntrack::table::{apply_messages, GROUPS_NEW_AND_DESTROY, RESYNC_EVERY};
+use crate::collect::conntrack::table::{apply_messages, events_socket, RESYNC_EVERY};
 use crate::collect::{namespaces_in_use, Collector, Pass};
 use crate::sys::netlink;
 use crate::sys::proc_root::ProcRoot;
@@ -74,13 +76,14 @@ impl Collector for ConntrackCollector {
 /// Follows conntrack events into `state` until dropped: the host's, and
 /// those of the other namespaces the collector finds in use; marks the
 /// source unavailable (once, with the reason) when conntrack cannot be used.
-pub async fn follow(state: Arc<Mutex<Conntrack>>, capabilities: Arc<Capabilities>, proc: ProcRoot) {
+/// `wanted`: every flow, or (with the eBPF tracer) those it does not count.
+pub async fn follow(state: Arc<Mutex<Conntrack>>, capabilities: Arc<Capabilities>, proc: ProcRoot, wanted: Wanted) {
     let set_status = |status: SourceState| {
         if let Ok(mut state) = state.lock() {
             state.host.set_status(status);
         }
     };
-    let events = match netlink::open(rustix::net::netlink::NETFILTER, GROUPS_NEW_AND_DESTROY, true) {
+    let events = match events_socket(wanted, 8 * 1024 * 1024) {
         Ok(fd) => fd,
         Err(error) => {
             warn!(%error, "conntrack events unavailable; short-lived connections will be missed");
@@ -88,16 +91,15 @@ pub async fn follow(state: Arc<Mutex<Conntrack>>, capabilities: Arc<Capabilities
             return;
         }
     };
-    netlink::set_receive_buffer(events.as_fd(), 8 * 1024 * 1024);
     // Subscribe first, then dump, so no flow falls between the two.
-    if let Err(error) = resync(&state).await {
+    if let Err(error) = resync(&state, wanted).await {
         warn!(%error, "conntrack dump failed; following events only");
     }
     set_status(SourceState::Active);
-    info!("following conntrack events");
+    info!(?wanted, "following conntrack events");
     let mut buffer = vec![0u8; 256 * 1024];
     let mut last_resync = Instant::now();
-    let mut readers = Readers::new(proc.clone(), capabilities.clone());
+    let mut readers = Readers::new(proc.clone(), capabilities.clone(), wanted);
     loop {
         // The sockets are drained on a timer and deliberately not registered with the
         // runtime's epoll: there, every datagram (hundreds a second on a busy host)
@@ -108,7 +110,7 @@ pub async fn follow(state: Arc<Mutex<Conntrack>>, capabilities: Arc<Capabilities
         loop {
             match netlink::receive(events.as_fd(), &mut buffer) {
                 Ok(0) => break,
-                Ok(len) => apply_datagram(&state, &buffer[..len]),
+                Ok(len) => apply_datagram(&state, &buffer[..len], wanted),
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
                 Err(error) if error.raw_os_error() == Some(libc::ENOBUFS) => overflowed = true,
                 Err(error) => {
@@ -122,14 +124,14 @@ pub async fn follow(state: Arc<Mutex<Conntrack>>, capabilities: Arc<Capabilities
             if overflowed {
                 debug!("conntrack events overflowed the socket buffer; re-dumping");
             }
-            if let Err(error) = resync(&state).await {
+            if let Err(error) = resync(&state, wanted).await {
                 debug!(%error, "conntrack re-dump failed");
             }
             last_resync = Instant::now();
         }
         readers = follow_namespaces(readers, &state, &mut buffer)
             .await
-            .unwrap_or_else(|| Readers::new(proc.clone(), capabilities.clone()));
+            .unwrap_or_else(|| Readers::new(proc.clone(), capabilities.clone(), wanted));
     }
 }
 
@@ -160,13 +162,13 @@ async fn follow_namespaces(mut readers: Readers, state: &Arc<Mutex<Conntrack>>, 
     }
 }
 
-fn apply_datagram(state: &Mutex<Conntrack>, datagram: &[u8]) {
+fn apply_datagram(state: &Mutex<Conntrack>, datagram: &[u8], wanted: Wanted) {
     let Ok(mut state) = state.lock() else { return };
-    apply_messages(&mut state.host, datagram, Instant::now());
+    apply_messages(&mut state.host, datagram, Instant::now(), wanted);
 }
 
-async fn resync(state: &Arc<Mutex<Conntrack>>) -> io::Result<()> {
-    let flows = tokio::task::spawn_blocking(dump).await.map_err(io::Error::other)??;
+async fn resync(state: &Arc<Mutex<Conntrack>>, wanted: Wanted) -> io::Result<()> {
+    let flows = tokio::task::spawn_blocking(move || dump(wanted)).await.map_err(io::Error::other)??;
     if let Ok(mut state) = state.lock() {
         state.host.reset(&flows, Instant::now());
     }

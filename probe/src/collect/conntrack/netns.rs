@@ -28,6 +28,7 @@ use rustix::event::Timespec;
 use tracing::debug;
 
 use crate::collect::capabilities::{is_permission_denied, Cap, Capabilities};
+use crate::collect::conntrack::filter::Wanted;
 use crate::collect::conntrack::table::{self, RESYNC_EVERY};
 use crate::collect::conntrack::tables::{Changes, Conntrack, NetnsTables};
 use crate::sys::netlink;
@@ -61,6 +62,7 @@ struct Reader {
 /// The readers of the other namespaces, owned by the conntrack follower.
 pub struct Readers {
     proc: ProcRoot,
+    wanted: Wanted,
     capabilities: Arc<Capabilities>,
     readers: HashMap<u64, Reader>,
     /// Every reader's socket, keyed by namespace; `None` where epoll failed (then each is read).
@@ -68,11 +70,11 @@ pub struct Readers {
 }
 
 impl Readers {
-    pub fn new(proc: ProcRoot, capabilities: Arc<Capabilities>) -> Readers {
+    pub fn new(proc: ProcRoot, capabilities: Arc<Capabilities>, wanted: Wanted) -> Readers {
         let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)
             .inspect_err(|error| debug!(%error, "no epoll for conntrack namespace readers; reading each"))
             .ok();
-        Readers { proc, capabilities, readers: HashMap::new(), epoll }
+        Readers { proc, wanted, capabilities, readers: HashMap::new(), epoll }
     }
 
     pub fn open(&self) -> HashSet<u64> {
@@ -89,12 +91,11 @@ impl Readers {
             }
         }
         for (netns, pid) in changes.open {
-            let proc = self.proc.clone();
+            let (proc, wanted) = (self.proc.clone(), self.wanted);
             let opened = netns::run_in_netns(&self.proc, pid, netns, move || {
-                let events = netlink::open(rustix::net::netlink::NETFILTER, table::GROUPS_NEW_AND_DESTROY, true)?;
-                netlink::set_receive_buffer(events.as_fd(), NETNS_RECEIVE_BUFFER);
+                let events = table::events_socket(wanted, NETNS_RECEIVE_BUFFER)?;
                 // Subscribed first, then counted and dumped, so no flow falls between the two.
-                let flows = if has_entries(&proc, pid) { table::dump()? } else { Vec::new() };
+                let flows = if has_entries(&proc, pid) { table::dump(wanted)? } else { Vec::new() };
                 Ok((events, flows))
             });
             let Ok(mut state) = tables.lock() else { return };
@@ -145,7 +146,7 @@ impl Readers {
                     Ok(len) => {
                         let Ok(mut state) = tables.lock() else { return resync };
                         if let Some(table) = state.netns.table(netns) {
-                            table::apply_messages(table, &buffer[..len], Instant::now());
+                            table::apply_messages(table, &buffer[..len], Instant::now(), self.wanted);
                         }
                     }
                     Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
@@ -197,7 +198,8 @@ impl Readers {
             let Some(reader) = self.readers.get_mut(netns) else { continue };
             reader.resynced = Instant::now();
             let flows = if has_entries(&self.proc, reader.pid) {
-                match netns::run_in_netns(&self.proc, reader.pid, *netns, table::dump) {
+                let wanted = self.wanted;
+                match netns::run_in_netns(&self.proc, reader.pid, *netns, move || table::dump(wanted)) {
                     Ok(flows) => flows,
                     Err(error) => {
                         debug!(netns, %error, "conntrack re-dump in a network namespace failed");

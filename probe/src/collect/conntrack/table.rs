@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use periscope_report::{Connection, ConnectionId, Protocol, SourceState};
 
+use crate::collect::conntrack::filter::Wanted;
 use crate::sys::netlink::{self, read_u16_be, read_u32_be};
 
 const NFNL_SUBSYS_CTNETLINK: u16 = 1;
@@ -322,7 +323,22 @@ impl ConntrackTable {
 }
 
 /// Dumps the whole conntrack table (blocking).
-pub fn dump() -> io::Result<Vec<Flow>> {
+/// A socket subscribed to new and destroyed flows, with `buffer` bytes to queue them in, and
+/// a filter in the kernel for the flows `wanted` leaves out.
+pub fn events_socket(wanted: Wanted, buffer: usize) -> io::Result<std::os::fd::OwnedFd> {
+    let events = netlink::open(rustix::net::netlink::NETFILTER, GROUPS_NEW_AND_DESTROY, true)?;
+    netlink::set_receive_buffer(events.as_fd(), buffer);
+    if let Some(program) = wanted.program() {
+        // Not fatal: the events are filtered again as they are read (`apply_messages`).
+        if let Err(error) = netlink::attach_filter(events.as_fd(), &program) {
+            tracing::debug!(%error, "conntrack event filter not attached; filtering in the probe");
+        }
+    }
+    Ok(events)
+}
+
+/// Every flow of the current namespace's table that `wanted` keeps.
+pub fn dump(wanted: Wanted) -> io::Result<Vec<Flow>> {
     let fd = netlink::open(rustix::net::netlink::NETFILTER, 0, false)?;
     let mut request = Vec::new();
     let seq = 1;
@@ -337,17 +353,20 @@ pub fn dump() -> io::Result<Vec<Flow>> {
     let mut flows = Vec::new();
     netlink::dump(fd.as_fd(), &request, seq, &mut buffer, |message| {
         if let Some(Event::New(flow)) = parse_message(message.kind, message.payload) {
-            flows.push(flow);
+            if wanted.keeps(&flow) {
+                flows.push(flow);
+            }
         }
     })?;
     Ok(flows)
 }
 
-/// Applies every conntrack event of one datagram to `table`.
-pub fn apply_messages(table: &mut ConntrackTable, datagram: &[u8], now: Instant) {
+/// Applies every conntrack event of one datagram that `wanted` keeps to `table`.
+pub fn apply_messages(table: &mut ConntrackTable, datagram: &[u8], now: Instant, wanted: Wanted) {
     for message in netlink::messages(datagram) {
-        if let Some(event) = parse_message(message.kind, message.payload) {
-            table.apply(event, now);
+        match parse_message(message.kind, message.payload) {
+            Some(event @ (Event::New(flow) | Event::Destroy(flow))) if wanted.keeps(&flow) => table.apply(event, now),
+            _ => {}
         }
     }
 }
