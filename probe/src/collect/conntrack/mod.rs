@@ -12,7 +12,9 @@
 //! namespace, so the app resolves its addresses (loopback above all) there.
 //!
 //! Without the eBPF tracer this is also where failed connects show: a TCP
-//! flow destroyed without ever seeing a reply, refused or unanswered.
+//! flow destroyed without ever seeing a reply, refused or unanswered. With
+//! it, TCP flows it counts are left out, in the kernel (`filter.rs`): what
+//! remains is UDP and NATed TCP.
 //!
 //! The state (`tables.rs`) is the host's table and one per other namespace
 //! (`netns.rs` reads those); nothing here imports back from them.
