@@ -21,6 +21,16 @@ fn once_config() -> periscope_probe::Config {
     periscope_probe::Config { no_docker: true, no_conntrack: true, ..Default::default() }
 }
 
+/// A probe reporting every 200 ms to a fake app, with a Docker socket that is not there; the
+/// runtime runs it until dropped.
+fn streaming_without_docker(bogus: std::path::PathBuf, ebpf: EbpfMode) -> (tokio::runtime::Runtime, FakeApp) {
+    let runtime = runtime();
+    let app = FakeApp::start(&runtime, "127.0.0.1:0");
+    let config = config(&app.url(), Duration::from_millis(200));
+    spawn_probe(&runtime, periscope_probe::Config { docker_socket: bogus, ebpf, ..config });
+    (runtime, app)
+}
+
 fn source_state(report: &Report, source: Source) -> Option<SourceState> {
     report.meta.sources.iter().find(|s| s.source == source).map(|s| s.state.clone())
 }
@@ -94,16 +104,7 @@ fn without_docker_the_probe_still_reports_host_processes_and_sockets() {
 
     // And streaming: the Docker follower keeps retrying while reports flow. Without the tracer,
     // which would count the TCP connection below in conntrack's place.
-    let runtime = runtime();
-    let app = FakeApp::start(&runtime, "127.0.0.1:0");
-    spawn_probe(
-        &runtime,
-        periscope_probe::Config {
-            docker_socket: bogus,
-            ebpf: EbpfMode::Off,
-            ..config(&app.url(), Duration::from_millis(200))
-        },
-    );
+    let (_runtime, app) = streaming_without_docker(bogus, EbpfMode::Off);
     wait_for_report(&app, "a report with our listener", Duration::from_secs(20), |report| {
         let ours = report.sockets.iter().any(|s| s.id.local == address);
         let docker_down = matches!(source_state(report, Source::Docker), Some(SourceState::Unavailable { .. }));
@@ -144,16 +145,7 @@ fn with_the_tracer_conntrack_leaves_tcp_flows_to_it() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     let bogus = std::env::temp_dir().join(format!("periscope-no-docker-tracer-{}.sock", std::process::id()));
-    let runtime = runtime();
-    let app = FakeApp::start(&runtime, "127.0.0.1:0");
-    spawn_probe(
-        &runtime,
-        periscope_probe::Config {
-            docker_socket: bogus,
-            ebpf: EbpfMode::On,
-            ..config(&app.url(), Duration::from_millis(200))
-        },
-    );
+    let (_runtime, app) = streaming_without_docker(bogus, EbpfMode::On);
     wait_for_report(&app, "a report with our listener", Duration::from_secs(20), |report| {
         let ours = report.sockets.iter().any(|s| s.id.local == address);
         let conntrack = source_state(report, Source::Conntrack) == Some(SourceState::Active);
