@@ -10,11 +10,10 @@
 //! repeats were most of the host's events (hundreds a second), each one
 //! copied to the probe, parsed and folded: about a twentieth of the eBPF-on
 //! probe's CPU. A classic BPF filter on the event socket drops them in the
-//! kernel before they are queued; dumps are filtered the same way here.
+//! kernel before they are queued; `table.rs` filters dumps, and events again
+//! as it reads them, by the same test (`Wanted::keeps`).
 
 use periscope_report::Protocol;
-
-use crate::collect::conntrack::table::Flow;
 
 /// Conntrack status bits (include/uapi/linux/netfilter/nf_conntrack_common.h).
 const IPS_SRC_NAT: u32 = 1 << 4;
@@ -40,12 +39,12 @@ pub enum Wanted {
 }
 
 impl Wanted {
-    pub fn keeps(self, flow: &Flow) -> bool {
+    /// Whether a flow of `protocol` with conntrack's `status` bits (when known) is read.
+    pub fn keeps(self, protocol: Protocol, status: Option<u32>) -> bool {
         match self {
             Wanted::All => true,
             Wanted::Untraced => {
-                flow.original.protocol != Protocol::Tcp
-                    || flow.status.is_none_or(|status| status & (IPS_SRC_NAT | IPS_DST_NAT) != 0)
+                protocol != Protocol::Tcp || status.is_none_or(|status| status & (IPS_SRC_NAT | IPS_DST_NAT) != 0)
             }
         }
     }
@@ -113,105 +112,17 @@ fn untraced_program() -> Vec<libc::sock_filter> {
 
 #[cfg(test)]
 mod tests {
-    use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-    use std::os::fd::AsFd;
-    use std::process::Command;
-    use std::time::{Duration, Instant};
-
     use super::*;
-    use crate::collect::conntrack::table::{events_socket, parse_message, Event, Tuple};
-    use crate::sys::netlink;
-
-    fn flow(protocol: Protocol, status: Option<u32>) -> Flow {
-        let a: SocketAddr = "10.0.0.1:40000".parse().unwrap();
-        let b: SocketAddr = "10.0.0.2:80".parse().unwrap();
-        Flow {
-            original: Tuple { protocol, source: a, destination: b },
-            reply: Tuple { protocol, source: b, destination: a },
-            status,
-        }
-    }
 
     #[test]
     fn untraced_keeps_what_the_tracer_does_not_count() {
         let seen_reply = Some(1 << 1);
-        assert!(!Wanted::Untraced.keeps(&flow(Protocol::Tcp, seen_reply)), "TCP, not NATed: traced");
-        assert!(Wanted::Untraced.keeps(&flow(Protocol::Tcp, Some(IPS_DST_NAT | 1 << 1))), "a published port");
-        assert!(Wanted::Untraced.keeps(&flow(Protocol::Tcp, Some(IPS_SRC_NAT))), "masqueraded");
-        assert!(Wanted::Untraced.keeps(&flow(Protocol::Udp, seen_reply)), "UDP is not traced");
-        assert!(Wanted::Untraced.keeps(&flow(Protocol::Tcp, None)), "unknown status: kept");
-        assert!(Wanted::All.keeps(&flow(Protocol::Tcp, seen_reply)));
+        assert!(!Wanted::Untraced.keeps(Protocol::Tcp, seen_reply), "TCP, not NATed: traced");
+        assert!(Wanted::Untraced.keeps(Protocol::Tcp, Some(IPS_DST_NAT | 1 << 1)), "a published port");
+        assert!(Wanted::Untraced.keeps(Protocol::Tcp, Some(IPS_SRC_NAT)), "masqueraded");
+        assert!(Wanted::Untraced.keeps(Protocol::Udp, seen_reply), "UDP is not traced");
+        assert!(Wanted::Untraced.keeps(Protocol::Tcp, None), "unknown status: kept");
+        assert!(Wanted::All.keeps(Protocol::Tcp, seen_reply));
         assert!(Wanted::All.program().is_none());
-    }
-
-    /// The flows that reached `socket` (read raw: no filtering in the probe).
-    fn received(socket: std::os::fd::BorrowedFd<'_>, into: &mut Vec<Flow>) {
-        let mut buffer = vec![0u8; 64 * 1024];
-        while let Ok(len @ 1..) = netlink::receive(socket, &mut buffer) {
-            for message in netlink::messages(&buffer[..len]) {
-                if let Some(Event::New(flow)) = parse_message(message.kind, message.payload) {
-                    into.push(flow);
-                }
-            }
-        }
-    }
-
-    /// The real kernel, in a network namespace of its own (run as root): the filter drops a
-    /// TCP flow without NAT before it reaches the socket, and lets a NATed TCP flow and a UDP
-    /// one through, which an unfiltered socket beside it sees all three of.
-    #[test]
-    fn the_kernel_drops_tcp_flows_without_nat() {
-        let outcome = std::thread::spawn(|| {
-            // SAFETY: only this thread's network namespace changes; it shares no file table or
-            // memory layout with anything the unshare could affect.
-            unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET) }
-                .expect("a network namespace of its own");
-            let run = |program: &str, args: &str| {
-                let status = Command::new(program).args(args.split(' ')).status();
-                assert!(status.is_ok_and(|status| status.success()), "{program} {args}");
-            };
-            run("ip", "link set lo up");
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let port = listener.local_addr().unwrap().port();
-            // A published port, as Docker makes one; the nat table also turns conntrack on here.
-            let published = 18080;
-            run(
-                "iptables",
-                &format!("-t nat -A OUTPUT -p tcp -d 127.0.0.1 --dport {published} -j DNAT --to-destination 127.0.0.1:{port}"),
-            );
-            let all = events_socket(Wanted::All, 1 << 20).unwrap();
-            let untraced = events_socket(Wanted::Untraced, 1 << 20).unwrap();
-            for target in [port, published] {
-                let client = TcpStream::connect(("127.0.0.1", target)).unwrap();
-                drop(listener.accept().unwrap());
-                drop(client);
-            }
-            let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-            udp.send_to(b"x", ("127.0.0.1", 9)).unwrap();
-
-            let (mut seen_all, mut seen_untraced) = (Vec::new(), Vec::new());
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while seen_all.len() < 3 && Instant::now() < deadline {
-                received(all.as_fd(), &mut seen_all);
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            received(untraced.as_fd(), &mut seen_untraced);
-            let summary = |flows: &[Flow]| {
-                let mut kinds: Vec<(Protocol, u16)> =
-                    flows.iter().map(|f| (f.original.protocol, f.original.destination.port())).collect();
-                kinds.sort_unstable_by_key(|&(protocol, port)| (protocol as u8, port));
-                kinds
-            };
-            (summary(&seen_all), summary(&seen_untraced), port, published)
-        })
-        .join()
-        .unwrap();
-        let (all, untraced, port, published) = outcome;
-        let mut expected_all = vec![(Protocol::Tcp, port), (Protocol::Tcp, published), (Protocol::Udp, 9)];
-        expected_all.sort_unstable_by_key(|&(protocol, port)| (protocol as u8, port));
-        assert_eq!(all, expected_all, "the unfiltered socket sees every flow");
-        let mut expected = vec![(Protocol::Tcp, published), (Protocol::Udp, 9)];
-        expected.sort_unstable_by_key(|&(protocol, port)| (protocol as u8, port));
-        assert_eq!(untraced, expected, "the filtered socket: the NATed flow and UDP only");
     }
 }

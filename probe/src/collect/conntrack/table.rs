@@ -353,7 +353,7 @@ pub fn dump(wanted: Wanted) -> io::Result<Vec<Flow>> {
     let mut flows = Vec::new();
     netlink::dump(fd.as_fd(), &request, seq, &mut buffer, |message| {
         if let Some(Event::New(flow)) = parse_message(message.kind, message.payload) {
-            if wanted.keeps(&flow) {
+            if wanted.keeps(flow.original.protocol, flow.status) {
                 flows.push(flow);
             }
         }
@@ -365,7 +365,11 @@ pub fn dump(wanted: Wanted) -> io::Result<Vec<Flow>> {
 pub fn apply_messages(table: &mut ConntrackTable, datagram: &[u8], now: Instant, wanted: Wanted) {
     for message in netlink::messages(datagram) {
         match parse_message(message.kind, message.payload) {
-            Some(event @ (Event::New(flow) | Event::Destroy(flow))) if wanted.keeps(&flow) => table.apply(event, now),
+            Some(event @ (Event::New(flow) | Event::Destroy(flow)))
+                if wanted.keeps(flow.original.protocol, flow.status) =>
+            {
+                table.apply(event, now)
+            }
             _ => {}
         }
     }
@@ -373,6 +377,9 @@ pub fn apply_messages(table: &mut ConntrackTable, datagram: &[u8], now: Instant,
 
 #[cfg(test)]
 mod tests {
+    use std::net::{TcpListener, TcpStream, UdpSocket};
+    use std::process::Command;
+
     use super::*;
 
     /// Builds a ctnetlink message the way the kernel does: nested tuples.
@@ -511,5 +518,76 @@ mod tests {
         assert!(table.connections().all(|c| c.closed));
         table.reset(&[flow(2), flow(3)], start);
         assert!(table.connections().all(|c| !c.closed));
+    }
+
+    /// The flows that reached `socket` (read raw: no filtering in the probe).
+    fn received(socket: std::os::fd::BorrowedFd<'_>, into: &mut Vec<Flow>) {
+        let mut buffer = vec![0u8; 64 * 1024];
+        while let Ok(len @ 1..) = netlink::receive(socket, &mut buffer) {
+            for message in netlink::messages(&buffer[..len]) {
+                if let Some(Event::New(flow)) = parse_message(message.kind, message.payload) {
+                    into.push(flow);
+                }
+            }
+        }
+    }
+
+    /// The real kernel, in a network namespace of its own (run as root): the filter drops a
+    /// TCP flow without NAT before it reaches the socket, and lets a NATed TCP flow and a UDP
+    /// one through, which an unfiltered socket beside it sees all three of.
+    #[test]
+    fn the_kernel_drops_tcp_flows_without_nat() {
+        let outcome = std::thread::spawn(|| {
+            // SAFETY: only this thread's network namespace changes; it shares no file table or
+            // memory layout with anything the unshare could affect.
+            unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET) }
+                .expect("a network namespace of its own");
+            let run = |program: &str, args: &str| {
+                let status = Command::new(program).args(args.split(' ')).status();
+                assert!(status.is_ok_and(|status| status.success()), "{program} {args}");
+            };
+            run("ip", "link set lo up");
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            // A published port, as Docker makes one; the nat table also turns conntrack on here.
+            let published = 18080;
+            run(
+                "iptables",
+                &format!("-t nat -A OUTPUT -p tcp -d 127.0.0.1 --dport {published} -j DNAT --to-destination 127.0.0.1:{port}"),
+            );
+            let all = events_socket(Wanted::All, 1 << 20).unwrap();
+            let untraced = events_socket(Wanted::Untraced, 1 << 20).unwrap();
+            for target in [port, published] {
+                let client = TcpStream::connect(("127.0.0.1", target)).unwrap();
+                drop(listener.accept().unwrap());
+                drop(client);
+            }
+            let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+            udp.send_to(b"x", ("127.0.0.1", 9)).unwrap();
+
+            let (mut seen_all, mut seen_untraced) = (Vec::new(), Vec::new());
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while seen_all.len() < 3 && Instant::now() < deadline {
+                received(all.as_fd(), &mut seen_all);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            received(untraced.as_fd(), &mut seen_untraced);
+            let summary = |flows: &[Flow]| {
+                let mut kinds: Vec<(Protocol, u16)> =
+                    flows.iter().map(|f| (f.original.protocol, f.original.destination.port())).collect();
+                kinds.sort_unstable_by_key(|&(protocol, port)| (protocol as u8, port));
+                kinds
+            };
+            (summary(&seen_all), summary(&seen_untraced), port, published)
+        })
+        .join()
+        .unwrap();
+        let (all, untraced, port, published) = outcome;
+        let mut expected_all = vec![(Protocol::Tcp, port), (Protocol::Tcp, published), (Protocol::Udp, 9)];
+        expected_all.sort_unstable_by_key(|&(protocol, port)| (protocol as u8, port));
+        assert_eq!(all, expected_all, "the unfiltered socket sees every flow");
+        let mut expected = vec![(Protocol::Tcp, published), (Protocol::Udp, 9)];
+        expected.sort_unstable_by_key(|&(protocol, port)| (protocol as u8, port));
+        assert_eq!(untraced, expected, "the filtered socket: the NATed flow and UDP only");
     }
 }
