@@ -322,7 +322,6 @@ impl ConntrackTable {
     }
 }
 
-/// Dumps the whole conntrack table (blocking).
 /// A socket subscribed to new and destroyed flows, with `buffer` bytes to queue them in, and
 /// a filter in the kernel for the flows `wanted` leaves out.
 pub fn events_socket(wanted: Wanted, buffer: usize) -> io::Result<std::os::fd::OwnedFd> {
@@ -337,7 +336,7 @@ pub fn events_socket(wanted: Wanted, buffer: usize) -> io::Result<std::os::fd::O
     Ok(events)
 }
 
-/// Every flow of the current namespace's table that `wanted` keeps.
+/// Dumps the current namespace's conntrack table (blocking): every flow `wanted` keeps.
 pub fn dump(wanted: Wanted) -> io::Result<Vec<Flow>> {
     let fd = netlink::open(rustix::net::netlink::NETFILTER, 0, false)?;
     let mut request = Vec::new();
