@@ -5,7 +5,10 @@
 use std::time::Duration;
 
 use periscope_report::fixtures::ReportBuilder;
-use periscope_report::{diff, ContainerId, ContainerState, ContainerStats, ProbeId, Report, UnixMillis};
+use periscope_report::{
+    diff, ContainerId, ContainerState, ContainerStats, Direction, FlowCounts, FlowOwner, ProbeId, Report, TracedFlow,
+    UnixMillis,
+};
 
 use crate::archive::event::EventKind;
 use crate::archive::past::PastView;
@@ -18,6 +21,9 @@ const WEB_NETNS: u64 = 1001;
 const CLIENT_NETNS: u64 = 1002;
 /// When the client container exits, and when it is removed (seconds from the start).
 const EXIT_AT: u64 = 40;
+/// The client's traced `wget` flow to the web container appears, and starts being refused.
+const TRACED_FROM: u64 = 22;
+const FAILING_FROM: u64 = 33;
 const REMOVE_AT: u64 = 100;
 const SECONDS: u64 = 150;
 
@@ -28,6 +34,7 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 }
 
 /// The host at second `s`: a web container and a client calling it, CPU moving every second,
+/// the client's traced flow counting from [`TRACED_FROM`] and failing from [`FAILING_FROM`],
 /// the client exiting at [`EXIT_AT`] and removed at [`REMOVE_AT`].
 fn host_at(s: u64) -> Report {
     let mut builder = ReportBuilder::new("a")
@@ -54,6 +61,12 @@ fn host_at(s: u64) -> Report {
             .process(200, "wget", Some("cli"))
             .tcp(WEB_NETNS, Some(100), "172.17.0.2:80", Some("172.17.0.3:40000"))
             .tcp(CLIENT_NETNS, Some(200), "172.17.0.3:40000", Some("172.17.0.2:80"));
+        if s >= TRACED_FROM {
+            let wget = FlowOwner::Command { container: Some(ContainerId::new("cli")), name: "wget".into() };
+            let (connections, refused) = (s - TRACED_FROM + 1, (s + 1).saturating_sub(FAILING_FROM));
+            let (local, remote) = ("172.17.0.3:0", "172.17.0.2:80");
+            builder = builder.traced(CLIENT_NETNS, Direction::Outbound, wget, local, remote, connections, refused);
+        }
     } else if s < REMOVE_AT {
         builder = builder.edit_container("cli", |c| {
             c.state = ContainerState::Exited;
@@ -94,7 +107,8 @@ fn record(writer: &mut Writer) -> Run {
     run
 }
 
-/// A report with its figures (CPU, memory, stats) zeroed: what coalescing never delays.
+/// A report with its figures (CPU, memory, stats, traced counts but whether they fail) zeroed:
+/// what coalescing never delays.
 fn without_figures(report: &Report) -> Report {
     let mut report = report.clone();
     for process in report.processes.iter().cloned().collect::<Vec<_>>() {
@@ -102,6 +116,10 @@ fn without_figures(report: &Report) -> Report {
     }
     for container in report.containers.iter().cloned().collect::<Vec<_>>() {
         report.containers.insert(periscope_report::Container { stats: None, ..container });
+    }
+    for flow in report.traced.iter().cloned().collect::<Vec<_>>() {
+        let counts = FlowCounts { refused: u64::from(flow.last_minute.has_failures()), ..FlowCounts::default() };
+        report.traced.insert(TracedFlow { total: counts, last_minute: counts, open: 0, tcp: None, ..flow });
     }
     report.seq = 0;
     report.timestamp = UnixMillis(0);
@@ -118,7 +136,9 @@ fn check_answers(archive: &Archive, run: &Run) {
     // exactly, and is exactly the report of a second at most COALESCE_MS before (figures are
     // stored coalesced; see writer::COALESCE_MS).
     let lag = COALESCE_MS / 1000;
-    for s in (0..SECONDS).step_by(7).chain([EXIT_AT - 1, EXIT_AT, REMOVE_AT - 1, REMOVE_AT]) {
+    let changes =
+        [TRACED_FROM - 1, TRACED_FROM, FAILING_FROM - 1, FAILING_FROM, EXIT_AT - 1, EXIT_AT, REMOVE_AT - 1, REMOVE_AT];
+    for s in (0..SECONDS).step_by(7).chain(changes) {
         let model = archive.model_at(UnixMillis(run.at(s).0 + 300)).unwrap();
         let report = model.report(&probe).unwrap_or_else(|| panic!("no report at second {s}"));
         assert_eq!(without_figures(report), without_figures(&run.reports[s as usize]), "second {s}");
@@ -145,11 +165,17 @@ fn check_answers(archive: &Archive, run: &Run) {
     let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
     assert_eq!(
         kinds,
-        [EventKind::EdgeSeen, EventKind::ContainerDied, EventKind::EdgeGone, EventKind::ContainerRemoved]
+        [
+            EventKind::EdgeSeen,
+            EventKind::EdgeFailing,
+            EventKind::ContainerDied,
+            EventKind::EdgeGone,
+            EventKind::ContainerRemoved
+        ]
     );
-    assert_eq!(events[1].exit_code, Some(3));
-    assert_eq!(events[1].at, run.at(EXIT_AT));
-    assert_eq!(events[3].at, run.at(REMOVE_AT));
+    assert_eq!(events[2].exit_code, Some(3));
+    assert_eq!(events[2].at, run.at(EXIT_AT));
+    assert_eq!(events[4].at, run.at(REMOVE_AT));
     let all = archive.events(&query(None)).unwrap();
     assert_eq!(all[0].kind, EventKind::ProbeConnected);
     assert_eq!(all[0].node.id, "host:a");

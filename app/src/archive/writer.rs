@@ -538,14 +538,15 @@ impl Writer {
 }
 
 /// True when a delta changes more than figures: anything added or removed,
-/// a container's state, a process's identity, a socket's state or owner.
-/// Figure-only deltas are coalesced ([`COALESCE_MS`]).
+/// a container's state, a process's identity, a socket's state or owner,
+/// a traced flow starting or stopping to fail. Figure-only deltas are coalesced ([`COALESCE_MS`]).
 fn is_structural(report: &Report, delta: &Delta) -> bool {
     let removals = !delta.processes.removals.is_empty()
         || !delta.containers.removals.is_empty()
         || !delta.images.removals.is_empty()
         || !delta.sockets.removals.is_empty()
-        || !delta.connections.removals.is_empty();
+        || !delta.connections.removals.is_empty()
+        || !delta.traced.removals.is_empty();
     let host_moved = delta.host.as_ref().is_some_and(|host| {
         host.id != report.host.id || host.hostname != report.host.hostname || host.interfaces != report.host.interfaces
     });
@@ -579,6 +580,10 @@ fn is_structural(report: &Report, delta: &Delta) -> bool {
             .iter()
             .any(|s| report.sockets.get(&s.id).is_none_or(|old| old.state != s.state || old.pid != s.pid))
         || delta.connections.upserts.iter().any(|c| report.connections.get(&c.id).is_none_or(|old| old != c))
+        // A traced flow is an edge: new, or starting or ending to fail, it changes the map.
+        || delta.traced.upserts.iter().any(|f| {
+            report.traced.get(&f.id).is_none_or(|old| old.last_minute.has_failures() != f.last_minute.has_failures())
+        })
 }
 
 fn last_event_number(db: &Database) -> Option<u64> {
