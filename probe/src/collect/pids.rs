@@ -6,23 +6,29 @@
 //! CPU at 100 containers. The tracer sees every fork, exec and free as it
 //! happens (`probe/bpf/connections.bpf.c`), so with it /proc is listed once
 //! and the list then follows the events: a process born and gone between two
-//! ticks costs two 8-byte records and no system call. /proc is listed again
+//! ticks costs two 16-byte records and no system call. /proc is listed again
 //! when events were lost (the kernel's ring was full) and every
 //! [`RELIST_EVERY`] regardless.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::sys::proc_root::ProcRoot;
+
+/// When a process started, in nanoseconds since boot (the kernel's `start_boottime`): with
+/// its pid, which process an event names, since pids are reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Started(pub u64);
 
 /// What the tracer says of a process (by its pid, which is its tgid).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PidEvent {
     /// A new process (fork).
-    Born(u32),
+    Born(u32, Started),
     /// A new program in it: its name and command line changed.
     Exec(u32),
     /// Gone from /proc (its leader was reaped and freed).
-    Gone(u32),
+    Gone(u32, Started),
 }
 
 /// A source of process events, in the order they happened.
@@ -32,9 +38,8 @@ pub trait PidEvents: Send {
     fn drain(&mut self, out: &mut Vec<PidEvent>) -> bool;
 }
 
-/// /proc is listed at least this often even while events flow: a safety net for what the
-/// events cannot order (a pid reused before its old owner's free arrives, which is usually
-/// milliseconds later but now and then much later), not a step the list depends on.
+/// /proc is listed at least this often even while events flow: a safety net, not a step
+/// the list depends on.
 pub const RELIST_EVERY: Duration = Duration::from_secs(60);
 
 /// This pass's pids.
@@ -50,6 +55,10 @@ pub struct Pids {
     events: Option<Box<dyn PidEvents>>,
     /// Sorted.
     list: Vec<u32>,
+    /// When each listed pid born since the last listing started. A free comes 15–40 ms after
+    /// the reap, now and then much later; by then the pid may have a new owner, whose birth
+    /// came first. The free names the old owner's start, and leaves the new one listed.
+    born: HashMap<u32, Started>,
     exec: Vec<u32>,
     listed_at: Option<Instant>,
     drained: Vec<PidEvent>,
@@ -63,6 +72,7 @@ impl Pids {
             proc,
             events: None,
             list: Vec::new(),
+            born: HashMap::new(),
             exec: Vec::new(),
             listed_at: None,
             drained: Vec::new(),
@@ -84,15 +94,15 @@ impl Pids {
         let fresh = complete && self.listed_at.is_some_and(|at| now.duration_since(at) < RELIST_EVERY);
         self.listed = !fresh;
         if fresh {
-            apply(&mut self.list, &self.drained, &mut self.exec);
+            apply(&mut self.list, &mut self.born, &self.drained, &mut self.exec);
         } else {
             self.list = list(&self.proc)?;
             self.listed_at = Some(now);
-            // The listing stands for births and deaths; an exec still asks for a read.
-            self.exec.extend(self.drained.iter().filter_map(|event| match event {
-                PidEvent::Exec(pid) => Some(*pid),
-                _ => None,
-            }));
+            // The listing stands for births and deaths; an exec still asks for a read, and the
+            // starts of births seen are kept for the pids listed.
+            apply(&mut Vec::new(), &mut self.born, &self.drained, &mut self.exec);
+            let listed = &self.list;
+            self.born.retain(|pid, _| listed.binary_search(pid).is_ok());
         }
         self.exec.sort_unstable();
         self.exec.dedup();
@@ -107,6 +117,7 @@ impl Pids {
     /// tick, until the next listing of /proc.
     pub fn forget(&mut self, gone: &[u32]) {
         self.list.retain(|pid| gone.binary_search(pid).is_err());
+        self.born.retain(|pid, _| gone.binary_search(pid).is_err());
     }
 }
 
@@ -120,24 +131,34 @@ fn list(proc: &ProcRoot) -> std::io::Result<Vec<u32>> {
     Ok(pids)
 }
 
-/// Applies `events`, in order, to the sorted `list`; pids that exec'd go to `exec`.
-fn apply(list: &mut Vec<u32>, events: &[PidEvent], exec: &mut Vec<u32>) {
+/// Applies `events`, in order, to the sorted `list` and the starts of pids `born`; pids that
+/// exec'd go to `exec`.
+fn apply(list: &mut Vec<u32>, born: &mut HashMap<u32, Started>, events: &[PidEvent], exec: &mut Vec<u32>) {
     for event in events {
-        match *event {
-            // An exec names a live process: one whose birth the list missed is added too.
-            PidEvent::Born(pid) | PidEvent::Exec(pid) => {
-                if let Err(at) = list.binary_search(&pid) {
-                    list.insert(at, pid);
-                }
-                if let PidEvent::Exec(pid) = *event {
-                    exec.push(pid);
-                }
+        let pid = match *event {
+            PidEvent::Born(pid, start) => {
+                born.insert(pid, start);
+                pid
             }
-            PidEvent::Gone(pid) => {
+            PidEvent::Exec(pid) => {
+                exec.push(pid);
+                pid
+            }
+            PidEvent::Gone(pid, start) => {
+                // A late free of the pid's earlier owner: the new one stays.
+                if born.get(&pid).is_some_and(|owner| *owner != start) {
+                    continue;
+                }
+                born.remove(&pid);
                 if let Ok(at) = list.binary_search(&pid) {
                     list.remove(at);
                 }
+                continue;
             }
+        };
+        // An exec names a live process: one whose birth the list missed is added too.
+        if let Err(at) = list.binary_search(&pid) {
+            list.insert(at, pid);
         }
     }
 }
@@ -151,12 +172,31 @@ mod tests {
     #[test]
     fn events_apply_in_order() {
         let mut list = vec![1, 5, 9];
-        let mut exec = Vec::new();
+        let (mut born, mut exec) = (HashMap::new(), Vec::new());
         use PidEvent::*;
+        let a = Started(10);
         // 7 is born and gone within the batch; 5 execs; 9 goes; 3 is born; 11 execs unseen.
-        apply(&mut list, &[Born(7), Exec(5), Gone(7), Gone(9), Born(3), Exec(11), Born(3)], &mut exec);
+        let events = [Born(7, a), Exec(5), Gone(7, a), Gone(9, a), Born(3, a), Exec(11), Born(3, a)];
+        apply(&mut list, &mut born, &events, &mut exec);
         assert_eq!(list, vec![1, 3, 5, 11]);
         assert_eq!(exec, vec![5, 11]);
+        assert_eq!(born, HashMap::from([(3, a)]), "only births still listed are remembered");
+    }
+
+    #[test]
+    fn a_late_free_of_a_reused_pid_leaves_the_new_process_listed() {
+        let mut list = vec![1];
+        let (mut born, mut exec) = (HashMap::new(), Vec::new());
+        use PidEvent::*;
+        let (old, new) = (Started(10), Started(20));
+        // 4 is born, reaped, and its pid reused before its free arrives.
+        apply(&mut list, &mut born, &[Born(4, old), Born(4, new), Gone(4, old)], &mut exec);
+        assert_eq!(list, vec![1, 4], "the new owner of 4 stays");
+        apply(&mut list, &mut born, &[Gone(4, new)], &mut exec);
+        assert_eq!(list, vec![1], "its own free removes it");
+        // A pid listed from /proc (no birth seen) goes at any free, as before.
+        apply(&mut list, &mut born, &[Gone(1, old)], &mut exec);
+        assert!(list.is_empty() && born.is_empty());
     }
 
     /// Events handed over by the test, and whether the source says it lost some.
@@ -185,7 +225,7 @@ mod tests {
 
         // A pid no process has (pid_max is at most 2^22).
         let ghost = 1 << 23;
-        script.0.lock().unwrap().0.extend([PidEvent::Born(ghost), PidEvent::Exec(me)]);
+        script.0.lock().unwrap().0.extend([PidEvent::Born(ghost, Started(1)), PidEvent::Exec(me)]);
         let scan = pids.current(start + Duration::from_secs(1)).unwrap();
         assert!(scan.pids.contains(&ghost), "taken from the event, not from /proc");
         assert_eq!(scan.exec, &[me]);
@@ -196,7 +236,7 @@ mod tests {
         assert!(!scan.pids.contains(&ghost), "events were lost: /proc listed again");
         assert!(pids.listed);
 
-        script.0.lock().unwrap().0.push(PidEvent::Born(ghost));
+        script.0.lock().unwrap().0.push(PidEvent::Born(ghost, Started(1)));
         assert!(pids.current(start + Duration::from_secs(3)).unwrap().pids.contains(&ghost));
         let later = start + Duration::from_secs(2) + RELIST_EVERY;
         assert!(!pids.current(later).unwrap().pids.contains(&ghost), "listed again after RELIST_EVERY");
@@ -211,14 +251,31 @@ mod tests {
         let start = Instant::now();
         pids.current(start).unwrap();
         let ghost = 1 << 23;
-        script.0.lock().unwrap().0.push(PidEvent::Born(ghost));
+        script.0.lock().unwrap().0.push(PidEvent::Born(ghost, Started(1)));
         assert!(pids.current(start + Duration::from_secs(1)).unwrap().pids.contains(&ghost));
         pids.forget(&[ghost]);
         assert!(!pids.current(start + Duration::from_secs(2)).unwrap().pids.contains(&ghost));
         // The pid is reused by a new process.
-        script.0.lock().unwrap().0.push(PidEvent::Born(ghost));
+        script.0.lock().unwrap().0.push(PidEvent::Born(ghost, Started(2)));
         assert!(pids.current(start + Duration::from_secs(3)).unwrap().pids.contains(&ghost));
         assert!(!pids.listed);
+    }
+
+    #[test]
+    fn births_seen_outlive_a_listing_for_the_pids_listed() {
+        let script = Script::default();
+        let mut pids = Pids::new(ProcRoot::new("/proc"));
+        pids.follow(Box::new(script.clone()));
+        let start = Instant::now();
+        let me = std::process::id();
+        pids.current(start).unwrap();
+        script.0.lock().unwrap().0.push(PidEvent::Born(me, Started(2)));
+        pids.current(start + Duration::from_secs(1)).unwrap();
+        pids.current(start + RELIST_EVERY + Duration::from_secs(1)).unwrap();
+        assert!(pids.listed);
+        // A late free of an earlier owner of this pid.
+        script.0.lock().unwrap().0.push(PidEvent::Gone(me, Started(1)));
+        assert!(pids.current(start + RELIST_EVERY + Duration::from_secs(2)).unwrap().pids.contains(&me));
     }
 
     #[test]

@@ -633,7 +633,7 @@ mod tests {
             pass.pids
         };
         assert_eq!(pids(&mut collector, 0), vec![1]);
-        events.0.lock().unwrap().push(crate::collect::pids::PidEvent::Born(200));
+        events.0.lock().unwrap().push(crate::collect::pids::PidEvent::Born(200, crate::collect::pids::Started(1)));
         assert_eq!(pids(&mut collector, 1), vec![1, 200], "born, as far as the events go");
         assert_eq!(pids(&mut collector, 2), vec![1], "its stat could not be read: gone");
         assert!(!collector.listed_proc(), "without listing /proc");

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::collect::pids::{PidEvent, PidEvents};
+use crate::collect::pids::{PidEvent, PidEvents, Started};
 use crate::collect::socket::hashed::HashedCounts;
 
 /// The kernel's `struct flow_key` (keep in step with the C source).
@@ -97,10 +97,11 @@ const PROCESS_GONE: u32 = 3;
 fn process_event(record: &[u8]) -> Option<PidEvent> {
     let pid = u32::from_ne_bytes(record.get(0..4)?.try_into().ok()?);
     let kind = u32::from_ne_bytes(record.get(4..8)?.try_into().ok()?);
+    let start = Started(u64::from_ne_bytes(record.get(8..16)?.try_into().ok()?));
     match kind {
-        PROCESS_BORN => Some(PidEvent::Born(pid)),
+        PROCESS_BORN => Some(PidEvent::Born(pid, start)),
         PROCESS_EXEC => Some(PidEvent::Exec(pid)),
-        PROCESS_GONE => Some(PidEvent::Gone(pid)),
+        PROCESS_GONE => Some(PidEvent::Gone(pid, start)),
         _ => None,
     }
 }
@@ -603,7 +604,8 @@ mod kernel_tests {
         assert_eq!(tracer.overflow(), Overflow::default());
     }
 
-    /// The real kernel: a child's fork, exec and end come as events, in that order.
+    /// The real kernel: a child's fork, exec and end come as events, in that order, the
+    /// birth and the free with the start time /proc gives the child.
     #[test]
     fn process_events_follow_a_child() {
         let mut tracer = Tracer::start().expect("the tracer loads and attaches (run as root)");
@@ -611,19 +613,30 @@ mod kernel_tests {
         assert!(tracer.take_process_events().is_none(), "handed out once");
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id();
+        // Until it is reaped the child stays in /proc, its start time with it.
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        let start_ticks: u64 = fields[19].parse().unwrap();
         child.wait().unwrap();
         // The leader is freed an RCU grace period after it is reaped.
         let mut seen = Vec::new();
+        let gone = |seen: &Vec<PidEvent>| seen.iter().any(|e| matches!(e, PidEvent::Gone(p, _) if *p == pid));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while !seen.contains(&PidEvent::Gone(pid)) && std::time::Instant::now() < deadline {
+        while !gone(&seen) && std::time::Instant::now() < deadline {
             let mut drained = Vec::new();
             assert!(events.drain(&mut drained), "nothing lost");
             seen.extend(drained.into_iter().filter(
-                |event| matches!(event, PidEvent::Born(p) | PidEvent::Exec(p) | PidEvent::Gone(p) if *p == pid),
+                |event| matches!(event, PidEvent::Born(p, _) | PidEvent::Exec(p) | PidEvent::Gone(p, _) if *p == pid),
             ));
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        assert_eq!(seen, vec![PidEvent::Born(pid), PidEvent::Exec(pid), PidEvent::Gone(pid)]);
+        let [PidEvent::Born(_, born), PidEvent::Exec(_), PidEvent::Gone(_, freed)] = seen[..] else {
+            panic!("born, exec'd and gone, in order: {seen:?}");
+        };
+        assert_eq!(born, freed, "the free names the process born");
+        // SAFETY: sysconf reads a constant.
+        let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        assert_eq!(born.0 / (1_000_000_000 / ticks_per_second), start_ticks, "/proc's start time, in ns");
     }
 
     /// The real kernel: in a namespace of its own (nothing else there), the tracer's TCP count
