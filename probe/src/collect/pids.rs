@@ -211,6 +211,16 @@ mod tests {
         }
     }
 
+    /// Pids over the real /proc that listed it once and now follow the script's events.
+    fn listed_and_following() -> (Script, Pids, Instant) {
+        let script = Script::default();
+        let mut pids = Pids::new(ProcRoot::new("/proc"));
+        pids.follow(Box::new(script.clone()));
+        let start = Instant::now();
+        pids.current(start).unwrap();
+        (script, pids, start)
+    }
+
     /// Against the real /proc: listed first, then kept from events; listed again after a
     /// loss and once RELIST_EVERY has passed.
     #[test]
@@ -245,11 +255,7 @@ mod tests {
 
     #[test]
     fn forgotten_pids_leave_the_list_until_an_event_brings_them_back() {
-        let script = Script::default();
-        let mut pids = Pids::new(ProcRoot::new("/proc"));
-        pids.follow(Box::new(script.clone()));
-        let start = Instant::now();
-        pids.current(start).unwrap();
+        let (script, mut pids, start) = listed_and_following();
         let ghost = 1 << 23;
         script.0.lock().unwrap().0.push(PidEvent::Born(ghost, Started(1)));
         assert!(pids.current(start + Duration::from_secs(1)).unwrap().pids.contains(&ghost));
@@ -263,12 +269,8 @@ mod tests {
 
     #[test]
     fn births_seen_outlive_a_listing_for_the_pids_listed() {
-        let script = Script::default();
-        let mut pids = Pids::new(ProcRoot::new("/proc"));
-        pids.follow(Box::new(script.clone()));
-        let start = Instant::now();
+        let (script, mut pids, start) = listed_and_following();
         let me = std::process::id();
-        pids.current(start).unwrap();
         script.0.lock().unwrap().0.push(PidEvent::Born(me, Started(2)));
         pids.current(start + Duration::from_secs(1)).unwrap();
         pids.current(start + RELIST_EVERY + Duration::from_secs(1)).unwrap();
