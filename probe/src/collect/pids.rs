@@ -55,7 +55,7 @@ pub struct Pids {
     events: Option<Box<dyn PidEvents>>,
     /// Sorted.
     list: Vec<u32>,
-    /// When each listed pid born since the last listing started. A free comes 15–40 ms after
+    /// The start of each listed pid whose birth an event told. A free comes 15–40 ms after
     /// the reap, now and then much later; by then the pid may have a new owner, whose birth
     /// came first. The free names the old owner's start, and leaves the new one listed.
     born: HashMap<u32, Started>,
