@@ -163,10 +163,40 @@ fn apply(list: &mut Vec<u32>, born: &mut HashMap<u32, Started>, events: &[PidEve
     }
 }
 
+/// A source of process events for tests: what a test hands over, and a loss when it says so.
 #[cfg(test)]
-mod tests {
+pub mod script {
     use std::sync::{Arc, Mutex};
 
+    use super::{PidEvent, PidEvents};
+
+    #[derive(Clone, Default)]
+    pub struct Script(Arc<Mutex<(Vec<PidEvent>, bool)>>);
+
+    impl Script {
+        /// Events for the next drain, in order.
+        pub fn push(&self, events: impl IntoIterator<Item = PidEvent>) {
+            self.0.lock().unwrap().0.extend(events);
+        }
+
+        /// The next drain says events were lost.
+        pub fn lose(&self) {
+            self.0.lock().unwrap().1 = true;
+        }
+    }
+
+    impl PidEvents for Script {
+        fn drain(&mut self, out: &mut Vec<PidEvent>) -> bool {
+            let mut script = self.0.lock().unwrap();
+            out.append(&mut script.0);
+            !std::mem::take(&mut script.1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::script::Script;
     use super::*;
 
     #[test]
@@ -199,18 +229,6 @@ mod tests {
         assert!(list.is_empty() && born.is_empty());
     }
 
-    /// Events handed over by the test, and whether the source says it lost some.
-    #[derive(Clone, Default)]
-    struct Script(Arc<Mutex<(Vec<PidEvent>, bool)>>);
-
-    impl PidEvents for Script {
-        fn drain(&mut self, out: &mut Vec<PidEvent>) -> bool {
-            let mut script = self.0.lock().unwrap();
-            out.append(&mut script.0);
-            !std::mem::take(&mut script.1)
-        }
-    }
-
     /// Pids over the real /proc that listed it once and now follow the script's events.
     fn listed_and_following() -> (Script, Pids, Instant) {
         let script = Script::default();
@@ -235,18 +253,18 @@ mod tests {
 
         // A pid no process has (pid_max is at most 2^22).
         let ghost = 1 << 23;
-        script.0.lock().unwrap().0.extend([PidEvent::Born(ghost, Started(1)), PidEvent::Exec(me)]);
+        script.push([PidEvent::Born(ghost, Started(1)), PidEvent::Exec(me)]);
         let scan = pids.current(start + Duration::from_secs(1)).unwrap();
         assert!(scan.pids.contains(&ghost), "taken from the event, not from /proc");
         assert_eq!(scan.exec, &[me]);
         assert!(!pids.listed);
 
-        script.0.lock().unwrap().1 = true;
+        script.lose();
         let scan = pids.current(start + Duration::from_secs(2)).unwrap();
         assert!(!scan.pids.contains(&ghost), "events were lost: /proc listed again");
         assert!(pids.listed);
 
-        script.0.lock().unwrap().0.push(PidEvent::Born(ghost, Started(1)));
+        script.push([PidEvent::Born(ghost, Started(1))]);
         assert!(pids.current(start + Duration::from_secs(3)).unwrap().pids.contains(&ghost));
         let later = start + Duration::from_secs(2) + RELIST_EVERY;
         assert!(!pids.current(later).unwrap().pids.contains(&ghost), "listed again after RELIST_EVERY");
@@ -257,12 +275,12 @@ mod tests {
     fn forgotten_pids_leave_the_list_until_an_event_brings_them_back() {
         let (script, mut pids, start) = listed_and_following();
         let ghost = 1 << 23;
-        script.0.lock().unwrap().0.push(PidEvent::Born(ghost, Started(1)));
+        script.push([PidEvent::Born(ghost, Started(1))]);
         assert!(pids.current(start + Duration::from_secs(1)).unwrap().pids.contains(&ghost));
         pids.forget(&[ghost]);
         assert!(!pids.current(start + Duration::from_secs(2)).unwrap().pids.contains(&ghost));
         // The pid is reused by a new process.
-        script.0.lock().unwrap().0.push(PidEvent::Born(ghost, Started(2)));
+        script.push([PidEvent::Born(ghost, Started(2))]);
         assert!(pids.current(start + Duration::from_secs(3)).unwrap().pids.contains(&ghost));
         assert!(!pids.listed);
     }
@@ -271,12 +289,12 @@ mod tests {
     fn births_seen_outlive_a_listing_for_the_pids_listed() {
         let (script, mut pids, start) = listed_and_following();
         let me = std::process::id();
-        script.0.lock().unwrap().0.push(PidEvent::Born(me, Started(2)));
+        script.push([PidEvent::Born(me, Started(2))]);
         pids.current(start + Duration::from_secs(1)).unwrap();
         pids.current(start + RELIST_EVERY + Duration::from_secs(1)).unwrap();
         assert!(pids.listed);
         // A late free of an earlier owner of this pid.
-        script.0.lock().unwrap().0.push(PidEvent::Gone(me, Started(1)));
+        script.push([PidEvent::Gone(me, Started(1))]);
         assert!(pids.current(start + RELIST_EVERY + Duration::from_secs(2)).unwrap().pids.contains(&me));
     }
 

@@ -599,17 +599,6 @@ mod tests {
         assert_eq!(parse_cmdline(b"a\0\0b\0"), vec!["a", "", "b"]);
     }
 
-    /// Process events the test hands over; none lost.
-    #[derive(Clone, Default)]
-    struct Events(Arc<std::sync::Mutex<Vec<crate::collect::pids::PidEvent>>>);
-
-    impl PidEvents for Events {
-        fn drain(&mut self, out: &mut Vec<crate::collect::pids::PidEvent>) -> bool {
-            out.append(&mut self.0.lock().unwrap());
-            true
-        }
-    }
-
     /// Following events, a pid whose stat cannot be read (its process was reaped, its free
     /// not yet seen, or never to be) is read once, not every tick until /proc is listed again.
     #[test]
@@ -617,7 +606,7 @@ mod tests {
         let tree = Tree::new("gone");
         tree.process(1, ("init", 0x400100, 500, 10), "/sbin/init", "0::/init.scope\n");
         let mut collector = ProcessCollector::new(HostId::new("test"), false, ProcRoot::new(&tree.root));
-        let events = Events::default();
+        let events = crate::collect::pids::script::Script::default();
         collector.follow(Box::new(events.clone()));
         let start = Instant::now();
         let pids = |collector: &mut ProcessCollector, secs: u64| {
@@ -633,7 +622,7 @@ mod tests {
             pass.pids
         };
         assert_eq!(pids(&mut collector, 0), vec![1]);
-        events.0.lock().unwrap().push(crate::collect::pids::PidEvent::Born(200, crate::collect::pids::Started(1)));
+        events.push([crate::collect::pids::PidEvent::Born(200, crate::collect::pids::Started(1))]);
         assert_eq!(pids(&mut collector, 1), vec![1, 200], "born, as far as the events go");
         assert_eq!(pids(&mut collector, 2), vec![1], "its stat could not be read: gone");
         assert!(!collector.listed_proc(), "without listing /proc");
